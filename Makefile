@@ -1,0 +1,130 @@
+# tokenwire - root Makefile.
+#   make            build the C core and the `tokenwire` command (build/release/tokenwire)
+#   make demo       stream tokens from the built-in mock server (the main job)
+#   make test       every test: C (ASan+UBSan), fuzz smoke, Python, Node
+#   make test-c     C unit/integration tests under AddressSanitizer + UBSan
+#   make fuzz-quick / fuzz-long    libFuzzer targets (clang), bounded
+#   make bench-c    C micro-benchmarks
+# System packages (Debian) are installed on demand by `make deps`.
+
+CC       ?= cc
+CXX      ?= c++
+CLANG    ?= clang
+CLANGXX  ?= clang++
+PKGS     := libcurl simdjson
+BUILD    ?= build
+
+WARN     := -Wall -Wextra -Werror
+CPPFLAGS := -Icsrc -D_GNU_SOURCE -DTW_TEST_DATA='"$(CURDIR)/tests/data"'
+CFLAGS_COMMON   := -std=c11 $(WARN) -fPIC -g -pthread
+CXXFLAGS_COMMON := -std=c++17 $(WARN) -fPIC -g -fno-exceptions -pthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS     = $(PKG_LIBS) -lpthread -lm
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+CORE_C   := $(sort $(wildcard csrc/*.c))
+CORE_CXX := $(sort $(wildcard csrc/*.cc))
+MOCK_C   := $(sort $(wildcard csrc/mock/*.c))
+CLI_C    := $(sort $(wildcard csrc/cli/*.c))
+TEST_C   := $(sort $(wildcard tests/c/*.c))
+FUZZ_C   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_C  := $(sort $(wildcard benchmarks/c/*.c))
+HEADERS  := $(wildcard csrc/*.h csrc/*/*.h tests/c/*.h)
+
+.PHONY: all deps demo test test-c test-c-only test-py test-node fuzz-quick fuzz-long bench-c \
+        bench clean header-check
+
+all: deps $(BUILD)/release/tokenwire
+
+# ---- system dependencies ---------------------------------------------------------------------
+deps:
+	@./scripts/ensure-deps.sh c
+
+# ---- variants: release (-O2) and asan (-O1 + sanitizers) --------------------------------------
+REL := $(BUILD)/release
+ASN := $(BUILD)/asan
+
+$(REL)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS_COMMON) -O2 -c $< -o $@
+$(REL)/%.o: %.cc $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS_COMMON) -O2 -c $< -o $@
+$(ASN)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS_COMMON) -O1 $(SAN_FLAGS) -c $< -o $@
+$(ASN)/%.o: %.cc $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(PKG_CFLAGS) $(CXXFLAGS_COMMON) -O1 $(SAN_FLAGS) -c $< -o $@
+
+objs = $(patsubst %.c,$(1)/%.o,$(filter %.c,$(2))) $(patsubst %.cc,$(1)/%.o,$(filter %.cc,$(2)))
+
+LIB_SRC := $(CORE_C) $(CORE_CXX) $(MOCK_C)
+
+$(REL)/libtokenwire.a: $(call objs,$(REL),$(LIB_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(ASN)/libtokenwire.a: $(call objs,$(ASN),$(LIB_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+$(REL)/tokenwire: $(call objs,$(REL),$(CLI_C)) $(REL)/libtokenwire.a
+	$(CXX) -pthread -o $@ $^ $(LDLIBS)
+$(ASN)/tokenwire: $(call objs,$(ASN),$(CLI_C)) $(ASN)/libtokenwire.a
+	$(CXX) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- C tests ----------------------------------------------------------------------------------
+$(ASN)/tw_tests: $(call objs,$(ASN),$(TEST_C)) $(ASN)/libtokenwire.a
+	$(CXX) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# The compile-only check: the public header is valid C99 and C++.
+header-check:
+	$(CC) -std=c99 $(WARN) -pedantic -fsyntax-only -Icsrc -x c csrc/tokenwire.h
+	$(CXX) -std=c++11 $(WARN) -pedantic -fsyntax-only -Icsrc -x c++ csrc/tokenwire.h
+
+test-c: deps header-check test-c-only
+test-c-only: $(ASN)/tw_tests $(ASN)/tokenwire
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  TW_CLI=$(ASN)/tokenwire $(ASN)/tw_tests $(T)
+
+# ---- fuzzing (libFuzzer, clang) ---------------------------------------------------------------
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_LIB_C := $(CORE_C)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(FUZZ_DIR)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 $(WARN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(FUZZ_DIR)/obj/%.o: %.cc $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANGXX) $(CPPFLAGS) $(PKG_CFLAGS) -std=c++17 $(WARN) -fno-exceptions -g -O1 -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+FUZZ_CORE_OBJS := $(call objs,$(FUZZ_DIR)/obj,$(CORE_C) $(CORE_CXX))
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CLANGXX) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -x c $< -x none $(FUZZ_CORE_OBJS) -o $@ $(LDLIBS)
+
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_C))
+FUZZ_SECONDS ?= 6
+fuzz-quick: deps $(FUZZ_BINS)
+	@./scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz-long: deps $(FUZZ_BINS)
+	@./scripts/run-fuzz.sh $${FUZZ_LONG_SECONDS:-300} $(FUZZ_BINS)
+
+# ---- benchmarks -------------------------------------------------------------------------------
+$(REL)/bench_%: benchmarks/c/bench_%.c $(REL)/libtokenwire.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS_COMMON) -O2 -o $@.o -c $<
+	$(CXX) -pthread -o $@ $@.o $(REL)/libtokenwire.a $(LDLIBS)
+BENCH_BINS := $(patsubst benchmarks/c/%.c,$(REL)/%,$(BENCH_C))
+bench-c: deps $(BENCH_BINS) $(REL)/tokenwire
+	@for b in $(BENCH_BINS); do echo "== $$b"; TW_CLI=$(REL)/tokenwire $$b || exit 1; done
+
+# ---- the main job: tokens streaming from the mock ---------------------------------------------
+demo: all
+	@./scripts/demo.sh $(REL)/tokenwire
+
+# ---- everything -------------------------------------------------------------------------------
+test: test-c fuzz-quick
+	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,39 @@
+/* cli.c - `tokenwire` subcommand dispatch and usage. */
+#include "cli/tw_cli.h"
+#include "tokenwire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fputs("usage: tokenwire <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  stream URL --dialect D --json BODY|@file [-H 'K: V'] [--api-key-env NAME]\n"
+          "         [--format text|events|openai|ai-sdk|ndjson]\n"
+          "                 stream a response: tokens to stdout, metrics to stderr\n"
+          "  parse --dialect D [--format F] < capture\n"
+          "                 decode a captured stream: normalized events as JSON lines\n"
+          "  mock [--host 127.0.0.1] [--port P]\n"
+          "                 run the built-in mock LLM server\n"
+          "  version        print the version\n",
+          out);
+}
+
+int tw_cli_main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(cmd ? stdout : stderr);
+        return cmd ? 0 : 2;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("tokenwire %s\n", TW_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "parse")) return tw_cli_parse(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stream")) return tw_cli_stream(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mock")) return tw_cli_mock(argc - 1, argv + 1);
+    fprintf(stderr, "tokenwire: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

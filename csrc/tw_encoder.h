@@ -1,0 +1,64 @@
+/*
+ * tw_encoder.h - encoders from normalized events to downstream bytes (SSE, NDJSON, text).
+ */
+#ifndef TW_ENCODER_H
+#define TW_ENCODER_H
+
+#include "tw_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*==============================================================================================
+ * Encoders: normalized events -> downstream bytes
+ *============================================================================================*/
+
+typedef enum tw_format {
+    TW_FORMAT_OPENAI = 1, /* chat.completion.chunk SSE + "data: [DONE]" */
+    TW_FORMAT_EVENTS,     /* SSE agent_start / agent_chunk / agent_complete / progress / error /
+                             complete with JSON data tagged with the source agent */
+    TW_FORMAT_AI_SDK,     /* Vercel AI SDK UI message stream (SSE, x-vercel-ai-ui-message-stream) */
+    TW_FORMAT_NDJSON,     /* one normalized event as JSON per line */
+    TW_FORMAT_TEXT,       /* text deltas only, raw UTF-8 */
+    TW_FORMAT__LAST
+} tw_format;
+
+/** "openai" (alias "sse-openai"), "events", "ai-sdk", "ndjson", "text"; 0 if unknown. */
+TW_API tw_format tw_format_from_name(const char *name, size_t len);
+TW_API const char *tw_format_name(tw_format f);
+/** Static Content-Type for the format ("text/event-stream", ...). */
+TW_API const char *tw_format_content_type(tw_format f);
+
+typedef struct tw_encoder tw_encoder;
+
+typedef struct tw_encoder_opts {
+    const char *id;    /* NUL-terminated response id for openai chunks; NULL = generated */
+    const char *model; /* NUL-terminated default model name; NULL = "tokenwire" */
+} tw_encoder_opts;
+
+TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
+/** @return encoder or NULL (INVALID_ARG/NOMEM in err). Ownership: free with tw_encoder_free. */
+TW_API tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err);
+TW_API void tw_encoder_free(tw_encoder *e);
+/** Appends the bytes for ev to out (possibly none). Thread: owner. */
+TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
+/** Appends the closing bytes ([DONE], complete, ...) once; later calls append nothing. */
+TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
+/** Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats, nothing otherwise. */
+TW_API tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out);
+
+/**
+ * Appends s as a JSON string literal (with quotes), escaping exactly: ", \, controls, and
+ * U+2028/U+2029; invalid UTF-8 becomes U+FFFD.
+ */
+TW_API tw_code tw_json_escape(tw_buf *out, const char *s, size_t len);
+
+/** Appends ev as one JSON object (no newline): the form of `tokenwire parse` and "ndjson". */
+TW_API tw_code tw_event_to_json(const tw_event *ev, tw_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TW_ENCODER_H */

@@ -1,0 +1,168 @@
+/*
+ * tw_engine.h - the streaming engine: libcurl multi on its own I/O thread(s), per-stream bounded
+ * queues with backpressure, one wakeup fd per engine. Included by tokenwire.h.
+ *
+ * Threads: each engine runs N I/O threads (streams sharded round-robin). Only an I/O thread
+ * touches CURL / CURLM handles. Any other thread talks to it through a command queue plus
+ * curl_multi_wakeup. Decoding happens on the I/O thread: consumers get normalized events.
+ *
+ * Delivery: the I/O thread appends decoded events to the stream's queue. When a stream's queue
+ * goes from empty to non-empty it is put on the engine's ready list; when the ready list goes
+ * from empty to non-empty, the wakeup fd becomes readable and the notify callback (if any) is
+ * called. A consumer calls tw_engine_take_ready() to get the ready streams (which also clears
+ * the fd) and tw_stream_take() on each to get its events as one owned batch.
+ * A blocking per-stream API (tw_stream_wait) serves C users and the CLI.
+ *
+ * Ending: every stream's last delivered event is exactly one terminal event: TW_EV_END (clean
+ * end) or TW_EV_ERROR (kinds http, provider, timeout, protocol, transport, cancelled). It comes
+ * after every event received before it. Nothing is delivered after it.
+ */
+#ifndef TW_ENGINE_H
+#define TW_ENGINE_H
+
+#include "tw_common.h"
+#include "tw_decoder.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tw_engine tw_engine;
+typedef struct tw_stream tw_stream;
+
+/** Called on an I/O thread when the ready list goes from empty to non-empty. Must not block. */
+typedef void (*tw_notify_fn)(void *userdata);
+
+typedef struct tw_engine_opts {
+    int io_threads;               /* >= 1; default 1 */
+    size_t queue_high_watermark;  /* bytes queued per stream before the transfer is paused;
+                                     default 1 MiB */
+    size_t queue_low_watermark;   /* resume below this; default high / 4 */
+    tw_notify_fn notify;          /* optional */
+    void *notify_userdata;
+} tw_engine_opts;
+
+TW_API void tw_engine_opts_init(tw_engine_opts *o);
+
+/**
+ * Creates an engine and starts its I/O threads.
+ * @param opts NULL for defaults. @param err optional.
+ * @return the engine or NULL. Thread: any. Ownership: free with tw_engine_free.
+ */
+TW_API tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err);
+
+/**
+ * Cancels every stream, joins the I/O threads and frees the engine. Streams still referenced
+ * by the caller stay valid handles (tw_stream_take gives their remaining events, ending in a
+ * cancelled error) until tw_stream_release. Thread: any thread but an I/O thread.
+ */
+TW_API void tw_engine_free(tw_engine *e);
+
+/** The wakeup fd: readable while the ready list is non-empty. Owned by the engine. */
+TW_API int tw_engine_fd(const tw_engine *e);
+
+/**
+ * Takes up to cap ready streams into out and clears the wakeup fd when the list empties.
+ * Each returned pointer is borrowed (valid while the caller holds its own reference).
+ * @return the number written. Thread: any.
+ */
+TW_API size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap);
+
+/** Engine-wide counters. */
+typedef struct tw_engine_stats {
+    uint64_t active_streams;     /* started and not yet terminated */
+    uint64_t paused_streams;     /* transfers currently paused by backpressure */
+    uint64_t connections_reused; /* transfers that reused a connection */
+    uint64_t streams_started;
+    uint64_t streams_finished;
+} tw_engine_stats;
+
+TW_API void tw_engine_get_stats(tw_engine *e, tw_engine_stats *out);
+
+/**
+ * Opens a connection to url's host ahead of the first request (DNS + TCP + TLS) so that it
+ * is in the shared connection cache. Asynchronous; failures are ignored. @return TW_OK or
+ * TW_ERR_INVALID_ARG / TW_ERR_NOMEM.
+ */
+TW_API tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err);
+
+/** Options of one request. Strings are copied by tw_engine_start. */
+typedef struct tw_request_opts {
+    const char *method;      /* "POST" by default */
+    const char *url;         /* required */
+    const char *const *headers; /* "Name: value" strings */
+    size_t n_headers;
+    const char *body;        /* may be NULL */
+    size_t body_len;
+    tw_dialect dialect;      /* default TW_DIALECT_OPENAI */
+    /* timeouts in seconds; 0 = none */
+    double connect_timeout;     /* default 10 */
+    double first_byte_timeout;  /* from request start to the first body byte; default 0 */
+    double idle_timeout;        /* max gap between body bytes (heartbeats count); default 0 */
+    double event_timeout;       /* max gap between events (heartbeats do NOT count) */
+    double total_timeout;       /* whole stream */
+    int max_retries;            /* before the first body byte only; default 2 */
+    double retry_base_delay;    /* seconds, default 0.5; exponential with jitter, capped 8s */
+    int http2;                  /* 1 = negotiate HTTP/2 (ALPN / prior knowledge off) */
+    int verify_peer;            /* default 1 */
+    const char *ca_file;        /* optional CA bundle path */
+    size_t max_event_size;      /* 0 = default */
+    void *userdata;             /* returned by tw_stream_userdata */
+} tw_request_opts;
+
+TW_API void tw_request_opts_init(tw_request_opts *o);
+
+/**
+ * Starts a stream. @return a stream handle holding one reference for the caller, or NULL.
+ * Thread: any. Ownership: release with tw_stream_release (which cancels if still running).
+ */
+TW_API tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *err);
+
+/** Requests cancellation; idempotent; any thread, any time. The stream then ends with an
+ * error of kind cancelled unless it had already terminated. */
+TW_API void tw_stream_cancel(tw_stream *s);
+
+/** Drops the caller's reference; cancels a still-running stream. NULL is a no-op. */
+TW_API void tw_stream_release(tw_stream *s);
+
+TW_API void *tw_stream_userdata(const tw_stream *s);
+
+/**
+ * Takes every queued event of the stream as one owned batch (NULL if none queued).
+ * May resume a paused transfer. Thread: any. Ownership: free with tw_batch_free.
+ */
+TW_API tw_batch *tw_stream_take(tw_stream *s);
+
+/**
+ * Blocks until the stream has queued events or has terminated, or timeout_ms passes
+ * (< 0 = forever). @return TW_OK when events are available, TW_ERR_TIMEOUT otherwise,
+ * TW_ERR_CLOSED when the terminal event has already been taken.
+ */
+TW_API tw_code tw_stream_wait(tw_stream *s, int timeout_ms);
+
+/** 1 when the terminal event has been taken by the consumer. */
+TW_API int tw_stream_finished(const tw_stream *s);
+
+typedef struct tw_metrics {
+    double connect_time;        /* s, from start to TCP/TLS connected (curl) */
+    double ttfb;                /* s, start to first body byte */
+    double ttft;                /* s, start to first text event */
+    double duration;            /* s, start to terminal event */
+    double gap_p50, gap_p99;    /* s, inter text-event gaps */
+    uint64_t text_events;
+    uint64_t events;
+    uint64_t bytes;             /* body bytes received */
+    int retries;
+    long http_status;
+    int http_version;           /* 1 or 2 */
+    int connection_reused;
+} tw_metrics;
+
+/** Snapshot of the stream's metrics. Thread: any. */
+TW_API void tw_stream_get_metrics(tw_stream *s, tw_metrics *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TW_ENGINE_H */

@@ -1,0 +1,85 @@
+/*
+ * tw_sse.h - the incremental SSE parser (WHATWG rules), I/O-free.
+ */
+#ifndef TW_SSE_H
+#define TW_SSE_H
+
+#include "tw_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*==============================================================================================
+ * SSE parser (WHATWG "parse an event stream" + "interpret an event stream")
+ *============================================================================================*/
+
+typedef struct tw_sse_parser tw_sse_parser;
+
+/** One dispatched SSE event. Borrowed: valid only inside the callback. */
+typedef struct tw_sse_event {
+    tw_str event; /* event type; "message" when no event field was given */
+    tw_str data;  /* data lines joined with "\n" */
+    tw_str id;    /* the last event id (persists across events), possibly empty */
+    int64_t retry; /* retry field of this event in ms, or -1 */
+    /* Readable bytes starting at data.ptr (>= data.len). When >= data.len + TW_JSON_PADDING,
+     * data can be handed to simdjson in place without a copy. */
+    size_t data_capacity;
+} tw_sse_event;
+
+/** Receives dispatched events. Return non-zero to stop (feed returns TW_ERR_CANCELLED). */
+typedef int (*tw_sse_event_fn)(void *userdata, const tw_sse_event *ev);
+/** Receives comment lines (without the leading ':'); relays use them as heartbeats. */
+typedef void (*tw_sse_comment_fn)(void *userdata, tw_str comment);
+
+typedef struct tw_sse_opts {
+    size_t max_event_size;        /* cap on one event's data+line bytes; 0 = default 64 MiB */
+    tw_sse_comment_fn on_comment; /* optional */
+    void *comment_userdata;
+} tw_sse_opts;
+
+/** Fills defaults. @param o must not be NULL. */
+TW_API void tw_sse_opts_init(tw_sse_opts *o);
+
+/**
+ * Creates a parser.
+ * @param opts NULL for defaults; copied.
+ * @return the parser or NULL on NOMEM. Thread: any. Ownership: free with tw_sse_parser_free.
+ */
+TW_API tw_sse_parser *tw_sse_parser_new(const tw_sse_opts *opts);
+/** Frees the parser. NULL is a no-op. */
+TW_API void tw_sse_parser_free(tw_sse_parser *p);
+
+/**
+ * Feeds bytes; calls on_event for every event completed by them, in order. Input may be
+ * split anywhere (inside CRLF, a field name, a UTF-8 sequence).
+ * @param p parser (not NULL). @param buf may be NULL when len == 0. @param on_event not NULL.
+ * @param err optional.
+ * @return TW_OK; TW_ERR_SSE_PROTOCOL when an event exceeds max_event_size (the parser then
+ *   discards input up to the next blank line and can go on); TW_ERR_CANCELLED if the callback
+ *   stopped; TW_ERR_NOMEM. Thread: owner thread (one thread at a time). Ownership: buf borrowed.
+ */
+TW_API tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
+                                  tw_sse_event_fn on_event, void *userdata, tw_error *err);
+
+/**
+ * Ends the stream. Per the spec an unterminated event is discarded, so this dispatches
+ * nothing; it resets the parser for reuse (keeping last event id cleared).
+ * @return TW_OK.
+ */
+TW_API tw_code tw_sse_parser_finish(tw_sse_parser *p);
+
+/** Forgets all state (including last event id and BOM handling). */
+TW_API void tw_sse_parser_reset(tw_sse_parser *p);
+
+/** Borrowed last event id, valid until the next feed/reset/free. */
+TW_API tw_str tw_sse_parser_last_event_id(const tw_sse_parser *p);
+
+/** Bytes examined by the line scanner since creation (for the linearity test). */
+TW_API uint64_t tw_sse_parser_bytes_scanned(const tw_sse_parser *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TW_SSE_H */

@@ -1,0 +1,59 @@
+/* test_common.c - error strings, byte buffer, event batches. */
+#include "tokenwire.h"
+#include "tw_test.h"
+
+#include <stdlib.h>
+
+TW_TEST(strerror_covers_every_code) {
+    for (int c = 0; c < TW_ERR__LAST; c++) CHECK(strcmp(tw_strerror((tw_code)c), "unknown error") != 0);
+    CHECK(strcmp(tw_strerror(TW_ERR__LAST), "unknown error") == 0);
+    CHECK(strcmp(tw_strerror((tw_code)-1), "unknown error") == 0);
+    for (int t = 1; t < TW_EV__LAST; t++) CHECK(strcmp(tw_event_type_name((tw_event_type)t), "unknown") != 0);
+}
+
+TW_TEST(buf_keeps_padding) {
+    tw_buf b;
+    tw_buf_init(&b);
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ_INT(tw_buf_append(&b, "abcdefg", 7), TW_OK);
+        CHECK(b.cap >= b.len + TW_JSON_PADDING);
+    }
+    CHECK_EQ_INT(b.len, 7000);
+    tw_buf_free(&b);
+    CHECK(b.data == NULL);
+}
+
+TW_TEST(batch_deep_copies_and_keeps_pointers_stable) {
+    tw_batch *b = tw_batch_new();
+    char text[32];
+    const char *first_ptr;
+    tw_event ev;
+    char *big = malloc(100000);
+    memset(big, 'x', 100000);
+    tw_event_init(&ev);
+    ev.type = TW_EV_TEXT;
+    strcpy(text, "hello");
+    ev.text.ptr = text;
+    ev.text.len = 5;
+    CHECK_EQ_INT(tw_batch_push(b, &ev), TW_OK);
+    strcpy(text, "XXXXX"); /* the batch must not alias the caller's memory */
+    first_ptr = tw_batch_get(b, 0)->text.ptr;
+    for (int i = 0; i < 5000; i++) {
+        ev.text.ptr = (i % 100 == 0) ? big : "0123456789";
+        ev.text.len = (i % 100 == 0) ? 100000 : 10;
+        CHECK_EQ_INT(tw_batch_push(b, &ev), TW_OK);
+    }
+    CHECK_EQ_INT(tw_batch_count(b), 5001);
+    CHECK(tw_batch_get(b, 0)->text.ptr == first_ptr);
+    CHECK_EQ_STR(tw_batch_get(b, 0)->text.ptr, tw_batch_get(b, 0)->text.len, "hello");
+    CHECK_EQ_STR(tw_batch_get(b, 2)->text.ptr, tw_batch_get(b, 2)->text.len, "0123456789");
+    CHECK_EQ_INT(tw_batch_get(b, 101)->text.len, 100000);
+    CHECK(tw_batch_get(b, 5001) == NULL);
+    CHECK(tw_batch_bytes(b) > 5000 * 10);
+    tw_batch_clear(b);
+    CHECK_EQ_INT(tw_batch_count(b), 0);
+    CHECK_EQ_INT(tw_batch_push(b, &ev), TW_OK);
+    CHECK_EQ_INT(tw_batch_count(b), 1);
+    tw_batch_free(b);
+    free(big);
+}
