@@ -24,7 +24,8 @@ LDLIBS     = $(PKG_LIBS) -lpthread -lm
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
-CORE_C   := $(sort $(wildcard csrc/*.c))
+# The core's layers, one folder each: framing + JSON at the top, then dialects, encoders, engine.
+CORE_C   := $(sort $(wildcard csrc/*.c csrc/dialects/*.c csrc/encoders/*.c csrc/engine/*.c))
 CORE_CXX := $(sort $(wildcard csrc/*.cc))
 MOCK_C   := $(sort $(wildcard csrc/mock/*.c))
 CLI_C    := $(sort $(wildcard csrc/cli/*.c))
@@ -123,8 +124,13 @@ demo: all
 	@./scripts/demo.sh $(REL)/tokenwire
 
 # ---- everything -------------------------------------------------------------------------------
-test: test-c fuzz-quick
-	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
+test: test-c fuzz-quick test-py test-node
+
+# The bindings' suites install their own Python / npm dependencies (see the scripts).
+test-py: all
+	@./scripts/test-py.sh
+test-node: all
+	@./scripts/test-node.sh
 
 clean:
 	rm -rf $(BUILD)
