@@ -29,7 +29,8 @@ typedef struct tw_sse_event {
 
 /** Receives dispatched events. Return non-zero to stop (feed returns TW_ERR_CANCELLED). */
 typedef int (*tw_sse_event_fn)(void *userdata, const tw_sse_event *ev);
-/** Receives comment lines (without the leading ':'); relays use them as heartbeats. */
+/** Receives comment lines without the leading ':' (a following space is kept, so ": ping"
+ * gives " ping"); text is valid UTF-8. Relays use them as heartbeats. */
 typedef void (*tw_sse_comment_fn)(void *userdata, tw_str comment);
 
 typedef struct tw_sse_opts {
@@ -53,11 +54,23 @@ TW_API void tw_sse_parser_free(tw_sse_parser *p);
 /**
  * Feeds bytes; calls on_event for every event completed by them, in order. Input may be
  * split anywhere (inside CRLF, a field name, a UTF-8 sequence).
- * @param p parser (not NULL). @param buf may be NULL when len == 0. @param on_event not NULL.
- * @param err optional.
+ *
+ * Stops: feed returns at the first TW_ERR_SSE_PROTOCOL or TW_ERR_CANCELLED. The unread rest
+ * of buf is copied into the parser and read first by the next feed call, so nothing is lost
+ * and events keep their order relative to the error; call feed(p, NULL, 0, ...) to go on
+ * without new input (do so before tw_sse_parser_finish, which discards kept input). On
+ * TW_ERR_CANCELLED the event whose callback returned non-zero counts as delivered.
+ * An oversized event: the error is reported where the size is first exceeded; the lines of
+ * that event up to the next blank line are dropped (fields such as id included).
+ *
+ * @param p parser (not NULL). @param buf may be NULL when len == 0. @param on_event not NULL;
+ *   it must not call feed on the same parser (that returns TW_ERR_BUSY).
+ * @param err optional; err->pos is the stream offset of the line that broke the limit.
  * @return TW_OK; TW_ERR_SSE_PROTOCOL when an event exceeds max_event_size (the parser then
  *   discards input up to the next blank line and can go on); TW_ERR_CANCELLED if the callback
- *   stopped; TW_ERR_NOMEM. Thread: owner thread (one thread at a time). Ownership: buf borrowed.
+ *   stopped; TW_ERR_NOMEM (reset the parser after it); TW_ERR_INVALID_ARG; TW_ERR_BUSY.
+ *   Thread: owner thread (one thread at a time). Ownership: buf borrowed; event strings are
+ *   borrowed and die when the callback returns.
  */
 TW_API tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
                                   tw_sse_event_fn on_event, void *userdata, tw_error *err);
@@ -74,6 +87,13 @@ TW_API void tw_sse_parser_reset(tw_sse_parser *p);
 
 /** Borrowed last event id, valid until the next feed/reset/free. */
 TW_API tw_str tw_sse_parser_last_event_id(const tw_sse_parser *p);
+
+/**
+ * The reconnection time set by the last valid retry field (it persists across events, and a
+ * retry field in a block without data, which dispatches nothing, still sets it), or -1.
+ * Thread: owner thread. Ownership: plain value.
+ */
+TW_API int64_t tw_sse_parser_retry(const tw_sse_parser *p);
 
 /** Bytes examined by the line scanner since creation (for the linearity test). */
 TW_API uint64_t tw_sse_parser_bytes_scanned(const tw_sse_parser *p);

@@ -1,0 +1,397 @@
+/*
+ * tw_scan.c - line-end scanning (scalar, memchr, SSE2, AVX2), UTF-8 validation and repair, and
+ * the incremental line splitter shared by the SSE parser and the NDJSON splitter.
+ *
+ * Linear time is the point of the splitter: every input byte is examined by the line-end
+ * scanner exactly once, and bytes of an unfinished line are copied once into the carry buffer
+ * and never scanned again. Several SDKs rescanned their whole buffer on every read and went
+ * quadratic on large events; the bytes_scanned counters let the tests prove we do not.
+ */
+#include "tw_scan.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#ifdef TW__HAVE_X86_SIMD
+#include <immintrin.h>
+#endif
+
+/* ---- line-end scanning ------------------------------------------------------------------- */
+
+const char *tw__eol_scalar(const char *p, const char *end) {
+    while (p < end && *p != '\n' && *p != '\r') p++;
+    return p;
+}
+
+/* glibc has no two-byte memchr. Searching '\n' over the whole rest and then '\r' before it
+ * would scan to the end of the input for every line of a CR-only stream (quadratic), so both
+ * searches run inside a bounded window: at most 2 * MEMCHR_WINDOW bytes are read per call
+ * beyond the line end, which keeps the whole scan linear. */
+#define MEMCHR_WINDOW 2048
+
+const char *tw__eol_memchr(const char *p, const char *end) {
+    while (p < end) {
+        size_t w = (size_t)(end - p) < MEMCHR_WINDOW ? (size_t)(end - p) : MEMCHR_WINDOW;
+        const char *lf = memchr(p, '\n', w);
+        const char *lim = lf ? lf : p + w;
+        const char *cr = memchr(p, '\r', (size_t)(lim - p));
+        if (cr) return cr;
+        if (lf) return lf;
+        p += w;
+    }
+    return end;
+}
+
+#ifdef TW__HAVE_X86_SIMD
+const char *tw__eol_sse2(const char *p, const char *end) {
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    while (end - p >= 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+        unsigned ma = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(a, lf)));
+        unsigned mb = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(b, cr), _mm_cmpeq_epi8(b, lf)));
+        unsigned m = ma | (mb << 16);
+        if (m) return p + __builtin_ctz(m);
+        p += 32;
+    }
+    if (end - p >= 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(a, cr), _mm_cmpeq_epi8(a, lf)));
+        if (m) return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return tw__eol_scalar(p, end);
+}
+
+__attribute__((target("avx2"))) const char *tw__eol_avx2(const char *p, const char *end) {
+    const __m256i cr = _mm256_set1_epi8('\r'), lf = _mm256_set1_epi8('\n');
+    while (end - p >= 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        uint64_t ma = (uint32_t)_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(a, lf)));
+        uint64_t mb = (uint32_t)_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_cmpeq_epi8(b, cr), _mm256_cmpeq_epi8(b, lf)));
+        uint64_t m = ma | (mb << 32);
+        if (m) return p + __builtin_ctzll(m);
+        p += 64;
+    }
+    if (end - p >= 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        unsigned m = (unsigned)_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(a, lf)));
+        if (m) return p + __builtin_ctz(m);
+        p += 32;
+    }
+    return tw__eol_sse2(p, end);
+}
+#endif
+
+int tw__cpu_has_avx2(void) {
+#ifdef TW__HAVE_X86_SIMD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+/* Chosen once; a relaxed atomic makes concurrent first calls from several threads well
+ * defined (they all compute the same value). */
+static _Atomic(tw__eol_fn) eol_choice;
+
+static tw__eol_fn choose_eol(void) {
+#ifdef TW__HAVE_X86_SIMD
+    if (tw__cpu_has_avx2()) return tw__eol_avx2;
+    return tw__eol_sse2;
+#else
+    return tw__eol_memchr;
+#endif
+}
+
+tw__eol_fn tw__eol_default(void) {
+    tw__eol_fn f = atomic_load_explicit(&eol_choice, memory_order_relaxed);
+    if (!f) {
+        f = choose_eol();
+        atomic_store_explicit(&eol_choice, f, memory_order_relaxed);
+    }
+    return f;
+}
+
+const char *tw__eol_default_name(void) {
+    tw__eol_fn f = tw__eol_default();
+#ifdef TW__HAVE_X86_SIMD
+    if (f == tw__eol_avx2) return "avx2";
+    if (f == tw__eol_sse2) return "sse2";
+#endif
+    if (f == tw__eol_memchr) return "memchr";
+    return "scalar";
+}
+
+/* ---- UTF-8 ------------------------------------------------------------------------------- */
+
+/* Returns the first byte >= 0x80 in [p, end), or end. */
+static const unsigned char *skip_ascii(const unsigned char *p, const unsigned char *end) {
+#ifdef TW__HAVE_X86_SIMD
+    while (end - p >= 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+        if (_mm_movemask_epi8(_mm_or_si128(a, b))) break;
+        p += 32;
+    }
+#else
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080ull) break;
+        p += 8;
+    }
+#endif
+    while (p < end && *p < 0x80) p++;
+    return p;
+}
+
+/* Decodes the lead byte c as the WHATWG UTF-8 decoder does: the number of continuation bytes
+ * it needs and the allowed range of the first one (which excludes overlongs, surrogates and
+ * code points above U+10FFFF). @return -1 when c cannot start a sequence. */
+static int lead_info(unsigned c, unsigned *lo, unsigned *hi) {
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 1;
+    if (c == 0xE0) {
+        *lo = 0xA0;
+        return 2;
+    }
+    if (c == 0xED) {
+        *hi = 0x9F;
+        return 2;
+    }
+    if (c >= 0xE1 && c <= 0xEF) return 2;
+    if (c == 0xF0) {
+        *lo = 0x90;
+        return 3;
+    }
+    if (c == 0xF4) {
+        *hi = 0x8F;
+        return 3;
+    }
+    if (c >= 0xF1 && c <= 0xF3) return 3;
+    return -1;
+}
+
+/* Length of the non-ASCII sequence at p when valid, else 0 (and *bad = the maximal invalid
+ * subpart's length, which the decoder turns into one U+FFFD). */
+static size_t check_seq(const unsigned char *p, const unsigned char *end, size_t *bad) {
+    unsigned lo, hi;
+    int need = lead_info(p[0], &lo, &hi);
+    size_t avail = (size_t)(end - p), i;
+    if (need < 0) {
+        *bad = 1;
+        return 0;
+    }
+    if (avail < 2 || p[1] < lo || p[1] > hi) {
+        *bad = 1;
+        return 0;
+    }
+    for (i = 2; i <= (size_t)need; i++) {
+        if (i >= avail || (p[i] & 0xC0) != 0x80) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return (size_t)need + 1;
+}
+
+size_t tw__utf8_valid_prefix(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    for (;;) {
+        size_t k, bad;
+        p = skip_ascii(p, end);
+        if (p == end) return n;
+        k = check_seq(p, end, &bad);
+        if (!k) return (size_t)((const char *)p - s);
+        p += k;
+    }
+}
+
+tw_code tw__utf8_append(tw_buf *out, const char *p, size_t n) {
+    size_t k = tw__utf8_valid_prefix(p, n);
+    tw_code rc;
+    if (k == n) return tw_buf_append(out, p, n);
+    /* Each invalid byte becomes at most 3 bytes. */
+    if (n > (SIZE_MAX - TW_JSON_PADDING) / 3) return TW_ERR_NOMEM;
+    rc = tw_buf_reserve(out, n * 3);
+    if (rc) return rc;
+    for (;;) {
+        size_t bad = 1;
+        memcpy(out->data + out->len, p, k);
+        out->len += k;
+        p += k;
+        n -= k;
+        if (!n) break;
+        check_seq((const unsigned char *)p, (const unsigned char *)p + n, &bad);
+        memcpy(out->data + out->len, "\xEF\xBF\xBD", 3);
+        out->len += 3;
+        p += bad;
+        n -= bad;
+        k = tw__utf8_valid_prefix(p, n);
+    }
+    return TW_OK;
+}
+
+/* ---- the line splitter -------------------------------------------------------------------- */
+
+static const unsigned char bom_bytes[3] = {0xEF, 0xBB, 0xBF};
+
+void tw__lines_init(tw__lines *L) {
+    memset(L, 0, sizeof *L);
+    tw_buf_init(&L->line);
+    tw_buf_init(&L->kept);
+    tw_buf_init(&L->proc);
+    L->eol = tw__eol_default();
+}
+
+void tw__lines_free(tw__lines *L) {
+    tw_buf_free(&L->line);
+    tw_buf_free(&L->kept);
+    tw_buf_free(&L->proc);
+}
+
+void tw__lines_reset(tw__lines *L) {
+    L->line.len = L->kept.len = L->proc.len = 0;
+    L->offset = L->line_start = 0;
+    L->bom = 0;
+    L->skip_lf = L->dropping = 0;
+}
+
+/* Adds k bytes of an unfinished line to the carry buffer, unless the line is too long. */
+static int carry(tw__lines *L, const char *p, size_t k, const tw__line_ops *ops, void *ctx) {
+    size_t room;
+    int rc;
+    if (L->dropping || k == 0) return 0;
+    room = ops->room(ctx);
+    if (L->line.len > room || k > room - L->line.len) {
+        L->line.len = 0;
+        L->dropping = 1;
+        return ops->overflow(ctx, L->line_start);
+    }
+    rc = (int)tw_buf_append(&L->line, p, k);
+    return rc;
+}
+
+/* The bytes of a partial BOM seen at the stream start turn out to be text: they begin the
+ * first line. */
+static int bom_to_line(tw__lines *L, const tw__line_ops *ops, void *ctx) {
+    int n = L->bom;
+    L->bom = 3;
+    return n ? carry(L, (const char *)bom_bytes, (size_t)n, ops, ctx) : 0;
+}
+
+static int run(tw__lines *L, const char *s, size_t n, const tw__line_ops *ops, void *ctx,
+               size_t *used) {
+    const char *p = s, *end = s + n;
+    int rc = 0;
+    while (L->bom < 3 && p < end) {
+        if ((unsigned char)*p == bom_bytes[L->bom]) {
+            L->bom++;
+            p++;
+            L->offset++;
+            if (L->bom == 3) L->line_start = L->offset;
+        } else if ((rc = bom_to_line(L, ops, ctx)) != 0) {
+            *used = (size_t)(p - s);
+            return rc;
+        }
+    }
+    while (p < end) {
+        const char *e, *next;
+        size_t room;
+        if (L->skip_lf) {
+            L->skip_lf = 0;
+            if (*p == '\n') {
+                p++;
+                L->offset++;
+                L->line_start = L->offset;
+                continue;
+            }
+        }
+        e = L->eol(p, end);
+        L->scanned += (uint64_t)(e - p) + (e < end);
+        if (e == end) {
+            rc = carry(L, p, (size_t)(end - p), ops, ctx);
+            L->offset += (uint64_t)(end - p);
+            p = end;
+            break;
+        }
+        next = e + 1;
+        if (*e == '\r') {
+            if (next < end) {
+                if (*next == '\n') next++;
+            } else {
+                L->skip_lf = 1;
+            }
+        }
+        room = ops->room(ctx);
+        if (L->dropping) {
+            L->dropping = 0;
+        } else if (L->line.len) {
+            size_t k = (size_t)(e - p);
+            if (L->line.len > room || k > room - L->line.len) {
+                rc = ops->overflow(ctx, L->line_start);
+            } else if ((rc = (int)tw_buf_append(&L->line, p, k)) == 0) {
+                rc = ops->line(ctx, L->line.data, L->line.len, NULL);
+            }
+            L->line.len = 0;
+        } else if ((size_t)(e - p) > room) {
+            rc = ops->overflow(ctx, L->line_start);
+        } else {
+            rc = ops->line(ctx, p, (size_t)(e - p), end);
+        }
+        L->offset += (uint64_t)(next - p);
+        L->line_start = L->offset;
+        p = next;
+        if (rc) break;
+    }
+    *used = (size_t)(p - s);
+    return rc;
+}
+
+int tw__lines_feed(tw__lines *L, const char *buf, size_t len, const tw__line_ops *ops, void *ctx) {
+    size_t used = 0;
+    int rc, rc2;
+    if (L->kept.len) {
+        tw_buf t = L->proc;
+        L->proc = L->kept;
+        L->kept = t;
+        L->kept.len = 0;
+        rc = run(L, L->proc.data, L->proc.len, ops, ctx, &used);
+        rc2 = ops->segment_end(ctx);
+        if (rc || rc2) {
+            tw_code a = tw_buf_append(&L->kept, L->proc.data + used, L->proc.len - used);
+            tw_code b = a ? a : tw_buf_append(&L->kept, buf, len);
+            L->proc.len = 0;
+            if (b) return (int)b;
+            return rc ? rc : rc2;
+        }
+        L->proc.len = 0;
+    }
+    if (!len) return 0;
+    rc = run(L, buf, len, ops, ctx, &used);
+    rc2 = ops->segment_end(ctx);
+    if (rc && used < len) {
+        tw_code a = tw_buf_append(&L->kept, buf + used, len - used);
+        if (a) return (int)a;
+    }
+    return rc ? rc : rc2;
+}
+
+int tw__lines_finish(tw__lines *L, int deliver, const tw__line_ops *ops, void *ctx) {
+    int rc = 0;
+    if (L->bom > 0 && L->bom < 3) rc = bom_to_line(L, ops, ctx);
+    if (!rc && deliver && !L->dropping && L->line.len)
+        rc = ops->line(ctx, L->line.data, L->line.len, NULL);
+    tw__lines_reset(L);
+    return rc;
+}

