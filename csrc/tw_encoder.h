@@ -29,19 +29,43 @@ TW_API tw_format tw_format_from_name(const char *name, size_t len);
 TW_API const char *tw_format_name(tw_format f);
 /** Static Content-Type for the format ("text/event-stream", ...). */
 TW_API const char *tw_format_content_type(tw_format f);
+/**
+ * Extra HTTP response headers the format wants, as a static array of name, value, name,
+ * value, ..., NULL. SSE formats: cache-control: no-cache and x-accel-buffering: no (so nginx
+ * does not buffer the stream); ai-sdk adds x-vercel-ai-ui-message-stream: v1, which the AI SDK
+ * client checks. ndjson and text: none (the array is just {NULL}).
+ * @param f a format; an invalid one gives {NULL}.
+ * @return a static array. Thread: any. Ownership: static, never free.
+ */
+TW_API const char *const *tw_format_headers(tw_format f);
 
 typedef struct tw_encoder tw_encoder;
 
 typedef struct tw_encoder_opts {
     const char *id;    /* NUL-terminated response id for openai chunks; NULL = generated */
     const char *model; /* NUL-terminated default model name; NULL = "tokenwire" */
+    /* openai format only. 0 (default): an event's index is a content-block / output-item
+     * position (Anthropic, Responses put thinking at 0 and text at 1) and everything goes to
+     * choice 0. 1: the index is the choice / candidate index (OpenAI n > 1, Gemini
+     * candidateCount > 1) and each index becomes its own choice. Tool calls are renumbered
+     * 0, 1, 2... per choice either way, as OpenAI clients require. */
+    int index_is_choice;
 } tw_encoder_opts;
 
 TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
-/** @return encoder or NULL (INVALID_ARG/NOMEM in err). Ownership: free with tw_encoder_free. */
+/**
+ * Creates an encoder. @param f a tw_format. @param opts NULL for defaults; strings copied.
+ * @param err optional. @return encoder or NULL (INVALID_ARG/NOMEM in err).
+ * Thread: any. Ownership: free with tw_encoder_free.
+ */
 TW_API tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err);
 TW_API void tw_encoder_free(tw_encoder *e);
-/** Appends the bytes for ev to out (possibly none). Thread: owner. */
+/**
+ * Appends the bytes for ev to out (possibly none). Strings in ev are borrowed for the call.
+ * @return TW_OK; TW_ERR_INVALID_ARG (NULL argument, invalid event type); TW_ERR_CLOSED after
+ * tw_encoder_finish; TW_ERR_NOMEM (out is then unchanged, but treat the stream as broken).
+ * Thread: owner (one thread at a time). Ownership: out is the caller's.
+ */
 TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
 /** Appends the closing bytes ([DONE], complete, ...) once; later calls append nothing. */
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);

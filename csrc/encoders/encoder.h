@@ -1,0 +1,84 @@
+/*
+ * encoder.h - internals shared by the encoders (the files of csrc/encoders). Not installed, not public.
+ *
+ * Every encoder appends to a caller's tw_buf. On failure the buffer is rolled back to the
+ * length it had when the public call began, so a caller never sees half an SSE event.
+ */
+#ifndef TW_ENCODERS_ENCODER_H
+#define TW_ENCODERS_ENCODER_H
+
+#include "tw_encoder.h"
+
+#include <string.h>
+
+/* Appends a string literal. */
+#define TW__PUT(out, lit) tw_buf_append((out), (lit), sizeof(lit) - 1)
+
+/* Evaluates a tw_code expression and returns it from the enclosing function when non-zero. */
+#define TW__TRY(expr)                                                                      \
+    do {                                                                                   \
+        tw_code tw__rc_ = (expr);                                                          \
+        if (tw__rc_ != TW_OK) return tw__rc_;                                              \
+    } while (0)
+
+/* The per-format halves of an encoder. state is owned by the format's functions. */
+struct tw_encoder {
+    tw_format format;
+    int finished;        /* tw_encoder_finish already ran */
+    int index_is_choice; /* copy of tw_encoder_opts.index_is_choice */
+    char *opt_id;        /* owned copies of the options, or NULL */
+    char *opt_model;
+    void *state; /* openai / events / ai-sdk state; NULL for ndjson and text */
+};
+
+/* ---- shared helpers (encoder_util.c) ------------------------------------------------------- */
+
+/** Appends a decimal integer. */
+tw_code tw__put_i64(tw_buf *out, int64_t v);
+/** Appends a tw_str as a JSON string literal; an absent string ({NULL,0}) gives "". */
+tw_code tw__put_jstr(tw_buf *out, tw_str s);
+/** Appends a NUL-terminated C string as a JSON string literal. */
+tw_code tw__put_jcstr(tw_buf *out, const char *s);
+/** Appends s with every invalid UTF-8 sequence replaced by U+FFFD (raw, unescaped). */
+tw_code tw__utf8_append(tw_buf *out, const char *s, size_t len);
+/** 1 when s is entirely valid UTF-8. */
+int tw__utf8_valid(const char *s, size_t len);
+
+/**
+ * Validates s as one JSON text and appends it compacted (insignificant whitespace dropped,
+ * so it fits on one SSE data line; raw U+2028/U+2029 escaped; invalid UTF-8 inside strings
+ * replaced by U+FFFD). Empty or all-whitespace input is rejected like any invalid text.
+ * @return TW_OK, TW_ERR_JSON (out rolled back, reason in *why, a static string), TW_ERR_NOMEM.
+ */
+tw_code tw__json_compact(tw_buf *out, const char *s, size_t len, const char **why);
+
+/** Maps any provider's finish reason to an OpenAI one: stop, length, tool_calls,
+ * content_filter, function_call. Unknown reasons map to "stop". */
+const char *tw__finish_reason_openai(tw_str reason);
+/** Maps any provider's finish reason to an AI SDK one: stop, length, content-filter,
+ * tool-calls, error, other. */
+const char *tw__finish_reason_ai_sdk(tw_str reason);
+
+/** malloc'd NUL-terminated copy of n bytes (NULL on NOMEM). */
+char *tw__strndup(const char *s, size_t n);
+/** 1 when the two strings are byte-equal (absent equals empty). */
+int tw__str_eq(tw_str a, const char *b, size_t blen);
+
+/* ---- the formats with state ---------------------------------------------------------------- */
+
+tw_code tw__openai_init(tw_encoder *e);
+tw_code tw__openai_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
+tw_code tw__openai_finish(tw_encoder *e, tw_buf *out);
+void tw__openai_free(tw_encoder *e);
+
+tw_code tw__events_init(tw_encoder *e);
+tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
+tw_code tw__events_finish(tw_encoder *e, tw_buf *out);
+void tw__events_free(tw_encoder *e);
+
+tw_code tw__ai_sdk_init(tw_encoder *e);
+tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
+tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out);
+void tw__ai_sdk_free(tw_encoder *e);
+
+#endif /* TW_ENCODERS_ENCODER_H */

@@ -1,0 +1,882 @@
+/* test_encoder.c - JSON escaping, event JSON, and the five encoders (exact bytes). */
+#include "encoders/encoder.h"
+#include "tokenwire.h"
+#include "tw_test.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define S(lit) ((tw_str){(lit), sizeof(lit) - 1})
+
+static tw_event ev_of(tw_event_type t) {
+    tw_event ev;
+    tw_event_init(&ev);
+    ev.type = t;
+    return ev;
+}
+
+static tw_event text_ev(tw_event_type t, int32_t index, tw_str text) {
+    tw_event ev = ev_of(t);
+    ev.index = index;
+    ev.text = text;
+    return ev;
+}
+
+static tw_event tool_ev(int32_t index, tw_str id, tw_str name, tw_str args) {
+    tw_event ev = ev_of(TW_EV_TOOL_CALL);
+    ev.index = index;
+    ev.id = id;
+    ev.name = name;
+    ev.arguments = args;
+    return ev;
+}
+
+static tw_event finish_ev(int32_t index, tw_str reason) {
+    tw_event ev = ev_of(TW_EV_FINISH);
+    ev.index = index;
+    ev.reason = reason;
+    return ev;
+}
+
+static tw_event usage_ev(int64_t in, int64_t out, int64_t total) {
+    tw_event ev = ev_of(TW_EV_USAGE);
+    ev.input_tokens = in;
+    ev.output_tokens = out;
+    ev.total_tokens = total;
+    return ev;
+}
+
+/* Replaces the digits after every "created": with 0 (the encoder stamps the clock). */
+static void zero_created(tw_buf *b) {
+    static const char key[] = "\"created\":";
+    size_t r = 0, w = 0;
+    while (r < b->len) {
+        if (b->len - r >= sizeof key - 1 && memcmp(b->data + r, key, sizeof key - 1) == 0) {
+            memmove(b->data + w, key, sizeof key - 1);
+            w += sizeof key - 1;
+            r += sizeof key - 1;
+            b->data[w++] = '0';
+            while (r < b->len && b->data[r] >= '0' && b->data[r] <= '9') r++;
+            continue;
+        }
+        b->data[w++] = b->data[r++];
+    }
+    b->len = w;
+}
+
+/* Encodes evs with a fresh encoder, then finishes; returns the bytes in *out. */
+static void encode_all(tw_format f, const tw_encoder_opts *opts, const tw_event *evs, size_t n,
+                       tw_buf *out) {
+    tw_error err;
+    tw_encoder *e = tw_encoder_new(f, opts, &err);
+    tw_buf_init(out);
+    CHECK(e != NULL);
+    if (!e) return;
+    for (size_t i = 0; i < n; i++) CHECK_EQ_INT(tw_encoder_encode(e, &evs[i], out), TW_OK);
+    CHECK_EQ_INT(tw_encoder_finish(e, out), TW_OK);
+    tw_encoder_free(e);
+    zero_created(out);
+}
+
+static void escape_eq(const char *in, size_t n, const char *expected) {
+    tw_buf b;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw_json_escape(&b, in, n), TW_OK);
+    CHECK_EQ_STR(b.data, b.len, expected);
+    tw_buf_free(&b);
+}
+
+/* ---- escaping ------------------------------------------------------------------------------ */
+
+TW_TEST(escape_basics) {
+    escape_eq("", 0, "\"\"");
+    escape_eq(NULL, 0, "\"\"");
+    escape_eq("Hel", 3, "\"Hel\"");
+    escape_eq("a\"b\\c/d", 7, "\"a\\\"b\\\\c/d\"");
+    escape_eq("\n\r\t\b\f", 5, "\"\\n\\r\\t\\b\\f\"");
+    escape_eq("\x00\x01\x1f\x7f", 4, "\"\\u0000\\u0001\\u001f\x7f\"");
+    escape_eq("\xe2\x80\xa8|\xe2\x80\xa9|\xe2\x80\xaa", 11, "\"\\u2028|\\u2029|\xe2\x80\xaa\"");
+    escape_eq("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+    {
+        tw_buf b;
+        tw_buf_init(&b);
+        CHECK_EQ_INT(tw_json_escape(&b, NULL, 3), TW_ERR_INVALID_ARG);
+        CHECK_EQ_INT(tw_json_escape(NULL, "x", 1), TW_ERR_INVALID_ARG);
+        tw_buf_free(&b);
+    }
+}
+
+/* Appends the UTF-8 form of cp. */
+static size_t put_utf8(char *p, uint32_t cp) {
+    if (cp < 0x80) {
+        p[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        p[0] = (char)(0xC0 | (cp >> 6));
+        p[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        p[0] = (char)(0xE0 | (cp >> 12));
+        p[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        p[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    p[0] = (char)(0xF0 | (cp >> 18));
+    p[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    p[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    p[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Every scalar value, at every alignment of the 16-byte scanner: escaped exactly. */
+TW_TEST(escape_every_code_point) {
+    size_t cap = 0x110000 * 6 + 64;
+    char *in = malloc(cap), *want = malloc(cap + 8);
+    size_t n = 0, w = 0;
+    want[w++] = '"';
+    for (uint32_t cp = 0; cp < 0x110000; cp++) {
+        char u[4];
+        size_t k;
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        k = put_utf8(u, cp);
+        memcpy(in + n, u, k);
+        n += k;
+        if (cp == '"' || cp == '\\') {
+            want[w++] = '\\';
+            want[w++] = (char)cp;
+        } else if (cp < 0x20) {
+            const char *named = cp == '\n' ? "\\n" : cp == '\r' ? "\\r" : cp == '\t' ? "\\t"
+                              : cp == '\b' ? "\\b" : cp == '\f' ? "\\f" : NULL;
+            if (named) {
+                memcpy(want + w, named, 2);
+                w += 2;
+            } else {
+                w += (size_t)sprintf(want + w, "\\u%04x", cp);
+            }
+        } else if (cp == 0x2028 || cp == 0x2029) {
+            w += (size_t)sprintf(want + w, "\\u%04x", cp);
+        } else {
+            memcpy(want + w, u, k);
+            w += k;
+        }
+    }
+    want[w++] = '"';
+    for (size_t shift = 0; shift < 17; shift++) {
+        tw_buf b;
+        char *shifted = malloc(n + shift);
+        memset(shifted, 'x', shift);
+        memcpy(shifted + shift, in, n);
+        tw_buf_init(&b);
+        CHECK_EQ_INT(tw_json_escape(&b, shifted, n + shift), TW_OK);
+        CHECK_EQ_INT(b.len, w + shift);
+        CHECK(b.len == w + shift && memcmp(b.data + 1, shifted, shift) == 0 &&
+              memcmp(b.data + 1 + shift, want + 1, w - 1) == 0);
+        tw_buf_free(&b);
+        free(shifted);
+    }
+    free(in);
+    free(want);
+}
+
+TW_TEST(escape_invalid_utf8_becomes_replacement) {
+#define FFFD "\xef\xbf\xbd"
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"\x80", 1, "\"" FFFD "\""},
+        {"\xbf", 1, "\"" FFFD "\""},
+        {"\xff", 1, "\"" FFFD "\""},
+        {"\xc0\x80", 2, "\"" FFFD FFFD "\""},             /* overlong NUL */
+        {"\xc1\xbf", 2, "\"" FFFD FFFD "\""},             /* overlong */
+        {"\xe0\x80\x80", 3, "\"" FFFD FFFD FFFD "\""},    /* overlong 3-byte */
+        {"\xed\xa0\x80", 3, "\"" FFFD FFFD FFFD "\""},    /* UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", 4, "\"" FFFD FFFD FFFD FFFD "\""}, /* > U+10FFFF */
+        {"\xf5\x80", 2, "\"" FFFD FFFD "\""},
+        {"\xe2\x82", 2, "\"" FFFD "\""},                  /* truncated at the end */
+        {"\xe2\x82x", 3, "\"" FFFD "x\""},                /* maximal subpart: one U+FFFD */
+        {"\xf0\x9f\x98", 3, "\"" FFFD "\""},
+        {"\xf0\x9f\x98\"", 4, "\"" FFFD "\\\"\""},
+        {"a\xc3", 2, "\"a" FFFD "\""},
+        {"\xc3\xa9\xa9", 3, "\"\xc3\xa9" FFFD "\""},
+        {"\xe2\x80\xa8\xe2\x80", 5, "\"\\u2028" FFFD "\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* Alone, and at each position of a 16-byte block (the SIMD path). */
+        for (size_t pad = 0; pad < 20; pad++) {
+            char in[64], want[128];
+            tw_buf b;
+            memset(in, 'p', pad);
+            memcpy(in + pad, cases[i].in, cases[i].n);
+            memset(in + pad + cases[i].n, 'q', 20);
+            want[0] = '"';
+            memset(want + 1, 'p', pad);
+            strcpy(want + 1 + pad, cases[i].out + 1);
+            want[strlen(want) - 1] = '\0';
+            strcat(want, "qqqqqqqqqqqqqqqqqqqq\"");
+            tw_buf_init(&b);
+            CHECK_EQ_INT(tw_json_escape(&b, in, pad + cases[i].n + 20), TW_OK);
+            CHECK_MSG(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
+                      "case %zu pad %zu: got %.*s", i, pad, (int)b.len, b.data);
+            tw_buf_free(&b);
+        }
+    }
+#undef FFFD
+}
+
+/* A reference decoder written differently from the encoder's: a code-point state machine.
+ * Returns the sanitized UTF-8 (invalid -> U+FFFD, maximal subparts) in out. */
+static size_t ref_sanitize(const uint8_t *s, size_t n, char *out) {
+    size_t i = 0, w = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t len, k;
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            out[w++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            memcpy(out + w, "\xef\xbf\xbd", 3);
+            w += 3;
+            i++;
+            continue;
+        }
+        for (k = 1; k < len; k++) {
+            uint32_t next;
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) break;
+            next = (cp << 6) | (s[i + k] & 0x3F);
+            /* Reject as soon as the prefix can only lead to an overlong/surrogate/too big. */
+            if (k == 1 && ((len == 3 && next < 0x20) || (len == 3 && next >= 0x360 && next < 0x380) ||
+                           (len == 4 && (next < 0x10 || next > 0x10F))))
+                break;
+            cp = next;
+        }
+        if (k < len) {
+            memcpy(out + w, "\xef\xbf\xbd", 3);
+            w += 3;
+            i += k;
+            continue;
+        }
+        memcpy(out + w, s + i, len);
+        w += len;
+        i += len;
+    }
+    return w;
+}
+
+/* Inverse of tw_json_escape for checking: returns 0 on malformed escapes. */
+static int unescape_json(const char *s, size_t n, char *out, size_t *outlen) {
+    size_t i = 1, w = 0;
+    if (n < 2 || s[0] != '"' || s[n - 1] != '"') return 0;
+    while (i < n - 1) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"') return 0;
+        if (c != '\\') {
+            out[w++] = (char)c;
+            i++;
+            continue;
+        }
+        switch (s[i + 1]) {
+        case '"': out[w++] = '"'; break;
+        case '\\': out[w++] = '\\'; break;
+        case 'n': out[w++] = '\n'; break;
+        case 'r': out[w++] = '\r'; break;
+        case 't': out[w++] = '\t'; break;
+        case 'b': out[w++] = '\b'; break;
+        case 'f': out[w++] = '\f'; break;
+        case 'u': {
+            unsigned v;
+            char hex[5] = {0};
+            memcpy(hex, s + i + 2, 4);
+            v = (unsigned)strtoul(hex, NULL, 16);
+            if (v < 0x20) {
+                out[w++] = (char)v;
+            } else if (v == 0x2028 || v == 0x2029) {
+                w += put_utf8(out + w, v);
+            } else {
+                return 0; /* the encoder never writes other \u escapes */
+            }
+            i += 4;
+            break;
+        }
+        default: return 0;
+        }
+        i += 2;
+    }
+    *outlen = w;
+    return 1;
+}
+
+TW_TEST(escape_random_bytes_round_trip) {
+    uint64_t x = 0x1234567;
+    char in[300], want[1000], got[2000];
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n, wn, gn = 0;
+        tw_buf b;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        n = (size_t)(x >> 33) % sizeof in;
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            /* Mostly ASCII with bursts of high bytes and controls. */
+            uint8_t r = (uint8_t)(x >> 40);
+            in[i] = (char)((x >> 56) % 4 == 0 ? r : (r % 3 == 0 ? (0x80 | (r & 0x7F)) : 'a' + r % 26));
+        }
+        wn = ref_sanitize((const uint8_t *)in, n, want);
+        tw_buf_init(&b);
+        CHECK_EQ_INT(tw_json_escape(&b, in, n), TW_OK);
+        CHECK(unescape_json(b.data, b.len, got, &gn));
+        CHECK_MSG(gn == wn && memcmp(got, want, wn) == 0, "iteration %d differs", iter);
+        CHECK(tw__utf8_valid(b.data, b.len));
+        tw_buf_free(&b);
+        /* The raw repair agrees too. */
+        tw_buf_init(&b);
+        CHECK_EQ_INT(tw__utf8_append(&b, in, n), TW_OK);
+        CHECK(b.len == wn && (wn == 0 || memcmp(b.data, want, wn) == 0));
+        tw_buf_free(&b);
+    }
+}
+
+TW_TEST(escape_long_string_crosses_blocks) {
+    size_t n = 100000;
+    char *in = malloc(n);
+    tw_buf b;
+    for (size_t i = 0; i < n; i++) in[i] = (i % 997 == 0) ? '\n' : (i % 1009 == 0 ? '\xe9' : 'a');
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw_json_escape(&b, in, n), TW_OK);
+    {
+        char *got = malloc(b.len);
+        size_t gn = 0;
+        char *want = malloc(n * 3);
+        size_t wn = ref_sanitize((const uint8_t *)in, n, want);
+        CHECK(unescape_json(b.data, b.len, got, &gn));
+        CHECK(gn == wn && memcmp(got, want, wn) == 0);
+        free(got);
+        free(want);
+    }
+    tw_buf_free(&b);
+    free(in);
+}
+
+/* ---- JSON compaction (tool arguments for ai-sdk) --------------------------------------------- */
+
+static void compact_eq(const char *in, const char *want) {
+    tw_buf b;
+    const char *why = NULL;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw__json_compact(&b, in, strlen(in), &why), TW_OK);
+    CHECK_EQ_STR(b.data, b.len, want);
+    tw_buf_free(&b);
+}
+
+static void compact_bad(const char *in, size_t n) {
+    tw_buf b;
+    const char *why = NULL;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw_buf_append(&b, "keep", 4), TW_OK);
+    CHECK_MSG(tw__json_compact(&b, in, n, &why) == TW_ERR_JSON, "accepted %.*s", (int)n, in);
+    CHECK(why != NULL);
+    CHECK_EQ_STR(b.data, b.len, "keep");
+    tw_buf_free(&b);
+}
+
+TW_TEST(json_compact_valid_and_invalid) {
+    compact_eq("{\"city\": \"Paris\",\n \"n\" : [1, -2.5e+3, true, false, null, {}]}",
+               "{\"city\":\"Paris\",\"n\":[1,-2.5e+3,true,false,null,{}]}");
+    compact_eq("  \"a\\u00e9\\n\"  ", "\"a\\u00e9\\n\"");
+    compact_eq("0", "0");
+    compact_eq("[[]]", "[[]]");
+    compact_eq("{\"s\":\"\xe2\x80\xa8\xff\"}", "{\"s\":\"\\u2028\xef\xbf\xbd\"}");
+    compact_bad("", 0);
+    compact_bad("   ", 3);
+    compact_bad("{\"city\": \"Pa", 12);
+    compact_bad("{\"a\":1,}", 8);
+    compact_bad("[1 2]", 5);
+    compact_bad("{a:1}", 5);
+    compact_bad("01", 2);
+    compact_bad("1.", 2);
+    compact_bad("-", 1);
+    compact_bad("1e", 2);
+    compact_bad("\"\\x\"", 4);
+    compact_bad("\"\\u12g4\"", 8);
+    compact_bad("\"a\nb\"", 5);
+    compact_bad("tru", 3);
+    compact_bad("{} {}", 5);
+    compact_bad("{\"a\" 1}", 7);
+    {
+        char deep[2000];
+        memset(deep, '[', 1000);
+        memset(deep + 1000, ']', 1000);
+        compact_bad(deep, sizeof deep);
+        memset(deep, '[', 100);
+        memset(deep + 100, ']', 100);
+        deep[200] = '\0';
+        compact_eq(deep, deep);
+    }
+}
+
+/* ---- event JSON ------------------------------------------------------------------------------ */
+
+static void json_eq(const tw_event *ev, const char *want) {
+    tw_buf b;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw_event_to_json(ev, &b), TW_OK);
+    CHECK_EQ_STR(b.data, b.len, want);
+    tw_buf_free(&b);
+}
+
+TW_TEST(event_to_json_every_type) {
+    tw_event ev = ev_of(TW_EV_START);
+    ev.id = S("msg_1");
+    ev.name = S("claude");
+    json_eq(&ev, "{\"type\":\"start\",\"id\":\"msg_1\",\"model\":\"claude\"}");
+    ev = text_ev(TW_EV_TEXT, 0, S("Hel"));
+    json_eq(&ev, "{\"type\":\"text\",\"index\":0,\"text\":\"Hel\"}");
+    ev = text_ev(TW_EV_TEXT, 2, (tw_str){NULL, 0});
+    json_eq(&ev, "{\"type\":\"text\",\"index\":2,\"text\":\"\"}");
+    ev = text_ev(TW_EV_REASONING, 1, S("hm\n"));
+    ev.source = S("planner");
+    json_eq(&ev, "{\"type\":\"reasoning\",\"source\":\"planner\",\"index\":1,\"text\":\"hm\\n\"}");
+    ev = tool_ev(1, S("toolu_1"), S("get_weather"), S("{\"city\": \"Pa"));
+    json_eq(&ev, "{\"type\":\"tool_call\",\"index\":1,\"id\":\"toolu_1\",\"name\":\"get_weather\","
+                 "\"arguments\":\"{\\\"city\\\": \\\"Pa\"}");
+    ev = tool_ev(1, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("ris\"}"));
+    json_eq(&ev, "{\"type\":\"tool_call\",\"index\":1,\"arguments\":\"ris\\\"}\"}");
+    ev = usage_ev(82, 17, 99);
+    json_eq(&ev, "{\"type\":\"usage\",\"input_tokens\":82,\"output_tokens\":17,\"total_tokens\":99}");
+    ev = usage_ev(-1, 89, -1);
+    json_eq(&ev, "{\"type\":\"usage\",\"output_tokens\":89}");
+    ev = finish_ev(0, S("tool_use"));
+    json_eq(&ev, "{\"type\":\"finish\",\"index\":0,\"reason\":\"tool_use\"}");
+    ev = ev_of(TW_EV_ERROR);
+    ev.error_kind = TW_KIND_PROVIDER;
+    ev.status = 529;
+    ev.text = S("Overloaded");
+    ev.name = S("overloaded_error");
+    ev.raw = S("{\"type\":\"error\"}");
+    json_eq(&ev, "{\"type\":\"error\",\"kind\":\"provider\",\"status\":529,\"message\":\"Overloaded\","
+                 "\"name\":\"overloaded_error\",\"raw\":\"{\\\"type\\\":\\\"error\\\"}\"}");
+    ev = ev_of(TW_EV_ERROR);
+    ev.error_kind = TW_KIND_TIMEOUT;
+    json_eq(&ev, "{\"type\":\"error\",\"kind\":\"timeout\"}");
+    ev = ev_of(TW_EV_RAW);
+    ev.name = S("message");
+    ev.text = S("x\ny");
+    ev.id = S("");
+    ev.retry = 3000;
+    json_eq(&ev, "{\"type\":\"raw\",\"event\":\"message\",\"data\":\"x\\ny\",\"id\":\"\",\"retry\":3000}");
+    ev = ev_of(TW_EV_END);
+    json_eq(&ev, "{\"type\":\"end\"}");
+    ev = ev_of(TW_EV_AGENT_START);
+    ev.source = S("a\xff");
+    json_eq(&ev, "{\"type\":\"agent_start\",\"source\":\"a\xef\xbf\xbd\"}");
+    ev = ev_of(TW_EV_AGENT_COMPLETE);
+    json_eq(&ev, "{\"type\":\"agent_complete\"}");
+    ev = text_ev(TW_EV_PROGRESS, 0, S("searching"));
+    json_eq(&ev, "{\"type\":\"progress\",\"text\":\"searching\"}");
+    {
+        tw_buf b;
+        tw_buf_init(&b);
+        ev = ev_of((tw_event_type)0);
+        CHECK_EQ_INT(tw_event_to_json(&ev, &b), TW_ERR_INVALID_ARG);
+        ev = ev_of(TW_EV__LAST);
+        CHECK_EQ_INT(tw_event_to_json(&ev, &b), TW_ERR_INVALID_ARG);
+        CHECK_EQ_INT(b.len, 0);
+        tw_buf_free(&b);
+    }
+}
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+TW_TEST(format_names_and_headers) {
+    CHECK_EQ_INT(tw_format_from_name("openai", 6), TW_FORMAT_OPENAI);
+    CHECK_EQ_INT(tw_format_from_name("sse-openai", 10), TW_FORMAT_OPENAI);
+    CHECK_EQ_INT(tw_format_from_name("events", 6), TW_FORMAT_EVENTS);
+    CHECK_EQ_INT(tw_format_from_name("ai-sdk", 6), TW_FORMAT_AI_SDK);
+    CHECK_EQ_INT(tw_format_from_name("ndjson", 6), TW_FORMAT_NDJSON);
+    CHECK_EQ_INT(tw_format_from_name("text", 4), TW_FORMAT_TEXT);
+    CHECK_EQ_INT(tw_format_from_name("textx", 4), TW_FORMAT_TEXT); /* len bounds the name */
+    CHECK_EQ_INT(tw_format_from_name("OpenAI", 6), 0);
+    CHECK_EQ_INT(tw_format_from_name("open", 4), 0);
+    CHECK_EQ_INT(tw_format_from_name(NULL, 0), 0);
+    for (int f = TW_FORMAT_OPENAI; f < TW_FORMAT__LAST; f++) {
+        const char *name = tw_format_name((tw_format)f);
+        CHECK(name != NULL);
+        CHECK_EQ_INT(tw_format_from_name(name, strlen(name)), f);
+        CHECK(tw_format_content_type((tw_format)f) != NULL);
+    }
+    CHECK(tw_format_name((tw_format)0) == NULL);
+    CHECK(strcmp(tw_format_content_type(TW_FORMAT_AI_SDK), "text/event-stream") == 0);
+    CHECK(strcmp(tw_format_content_type(TW_FORMAT_NDJSON), "application/x-ndjson") == 0);
+    CHECK(strcmp(tw_format_content_type(TW_FORMAT_TEXT), "text/plain; charset=utf-8") == 0);
+    {
+        const char *const *h = tw_format_headers(TW_FORMAT_AI_SDK);
+        int found = 0;
+        for (; *h; h += 2)
+            if (!strcmp(h[0], "x-vercel-ai-ui-message-stream") && !strcmp(h[1], "v1")) found = 1;
+        CHECK(found);
+        CHECK(tw_format_headers(TW_FORMAT_TEXT)[0] == NULL);
+        CHECK(tw_format_headers((tw_format)99)[0] == NULL);
+    }
+}
+
+TW_TEST(encoder_lifecycle_errors) {
+    tw_error err;
+    tw_buf b;
+    tw_event ev = text_ev(TW_EV_TEXT, 0, S("x"));
+    tw_encoder *e = tw_encoder_new((tw_format)0, NULL, &err);
+    CHECK(e == NULL);
+    CHECK_EQ_INT(err.code, TW_ERR_INVALID_ARG);
+    CHECK(strlen(err.msg) > 0);
+    tw_buf_init(&b);
+    for (int f = TW_FORMAT_OPENAI; f < TW_FORMAT__LAST; f++) {
+        tw_event bad = ev_of((tw_event_type)42);
+        size_t before;
+        e = tw_encoder_new((tw_format)f, NULL, NULL);
+        CHECK(e != NULL);
+        CHECK_EQ_INT(tw_encoder_encode(e, &bad, &b), TW_ERR_INVALID_ARG);
+        CHECK_EQ_INT(tw_encoder_encode(NULL, &ev, &b), TW_ERR_INVALID_ARG);
+        CHECK_EQ_INT(tw_encoder_encode(e, &ev, &b), TW_OK);
+        CHECK_EQ_INT(tw_encoder_finish(e, &b), TW_OK);
+        before = b.len;
+        CHECK_EQ_INT(tw_encoder_finish(e, &b), TW_OK); /* once only */
+        CHECK_EQ_INT(b.len, before);
+        CHECK_EQ_INT(tw_encoder_encode(e, &ev, &b), TW_ERR_CLOSED);
+        CHECK_EQ_INT(tw_encoder_heartbeat(e, &b), TW_OK);
+        if (f == TW_FORMAT_NDJSON || f == TW_FORMAT_TEXT) {
+            CHECK_EQ_INT(b.len, before);
+        } else {
+            CHECK_EQ_STR(b.data + before, b.len - before, ": keepalive\n\n");
+        }
+        tw_encoder_free(e);
+        b.len = 0;
+    }
+    tw_encoder_free(NULL);
+    tw_buf_free(&b);
+}
+
+/* ---- openai ---------------------------------------------------------------------------------- */
+
+#define OA_PREFIX "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":0," \
+                  "\"model\":\"claude-x\",\"choices\":["
+#define OA_TAIL(fr) "},\"logprobs\":null,\"finish_reason\":" fr "}]}\n\n"
+
+TW_TEST(openai_anthropic_like_stream) {
+    tw_encoder_opts o;
+    tw_buf out;
+    tw_event evs[12];
+    size_t n = 0;
+    tw_encoder_opts_init(&o);
+    o.id = "chatcmpl-1";
+    o.model = "default-model";
+    evs[n] = ev_of(TW_EV_START);
+    evs[n].id = S("msg_01");
+    evs[n++].name = S("claude-x");
+    evs[n++] = usage_ev(25, 1, -1);
+    evs[n++] = text_ev(TW_EV_REASONING, 0, S("think"));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S("Let me \"check\"\n"));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S(""));
+    evs[n++] = tool_ev(2, S("toolu_A"), S("get_weather"), S(""));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("{\"city\": \"Pa"));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S(""));
+    evs[n++] = tool_ev(3, (tw_str){NULL, 0}, S("now"), S("{}"));
+    evs[n++] = usage_ev(-1, 89, -1);
+    evs[n++] = finish_ev(0, S("tool_use"));
+    evs[n++] = ev_of(TW_EV_END);
+    encode_all(TW_FORMAT_OPENAI, &o, evs, n, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 OA_PREFIX "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":"
+                           "\"think\"" OA_TAIL("null")
+                 OA_PREFIX "{\"index\":0,\"delta\":{\"content\":\"Let me \\\"check\\\"\\n\""
+                           OA_TAIL("null")
+                 OA_PREFIX "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"toolu_A\","
+                           "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                           "\"arguments\":\"\"}}]" OA_TAIL("null")
+                 OA_PREFIX "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+                           "{\"arguments\":\"{\\\"city\\\": \\\"Pa\"}}]" OA_TAIL("null")
+                 OA_PREFIX "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_1\","
+                           "\"type\":\"function\",\"function\":{\"name\":\"now\","
+                           "\"arguments\":\"{}\"}}]" OA_TAIL("null")
+                 OA_PREFIX "{\"index\":0,\"delta\":{" OA_TAIL("\"tool_calls\"")
+                 OA_PREFIX "],\"usage\":{\"prompt_tokens\":25,\"completion_tokens\":89,"
+                           "\"total_tokens\":114}}\n\n"
+                 "data: [DONE]\n\n");
+    tw_buf_free(&out);
+}
+
+TW_TEST(openai_first_empty_content_carries_role_and_choices) {
+    tw_encoder_opts o;
+    tw_buf out;
+    tw_event evs[8];
+    size_t n = 0;
+    tw_encoder_opts_init(&o);
+    o.id = "c";
+    o.index_is_choice = 1;
+    evs[n++] = text_ev(TW_EV_TEXT, 0, S(""));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S("b"));
+    evs[n++] = text_ev(TW_EV_TEXT, 0, S("a"));
+    evs[n++] = finish_ev(1, S("MAX_TOKENS"));
+    evs[n++] = finish_ev(0, S("STOP"));
+#define P "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"tokenwire\",\"choices\":["
+    encode_all(TW_FORMAT_OPENAI, &o, evs, n, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 P "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"" OA_TAIL("null")
+                 P "{\"index\":1,\"delta\":{\"role\":\"assistant\",\"content\":\"b\"" OA_TAIL("null")
+                 P "{\"index\":0,\"delta\":{\"content\":\"a\"" OA_TAIL("null")
+                 P "{\"index\":1,\"delta\":{" OA_TAIL("\"length\"")
+                 P "{\"index\":0,\"delta\":{" OA_TAIL("\"stop\"")
+                 "data: [DONE]\n\n");
+#undef P
+    tw_buf_free(&out);
+}
+
+TW_TEST(openai_finish_reason_mapping) {
+    static const struct {
+        const char *in, *openai, *ai_sdk;
+    } m[] = {
+        {"stop", "stop", "stop"},
+        {"end_turn", "stop", "stop"},
+        {"stop_sequence", "stop", "stop"},
+        {"STOP", "stop", "stop"},
+        {"length", "length", "length"},
+        {"max_tokens", "length", "length"},
+        {"MAX_TOKENS", "length", "length"},
+        {"max_output_tokens", "length", "length"},
+        {"tool_calls", "tool_calls", "tool-calls"},
+        {"tool_use", "tool_calls", "tool-calls"},
+        {"function_call", "function_call", "tool-calls"},
+        {"content_filter", "content_filter", "content-filter"},
+        {"SAFETY", "content_filter", "content-filter"},
+        {"RECITATION", "content_filter", "content-filter"},
+        {"PROHIBITED_CONTENT", "content_filter", "content-filter"},
+        {"refusal", "content_filter", "content-filter"},
+        {"MALFORMED_FUNCTION_CALL", "stop", "error"},
+        {"pause_turn", "stop", "other"},
+        {"OTHER", "stop", "other"},
+        {"", "stop", "other"},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        tw_str r = {m[i].in, strlen(m[i].in)};
+        CHECK_MSG(!strcmp(tw__finish_reason_openai(r), m[i].openai), "openai %s", m[i].in);
+        CHECK_MSG(!strcmp(tw__finish_reason_ai_sdk(r), m[i].ai_sdk), "ai-sdk %s", m[i].in);
+    }
+}
+
+TW_TEST(openai_error_and_generated_id) {
+    tw_buf out;
+    tw_event evs[3];
+    evs[0] = ev_of(TW_EV_ERROR);
+    evs[0].error_kind = TW_KIND_PROVIDER;
+    evs[0].text = S("Overloaded");
+    evs[0].name = S("overloaded_error");
+    evs[0].status = 529;
+    evs[1] = ev_of(TW_EV_ERROR);
+    evs[1].error_kind = TW_KIND_TIMEOUT;
+    evs[2] = text_ev(TW_EV_TEXT, 0, S("x"));
+    encode_all(TW_FORMAT_OPENAI, NULL, evs, 3, &out);
+    {
+        static const char want[] =
+            "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\","
+            "\"param\":null,\"code\":529}}\n\n"
+            "data: {\"error\":{\"message\":\"timeout error\",\"type\":\"timeout_error\","
+            "\"param\":null,\"code\":null}}\n\n"
+            "data: {\"id\":\"chatcmpl-tw";
+        const char *model;
+        CHECK(out.len > sizeof want && memcmp(out.data, want, sizeof want - 1) == 0);
+        model = strstr(out.data, "\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+                                 "\"model\":\"tokenwire\"");
+        CHECK(model != NULL);
+        CHECK(model && model - out.data == (long)(sizeof want - 1) + 22);
+    }
+    tw_buf_free(&out);
+}
+
+/* ---- events ---------------------------------------------------------------------------------- */
+
+TW_TEST(events_two_agents) {
+    tw_buf out;
+    tw_event evs[16];
+    size_t n = 0;
+    evs[n] = ev_of(TW_EV_AGENT_START);
+    evs[n++].source = S("research");
+    evs[n] = ev_of(TW_EV_START);
+    evs[n].source = S("writer");
+    evs[n].id = S("msg_1");
+    evs[n++].name = S("claude");
+    evs[n] = text_ev(TW_EV_TEXT, 0, S("Hel"));
+    evs[n++].source = S("research");
+    evs[n] = text_ev(TW_EV_REASONING, 0, S("hmm"));
+    evs[n++].source = S("writer");
+    evs[n] = tool_ev(1, S("call_1"), S("search"), S("{\"q\":1}"));
+    evs[n++].source = S("research");
+    evs[n] = text_ev(TW_EV_PROGRESS, 0, S("searching"));
+    evs[n++].source = S("research");
+    evs[n] = usage_ev(3, 4, -1);
+    evs[n++].source = S("research");
+    evs[n] = finish_ev(0, S("STOP"));
+    evs[n++].source = S("research");
+    evs[n] = ev_of(TW_EV_END);
+    evs[n++].source = S("research");
+    evs[n] = ev_of(TW_EV_ERROR);
+    evs[n].source = S("writer");
+    evs[n].error_kind = TW_KIND_PROVIDER;
+    evs[n].status = 529;
+    evs[n].text = S("Overloaded");
+    evs[n].raw = S("{secret}");
+    evs[n++].name = S("overloaded_error");
+    evs[n++] = text_ev(TW_EV_TEXT, 0, S("anon"));
+    encode_all(TW_FORMAT_EVENTS, NULL, evs, n, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "event: agent_start\ndata: {\"agent\":\"research\"}\n\n"
+                 "event: agent_start\ndata: {\"agent\":\"writer\",\"id\":\"msg_1\",\"model\":\"claude\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"research\",\"type\":\"text\",\"index\":0,\"text\":\"Hel\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"writer\",\"type\":\"reasoning\",\"index\":0,\"text\":\"hmm\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"research\",\"type\":\"tool_call\",\"index\":1,\"id\":\"call_1\",\"name\":\"search\",\"arguments\":\"{\\\"q\\\":1}\"}\n\n"
+                 "event: progress\ndata: {\"agent\":\"research\",\"text\":\"searching\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"research\",\"type\":\"usage\",\"input_tokens\":3,\"output_tokens\":4}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"research\",\"type\":\"finish\",\"index\":0,\"reason\":\"STOP\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"research\",\"status\":\"ok\",\"finish_reason\":\"tool_calls\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}\n\n"
+                 "event: error\ndata: {\"agent\":\"writer\",\"kind\":\"provider\",\"status\":529,\"message\":\"Overloaded\",\"name\":\"overloaded_error\"}\n\n"
+                 "event: agent_start\ndata: {\"agent\":\"default\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"default\",\"type\":\"text\",\"index\":0,\"text\":\"anon\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"writer\",\"status\":\"error\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"default\",\"status\":\"incomplete\"}\n\n"
+                 "event: complete\ndata: {\"agents\":3,\"errors\":1}\n\n");
+    tw_buf_free(&out);
+}
+
+TW_TEST(events_restart_and_empty) {
+    tw_buf out;
+    tw_event evs[4];
+    encode_all(TW_FORMAT_EVENTS, NULL, NULL, 0, &out);
+    CHECK_EQ_STR(out.data, out.len, "event: complete\ndata: {\"agents\":0,\"errors\":0}\n\n");
+    tw_buf_free(&out);
+    evs[0] = ev_of(TW_EV_AGENT_COMPLETE);
+    evs[1] = text_ev(TW_EV_TEXT, 0, S("again"));
+    evs[2] = ev_of(TW_EV_AGENT_START);
+    encode_all(TW_FORMAT_EVENTS, NULL, evs, 3, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "event: agent_start\ndata: {\"agent\":\"default\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"default\",\"status\":\"ok\"}\n\n"
+                 "event: agent_start\ndata: {\"agent\":\"default\"}\n\n"
+                 "event: agent_chunk\ndata: {\"agent\":\"default\",\"type\":\"text\",\"index\":0,\"text\":\"again\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"default\",\"status\":\"incomplete\"}\n\n"
+                 "event: agent_start\ndata: {\"agent\":\"default\"}\n\n"
+                 "event: agent_complete\ndata: {\"agent\":\"default\",\"status\":\"incomplete\"}\n\n"
+                 "event: complete\ndata: {\"agents\":1,\"errors\":0}\n\n");
+    tw_buf_free(&out);
+}
+
+/* ---- ai-sdk ---------------------------------------------------------------------------------- */
+
+TW_TEST(ai_sdk_text_reasoning_tools) {
+    tw_buf out;
+    tw_event evs[16];
+    size_t n = 0;
+    evs[n] = ev_of(TW_EV_START);
+    evs[n++].id = S("msg_1");
+    evs[n++] = text_ev(TW_EV_REASONING, 0, S("plan"));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S(""));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S("Hel"));
+    evs[n++] = text_ev(TW_EV_TEXT, 1, S("lo"));
+    evs[n++] = tool_ev(2, S("toolu_1"), S("get_weather"), S(""));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("{\"city\":\n \"Pa"));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("ris\"}"));
+    evs[n++] = tool_ev(3, (tw_str){NULL, 0}, S("now"), S(""));
+    evs[n++] = tool_ev(4, S("bad"), S("broken"), S("{\"x\":"));
+    evs[n++] = usage_ev(10, -1, -1);
+    evs[n++] = usage_ev(-1, 20, -1);
+    evs[n++] = finish_ev(0, S("end_turn"));
+    evs[n++] = ev_of(TW_EV_END);
+    encode_all(TW_FORMAT_AI_SDK, NULL, evs, n, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "data: {\"type\":\"start\",\"messageId\":\"msg_1\"}\n\n"
+                 "data: {\"type\":\"start-step\"}\n\n"
+                 "data: {\"type\":\"reasoning-start\",\"id\":\"rsn_0\"}\n\n"
+                 "data: {\"type\":\"reasoning-delta\",\"id\":\"rsn_0\",\"delta\":\"plan\"}\n\n"
+                 "data: {\"type\":\"reasoning-end\",\"id\":\"rsn_0\"}\n\n"
+                 "data: {\"type\":\"text-start\",\"id\":\"txt_1\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_1\",\"delta\":\"Hel\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_1\",\"delta\":\"lo\"}\n\n"
+                 "data: {\"type\":\"tool-input-start\",\"toolCallId\":\"toolu_1\",\"toolName\":\"get_weather\"}\n\n"
+                 "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"toolu_1\",\"inputTextDelta\":\"{\\\"city\\\":\\n \\\"Pa\"}\n\n"
+                 "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"toolu_1\",\"inputTextDelta\":\"ris\\\"}\"}\n\n"
+                 "data: {\"type\":\"tool-input-start\",\"toolCallId\":\"call_3\",\"toolName\":\"now\"}\n\n"
+                 "data: {\"type\":\"tool-input-start\",\"toolCallId\":\"bad\",\"toolName\":\"broken\"}\n\n"
+                 "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"bad\",\"inputTextDelta\":\"{\\\"x\\\":\"}\n\n"
+                 "data: {\"type\":\"text-end\",\"id\":\"txt_1\"}\n\n"
+                 "data: {\"type\":\"tool-input-available\",\"toolCallId\":\"toolu_1\",\"toolName\":\"get_weather\",\"input\":{\"city\":\"Paris\"}}\n\n"
+                 "data: {\"type\":\"tool-input-available\",\"toolCallId\":\"call_3\",\"toolName\":\"now\",\"input\":{}}\n\n"
+                 "data: {\"type\":\"tool-input-error\",\"toolCallId\":\"bad\",\"toolName\":\"broken\",\"input\":\"{\\\"x\\\":\",\"errorText\":\"invalid JSON in tool arguments: unexpected end of JSON\"}\n\n"
+                 "data: {\"type\":\"finish-step\"}\n\n"
+                 "data: {\"type\":\"finish\",\"finishReason\":\"tool-calls\",\"messageMetadata\":{\"usage\":{\"inputTokens\":10,\"outputTokens\":20,\"totalTokens\":30}}}\n\n"
+                 "data: [DONE]\n\n");
+    tw_buf_free(&out);
+}
+
+TW_TEST(ai_sdk_error_progress_and_empty) {
+    tw_buf out;
+    tw_event evs[4];
+    tw_encoder_opts o;
+    encode_all(TW_FORMAT_AI_SDK, NULL, NULL, 0, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "data: {\"type\":\"start\"}\n\ndata: {\"type\":\"start-step\"}\n\n"
+                 "data: {\"type\":\"finish-step\"}\n\ndata: {\"type\":\"finish\"}\n\ndata: [DONE]\n\n");
+    tw_buf_free(&out);
+    tw_encoder_opts_init(&o);
+    o.id = "m9";
+    evs[0] = text_ev(TW_EV_PROGRESS, 0, S("looking"));
+    evs[0].source = S("a");
+    evs[1] = text_ev(TW_EV_TEXT, 0, S("x"));
+    evs[2] = ev_of(TW_EV_ERROR);
+    evs[2].error_kind = TW_KIND_PROVIDER;
+    evs[2].text = S("Overloaded");
+    evs[3] = finish_ev(0, S("stop"));
+    encode_all(TW_FORMAT_AI_SDK, &o, evs, 4, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "data: {\"type\":\"start\",\"messageId\":\"m9\"}\n\ndata: {\"type\":\"start-step\"}\n\n"
+                 "data: {\"type\":\"data-progress\",\"data\":{\"text\":\"looking\",\"agent\":\"a\"},\"transient\":true}\n\n"
+                 "data: {\"type\":\"text-start\",\"id\":\"txt_0\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_0\",\"delta\":\"x\"}\n\n"
+                 "data: {\"type\":\"error\",\"errorText\":\"Overloaded\"}\n\n"
+                 "data: {\"type\":\"text-end\",\"id\":\"txt_0\"}\n\n"
+                 "data: {\"type\":\"finish-step\"}\n\n"
+                 "data: {\"type\":\"finish\",\"finishReason\":\"error\"}\n\ndata: [DONE]\n\n");
+    tw_buf_free(&out);
+}
+
+/* ---- ndjson, text ---------------------------------------------------------------------------- */
+
+TW_TEST(ndjson_and_text_formats) {
+    tw_buf out;
+    tw_event evs[5];
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("Hi \xff"));
+    evs[1] = text_ev(TW_EV_REASONING, 0, S("hidden"));
+    evs[2] = text_ev(TW_EV_TEXT, 0, S("\xe2\x80\xa8!\n"));
+    evs[3] = finish_ev(0, S("stop"));
+    evs[4] = ev_of(TW_EV_END);
+    encode_all(TW_FORMAT_NDJSON, NULL, evs, 5, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "{\"type\":\"text\",\"index\":0,\"text\":\"Hi \xef\xbf\xbd\"}\n"
+                 "{\"type\":\"reasoning\",\"index\":0,\"text\":\"hidden\"}\n"
+                 "{\"type\":\"text\",\"index\":0,\"text\":\"\\u2028!\\n\"}\n"
+                 "{\"type\":\"finish\",\"index\":0,\"reason\":\"stop\"}\n"
+                 "{\"type\":\"end\"}\n");
+    tw_buf_free(&out);
+    encode_all(TW_FORMAT_TEXT, NULL, evs, 5, &out);
+    CHECK_EQ_STR(out.data, out.len, "Hi \xef\xbf\xbd\xe2\x80\xa8!\n");
+    tw_buf_free(&out);
+}
