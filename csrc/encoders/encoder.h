@@ -8,6 +8,7 @@
 #define TW_ENCODERS_ENCODER_H
 
 #include "tw_encoder.h"
+#include "tw_scan.h"
 
 #include <string.h>
 
@@ -39,10 +40,7 @@ tw_code tw__put_i64(tw_buf *out, int64_t v);
 tw_code tw__put_jstr(tw_buf *out, tw_str s);
 /** Appends a NUL-terminated C string as a JSON string literal. */
 tw_code tw__put_jcstr(tw_buf *out, const char *s);
-/** Appends s with every invalid UTF-8 sequence replaced by U+FFFD (raw, unescaped). */
-tw_code tw__utf8_append(tw_buf *out, const char *s, size_t len);
-/** 1 when s is entirely valid UTF-8. */
-int tw__utf8_valid(const char *s, size_t len);
+/* Raw UTF-8 repair (tw__utf8_append) and validation (tw__utf8_valid) come from tw_scan.h. */
 
 /**
  * Validates s as one JSON text and appends it compacted (insignificant whitespace dropped,
