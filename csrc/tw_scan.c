@@ -290,8 +290,10 @@ static int bom_to_line(tw__lines *L, const tw__line_ops *ops, void *ctx) {
     return n ? carry(L, (const char *)bom_bytes, (size_t)n, ops, ctx) : 0;
 }
 
-static int run(tw__lines *L, const char *s, size_t n, const tw__line_ops *ops, void *ctx,
-               size_t *used) {
+/* Reads one input segment [s, s+n); bytes up to readable_end (>= s+n) may be read by users
+ * of zero-copy lines (the kept-input buffer has padding after its bytes). */
+static int run(tw__lines *L, const char *s, size_t n, const char *readable_end,
+               const tw__line_ops *ops, void *ctx, size_t *used) {
     const char *p = s, *end = s + n;
     int rc = 0;
     while (L->bom < 3 && p < end) {
@@ -333,6 +335,7 @@ static int run(tw__lines *L, const char *s, size_t n, const tw__line_ops *ops, v
                 L->skip_lf = 1;
             }
         }
+        L->offset += (uint64_t)(next - p); /* hooks see the offset just past the line end */
         room = ops->room(ctx);
         if (L->dropping) {
             L->dropping = 0;
@@ -347,9 +350,8 @@ static int run(tw__lines *L, const char *s, size_t n, const tw__line_ops *ops, v
         } else if ((size_t)(e - p) > room) {
             rc = ops->overflow(ctx, L->line_start);
         } else {
-            rc = ops->line(ctx, p, (size_t)(e - p), end);
+            rc = ops->line(ctx, p, (size_t)(e - p), readable_end);
         }
-        L->offset += (uint64_t)(next - p);
         L->line_start = L->offset;
         p = next;
         if (rc) break;
@@ -366,7 +368,7 @@ int tw__lines_feed(tw__lines *L, const char *buf, size_t len, const tw__line_ops
         L->proc = L->kept;
         L->kept = t;
         L->kept.len = 0;
-        rc = run(L, L->proc.data, L->proc.len, ops, ctx, &used);
+        rc = run(L, L->proc.data, L->proc.len, L->proc.data + L->proc.cap, ops, ctx, &used);
         rc2 = ops->segment_end(ctx);
         if (rc || rc2) {
             tw_code a = tw_buf_append(&L->kept, L->proc.data + used, L->proc.len - used);
@@ -378,7 +380,7 @@ int tw__lines_feed(tw__lines *L, const char *buf, size_t len, const tw__line_ops
         L->proc.len = 0;
     }
     if (!len) return 0;
-    rc = run(L, buf, len, ops, ctx, &used);
+    rc = run(L, buf, len, buf + len, ops, ctx, &used);
     rc2 = ops->segment_end(ctx);
     if (rc && used < len) {
         tw_code a = tw_buf_append(&L->kept, buf + used, len - used);

@@ -63,9 +63,10 @@ tw_code tw__utf8_append(tw_buf *out, const char *p, size_t n);
  * stops the splitter, which keeps the unread rest of the input for the next feed.
  */
 typedef struct tw__line_ops {
-    /* A complete line, without its line end. seg_end is the end of the input segment the line
-     * lies in when the whole line is inside it (zero-copy possible: bytes up to seg_end are
-     * readable during the call), or NULL when the line was assembled in the splitter's buffer. */
+    /* A complete line, without its line end. When the whole line lies inside the current input
+     * segment (zero copy possible), seg_end is where the readable memory after it ends: the end
+     * of the caller's buffer, or the end of the allocation (padding included) for input kept
+     * from an earlier feed. NULL when the line was assembled in the splitter's line buffer. */
     int (*line)(void *ctx, const char *p, size_t len, const char *seg_end);
     /* Longest line allowed now (the SSE parser subtracts the event's buffered data). */
     size_t (*room)(void *ctx);

@@ -165,3 +165,109 @@ TW_TEST(ndjson_linear_bytes_scanned_16mib_byte_at_a_time) {
     tw_buf_free(&r.out);
     free(in);
 }
+
+TW_TEST(ndjson_splits_everywhere_give_same_lines) {
+    static const char in[] = "\xEF\xBB\xBF{\"a\":\"\xC3\xA9\"}\r\n\r\n{\"b\":\"\xF0\x9F\x98\"}\r"
+                             "{\"c\":1}\n  \n{\"toolong-line-here\":1}\n{\"d\":\"\xE2\x82\xAC\"}\r";
+    static const size_t max = 20;
+    char *want = nparse_cuts(in, sizeof in - 1, NULL, 0, max);
+    size_t n = sizeof in - 1, cuts[16];
+    uint32_t seed = 777;
+    CHECK_EQ_STR(want, strlen(want),
+                 "[{\"a\":\"\xC3\xA9\"}][{\"b\":\"\xEF\xBF\xBD\"}][{\"c\":1}]<error>"
+                 "[{\"d\":\"\xE2\x82\xAC\"}]");
+    for (size_t i = 0; i <= n; i++) {
+        char *got = nparse_cuts(in, n, &i, 1, max);
+        if (strcmp(got, want) != 0) CHECK_MSG(0, "split at %zu: %s", i, got);
+        free(got);
+    }
+    for (size_t i = 0; i < n; i++) cuts[0] = i; /* byte by byte below */
+    {
+        size_t *all = malloc(n * sizeof *all);
+        for (size_t i = 0; i < n; i++) all[i] = i + 1;
+        char *got = nparse_cuts(in, n, all, (int)n - 1, max);
+        CHECK_EQ_STR(got, strlen(got), want);
+        free(got);
+        free(all);
+    }
+    for (int t = 0; t < 300; t++) {
+        int k = 1 + t % 8;
+        for (int j = 0; j < k; j++) {
+            seed = seed * 1103515245u + 12345u;
+            cuts[j] = (seed >> 8) % (n + 1);
+        }
+        for (int a = 1; a < k; a++)
+            for (int b = a; b > 0 && cuts[b - 1] > cuts[b]; b--) {
+                size_t x = cuts[b];
+                cuts[b] = cuts[b - 1];
+                cuts[b - 1] = x;
+            }
+        char *got = nparse_cuts(in, n, cuts, k, max);
+        if (strcmp(got, want) != 0) CHECK_MSG(0, "random split %d: %s", t, got);
+        free(got);
+    }
+    free(want);
+}
+
+TW_TEST(ndjson_cr_at_feed_end_then_lf) {
+    nrec r;
+    tw_ndjson *s = tw_ndjson_new(0);
+    memset(&r, 0, sizeof r);
+    nfeed(s, &r, "1\r", 2);
+    CHECK_EQ_INT(r.n, 1); /* a CR ends the line at once: CR-only producers never stall */
+    nfeed(s, &r, "\n2\n", 3);
+    CHECK_EQ_INT(r.n, 2);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "[1][2]");
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(ndjson_callback_stop_keeps_rest) {
+    nrec r;
+    tw_ndjson *s = tw_ndjson_new(0);
+    tw_error err;
+    memset(&r, 0, sizeof r);
+    r.stop_after = 1;
+    CHECK_EQ_INT(tw_ndjson_feed(s, "1\n2\n3", 5, on_line, &r, &err), TW_ERR_CANCELLED);
+    CHECK_EQ_INT(err.code, TW_ERR_CANCELLED);
+    CHECK_EQ_INT(err.pos, 2);
+    CHECK_EQ_INT(r.n, 1);
+    r.stop_after = 2;
+    /* finish reads the kept "2\n3" first; it stops again after "2", then delivers "3". */
+    CHECK_EQ_INT(tw_ndjson_finish(s, on_line, &r, NULL), TW_ERR_CANCELLED);
+    CHECK_EQ_INT(r.n, 2);
+    r.stop_after = 0;
+    CHECK_EQ_INT(tw_ndjson_finish(s, on_line, &r, NULL), TW_OK);
+    CHECK_EQ_INT(r.n, 3);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "[1][2][3]");
+    /* After finish the splitter is fresh again. */
+    nfeed(s, &r, "4\n", 2);
+    CHECK_EQ_INT(r.n, 4);
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(ndjson_bad_arguments) {
+    tw_ndjson *s = tw_ndjson_new(0);
+    CHECK_EQ_INT(tw_ndjson_feed(NULL, "x", 1, on_line, NULL, NULL), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_ndjson_feed(s, NULL, 1, on_line, NULL, NULL), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_ndjson_feed(s, "x", 1, NULL, NULL, NULL), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_ndjson_finish(s, NULL, NULL, NULL), TW_ERR_INVALID_ARG);
+    tw_ndjson_free(s);
+    tw_ndjson_free(NULL);
+}
+
+TW_TEST(ndjson_oversized_final_line_not_delivered) {
+    nrec r;
+    tw_ndjson *s = tw_ndjson_new(4);
+    tw_code rc;
+    memset(&r, 0, sizeof r);
+    rc = tw_ndjson_feed(s, "12\n123456", 9, on_line, &r, NULL);
+    CHECK_EQ_INT(rc, TW_ERR_SSE_PROTOCOL);
+    CHECK_EQ_INT(tw_ndjson_finish(s, on_line, &r, NULL), TW_OK);
+    CHECK_EQ_INT(r.n, 1);
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+}

@@ -1,6 +1,7 @@
 /* test_sse.c - the SSE parser: one test per WHATWG rule, corpora fed whole / byte by byte /
  * split at every position, zero copy, limits, invalid UTF-8, callbacks, linearity. */
 #include "tokenwire.h"
+#include "tw_scan.h"
 #include "tw_test.h"
 
 #include <dirent.h>
@@ -474,4 +475,375 @@ TW_TEST(sse_linear_bytes_scanned_16mib_byte_at_a_time) {
     tw_sse_parser_free(p);
     tw_buf_free(&r.out);
     free(in);
+}
+
+/* ---- corpora: tests/data/sse/{pass,fail}_*.sse with hand-written .expected ---------------- */
+
+/* Drops '#' lines and reads "option" lines; returns the records as one string (malloc'd). */
+static char *load_expected(const char *path, size_t *max) {
+    size_t n;
+    char *raw = tw_test_read_file(path, &n);
+    char *out = malloc(n + 1), *o = out;
+    const char *p = raw;
+    *max = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len >= 7 && memcmp(p, "option ", 7) == 0) {
+            if (sscanf(p, "option max_event_size=%zu", max) != 1)
+                CHECK_MSG(0, "%s: bad option line", path);
+        } else if (len && p[0] != '#') {
+            memcpy(o, p, len);
+            o += len;
+            *o++ = '\n';
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    *o = '\0';
+    free(raw);
+    return out;
+}
+
+TW_TEST(sse_corpora_match_expected_under_all_splits) {
+    char dir[1024];
+    DIR *d;
+    struct dirent *e;
+    int files = 0, n_pass = 0, n_fail = 0;
+    snprintf(dir, sizeof dir, "%s/sse", TW_TEST_DATA);
+    d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        size_t nl = strlen(e->d_name), n, max;
+        char path[2048], *in, *want, *got;
+        if (nl < 5 || strcmp(e->d_name + nl - 4, ".sse") != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        in = tw_test_read_file(path, &n);
+        snprintf(path, sizeof path, "%s/%.*s.expected", dir, (int)(nl - 4), e->d_name);
+        want = load_expected(path, &max);
+        got = parse_cuts(in, n, NULL, 0, max, 1);
+        if (strcmp(got, want) != 0)
+            CHECK_MSG(0, "%s whole:\n%s\nexpected:\n%s", e->d_name, got, want);
+        if (strncmp(e->d_name, "pass_", 5) == 0) {
+            n_pass++;
+            CHECK_MSG(strstr(got, "error=") == NULL, "%s reports an error", e->d_name);
+        } else {
+            n_fail++;
+            CHECK_MSG(strstr(got, "error=") != NULL, "%s reports no error", e->d_name);
+        }
+        if (check_all_splits(in, n, max, want)) CHECK_MSG(0, "in %s", e->d_name);
+        free(got);
+        free(want);
+        free(in);
+        files++;
+    }
+    closedir(d);
+    CHECK(n_pass >= 10);
+    CHECK(n_fail >= 2);
+    CHECK_EQ_INT(files, n_pass + n_fail);
+}
+
+/* ---- callbacks ----------------------------------------------------------------------------- */
+
+TW_TEST(sse_callback_stop_keeps_rest_for_next_feed) {
+    static const char in[] = "data: 1\n\ndata: 2\n\ndata: 3\r";
+    rec r;
+    tw_sse_parser *p;
+    tw_error err;
+    memset(&r, 0, sizeof r);
+    r.stop_after = 1;
+    p = new_parser(&r, 0);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, in, sizeof in - 1, on_event, &r, &err), TW_ERR_CANCELLED);
+    CHECK_EQ_INT(err.code, TW_ERR_CANCELLED);
+    CHECK_EQ_INT(err.pos, 9); /* stopped right after the blank line of event 1 */
+    CHECK_EQ_INT(r.n_events, 1);
+    /* The next feed reads the kept "data: 2\n\ndata: 3\r" first, then its own bytes; the CR
+     * kept at the end still pairs with the LF that starts the new input. */
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "\n\n", 2, on_event, &r, &err), TW_OK);
+    CHECK_EQ_INT(r.n_events, 3);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data),
+                 "event=message id= retry=-1 data=1\nevent=message id= retry=-1 data=2\n"
+                 "event=message id= retry=-1 data=3\n");
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(sse_callback_stop_every_event_then_drain) {
+    /* Stopping on every event and resuming with empty feeds yields the same events. */
+    static const char in[] = "id: 1\ndata: a\n\nevent: e\ndata: b\ndata: c\n\n: x\ndata: d\n\n";
+    char *want = parse_whole(in, sizeof in - 1);
+    rec r;
+    tw_sse_parser *p;
+    tw_code rc;
+    int stops = 0;
+    memset(&r, 0, sizeof r);
+    p = new_parser(&r, 0);
+    r.stop_after = 1;
+    rc = tw_sse_parser_feed(p, in, sizeof in - 1, on_event, &r, NULL);
+    while (rc == TW_ERR_CANCELLED) {
+        stops++;
+        r.stop_after = r.n_events + 1;
+        rc = tw_sse_parser_feed(p, NULL, 0, on_event, &r, NULL);
+    }
+    CHECK_EQ_INT(rc, TW_OK);
+    CHECK_EQ_INT(stops, 3);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), want);
+    free(want);
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(sse_finish_discards_kept_input) {
+    rec r;
+    tw_sse_parser *p;
+    memset(&r, 0, sizeof r);
+    r.stop_after = 1;
+    p = new_parser(&r, 0);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "data: 1\n\ndata: 2\n\n", 18, on_event, &r, NULL),
+                 TW_ERR_CANCELLED);
+    CHECK_EQ_INT(tw_sse_parser_finish(p), TW_OK);
+    r.stop_after = 0;
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "data: 3\n\n", 9, on_event, &r, NULL), TW_OK);
+    CHECK_EQ_INT(r.n_events, 2);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data),
+                 "event=message id= retry=-1 data=1\nevent=message id= retry=-1 data=3\n");
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
+}
+
+static int reenter_cb(void *ud, const tw_sse_event *ev) {
+    tw_sse_parser *p = ud;
+    (void)ev;
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "x", 1, reenter_cb, p, NULL), TW_ERR_BUSY);
+    return 0;
+}
+
+TW_TEST(sse_bad_arguments_and_reentry) {
+    tw_sse_parser *p = tw_sse_parser_new(NULL);
+    tw_error err;
+    CHECK_EQ_INT(tw_sse_parser_feed(NULL, "x", 1, on_event, NULL, &err), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(err.code, TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, NULL, 1, on_event, NULL, NULL), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "x", 1, NULL, NULL, NULL), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, NULL, 0, reenter_cb, p, NULL), TW_OK);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, "data: a\n\n", 9, reenter_cb, p, NULL), TW_OK);
+    tw_sse_parser_free(p);
+    tw_sse_parser_free(NULL);
+}
+
+TW_TEST(sse_reset_restarts_bom_and_state) {
+    rec r;
+    tw_sse_parser *p;
+    memset(&r, 0, sizeof r);
+    p = new_parser(&r, 0);
+    feed_piece(p, &r, "\xEF\xBB\xBFid: 1\ndata: part", 19);
+    tw_sse_parser_reset(p);
+    feed_piece(p, &r, "\xEF\xBB\xBF" "data: new\n\n", 14);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "event=message id= retry=-1 data=new\n");
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
+}
+
+TW_TEST(sse_default_limit_is_64mib) {
+    tw_sse_opts o;
+    tw_sse_opts_init(&o);
+    CHECK_EQ_INT(o.max_event_size, (size_t)64 << 20);
+    CHECK(o.on_comment == NULL);
+}
+
+/* ---- invalid UTF-8 split across feeds ------------------------------------------------------ */
+
+TW_TEST(sse_invalid_utf8_split_across_feeds) {
+    static const char in[] = "data: \xE2\x82\xAC \xF0\x9F\x98\x80 \xF0\x9F\x98 \xE0\x80 \xC3\n"
+                             "data: \xED\xBF\xBF \xF4\x8F\xBF\xBF \xC1\x81 \x80\xBF\n\n";
+    char *want = parse_whole(in, sizeof in - 1);
+    CHECK_EQ_STR(want, strlen(want),
+                 "event=message id= retry=-1 data=\xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD "
+                 "\xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\\n\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD "
+                 "\xF4\x8F\xBF\xBF \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\n");
+    check_all_splits(in, sizeof in - 1, 0, want);
+    free(want);
+}
+
+/* ---- internals: line-end scanners and the UTF-8 decoder (csrc/tw_scan.c) ------------------- */
+
+static uint32_t rng_state = 987654321u;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+TW_TEST(scan_variants_agree_with_scalar) {
+    tw__eol_fn fns[4];
+    const char *names[4];
+    int nf = 0;
+    fns[nf] = tw__eol_memchr, names[nf++] = "memchr";
+#ifdef TW__HAVE_X86_SIMD
+    fns[nf] = tw__eol_sse2, names[nf++] = "sse2";
+    if (tw__cpu_has_avx2()) fns[nf] = tw__eol_avx2, names[nf++] = "avx2";
+#endif
+    fns[nf] = tw__eol_default(), names[nf++] = tw__eol_default_name();
+    for (int t = 0; t < 4000; t++) {
+        size_t n = rnd() % (t < 2000 ? 200 : 5000);
+        /* Exact-size heap block at a random alignment: ASan flags any over-read. */
+        char *buf = malloc(n + 1);
+        size_t start = n ? rnd() % (n + 1) : 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t x = rnd() % 1000;
+            buf[i] = x < 2 ? '\n' : x < 4 ? '\r' : (char)(32 + x % 95);
+            if (t % 7 == 0 && x < 500) buf[i] = (char)(0x80 | x); /* high bytes */
+        }
+        const char *want = tw__eol_scalar(buf + start, buf + n);
+        for (int f = 0; f < nf; f++) {
+            const char *got = fns[f](buf + start, buf + n);
+            if (got != want) {
+                CHECK_MSG(0, "%s: found %td, scalar %td (n=%zu start=%zu)", names[f],
+                          got - buf, want - buf, n, start);
+                t = 1 << 30;
+                break;
+            }
+        }
+        free(buf);
+    }
+}
+
+TW_TEST(scan_cr_only_stream_stays_linear_with_memchr) {
+    /* The memchr variant must not search for '\n' to the end of the input for every line. */
+    size_t n = 1 << 20, lines = 0;
+    char *buf = malloc(n);
+    const char *p = buf, *end = buf + n;
+    for (size_t i = 0; i < n; i++) buf[i] = (i % 10 == 9) ? '\r' : 'x';
+    while (p < end) {
+        p = tw__eol_memchr(p, end);
+        if (p < end) p++, lines++;
+    }
+    CHECK_EQ_INT(lines, n / 10);
+    free(buf);
+}
+
+/* The WHATWG Encoding standard's UTF-8 decoder, written as literally as the spec reads, as the
+ * reference for tw__utf8_append. Output: the UTF-8 encoding of the decoded code points. */
+static size_t ref_decode(const unsigned char *in, size_t n, unsigned char *out) {
+    unsigned cp = 0, needed = 0, seen = 0, lower = 0x80, upper = 0xBF;
+    size_t o = 0, i = 0;
+#define EMIT_FFFD() (out[o++] = 0xEF, out[o++] = 0xBF, out[o++] = 0xBD)
+    while (i <= n) {
+        if (i == n) {
+            if (needed) EMIT_FFFD();
+            break;
+        }
+        unsigned b = in[i];
+        if (needed == 0) {
+            i++;
+            if (b <= 0x7F) out[o++] = (unsigned char)b;
+            else if (b >= 0xC2 && b <= 0xDF) needed = 1, cp = b & 0x1F;
+            else if (b >= 0xE0 && b <= 0xEF) {
+                if (b == 0xE0) lower = 0xA0;
+                if (b == 0xED) upper = 0x9F;
+                needed = 2, cp = b & 0xF;
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                if (b == 0xF0) lower = 0x90;
+                if (b == 0xF4) upper = 0x8F;
+                needed = 3, cp = b & 0x7;
+            } else EMIT_FFFD();
+            continue;
+        }
+        if (b < lower || b > upper) {
+            /* Reset and prepend the byte: it is read again. */
+            cp = needed = seen = 0, lower = 0x80, upper = 0xBF;
+            EMIT_FFFD();
+            continue;
+        }
+        i++;
+        lower = 0x80, upper = 0xBF;
+        cp = (cp << 6) | (b & 0x3F);
+        if (++seen != needed) continue;
+        if (cp < 0x80) out[o++] = (unsigned char)cp;
+        else if (cp < 0x800) out[o++] = (unsigned char)(0xC0 | cp >> 6),
+                             out[o++] = (unsigned char)(0x80 | (cp & 0x3F));
+        else if (cp < 0x10000) out[o++] = (unsigned char)(0xE0 | cp >> 12),
+                               out[o++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)),
+                               out[o++] = (unsigned char)(0x80 | (cp & 0x3F));
+        else out[o++] = (unsigned char)(0xF0 | cp >> 18),
+             out[o++] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F)),
+             out[o++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)),
+             out[o++] = (unsigned char)(0x80 | (cp & 0x3F));
+        cp = needed = seen = 0;
+    }
+#undef EMIT_FFFD
+    return o;
+}
+
+static int utf8_matches_reference(const unsigned char *in, size_t n) {
+    unsigned char *ref = malloc(3 * n + 4);
+    size_t rn = ref_decode(in, n, ref);
+    tw_buf b;
+    int ok;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw__utf8_append(&b, (const char *)in, n), TW_OK);
+    ok = b.len == rn && (rn == 0 || memcmp(b.data, ref, rn) == 0);
+    /* Valid input is exactly input that decodes to itself. */
+    ok = ok && (tw__utf8_valid((const char *)in, n) == (rn == n && memcmp(ref, in, n) == 0));
+    tw_buf_free(&b);
+    free(ref);
+    return ok;
+}
+
+TW_TEST(utf8_repair_matches_whatwg_decoder_exhaustive_short) {
+    unsigned char s[3];
+    int bad = 0;
+    /* Every 1- and 2-byte string, and every 3-byte string over an interesting byte set. */
+    for (int a = 0; a < 256; a++) {
+        s[0] = (unsigned char)a;
+        if (!utf8_matches_reference(s, 1)) bad++;
+        for (int b = 0; b < 256; b++) {
+            s[1] = (unsigned char)b;
+            if (!utf8_matches_reference(s, 2)) bad++;
+        }
+    }
+    static const unsigned char set[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+                                        0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE,
+                                        0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF};
+    for (size_t a = 0; a < sizeof set; a++)
+        for (size_t b = 0; b < sizeof set; b++)
+            for (size_t c = 0; c < sizeof set; c++) {
+                unsigned char t[4] = {set[a], set[b], set[c], 0x80};
+                if (!utf8_matches_reference(t, 3)) bad++;
+                if (!utf8_matches_reference(t, 4)) bad++;
+            }
+    CHECK_EQ_INT(bad, 0);
+}
+
+TW_TEST(utf8_repair_matches_whatwg_decoder_random) {
+    static const unsigned char set[] = {0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC2,
+                                        0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF4, 0xF5};
+    unsigned char buf[300];
+    int bad = 0;
+    for (int t = 0; t < 20000 && bad < 5; t++) {
+        size_t n = rnd() % sizeof buf;
+        int ascii_run = t % 3 == 0; /* long ASCII runs exercise the SIMD fast path */
+        for (size_t i = 0; i < n; i++)
+            buf[i] = ascii_run && rnd() % 8 ? (unsigned char)('a' + rnd() % 26)
+                                            : set[rnd() % sizeof set];
+        if (!utf8_matches_reference(buf, n)) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+TW_TEST(utf8_unicode_maximal_subpart_example) {
+    static const char in[] = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
+    tw_buf b;
+    tw_buf_init(&b);
+    CHECK_EQ_INT(tw__utf8_append(&b, in, sizeof in - 1), TW_OK);
+    CHECK_EQ_STR(b.data, b.len,
+                 "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "d");
+    CHECK_EQ_INT(tw__utf8_valid_prefix(in, sizeof in - 1), 1);
+    tw_buf_free(&b);
 }
