@@ -138,7 +138,7 @@ static as_part *add_part(as_state *s, int kind, tw_str src, int32_t index, tw_st
 
 static tw_code put_id_part(tw_buf *out, const char *type, size_t tlen, const as_part *p) {
     TW__TRY(TW__PUT(out, "data: {\"type\":\""));
-    TW__TRY(tw_buf_append(out, type, tlen));
+    TW__TRY(tw__put(out, type, tlen));
     TW__TRY(TW__PUT(out, "\",\"id\":"));
     TW__TRY(tw_json_escape(out, p->id, p->id_len));
     return TW__PUT(out, "}\n\n");
@@ -146,7 +146,7 @@ static tw_code put_id_part(tw_buf *out, const char *type, size_t tlen, const as_
 
 static tw_code put_tool_head(tw_buf *out, const char *type, size_t tlen, const as_part *p) {
     TW__TRY(TW__PUT(out, "data: {\"type\":\""));
-    TW__TRY(tw_buf_append(out, type, tlen));
+    TW__TRY(tw__put(out, type, tlen));
     TW__TRY(TW__PUT(out, "\",\"toolCallId\":"));
     TW__TRY(tw_json_escape(out, p->id, p->id_len));
     TW__TRY(TW__PUT(out, ",\"toolName\":"));
@@ -180,7 +180,7 @@ static tw_code close_part(as_state *s, as_part *p, tw_buf *out) {
             TW__TRY(TW__PUT(out, ",\"input\":"));
             TW__TRY(tw_json_escape(out, p->args.data, p->args.len));
             TW__TRY(TW__PUT(out, ",\"errorText\":\"invalid JSON in tool arguments: "));
-            TW__TRY(tw_buf_append(out, why ? why : "parse error", strlen(why ? why : "parse error")));
+            TW__TRY(tw__put(out, why ? why : "parse error", strlen(why ? why : "parse error")));
             TW__TRY(TW__PUT(out, "\"}\n\n"));
             remove_part(s, p);
             return TW_OK;
@@ -267,7 +267,7 @@ static tw_code encode_tool(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         TW__TRY(TW__PUT(out, "}\n\n"));
     }
     if (ev->arguments.ptr && ev->arguments.len) {
-        TW__TRY(tw_buf_append(&p->args, ev->arguments.ptr, ev->arguments.len));
+        TW__TRY(tw__put(&p->args, ev->arguments.ptr, ev->arguments.len));
         TW__TRY(TW__PUT(out, "data: {\"type\":\"tool-input-delta\",\"toolCallId\":"));
         TW__TRY(tw_json_escape(out, p->id, p->id_len));
         TW__TRY(TW__PUT(out, ",\"inputTextDelta\":"));
@@ -287,7 +287,7 @@ static tw_code encode_error(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     } else {
         const char *k = tw_error_kind_name(ev->error_kind);
         TW__TRY(TW__PUT(out, "\""));
-        TW__TRY(tw_buf_append(out, k, strlen(k)));
+        TW__TRY(tw__put(out, k, strlen(k)));
         TW__TRY(TW__PUT(out, " error\""));
     }
     return TW__PUT(out, "}\n\n");
@@ -338,7 +338,7 @@ tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out) {
     TW__TRY(TW__PUT(out, "data: {\"type\":\"finish-step\"}\n\ndata: {\"type\":\"finish\""));
     if (reason) {
         TW__TRY(TW__PUT(out, ",\"finishReason\":\""));
-        TW__TRY(tw_buf_append(out, reason, strlen(reason)));
+        TW__TRY(tw__put(out, reason, strlen(reason)));
         TW__TRY(TW__PUT(out, "\""));
     }
     if (s->have_usage) {
@@ -350,13 +350,13 @@ tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out) {
             sep = ",";
         }
         if (s->out_tok >= 0) {
-            TW__TRY(tw_buf_append(out, sep, strlen(sep)));
+            TW__TRY(tw__put(out, sep, strlen(sep)));
             TW__TRY(TW__PUT(out, "\"outputTokens\":"));
             TW__TRY(tw__put_i64(out, s->out_tok));
             sep = ",";
         }
         if (s->total_tok >= 0 || (s->in_tok >= 0 && s->out_tok >= 0)) {
-            TW__TRY(tw_buf_append(out, sep, strlen(sep)));
+            TW__TRY(tw__put(out, sep, strlen(sep)));
             TW__TRY(TW__PUT(out, "\"totalTokens\":"));
             TW__TRY(tw__put_i64(out, s->total_tok >= 0 ? s->total_tok : s->in_tok + s->out_tok));
         }

@@ -95,7 +95,7 @@ static ev_agent *get_agent(ev_state *s, tw_str src) {
 /* "event: <name>\ndata: {"agent":"A" */
 static tw_code open_event(tw_buf *out, const char *name, const ev_agent *a) {
     TW__TRY(TW__PUT(out, "event: "));
-    TW__TRY(tw_buf_append(out, name, strlen(name)));
+    TW__TRY(tw__put(out, name, strlen(name)));
     TW__TRY(TW__PUT(out, "\ndata: {\"agent\":"));
     if (a->name) return tw_json_escape(out, a->name, a->len);
     return TW__PUT(out, "\"default\"");
@@ -103,13 +103,13 @@ static tw_code open_event(tw_buf *out, const char *name, const ev_agent *a) {
 
 static tw_code opt_str(tw_buf *out, const char *key, size_t keylen, tw_str v) {
     if (!v.ptr) return TW_OK;
-    TW__TRY(tw_buf_append(out, key, keylen));
+    TW__TRY(tw__put(out, key, keylen));
     return tw__put_jstr(out, v);
 }
 
 static tw_code opt_int(tw_buf *out, const char *key, size_t keylen, int64_t v) {
     if (v < 0) return TW_OK;
-    TW__TRY(tw_buf_append(out, key, keylen));
+    TW__TRY(tw__put(out, key, keylen));
     return tw__put_i64(out, v);
 }
 
@@ -134,13 +134,13 @@ static tw_code agent_start(ev_agent *a, const tw_event *ev, tw_buf *out) {
 static tw_code agent_complete(ev_agent *a, const char *status, tw_buf *out) {
     TW__TRY(open_event(out, "agent_complete", a));
     TW__TRY(TW__PUT(out, ",\"status\":\""));
-    TW__TRY(tw_buf_append(out, status, strlen(status)));
+    TW__TRY(tw__put(out, status, strlen(status)));
     TW__TRY(TW__PUT(out, "\""));
     if (a->finish) {
         const char *r = a->finish;
         if (a->tool_calls && strcmp(r, "stop") == 0) r = "tool_calls";
         TW__TRY(TW__PUT(out, ",\"finish_reason\":\""));
-        TW__TRY(tw_buf_append(out, r, strlen(r)));
+        TW__TRY(tw__put(out, r, strlen(r)));
         TW__TRY(TW__PUT(out, "\""));
     }
     if (a->have_usage) {
@@ -152,13 +152,13 @@ static tw_code agent_complete(ev_agent *a, const char *status, tw_buf *out) {
             sep = ",";
         }
         if (a->out_tok >= 0) {
-            TW__TRY(tw_buf_append(out, sep, strlen(sep)));
+            TW__TRY(tw__put(out, sep, strlen(sep)));
             TW__TRY(TW__PUT(out, "\"output_tokens\":"));
             TW__TRY(tw__put_i64(out, a->out_tok));
             sep = ",";
         }
         if (a->total_tok >= 0) {
-            TW__TRY(tw_buf_append(out, sep, strlen(sep)));
+            TW__TRY(tw__put(out, sep, strlen(sep)));
             TW__TRY(TW__PUT(out, "\"total_tokens\":"));
             TW__TRY(tw__put_i64(out, a->total_tok));
         }
@@ -171,7 +171,7 @@ static tw_code chunk_open(ev_agent *a, const tw_event *ev, tw_buf *out) {
     const char *t = tw_event_type_name(ev->type);
     TW__TRY(open_event(out, "agent_chunk", a));
     TW__TRY(TW__PUT(out, ",\"type\":\""));
-    TW__TRY(tw_buf_append(out, t, strlen(t)));
+    TW__TRY(tw__put(out, t, strlen(t)));
     return TW__PUT(out, "\"");
 }
 
@@ -256,7 +256,7 @@ tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         s->errors++;
         TW__TRY(open_event(out, "error", a));
         TW__TRY(TW__PUT(out, ",\"kind\":\""));
-        TW__TRY(tw_buf_append(out, kind, strlen(kind)));
+        TW__TRY(tw__put(out, kind, strlen(kind)));
         TW__TRY(TW__PUT(out, "\""));
         if (ev->status != 0) {
             TW__TRY(TW__PUT(out, ",\"status\":"));

@@ -149,7 +149,7 @@ static oa_choice *get_choice(oa_state *s, int32_t index) {
  * choice's first delta). The caller writes the delta's fields and calls end_choice. */
 static tw_code begin_choice(oa_state *s, oa_choice *c, tw_buf *out, int *need_comma) {
     TW__TRY(lock_prefix(s));
-    TW__TRY(tw_buf_append(out, s->prefix.data, s->prefix.len));
+    TW__TRY(tw__put(out, s->prefix.data, s->prefix.len));
     TW__TRY(TW__PUT(out, "{\"index\":"));
     TW__TRY(tw__put_i64(out, c->index));
     TW__TRY(TW__PUT(out, ",\"delta\":{"));
@@ -165,7 +165,7 @@ static tw_code end_choice(oa_choice *c, tw_buf *out, const char *finish) {
     TW__TRY(TW__PUT(out, "},\"logprobs\":null,\"finish_reason\":"));
     if (finish) {
         TW__TRY(TW__PUT(out, "\""));
-        TW__TRY(tw_buf_append(out, finish, strlen(finish)));
+        TW__TRY(tw__put(out, finish, strlen(finish)));
         TW__TRY(TW__PUT(out, "\""));
     } else {
         TW__TRY(TW__PUT(out, "null"));
@@ -189,7 +189,7 @@ static tw_code encode_delta_text(tw_encoder *e, const tw_event *ev, tw_buf *out,
     if ((!ev->text.ptr || ev->text.len == 0) && c->role_sent) return TW_OK;
     TW__TRY(begin_choice(s, c, out, &comma));
     if (comma) TW__TRY(TW__PUT(out, ","));
-    TW__TRY(tw_buf_append(out, key, keylen));
+    TW__TRY(tw__put(out, key, keylen));
     TW__TRY(tw__put_jstr(out, ev->text));
     return end_choice(c, out, NULL);
 }
@@ -283,7 +283,7 @@ static tw_code encode_error(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         TW__TRY(tw__put_jstr(out, ev->name));
     } else {
         TW__TRY(TW__PUT(out, "\""));
-        TW__TRY(tw_buf_append(out, tw_error_kind_name(ev->error_kind),
+        TW__TRY(tw__put(out, tw_error_kind_name(ev->error_kind),
                               strlen(tw_error_kind_name(ev->error_kind))));
         TW__TRY(TW__PUT(out, "_error\""));
     }
@@ -337,7 +337,7 @@ tw_code tw__openai_finish(tw_encoder *e, tw_buf *out) {
     if (s->have_usage) {
         int64_t total = s->total_tok > 0 ? s->total_tok : s->in_tok + s->out_tok;
         TW__TRY(lock_prefix(s));
-        TW__TRY(tw_buf_append(out, s->prefix.data, s->prefix.len));
+        TW__TRY(tw__put(out, s->prefix.data, s->prefix.len));
         TW__TRY(TW__PUT(out, "],\"usage\":{\"prompt_tokens\":"));
         TW__TRY(tw__put_i64(out, s->in_tok));
         TW__TRY(TW__PUT(out, ",\"completion_tokens\":"));

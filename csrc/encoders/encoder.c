@@ -144,7 +144,7 @@ tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     case TW_FORMAT_AI_SDK: rc = tw__ai_sdk_encode(e, ev, out); break;
     case TW_FORMAT_NDJSON:
         rc = tw_event_to_json(ev, out);
-        if (!rc) rc = tw_buf_append(out, "\n", 1);
+        if (!rc) rc = tw__put(out, "\n", 1);
         break;
     case TW_FORMAT_TEXT:
         rc = (ev->type == TW_EV_TEXT && ev->text.ptr) ? tw__utf8_append(out, ev->text.ptr,

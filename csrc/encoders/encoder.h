@@ -12,8 +12,18 @@
 
 #include <string.h>
 
+/* tw_buf_append with the common case (room already there) inlined. */
+static inline tw_code tw__put(tw_buf *b, const void *p, size_t n) {
+    if (b->cap - b->len >= n + TW_JSON_PADDING) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return TW_OK;
+    }
+    return tw_buf_append(b, p, n);
+}
+
 /* Appends a string literal. */
-#define TW__PUT(out, lit) tw_buf_append((out), (lit), sizeof(lit) - 1)
+#define TW__PUT(out, lit) tw__put((out), (lit), sizeof(lit) - 1)
 
 /* Evaluates a tw_code expression and returns it from the enclosing function when non-zero. */
 #define TW__TRY(expr)                                                                      \

@@ -12,7 +12,7 @@ tw_code tw__put_i64(tw_buf *out, int64_t v) {
         u /= 10;
     } while (u);
     if (v < 0) *--p = '-';
-    return tw_buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
+    return tw__put(out, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 char *tw__strndup(const char *s, size_t n) {

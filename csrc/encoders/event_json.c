@@ -25,12 +25,12 @@
 
 static tw_code key_str(tw_buf *out, const char *key, size_t keylen, tw_str v) {
     if (!v.ptr) return TW_OK;
-    TW__TRY(tw_buf_append(out, key, keylen));
+    TW__TRY(tw__put(out, key, keylen));
     return tw__put_jstr(out, v);
 }
 
 static tw_code key_int(tw_buf *out, const char *key, size_t keylen, int64_t v) {
-    TW__TRY(tw_buf_append(out, key, keylen));
+    TW__TRY(tw__put(out, key, keylen));
     return tw__put_i64(out, v);
 }
 
@@ -40,7 +40,7 @@ static tw_code key_int(tw_buf *out, const char *key, size_t keylen, int64_t v) {
 static tw_code event_json(const tw_event *ev, tw_buf *out) {
     tw_str text = ev->text;
     TW__TRY(TW__PUT(out, "{\"type\":\""));
-    TW__TRY(tw_buf_append(out, tw_event_type_name(ev->type), strlen(tw_event_type_name(ev->type))));
+    TW__TRY(tw__put(out, tw_event_type_name(ev->type), strlen(tw_event_type_name(ev->type))));
     TW__TRY(TW__PUT(out, "\""));
     KEY_STR("source", ev->source);
     switch (ev->type) {
@@ -71,7 +71,7 @@ static tw_code event_json(const tw_event *ev, tw_buf *out) {
         break;
     case TW_EV_ERROR:
         TW__TRY(TW__PUT(out, ",\"kind\":\""));
-        TW__TRY(tw_buf_append(out, tw_error_kind_name(ev->error_kind),
+        TW__TRY(tw__put(out, tw_error_kind_name(ev->error_kind),
                               strlen(tw_error_kind_name(ev->error_kind))));
         TW__TRY(TW__PUT(out, "\""));
         if (ev->status != 0) KEY_INT("status", ev->status);

@@ -70,10 +70,42 @@ static size_t utf8_seq(const uint8_t *p, size_t avail, size_t *skip) {
 }
 
 /*
- * Writes the escaped form of the special byte/sequence at s[i] to d. Returns the number of
- * input bytes consumed; *d is advanced.
+ * Copies a run of well-formed multi-byte UTF-8 sequences starting at s[i] (s[i] >= 0x80) with
+ * one memcpy; stops before ASCII, before U+2028/U+2029 and before an ill-formed sequence,
+ * which escape_special then handles. Starts no sequence at or after end (the output room is
+ * sized for the input up to end), reads no byte at or after n. Returns the new i; *dp is
+ * advanced.
  */
-static size_t escape_special(const uint8_t *s, size_t i, size_t n, char **dp) {
+static size_t utf8_run(const uint8_t *s, size_t i, size_t end, size_t n, char **dp) {
+    size_t start = i;
+    while (i < end) {
+        uint8_t c = s[i];
+        if (c < 0xC2) break; /* ASCII, or a stray continuation / overlong lead */
+        if (c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) break;
+            i += 2;
+        } else if (c <= 0xEF) {
+            uint8_t c1;
+            if (i + 2 >= n) break;
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) break;
+            if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) break;
+            if (c == 0xE2 && c1 == 0x80 && (s[i + 2] | 1) == 0xA9) break;
+            i += 3;
+        } else {
+            break; /* 4-byte sequences are rare: the careful path takes them */
+        }
+    }
+    memcpy(*dp, s + start, i - start);
+    *dp += i - start;
+    return i;
+}
+
+/*
+ * Writes the escaped form of the special byte/sequence at s[i] to *dp. Returns the number of
+ * input bytes consumed; *dp is advanced.
+ */
+static size_t escape_special(const uint8_t *s, size_t i, size_t end, size_t n, char **dp) {
     char *d = *dp;
     uint8_t c = s[i];
     size_t used;
@@ -97,6 +129,13 @@ static size_t escape_special(const uint8_t *s, size_t i, size_t n, char **dp) {
         return 1;
     }
     {
+        size_t j = utf8_run(s, i, end, n, &d);
+        if (j > i) {
+            *dp = d;
+            return j - i;
+        }
+    }
+    {
         size_t skip, len = utf8_seq(s + i, n - i, &skip);
         if (len == 0) {
             memcpy(d, "\xEF\xBF\xBD", 3);
@@ -118,64 +157,81 @@ static size_t escape_special(const uint8_t *s, size_t i, size_t n, char **dp) {
     return used;
 }
 
+/*
+ * Escapes s[i..end) to d, which has room for (end - i) * WORST + SLACK bytes. A sequence may
+ * run past end (up to 3 bytes, never past n). Returns the new d; *ip is the new i.
+ */
+static char *escape_span(const uint8_t *s, size_t *ip, size_t end, size_t n, char *d) {
+    size_t i = *ip;
+#ifdef TW_ESC_SSE2
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (i + 16 <= end) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* Signed compare: true for bytes < 0x20 and for bytes >= 0x80 alike. */
+        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        _mm_storeu_si128((__m128i *)(void *)d, v);
+        if (mask == 0) {
+            i += 16;
+            d += 16;
+            continue;
+        }
+        {
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            i += k;
+            d += k;
+        }
+        i += escape_special(s, i, end, n, &d);
+    }
+#endif
+    while (i < end) {
+        size_t run = i;
+        while (run < end && byte_class[s[run]] == 0) run++;
+        if (run > i) {
+            memcpy(d, s + i, run - i);
+            d += run - i;
+            i = run;
+        }
+        if (i < end) i += escape_special(s, i, end, n, &d);
+    }
+    *ip = i;
+    return d;
+}
+
 /* Escapes s[0..n) into out (no quotes). */
 static tw_code escape_body(tw_buf *out, const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t block_end = n - i > BLOCK ? i + BLOCK : n;
-        char *d;
         TW__TRY(tw_buf_reserve(out, (block_end - i) * WORST + SLACK));
-        d = out->data + out->len;
-#ifdef TW_ESC_SSE2
-        {
-            const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-            const __m128i space = _mm_set1_epi8(0x20);
-            while (i + 16 <= block_end) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-                /* Signed compare: true for bytes < 0x20 and for bytes >= 0x80 alike. */
-                __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
-                                         _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                      _mm_cmpeq_epi8(v, bslash)));
-                unsigned mask = (unsigned)_mm_movemask_epi8(m);
-                _mm_storeu_si128((__m128i *)(void *)d, v);
-                if (mask == 0) {
-                    i += 16;
-                    d += 16;
-                    continue;
-                }
-                {
-                    unsigned k = (unsigned)__builtin_ctz(mask);
-                    i += k;
-                    d += k;
-                }
-                i += escape_special(s, i, n, &d);
-            }
-        }
-#endif
-        while (i < block_end) {
-            size_t run = i;
-            while (run < block_end && byte_class[s[run]] == 0) run++;
-            if (run > i) {
-                memcpy(d, s + i, run - i);
-                d += run - i;
-                i = run;
-            }
-            if (i < block_end) i += escape_special(s, i, n, &d);
-        }
-        out->len = (size_t)(d - out->data);
+        out->len = (size_t)(escape_span(s, &i, block_end, n, out->data + out->len) - out->data);
     }
     return TW_OK;
 }
 
-tw_code tw_json_escape(tw_buf *out, const char *s, size_t len) {
+tw_code tw_json_escape(tw_buf *out, const char *str, size_t len) {
+    const uint8_t *s = (const uint8_t *)str;
     size_t start;
     tw_code rc;
     if (!out || (!s && len)) return TW_ERR_INVALID_ARG;
+    if (len <= BLOCK) {
+        /* The common case (a token, an id): one reservation, no bounds checks after it. */
+        size_t i = 0;
+        char *d;
+        if ((rc = tw_buf_reserve(out, len * WORST + SLACK + 2)) != TW_OK) return rc;
+        d = out->data + out->len;
+        *d++ = '"';
+        d = escape_span(s, &i, len, len, d);
+        *d++ = '"';
+        out->len = (size_t)(d - out->data);
+        return TW_OK;
+    }
     start = out->len;
     if ((rc = tw_buf_reserve(out, 2)) != TW_OK) return rc;
     out->data[out->len++] = '"';
-    if ((rc = escape_body(out, (const uint8_t *)s, len)) != TW_OK ||
-        (rc = tw_buf_append(out, "\"", 1)) != TW_OK) {
+    if ((rc = escape_body(out, s, len)) != TW_OK || (rc = tw_buf_append(out, "\"", 1)) != TW_OK) {
         out->len = start;
         return rc;
     }
