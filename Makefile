@@ -5,6 +5,7 @@
 #   make test-c     C unit/integration tests under AddressSanitizer + UBSan
 #   make fuzz-quick / fuzz-long    libFuzzer targets (clang), bounded
 #   make bench-c    C micro-benchmarks
+#   make bench      cross-peer benchmark vs the Python/Node clients (QUICK=1: smoke run)
 # System packages (Debian) are installed on demand by `make deps`.
 
 CC       ?= cc
@@ -118,6 +119,12 @@ $(REL)/bench_%: benchmarks/c/bench_%.c $(REL)/libtokenwire.a
 BENCH_BINS := $(patsubst benchmarks/c/%.c,$(REL)/%,$(BENCH_C))
 bench-c: deps $(BENCH_BINS) $(REL)/tokenwire
 	@for b in $(BENCH_BINS); do echo "== $$b"; TW_CLI=$(REL)/tokenwire $$b || exit 1; done
+
+# Cross-peer benchmark (benchmarks/README.md): every Python / Node / C peer against the mock.
+# QUICK=1 is the smoke run CI uses (every peer must produce numbers).
+bench: all $(REL)/libtokenwire.a
+	@./scripts/bench-setup.sh
+	@QUICK=$(QUICK) python3 benchmarks/bench.py
 
 # ---- the main job: tokens streaming from the mock ---------------------------------------------
 demo: all

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Sets up what `make bench` needs, from PyPI and npm only, caching every step:
+#   build/bench/venv                 the Python peers (benchmarks/peers/python/requirements.txt)
+#                                    and tokenwire's own Python package, built from this checkout
+#   benchmarks/peers/node/node_modules   the npm peers (package.json + package-lock.json)
+#   tokenwire's Node addon           built in place at the repository root
+#   build/bench/tw_peer              the C floor, linked against build/release/libtokenwire.a
+# Each step reruns only when its inputs changed (stamps in build/bench/).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+B="$ROOT/build/bench"
+mkdir -p "$B"
+cd "$ROOT"
+say() { echo "bench-setup: $*" >&2; }
+
+# Hash of the files under the given paths (sources only), to know when to rebuild.
+tree_hash() {
+    find "$@" -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.py' \
+        -o -name '*.pyi' -o -name '*.toml' -o -name '*.cfg' -o -name '*.js' -o -name '*.mjs' \
+        -o -name '*.ts' -o -name '*.gyp' -o -name 'package.json' -o -name 'setup.py' \) \
+        -not -path '*/node_modules/*' -not -path './build/*' -print0 2>/dev/null \
+        | sort -z | xargs -0 -r sha1sum | sha1sum | cut -c1-16
+}
+
+# ---- Python peers ---------------------------------------------------------------------------
+REQ=benchmarks/peers/python/requirements.txt
+[ -x "$B/venv/bin/python" ] || { say "creating build/bench/venv"; python3 -m venv "$B/venv"; }
+stamp="$B/.pip-$(sha1sum "$REQ" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    say "installing the PyPI peers"
+    "$B/venv/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+    rm -f "$B"/.pip-*; touch "$stamp"
+fi
+
+# ---- tokenwire's Python package (from this checkout) -----------------------------------------
+if [ -f setup.py ] || [ -f pyproject.toml ]; then
+    h="$(tree_hash csrc python setup.py pyproject.toml)"
+    if [ ! -f "$B/.py-tokenwire-$h" ]; then
+        say "building tokenwire's Python package into the bench venv"
+        if "$B/venv/bin/pip" install -q --disable-pip-version-check --no-deps "$ROOT"; then
+            rm -f "$B"/.py-tokenwire-*; touch "$B/.py-tokenwire-$h"
+        else
+            # The bench then reports the tokenwire Python peers as failed (never faked).
+            say "WARNING: tokenwire's Python package did not build"
+        fi
+    fi
+else
+    say "WARNING: no setup.py / pyproject.toml: tokenwire's Python peers will fail"
+fi
+
+# ---- npm peers ------------------------------------------------------------------------------
+ND=benchmarks/peers/node
+stamp="$B/.npm-$(cat "$ND/package.json" "$ND/package-lock.json" | sha1sum | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ ! -d "$ND/node_modules" ]; then
+    say "installing the npm peers"
+    (cd "$ND" && npm ci --no-audit --no-fund --loglevel=error)
+    rm -f "$B"/.npm-*; touch "$stamp"
+fi
+
+# ---- tokenwire's Node addon (from this checkout) ---------------------------------------------
+if [ -f package.json ] && [ -f binding.gyp ]; then
+    h="$(tree_hash csrc node binding.gyp package.json index.js)"
+    if [ ! -f "$B/.node-tokenwire-$h" ]; then
+        say "building tokenwire's Node addon"
+        if npm install --no-audit --no-fund --loglevel=error; then
+            rm -f "$B"/.node-tokenwire-*; touch "$B/.node-tokenwire-$h"
+        else
+            say "WARNING: tokenwire's Node addon did not build"
+        fi
+    fi
+else
+    say "WARNING: no package.json + binding.gyp at the root: tokenwire's Node peers will fail"
+fi
+
+# ---- the C floor ----------------------------------------------------------------------------
+LIB=build/release/libtokenwire.a
+if [ -f "$LIB" ]; then
+    if [ ! -x "$B/tw_peer" ] || [ "$B/tw_peer" -ot "$LIB" ] || \
+       [ "$B/tw_peer" -ot benchmarks/peers/c/tw_peer.c ]; then
+        say "building the C floor (build/bench/tw_peer)"
+        # shellcheck disable=SC2046
+        ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Icsrc \
+            $(pkg-config --cflags libcurl simdjson) -c benchmarks/peers/c/tw_peer.c \
+            -o "$B/tw_peer.o"
+        # shellcheck disable=SC2046
+        ${CXX:-c++} -pthread -o "$B/tw_peer" "$B/tw_peer.o" "$LIB" \
+            $(pkg-config --libs libcurl simdjson) -lpthread -lm
+    fi
+else
+    say "WARNING: $LIB is missing: run make first"
+fi
+say "ready"
