@@ -880,3 +880,196 @@ TW_TEST(ndjson_and_text_formats) {
     CHECK_EQ_STR(out.data, out.len, "Hi \xef\xbf\xbd\xe2\x80\xa8!\n");
     tw_buf_free(&out);
 }
+
+/* ---- round trips through the SSE parser ------------------------------------------------------ */
+
+/* Decodes the JSON string value of "key" in a compact JSON object: only the escapes JSON
+ * allows, \u with surrogate pairs. Returns 0 when the key is absent or the value malformed. */
+static int json_str_field(const char *js, size_t n, const char *key, tw_buf *val) {
+    char pat[64];
+    const char *p, *end = js + n;
+    size_t plen = (size_t)snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    for (p = js; p + plen <= end; p++)
+        if (memcmp(p, pat, plen) == 0) break;
+    if (p + plen > end) return 0;
+    p += plen;
+    val->len = 0;
+    while (p < end && *p != '"') {
+        char u8[4];
+        if (*p != '\\') {
+            CHECK_EQ_INT(tw_buf_append(val, p++, 1), TW_OK);
+            continue;
+        }
+        if (p + 1 >= end) return 0;
+        switch (p[1]) {
+        case 'n': u8[0] = '\n'; break;
+        case 'r': u8[0] = '\r'; break;
+        case 't': u8[0] = '\t'; break;
+        case 'b': u8[0] = '\b'; break;
+        case 'f': u8[0] = '\f'; break;
+        case '"': case '\\': case '/': u8[0] = p[1]; break;
+        case 'u': {
+            char hex[5] = {0};
+            unsigned cp;
+            if (p + 6 > end) return 0;
+            memcpy(hex, p + 2, 4);
+            cp = (unsigned)strtoul(hex, NULL, 16);
+            if (cp >= 0xD800 && cp <= 0xDBFF && p + 12 <= end && p[6] == '\\' && p[7] == 'u') {
+                memcpy(hex, p + 8, 4);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned)strtoul(hex, NULL, 16) - 0xDC00);
+                p += 6;
+            }
+            CHECK_EQ_INT(tw_buf_append(val, u8, put_utf8(u8, cp)), TW_OK);
+            p += 6;
+            continue;
+        }
+        default: return 0;
+        }
+        CHECK_EQ_INT(tw_buf_append(val, u8, 1), TW_OK);
+        p += 2;
+    }
+    return p < end;
+}
+
+typedef struct collected {
+    tw_buf names; /* event names, one per line */
+    tw_buf text;  /* concatenated text deltas */
+    tw_buf args;  /* concatenated tool argument deltas */
+    int done, events, bad_json;
+} collected;
+
+static int collect_sse(void *ud, const tw_sse_event *ev) {
+    collected *c = ud;
+    tw_buf v, compact;
+    const char *why;
+    c->events++;
+    CHECK_EQ_INT(tw_buf_append(&c->names, ev->event.ptr, ev->event.len), TW_OK);
+    CHECK_EQ_INT(tw_buf_append(&c->names, "\n", 1), TW_OK);
+    if (ev->data.len == 6 && memcmp(ev->data.ptr, "[DONE]", 6) == 0) {
+        c->done++;
+        return 0;
+    }
+    tw_buf_init(&compact);
+    if (tw__json_compact(&compact, ev->data.ptr, ev->data.len, &why) != TW_OK) c->bad_json++;
+    tw_buf_free(&compact);
+    tw_buf_init(&v);
+    /* ai-sdk text-delta / openai content / events agent_chunk text. */
+    if ((memmem(ev->data.ptr, ev->data.len, "\"type\":\"text-delta\"", 19) &&
+         json_str_field(ev->data.ptr, ev->data.len, "delta", &v)) ||
+        json_str_field(ev->data.ptr, ev->data.len, "content", &v) ||
+        (memmem(ev->data.ptr, ev->data.len, "\"type\":\"text\"", 13) &&
+         json_str_field(ev->data.ptr, ev->data.len, "text", &v)))
+        CHECK_EQ_INT(tw_buf_append(&c->text, v.data, v.len), TW_OK);
+    if (json_str_field(ev->data.ptr, ev->data.len, "inputTextDelta", &v) ||
+        json_str_field(ev->data.ptr, ev->data.len, "arguments", &v))
+        CHECK_EQ_INT(tw_buf_append(&c->args, v.data, v.len), TW_OK);
+    tw_buf_free(&v);
+    return 0;
+}
+
+static const char *const tricky[] = {
+    "Hel",        "lo\n\nworld",   "data: [DONE]\n\n", "\r\n\r",        "\"quoted\"",
+    "back\\slash", "\xe2\x80\xa8", "\xe2\x80\xa9 x",   "caf\xc3\xa9",   "\xf0\x9f\x98\x80",
+    "\x01\x1f\x7f", "bad \xff\xfe", "trunc \xe2\x82",  ": comment",     "event: x\nid: 1",
+};
+
+TW_TEST(sse_formats_round_trip_through_parser) {
+    for (int f = TW_FORMAT_OPENAI; f <= TW_FORMAT_AI_SDK; f++) {
+        tw_event evs[64];
+        size_t n = 0;
+        tw_buf out, want_text, want_args;
+        tw_buf_init(&want_text);
+        tw_buf_init(&want_args);
+        for (size_t i = 0; i < sizeof tricky / sizeof tricky[0]; i++) {
+            tw_str t = {tricky[i], strlen(tricky[i])};
+            evs[n++] = text_ev(TW_EV_TEXT, 0, t);
+            CHECK_EQ_INT(tw__utf8_append(&want_text, t.ptr, t.len), TW_OK);
+            if (i % 5 == 0) evs[n++] = text_ev(TW_EV_REASONING, 0, S("thinking \"hard\""));
+        }
+        evs[n++] = tool_ev(0, S("call_\"1\""), S("f\nn"), S("{\"q\": \"a\\n"));
+        evs[n++] = tool_ev(0, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("\xe2\x80\xa8\"}"));
+        {
+            static const char wa[] = "{\"q\": \"a\\n\xe2\x80\xa8\"}";
+            CHECK_EQ_INT(tw_buf_append(&want_args, wa, sizeof wa - 1), TW_OK);
+        }
+        evs[n++] = finish_ev(0, S("stop"));
+        evs[n++] = usage_ev(1, 2, 3);
+        evs[n++] = ev_of(TW_EV_END);
+        encode_all((tw_format)f, NULL, evs, n, &out);
+        /* Whole, then one byte at a time: the same events. */
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            collected c;
+            tw_sse_parser *p = tw_sse_parser_new(NULL);
+            memset(&c, 0, sizeof c);
+            if (bytewise) {
+                for (size_t i = 0; i < out.len; i++)
+                    CHECK_EQ_INT(tw_sse_parser_feed(p, out.data + i, 1, collect_sse, &c, NULL), TW_OK);
+            } else {
+                CHECK_EQ_INT(tw_sse_parser_feed(p, out.data, out.len, collect_sse, &c, NULL), TW_OK);
+            }
+            tw_sse_parser_free(p);
+            CHECK_EQ_INT(c.bad_json, 0);
+            CHECK_MSG(c.text.len == want_text.len &&
+                          memcmp(c.text.data, want_text.data, want_text.len) == 0,
+                      "%s: text %.*s", tw_format_name((tw_format)f), (int)c.text.len, c.text.data);
+            if (f == TW_FORMAT_AI_SDK) {
+                /* ai-sdk tool-input-available repeats nothing textual: deltas only. */
+                CHECK_EQ_STR(c.args.data, c.args.len, "{\"q\": \"a\\n\xe2\x80\xa8\"}");
+            } else {
+                CHECK_MSG(c.args.len == want_args.len &&
+                              memcmp(c.args.data, want_args.data, want_args.len) == 0,
+                          "%s: args %.*s", tw_format_name((tw_format)f), (int)c.args.len,
+                          c.args.data);
+            }
+            CHECK_EQ_INT(c.done, f == TW_FORMAT_EVENTS ? 0 : 1);
+            if (f == TW_FORMAT_EVENTS) {
+                /* 15 texts + 3 reasoning + 2 tool + finish + usage = 22 chunks. */
+                CHECK_EQ_STR(c.names.data, 19, "agent_start\nagent_c");
+                CHECK(memmem(c.names.data, c.names.len, "agent_complete\ncomplete\n", 24) != NULL);
+                CHECK_EQ_INT(c.events, 1 + 22 + 1 + 1);
+            } else {
+                /* Every event is an unnamed "message". */
+                CHECK_EQ_INT(c.names.len, (size_t)c.events * 8);
+            }
+            tw_buf_free(&c.names);
+            tw_buf_free(&c.text);
+            tw_buf_free(&c.args);
+        }
+        tw_buf_free(&out);
+        tw_buf_free(&want_text);
+        tw_buf_free(&want_args);
+    }
+}
+
+TW_TEST(ndjson_round_trip) {
+    tw_event evs[32];
+    size_t n = 0;
+    tw_buf out, want, got, v;
+    tw_buf_init(&want);
+    tw_buf_init(&got);
+    tw_buf_init(&v);
+    for (size_t i = 0; i < sizeof tricky / sizeof tricky[0]; i++) {
+        tw_str t = {tricky[i], strlen(tricky[i])};
+        evs[n++] = text_ev(TW_EV_TEXT, (int32_t)i, t);
+        CHECK_EQ_INT(tw__utf8_append(&want, t.ptr, t.len), TW_OK);
+    }
+    encode_all(TW_FORMAT_NDJSON, NULL, evs, n, &out);
+    {
+        size_t i = 0, lines = 0;
+        while (i < out.len) {
+            const char *nl = memchr(out.data + i, '\n', out.len - i);
+            CHECK(nl != NULL);
+            if (!nl) break;
+            CHECK(json_str_field(out.data + i, (size_t)(nl - out.data) - i, "text", &v));
+            CHECK_EQ_INT(tw_buf_append(&got, v.data, v.len), TW_OK);
+            i = (size_t)(nl - out.data) + 1;
+            lines++;
+        }
+        CHECK_EQ_INT(lines, n);
+    }
+    CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    tw_buf_free(&out);
+    tw_buf_free(&want);
+    tw_buf_free(&got);
+    tw_buf_free(&v);
+}
