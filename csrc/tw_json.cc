@@ -1,0 +1,421 @@
+/*
+ * tw_json.cc - the C surface of tw_json.h over simdjson on-demand (Debian libsimdjson-dev 3.0).
+ * Built with -fno-exceptions: only simdjson's error-code API is used, and nothing can throw
+ * across the extern "C" boundary (allocations use std::nothrow).
+ */
+#include "tw_json.h"
+
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+using namespace simdjson;
+
+static_assert(TW_JSON_PADDING >= SIMDJSON_PADDING, "TW_JSON_PADDING must cover simdjson's");
+
+namespace {
+
+/* A tw_json_val: an on-demand value, or the document root (which simdjson handles apart: the
+ * root object/array checks its closing bracket, scalars cannot be values). */
+struct val_rep {
+    ondemand::value v;
+    uint32_t is_root;
+};
+
+struct obj_iter_rep {
+    ondemand::object_iterator it;
+};
+
+struct arr_iter_rep {
+    ondemand::array_iterator it;
+};
+
+static_assert(sizeof(val_rep) <= sizeof(tw_json_val), "tw_json_val too small");
+static_assert(alignof(val_rep) <= alignof(tw_json_val), "tw_json_val misaligned");
+static_assert(sizeof(obj_iter_rep) <= sizeof(((tw_json_iter *)0)->opaque_), "iter too small");
+static_assert(sizeof(arr_iter_rep) <= sizeof(((tw_json_iter *)0)->opaque_), "iter too small");
+static_assert(std::is_trivially_copyable<ondemand::value>::value, "value must be copyable");
+static_assert(std::is_trivially_copyable<ondemand::object_iterator>::value, "iter copyable");
+static_assert(std::is_trivially_copyable<ondemand::array_iterator>::value, "iter copyable");
+static_assert(std::is_trivially_destructible<ondemand::value>::value, "value destructible");
+
+/* Parsers that handled one huge event give their memory back on the next small one. */
+constexpr size_t SHRINK_ABOVE = (size_t)4 << 20;
+constexpr size_t SHRINK_TO = (size_t)64 << 10;
+
+} /* namespace */
+
+struct tw_json {
+    ondemand::parser parser;
+    ondemand::document doc;
+    char *pad;        /* padded copy for callers whose buffer lacks TW_JSON_PADDING */
+    size_t pad_cap;
+    error_code err;   /* first malformed-JSON error of the current document */
+    int have_doc;
+    const char *text_end; /* end of the current document's text */
+};
+
+static inline val_rep *V(tw_json_val *v) { return reinterpret_cast<val_rep *>(v->opaque_); }
+
+/* Type errors leave the document usable; everything else means malformed JSON (or misuse). */
+static inline bool is_type_error(error_code e) {
+    return e == INCORRECT_TYPE || e == NUMBER_OUT_OF_RANGE || e == NO_SUCH_FIELD ||
+           e == OUT_OF_BOUNDS || e == INDEX_OUT_OF_BOUNDS;
+}
+
+static inline void note(tw_json *j, error_code e) {
+    if (e != SUCCESS && !is_type_error(e) && j->err == SUCCESS) j->err = e;
+}
+
+extern "C" {
+
+tw_json *tw_json_new(void) {
+    tw_json *j = new (std::nothrow) tw_json();
+    if (!j) return nullptr;
+    j->pad = nullptr;
+    j->pad_cap = 0;
+    j->err = SUCCESS;
+    j->have_doc = 0;
+    return j;
+}
+
+void tw_json_free(tw_json *j) {
+    if (!j) return;
+    std::free(j->pad);
+    delete j;
+}
+
+static tw_code set_root(tw_json *j, tw_json_val *root) {
+    auto t = j->doc.type();
+    json_type ty;
+    if (t.get(ty)) {
+        note(j, t.error());
+        if (j->err == SUCCESS) j->err = TAPE_ERROR;
+        return TW_ERR_JSON;
+    }
+    if (ty != json_type::object && ty != json_type::array) {
+        j->err = SCALAR_DOCUMENT_AS_VALUE;
+        return TW_ERR_JSON;
+    }
+    std::memset(root, 0, sizeof *root);
+    V(root)->is_root = 1;
+    return TW_OK;
+}
+
+tw_code tw_json_parse(tw_json *j, const char *buf, size_t len, size_t capacity,
+                      tw_json_val *root) {
+    j->err = SUCCESS;
+    j->have_doc = 0;
+    std::memset(root, 0, sizeof *root);
+    if (len == 0) {
+        j->err = EMPTY;
+        return TW_ERR_JSON;
+    }
+    if (capacity < len || capacity - len < TW_JSON_PADDING) {
+        if (len > SIZE_MAX - TW_JSON_PADDING) return TW_ERR_NOMEM;
+        size_t need = len + TW_JSON_PADDING;
+        if (j->pad_cap < need || (j->pad_cap > SHRINK_ABOVE && need < j->pad_cap / 4)) {
+            size_t cap = need < 4096 ? 4096 : need;
+            char *p = static_cast<char *>(std::realloc(j->pad, cap));
+            if (!p) return TW_ERR_NOMEM;
+            j->pad = p;
+            j->pad_cap = cap;
+        }
+        std::memcpy(j->pad, buf, len);
+        std::memset(j->pad + len, 0, TW_JSON_PADDING);
+        buf = j->pad;
+        capacity = j->pad_cap;
+    }
+    if (j->parser.capacity() > SHRINK_ABOVE && len < j->parser.capacity() / 4) {
+        size_t cap = len < SHRINK_TO ? SHRINK_TO : len;
+        if (j->parser.allocate(cap, j->parser.max_depth()) != SUCCESS) return TW_ERR_NOMEM;
+    }
+    auto r = j->parser.iterate(buf, len, capacity);
+    if (r.error()) {
+        if (r.error() == MEMALLOC) return TW_ERR_NOMEM;
+        j->err = r.error();
+        return TW_ERR_JSON;
+    }
+    j->doc = std::move(r.value_unsafe());
+    j->text_end = buf + len;
+    j->have_doc = 1;
+    return set_root(j, root);
+}
+
+tw_code tw_json_rewind(tw_json *j, tw_json_val *root) {
+    std::memset(root, 0, sizeof *root);
+    if (!j->have_doc) return TW_ERR_JSON;
+    j->doc.rewind();
+    return set_root(j, root);
+}
+
+tw_code tw_json_end(tw_json *j) {
+    if (!j->have_doc || j->err != SUCCESS) return TW_ERR_JSON;
+    if (!j->doc.is_alive()) {
+        j->err = TAPE_ERROR;
+        return TW_ERR_JSON;
+    }
+    auto loc = j->doc.current_location();
+    if (loc.error() == OUT_OF_BOUNDS) return TW_OK;
+    j->err = TRAILING_CONTENT;
+    return TW_ERR_JSON;
+}
+
+int tw_json_failed(const tw_json *j) { return j->err != SUCCESS; }
+
+const char *tw_json_error_message(const tw_json *j) {
+    return j->err == SUCCESS ? "" : error_message(j->err);
+}
+
+tw_json_type tw_json_type_of(tw_json *j, tw_json_val *v) {
+    json_type t;
+    error_code e = V(v)->is_root ? j->doc.type().get(t) : V(v)->v.type().get(t);
+    if (e) {
+        note(j, e);
+        return TW_JSON_INVALID;
+    }
+    switch (t) {
+    case json_type::object: return TW_JSON_OBJECT;
+    case json_type::array: return TW_JSON_ARRAY;
+    case json_type::string: return TW_JSON_STRING;
+    case json_type::number: return TW_JSON_NUMBER;
+    case json_type::boolean: return TW_JSON_BOOL;
+    case json_type::null: return TW_JSON_NULL;
+    }
+    return TW_JSON_INVALID;
+}
+
+int tw_json_obj_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
+    ondemand::object obj;
+    error_code e = V(v)->is_root ? j->doc.get_object().get(obj) : V(v)->v.get_object().get(obj);
+    it->started_ = 0;
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    ondemand::object_iterator oi;
+    if ((e = obj.begin().get(oi))) {
+        note(j, e);
+        return 0;
+    }
+    new (it->opaque_) obj_iter_rep{oi};
+    return 1;
+}
+
+/* Length of a raw key: it ends at the first unescaped quote (stage 1 proved it is closed). */
+static inline size_t raw_key_len(const char *p) {
+    const char *s = p;
+    while (*p != '"') p += (*p == '\\') ? 2 : 1;
+    return static_cast<size_t>(p - s);
+}
+
+int tw_json_obj_next(tw_json *j, tw_json_iter *it, tw_str *key, tw_json_val *val) {
+    obj_iter_rep *r = reinterpret_cast<obj_iter_rep *>(it->opaque_);
+    if (it->started_) ++r->it;
+    it->started_ = 1;
+    if (!(r->it != r->it)) return 0; /* operator!= reports whether the iterator is still open */
+    ondemand::field f;
+    error_code e = (*r->it).get(f);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    const char *k = f.key().raw();
+    key->ptr = k;
+    key->len = raw_key_len(k);
+    V(val)->v = f.value();
+    V(val)->is_root = 0;
+    return 1;
+}
+
+int tw_json_arr_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
+    ondemand::array arr;
+    error_code e = V(v)->is_root ? j->doc.get_array().get(arr) : V(v)->v.get_array().get(arr);
+    it->started_ = 0;
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    ondemand::array_iterator ai;
+    if ((e = arr.begin().get(ai))) {
+        note(j, e);
+        return 0;
+    }
+    new (it->opaque_) arr_iter_rep{ai};
+    return 1;
+}
+
+int tw_json_arr_next(tw_json *j, tw_json_iter *it, tw_json_val *val) {
+    arr_iter_rep *r = reinterpret_cast<arr_iter_rep *>(it->opaque_);
+    if (it->started_) ++r->it;
+    it->started_ = 1;
+    if (!(r->it != r->it)) return 0;
+    ondemand::value v;
+    error_code e = (*r->it).get(v);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    V(val)->v = v;
+    V(val)->is_root = 0;
+    return 1;
+}
+
+static inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+int tw_json_get_str(tw_json *j, tw_json_val *v, tw_str *out) {
+    out->ptr = nullptr;
+    out->len = 0;
+    if (V(v)->is_root) return 0;
+    ondemand::value &val = V(v)->v;
+    /* Fast path: a string token without backslash is returned as a slice of the text. The token
+     * runs from the opening quote to the next structural character, so after trimming trailing
+     * whitespace it ends with the closing quote. */
+    std::string_view tok = val.raw_json_token();
+    if (tok.empty() || tok[0] != '"') {
+        if (!tok.empty() && tok[0] != 'n' && tok[0] != 't' && tok[0] != 'f' && tok[0] != '{' &&
+            tok[0] != '[' && tok[0] != '-' && (tok[0] < '0' || tok[0] > '9'))
+            note(j, T_ATOM_ERROR);
+        return 0;
+    }
+    size_t n = tok.size();
+    while (n > 1 && is_ws(tok[n - 1])) n--;
+    if (n >= 2 && tok[n - 1] == '"' && !std::memchr(tok.data() + 1, '\\', n - 2)) {
+        ondemand::raw_json_string raw;
+        error_code e = val.get_raw_json_string().get(raw);
+        if (e) {
+            note(j, e);
+            return 0;
+        }
+        out->ptr = tok.data() + 1;
+        out->len = n - 2;
+        return 1;
+    }
+    std::string_view s;
+    error_code e = val.get_string().get(s);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    out->ptr = s.data();
+    out->len = s.size();
+    return 1;
+}
+
+int tw_json_get_i64(tw_json *j, tw_json_val *v, int64_t *out) {
+    if (V(v)->is_root) return 0;
+    ondemand::value &val = V(v)->v;
+    int64_t i;
+    error_code e = val.get_int64().get(i);
+    if (!e) {
+        *out = i;
+        return 1;
+    }
+    if (e == INCORRECT_TYPE || e == NUMBER_OUT_OF_RANGE || e == NUMBER_ERROR) {
+        /* 12.0, 1e3 or an integer beyond int64: accept integral values that fit. */
+        double d;
+        error_code e2 = val.get_double().get(d);
+        if (!e2) {
+            if (d >= -9.2233720368547758e18 && d < 9.2233720368547758e18 && d == (double)(int64_t)d) {
+                *out = (int64_t)d;
+                return 1;
+            }
+            return 0;
+        }
+        if (e2 == INCORRECT_TYPE) return 0;
+        note(j, e2);
+        return 0;
+    }
+    note(j, e);
+    return 0;
+}
+
+int tw_json_get_bool(tw_json *j, tw_json_val *v, int *out) {
+    if (V(v)->is_root) return 0;
+    bool b;
+    error_code e = V(v)->v.get_bool().get(b);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    *out = b ? 1 : 0;
+    return 1;
+}
+
+int tw_json_is_null(tw_json *j, tw_json_val *v) {
+    if (V(v)->is_root) return 0;
+    bool b;
+    error_code e = V(v)->v.is_null().get(b);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    return b ? 1 : 0;
+}
+
+static int trimmed(std::string_view sv, tw_str *out) {
+    size_t n = sv.size();
+    while (n > 0 && is_ws(sv[n - 1])) n--;
+    out->ptr = sv.data();
+    out->len = n;
+    return n > 0;
+}
+
+int tw_json_get_raw(tw_json *j, tw_json_val *v, tw_str *out) {
+    out->ptr = nullptr;
+    out->len = 0;
+    if (V(v)->is_root) return 0;
+    ondemand::value &val = V(v)->v;
+    json_type t;
+    error_code e = val.type().get(t);
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    std::string_view sv;
+    if (t == json_type::object) {
+        ondemand::object o;
+        if (!(e = val.get_object().get(o))) e = o.raw_json().get(sv);
+    } else if (t == json_type::array) {
+        ondemand::array a;
+        if (!(e = val.get_array().get(a))) e = a.raw_json().get(sv);
+    } else {
+        /* A scalar is one token; left unconsumed, the enclosing iterator skips it. */
+        return trimmed(val.raw_json_token(), out);
+    }
+    if (e) {
+        note(j, e);
+        return 0;
+    }
+    return trimmed(sv, out);
+}
+
+const char *tw_json_val_ptr(tw_json *j, tw_json_val *v) {
+    if (V(v)->is_root) {
+        std::string_view sv;
+        if (j->doc.raw_json_token().get(sv)) return nullptr;
+        return sv.data();
+    }
+    return V(v)->v.raw_json_token().data();
+}
+
+const char *tw_json_cursor(tw_json *j) {
+    if (!j->have_doc) return nullptr;
+    const char *p;
+    if (!j->doc.current_location().get(p)) return p;
+    return j->text_end;
+}
+
+size_t tw_json_minify(const char *src, size_t len, char *dst) {
+    size_t n = 0;
+    if (len == 0) return 0;
+    if (minify(src, len, dst, n) != SUCCESS) return (size_t)-1;
+    return n;
+}
+
+int tw_json_valid_utf8(const char *buf, size_t len) { return validate_utf8(buf, len) ? 1 : 0; }
+
+} /* extern "C" */
