@@ -443,7 +443,7 @@ void tw_decoder_free(tw_decoder *d) {
 
 int tw_decoder_done(const tw_decoder *d) { return d && (d->c.done || d->finished); }
 
-/* Maps the framing layer's result; an oversized event becomes a protocol error event. */
+/* Maps the framing layer's result (after any oversized event was reported). */
 static tw_code after_framing(tw_decoder *d, tw_code rc, tw_error *ferr, tw_error *err) {
     if (d->c.nomem) {
         d->c.nomem = 0;
@@ -456,24 +456,37 @@ static tw_code after_framing(tw_decoder *d, tw_code rc, tw_error *ferr, tw_error
         return TW_ERR_CANCELLED;
     }
     if (rc == TW_ERR_CANCELLED && d->c.done) rc = TW_OK; /* we stopped the framing ourselves */
-    if (rc == TW_ERR_SSE_PROTOCOL) {
-        if (!d->c.done) {
-            d->c.nev = 0;
-            stage_protocol_error(&d->c, ferr->msg, (tw_str){NULL, 0});
-            if (emit_staged(d)) {
-                d->user_stop = 0;
-                set_err(err, TW_ERR_CANCELLED, "stopped by the event callback");
-                return TW_ERR_CANCELLED;
-            }
-        }
-        rc = TW_OK;
-    }
     if (rc != TW_OK) {
         if (err) *err = *ferr;
         return rc;
     }
     if (err) set_err(err, TW_OK, "");
     return TW_OK;
+}
+
+/* Runs the framing layer. It stops at an oversized event (keeping the unread input): report it
+ * as a protocol error event and go on with the rest. */
+static tw_code frame(tw_decoder *d, const char *buf, size_t len, int finish, tw_error *ferr) {
+    tw_code rc;
+    for (;;) {
+        memset(ferr, 0, sizeof *ferr);
+        if (d->nd)
+            rc = finish && !len ? tw_ndjson_finish(d->nd, on_ndjson_line, d, ferr)
+                                : tw_ndjson_feed(d->nd, buf, len, on_ndjson_line, d, ferr);
+        else
+            rc = tw_sse_parser_feed(d->sse, buf, len, on_sse_event, d, ferr);
+        if (rc != TW_ERR_SSE_PROTOCOL || d->c.nomem || d->user_stop) break;
+        if (!d->c.done) {
+            d->c.nev = 0;
+            d->c.cur = NULL;
+            stage_protocol_error(&d->c, ferr->msg, (tw_str){NULL, 0});
+            if (emit_staged(d)) break;
+        }
+        buf = NULL;
+        len = 0;
+    }
+    if (rc == TW_OK && finish && !d->nd) rc = tw_sse_parser_finish(d->sse);
+    return rc;
 }
 
 tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_event_fn on_event,
@@ -490,9 +503,7 @@ tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_event_fn 
     }
     d->cb = on_event;
     d->ud = userdata;
-    memset(&ferr, 0, sizeof ferr);
-    if (d->nd) rc = tw_ndjson_feed(d->nd, buf, len, on_ndjson_line, d, &ferr);
-    else rc = tw_sse_parser_feed(d->sse, buf, len, on_sse_event, d, &ferr);
+    rc = frame(d, buf, len, 0, &ferr);
     return after_framing(d, rc, &ferr, err);
 }
 
@@ -511,8 +522,7 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
     d->ud = userdata;
     memset(&ferr, 0, sizeof ferr);
     if (!d->c.done) {
-        if (d->nd) rc = tw_ndjson_finish(d->nd, on_ndjson_line, d, &ferr);
-        else rc = tw_sse_parser_finish(d->sse);
+        rc = frame(d, NULL, 0, 1, &ferr);
         rc = after_framing(d, rc, &ferr, err);
         if (rc != TW_OK) return rc;
     }

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 using namespace simdjson;
+using ondemand::json_type;
 
 static_assert(TW_JSON_PADDING >= SIMDJSON_PADDING, "TW_JSON_PADDING must cover simdjson's");
 
@@ -66,6 +67,8 @@ static inline bool is_type_error(error_code e) {
            e == OUT_OF_BOUNDS || e == INDEX_OUT_OF_BOUNDS;
 }
 
+static inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
 static inline void note(tw_json *j, error_code e) {
     if (e != SUCCESS && !is_type_error(e) && j->err == SUCCESS) j->err = e;
 }
@@ -89,10 +92,10 @@ void tw_json_free(tw_json *j) {
 }
 
 static tw_code set_root(tw_json *j, tw_json_val *root) {
-    auto t = j->doc.type();
     json_type ty;
-    if (t.get(ty)) {
-        note(j, t.error());
+    error_code e = j->doc.type().get(ty);
+    if (e) {
+        note(j, e);
         if (j->err == SUCCESS) j->err = TAPE_ERROR;
         return TW_ERR_JSON;
     }
@@ -264,7 +267,33 @@ int tw_json_arr_next(tw_json *j, tw_json_iter *it, tw_json_val *val) {
     return 1;
 }
 
-static inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+/* On a type mismatch, simdjson does not say whether the token was a valid value of another
+ * type or garbage ("tru", "NaN"): check the token itself, so that garbage in a member we read
+ * makes the payload invalid. */
+static void check_token(tw_json *j, std::string_view tok) {
+    size_t n = tok.size();
+    while (n > 0 && is_ws(tok[n - 1])) n--;
+    if (n == 0) {
+        note(j, TAPE_ERROR);
+        return;
+    }
+    char c = tok[0];
+    if (c == '"' || c == '{' || c == '[') return; /* checked when read or skipped */
+    std::string_view t(tok.data(), n);
+    if (t == "true" || t == "false" || t == "null") return;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        for (size_t i = 1; i < n; i++) {
+            char d = t[i];
+            if (!((d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' ||
+                  d == '-')) {
+                note(j, NUMBER_ERROR);
+                return;
+            }
+        }
+        return;
+    }
+    note(j, T_ATOM_ERROR);
+}
 
 int tw_json_get_str(tw_json *j, tw_json_val *v, tw_str *out) {
     out->ptr = nullptr;
@@ -276,9 +305,7 @@ int tw_json_get_str(tw_json *j, tw_json_val *v, tw_str *out) {
      * whitespace it ends with the closing quote. */
     std::string_view tok = val.raw_json_token();
     if (tok.empty() || tok[0] != '"') {
-        if (!tok.empty() && tok[0] != 'n' && tok[0] != 't' && tok[0] != 'f' && tok[0] != '{' &&
-            tok[0] != '[' && tok[0] != '-' && (tok[0] < '0' || tok[0] > '9'))
-            note(j, T_ATOM_ERROR);
+        check_token(j, tok);
         return 0;
     }
     size_t n = tok.size();
@@ -325,7 +352,10 @@ int tw_json_get_i64(tw_json *j, tw_json_val *v, int64_t *out) {
             }
             return 0;
         }
-        if (e2 == INCORRECT_TYPE) return 0;
+        if (e2 == INCORRECT_TYPE) {
+            check_token(j, val.raw_json_token());
+            return 0;
+        }
         note(j, e2);
         return 0;
     }
@@ -338,7 +368,8 @@ int tw_json_get_bool(tw_json *j, tw_json_val *v, int *out) {
     bool b;
     error_code e = V(v)->v.get_bool().get(b);
     if (e) {
-        note(j, e);
+        if (e == INCORRECT_TYPE) check_token(j, V(v)->v.raw_json_token());
+        else note(j, e);
         return 0;
     }
     *out = b ? 1 : 0;
@@ -353,6 +384,7 @@ int tw_json_is_null(tw_json *j, tw_json_val *v) {
         note(j, e);
         return 0;
     }
+    if (!b) check_token(j, V(v)->v.raw_json_token());
     return b ? 1 : 0;
 }
 

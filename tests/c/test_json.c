@@ -1,0 +1,212 @@
+/* test_json.c - the simdjson wrapper (tw_json.h): parsing in place and through the padded copy,
+ * iteration, strings with and without escapes, numbers, type mismatches, malformed input. */
+#include "tw_json.h"
+#include "tw_test.h"
+
+#include <stdlib.h>
+
+/* Parses a literal through a padded heap copy (capacity = exactly len + padding). */
+static tw_code parse_lit(tw_json *j, const char *s, char **keep, tw_json_val *root) {
+    size_t n = strlen(s);
+    *keep = malloc(n + TW_JSON_PADDING);
+    memcpy(*keep, s, n);
+    return tw_json_parse(j, *keep, n, n + TW_JSON_PADDING, root);
+}
+
+TW_TEST(json_iterates_object_and_reads_scalars) {
+    tw_json *j = tw_json_new();
+    tw_json_val root, v, el;
+    tw_json_iter it, ait;
+    tw_str k, s;
+    int64_t x;
+    int b, n_fields = 0, n_el = 0;
+    char *buf;
+    CHECK(j);
+    CHECK_EQ_INT(parse_lit(j, "{\"a\":\"x\\\"y\\u00e9\",\"b\":12,\"c\":[1,2.0,3],\"d\":true,"
+                              "\"e\":null,\"f\":\"plain\",\"g\":{\"h\":1}}",
+                           &buf, &root),
+                 TW_OK);
+    CHECK_EQ_INT(tw_json_type_of(j, &root), TW_JSON_OBJECT);
+    CHECK(tw_json_obj_begin(j, &root, &it));
+    while (tw_json_obj_next(j, &it, &k, &v)) {
+        n_fields++;
+        if (k.len == 1 && k.ptr[0] == 'a') {
+            CHECK(tw_json_get_str(j, &v, &s));
+            CHECK_EQ_STR(s.ptr, s.len, "x\"y\xC3\xA9");
+        } else if (k.len == 1 && k.ptr[0] == 'b') {
+            CHECK(!tw_json_get_str(j, &v, &s)); /* a number is not a string: no error */
+            CHECK(tw_json_get_i64(j, &v, &x));
+            CHECK_EQ_INT(x, 12);
+        } else if (k.len == 1 && k.ptr[0] == 'c') {
+            CHECK(tw_json_arr_begin(j, &v, &ait));
+            while (tw_json_arr_next(j, &ait, &el)) {
+                CHECK(tw_json_get_i64(j, &el, &x));
+                CHECK_EQ_INT(x, ++n_el);
+            }
+        } else if (k.len == 1 && k.ptr[0] == 'd') {
+            CHECK(tw_json_get_bool(j, &v, &b));
+            CHECK_EQ_INT(b, 1);
+        } else if (k.len == 1 && k.ptr[0] == 'e') {
+            CHECK(!tw_json_get_str(j, &v, &s));
+            CHECK(tw_json_is_null(j, &v));
+        } else if (k.len == 1 && k.ptr[0] == 'f') {
+            CHECK(tw_json_get_str(j, &v, &s));
+            CHECK_EQ_STR(s.ptr, s.len, "plain");
+            /* No escape: the string is a slice of the text itself (zero copy). */
+            CHECK(s.ptr > buf && s.ptr < buf + strlen("{\"a\":...") + 200);
+        }
+        /* "g" is left unread: the iterator skips it. */
+    }
+    CHECK_EQ_INT(n_fields, 7);
+    CHECK_EQ_INT(n_el, 3);
+    CHECK_EQ_INT(tw_json_end(j), TW_OK);
+    CHECK(!tw_json_failed(j));
+    tw_json_free(j);
+    free(buf);
+}
+
+TW_TEST(json_copies_when_padding_is_missing) {
+    tw_json *j = tw_json_new();
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str k, s;
+    /* capacity == len: the wrapper must not read past the end (ASan would see it). */
+    const char *text = "{\"k\":\"v\"}";
+    char *exact = malloc(strlen(text));
+    memcpy(exact, text, strlen(text));
+    CHECK_EQ_INT(tw_json_parse(j, exact, strlen(text), strlen(text), &root), TW_OK);
+    CHECK(tw_json_obj_begin(j, &root, &it));
+    CHECK(tw_json_obj_next(j, &it, &k, &v));
+    CHECK_EQ_STR(k.ptr, k.len, "k");
+    CHECK(tw_json_get_str(j, &v, &s));
+    CHECK_EQ_STR(s.ptr, s.len, "v");
+    CHECK(!tw_json_obj_next(j, &it, &k, &v));
+    CHECK_EQ_INT(tw_json_end(j), TW_OK);
+    free(exact);
+    tw_json_free(j);
+}
+
+TW_TEST(json_reports_malformed_documents) {
+    static const char *bad[] = {
+        "{\"a\":1",          /* unclosed */
+        "{\"a\" 1}",         /* missing colon */
+        "{\"a\":1 \"b\":2}", /* missing comma */
+        "{\"a\":\"\xC3\x28\"}", /* invalid UTF-8 */
+        "{\"a\":1} x",       /* trailing content */
+        "{\"a\":1}{\"b\":2}", /* two documents */
+        "{\"a\":tru}",       /* bad literal where it is read */
+        "{\"a\":\"x\\q\"}",  /* bad escape where it is read */
+        "nope",
+        "\"a string\"", /* a scalar root is refused */
+        "",
+    };
+    tw_json *j = tw_json_new();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tw_json_val root, v;
+        tw_json_iter it;
+        tw_str k, s;
+        int b;
+        char *buf;
+        int failed = parse_lit(j, bad[i], &buf, &root) != TW_OK;
+        if (!failed) {
+            if (tw_json_obj_begin(j, &root, &it)) {
+                while (tw_json_obj_next(j, &it, &k, &v)) {
+                    if (!tw_json_get_str(j, &v, &s)) tw_json_get_bool(j, &v, &b);
+                }
+            }
+            failed = tw_json_end(j) != TW_OK;
+        }
+        CHECK_MSG(failed, "accepted malformed %s", bad[i]);
+        CHECK_MSG(failed && tw_json_failed(j), "no error recorded for %s", bad[i]);
+        free(buf);
+    }
+    tw_json_free(j);
+}
+
+TW_TEST(json_raw_rewind_minify_and_cursor) {
+    tw_json *j = tw_json_new();
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str k, raw;
+    char dst[64];
+    char *buf;
+    const char *start = NULL;
+    int passes = 0;
+    CHECK_EQ_INT(parse_lit(j, "{\"args\": {\"city\": \"Pa ris\", \"n\": [1, 2]} , \"z\": 5 }", &buf,
+                           &root),
+                 TW_OK);
+    for (passes = 0; passes < 2; passes++) {
+        CHECK(tw_json_obj_begin(j, &root, &it));
+        CHECK(tw_json_obj_next(j, &it, &k, &v));
+        CHECK_EQ_STR(k.ptr, k.len, "args");
+        start = tw_json_val_ptr(j, &v);
+        CHECK(start && *start == '{');
+        CHECK(tw_json_get_raw(j, &v, &raw));
+        CHECK_EQ_STR(raw.ptr, raw.len, "{\"city\": \"Pa ris\", \"n\": [1, 2]}");
+        CHECK(tw_json_cursor(j) && *tw_json_cursor(j) == ',');
+        CHECK(tw_json_obj_next(j, &it, &k, &v));
+        CHECK(tw_json_get_raw(j, &v, &raw));
+        CHECK_EQ_STR(raw.ptr, raw.len, "5");
+        CHECK(!tw_json_obj_next(j, &it, &k, &v));
+        CHECK_EQ_INT(tw_json_end(j), TW_OK);
+        if (passes == 0) CHECK_EQ_INT(tw_json_rewind(j, &root), TW_OK);
+    }
+    CHECK_EQ_INT(tw_json_minify("{\"city\": \"Pa ris\", \"n\": [1, 2]}", 31, dst), 27);
+    CHECK(memcmp(dst, "{\"city\":\"Pa ris\",\"n\":[1,2]}", 27) == 0);
+    CHECK(tw_json_valid_utf8("caf\xC3\xA9", 5));
+    CHECK(!tw_json_valid_utf8("caf\xC3", 4));
+    free(buf);
+    tw_json_free(j);
+}
+
+TW_TEST(json_numbers_edge_cases) {
+    tw_json *j = tw_json_new();
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str k;
+    int64_t x, got[4];
+    int ok[4], n = 0;
+    char *buf;
+    CHECK_EQ_INT(parse_lit(j, "[9223372036854775807, 12.0, 1e400, 18446744073709551615]", &buf,
+                           &root),
+                 TW_OK);
+    (void)k;
+    CHECK(tw_json_arr_begin(j, &root, &it));
+    while (n < 4 && tw_json_arr_next(j, &it, &v)) {
+        ok[n] = tw_json_get_i64(j, &v, &x);
+        got[n++] = x;
+    }
+    CHECK_EQ_INT(n, 4);
+    CHECK(ok[0] && got[0] == INT64_MAX);
+    CHECK(ok[1] && got[1] == 12);
+    CHECK(!ok[2]); /* out of double range: not read, reported as malformed number */
+    CHECK(!ok[3]); /* beyond int64: not an int64 */
+    free(buf);
+    tw_json_free(j);
+}
+
+TW_TEST(json_big_document_then_small_shrinks) {
+    /* A 5 MiB document grows the parser; the next small one gives the memory back. Checked
+     * through behaviour only: both parse correctly. */
+    size_t n = (size_t)5 << 20;
+    char *big = malloc(n + TW_JSON_PADDING);
+    tw_json *j = tw_json_new();
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str k, s;
+    char *small;
+    memcpy(big, "{\"d\":\"", 6);
+    memset(big + 6, 'x', n - 8);
+    memcpy(big + n - 2, "\"}", 2);
+    CHECK_EQ_INT(tw_json_parse(j, big, n, n + TW_JSON_PADDING, &root), TW_OK);
+    CHECK(tw_json_obj_begin(j, &root, &it) && tw_json_obj_next(j, &it, &k, &v));
+    CHECK(tw_json_get_str(j, &v, &s));
+    CHECK_EQ_INT(s.len, n - 8);
+    CHECK_EQ_INT(parse_lit(j, "{\"d\":\"y\"}", &small, &root), TW_OK);
+    CHECK(tw_json_obj_begin(j, &root, &it) && tw_json_obj_next(j, &it, &k, &v));
+    CHECK(tw_json_get_str(j, &v, &s));
+    CHECK_EQ_STR(s.ptr, s.len, "y");
+    free(big);
+    free(small);
+    tw_json_free(j);
+}
