@@ -121,6 +121,10 @@ tw__eol_fn tw__eol_default(void) {
     return f;
 }
 
+void tw__eol_set_default(tw__eol_fn fn) {
+    atomic_store_explicit(&eol_choice, fn ? fn : choose_eol(), memory_order_relaxed);
+}
+
 const char *tw__eol_default_name(void) {
     tw__eol_fn f = tw__eol_default();
 #ifdef TW__HAVE_X86_SIMD
@@ -344,9 +348,11 @@ static int run(tw__lines *L, const char *s, size_t n, const char *readable_end,
             if (L->line.len > room || k > room - L->line.len) {
                 rc = ops->overflow(ctx, L->line_start);
             } else if ((rc = (int)tw_buf_append(&L->line, p, k)) == 0) {
+                /* The hook may swap L->line for another (empty) buffer of its own. */
                 rc = ops->line(ctx, L->line.data, L->line.len, NULL);
             }
             L->line.len = 0;
+            if (L->line.cap > ((size_t)1 << 20)) tw_buf_free(&L->line);
         } else if ((size_t)(e - p) > room) {
             rc = ops->overflow(ctx, L->line_start);
         } else {

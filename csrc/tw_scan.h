@@ -33,6 +33,9 @@ int tw__cpu_has_avx2(void);
 
 /** The variant chosen for this machine (see tw_scan.c for the measurement behind it). */
 tw__eol_fn tw__eol_default(void);
+/** Replaces the default for parsers created afterwards (benchmarks only; NULL restores the
+ * measured choice). Thread: call before any parser exists. */
+void tw__eol_set_default(tw__eol_fn fn);
 /** Name of the default variant ("avx2", "sse2", "memchr"), for benchmarks and diagnostics. */
 const char *tw__eol_default_name(void);
 

@@ -33,7 +33,8 @@ struct tw_sse_parser {
     void *comment_userdata;
 
     /* The event being assembled (the spec's data and event type buffers). */
-    tw_buf data;       /* data lines joined with "\n", when not zero-copy */
+    tw_buf data;       /* data lines joined with "\n" from data_off on, when not zero-copy */
+    size_t data_off;   /* > 0 when data took over the splitter's line buffer ("data: ...") */
     const char *zref;  /* the event's only data line, still inside the current segment */
     size_t zlen;
     const char *zend;  /* end of that segment */
@@ -68,7 +69,7 @@ void tw_sse_opts_init(tw_sse_opts *o) {
 }
 
 static void reset_event(tw_sse_parser *p) {
-    p->data.len = 0;
+    p->data.len = p->data_off = 0;
     p->zref = p->zend = NULL;
     p->zlen = 0;
     p->ndata = 0;
@@ -136,7 +137,7 @@ uint64_t tw_sse_parser_bytes_scanned(const tw_sse_parser *p) { return p ? p->lin
 
 static size_t data_size(const tw_sse_parser *p) {
     if (!p->ndata) return 0;
-    return p->zref ? p->zlen : p->data.len;
+    return p->zref ? p->zlen : p->data.len - p->data_off;
 }
 
 static size_t hook_room(void *ctx) {
@@ -162,7 +163,7 @@ static int hook_overflow(void *ctx, uint64_t line_pos) {
 static int materialize(tw_sse_parser *p) {
     tw_code rc;
     if (!p->zref) return 0;
-    p->data.len = 0;
+    p->data.len = p->data_off = 0;
     rc = tw_buf_append(&p->data, p->zref, p->zlen);
     p->zref = p->zend = NULL;
     return (int)rc;
@@ -197,9 +198,9 @@ static int dispatch(tw_sse_parser *p) {
         ev.data_capacity = (size_t)(p->zend - p->zref);
     } else {
         if (tw_buf_reserve(&p->data, 0)) return TW_ERR_NOMEM;
-        ev.data.ptr = p->data.data;
-        ev.data.len = p->data.len;
-        ev.data_capacity = p->data.cap;
+        ev.data.ptr = p->data.data + p->data_off;
+        ev.data.len = p->data.len - p->data_off;
+        ev.data_capacity = p->data.cap - p->data_off;
     }
     ev.id = tw_sse_parser_last_event_id(p);
     ev.retry = p->retry;
@@ -214,10 +215,23 @@ static int dispatch(tw_sse_parser *p) {
 
 static int add_data(tw_sse_parser *p, const char *v, size_t n, const char *seg_end) {
     tw_code rc;
-    if (!p->ndata && seg_end && tw__utf8_valid(v, n)) {
-        p->zref = v;
-        p->zlen = n;
-        p->zend = seg_end;
+    if (!p->ndata && tw__utf8_valid(v, n)) {
+        if (seg_end) {
+            /* Zero copy: the line is in the caller's buffer (or in kept input). */
+            p->zref = v;
+            p->zlen = n;
+            p->zend = seg_end;
+            p->ndata = 1;
+            return 0;
+        }
+        /* The line was assembled in the splitter's line buffer (a line longer than a feed,
+         * e.g. an image event): take that buffer over instead of copying it; the value runs
+         * to the end of the line, after the "data:" prefix. */
+        tw_buf t = p->data;
+        p->data = p->lines.line;
+        p->lines.line = t;
+        p->lines.line.len = 0;
+        p->data_off = (size_t)(v - p->data.data);
         p->ndata = 1;
         return 0;
     }
@@ -226,7 +240,7 @@ static int add_data(tw_sse_parser *p, const char *v, size_t n, const char *seg_e
     if ((rc = tw__utf8_append(&p->data, v, n)) != TW_OK) return (int)rc;
     p->ndata++;
     /* U+FFFD replacements can make the decoded data longer than the raw bytes checked. */
-    if (p->data.len > p->max) return hook_overflow(p, p->lines.line_start);
+    if (p->data.len - p->data_off > p->max) return hook_overflow(p, p->lines.line_start);
     return 0;
 }
 
