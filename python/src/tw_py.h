@@ -1,0 +1,139 @@
+/*
+ * tw_py.h - internals shared by the C sources of the tokenwire._native extension.
+ *
+ * Layout (msgspec style): shims, module state, object structs, cross-file helpers. Every file
+ * of python/src includes this header first. Nothing here is public API.
+ */
+#ifndef TW_PY_H
+#define TW_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "tokenwire.h"
+#include "mock/tw_mock.h"
+
+/*==============================================================================================
+ * Shims
+ *============================================================================================*/
+
+#define TW_PY_310_PLUS (PY_VERSION_HEX >= 0x030a0000)
+#define TW_PY_311_PLUS (PY_VERSION_HEX >= 0x030b0000)
+
+#if !TW_PY_310_PLUS
+static inline PyObject *Tw_NewRef(PyObject *o) { Py_INCREF(o); return o; }
+#define Py_NewRef(o) Tw_NewRef((PyObject *)(o))
+static inline PyObject *Tw_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
+#define Py_XNewRef(o) Tw_XNewRef((PyObject *)(o))
+#endif
+
+/*==============================================================================================
+ * Module state
+ *============================================================================================*/
+
+/** Everything the module owns: exception types, interned strings, cached callables. */
+typedef struct TwState {
+    PyObject *Error;
+    PyObject *HTTPError;
+    PyObject *TimeoutError;
+    PyObject *ProtocolError;
+    PyObject *ProviderError;
+    PyObject *CancelledError;
+    PyObject *TransportError;
+    /* Interned names of event types (index = tw_event_type) and error kinds. */
+    PyObject *type_names[TW_EV__LAST];
+    PyObject *kind_names[TW_KIND__LAST];
+    PyObject *str_message;  /* "message": the default SSE event name */
+    PyObject *str_empty;    /* "" */
+    /* Interned method / attribute names. */
+    PyObject *str_add_reader;
+    PyObject *str_remove_reader;
+    PyObject *str_create_future;
+    PyObject *str_set_result;
+    PyObject *str_set_exception;
+    PyObject *str_add_done_callback;
+    PyObject *str_cancelled;
+    PyObject *str_done;
+    PyObject *str_is_closed;
+    PyObject *str_call_later;
+    PyObject *str_cancel;
+    PyObject *str_status;
+    PyObject *str_body;
+    PyObject *str_kind;
+    PyObject *str_provider_type;
+    PyObject *str_message_attr;
+    PyObject *get_running_loop; /* asyncio.get_running_loop (C implementation) */
+} TwState;
+
+/** The module state (the module is single-phase and lives until interpreter exit). */
+extern TwState *tw_state;
+
+/*==============================================================================================
+ * Object types
+ *============================================================================================*/
+
+extern PyTypeObject Event_Type;
+extern PyTypeObject SSEEvent_Type;
+extern PyTypeObject SSEParser_Type;
+extern PyTypeObject Decoder_Type;
+extern PyTypeObject Encoder_Type;
+extern PyTypeObject Done_Type;
+extern PyTypeObject Engine_Type;
+extern PyTypeObject Stream_Type;
+extern PyTypeObject StreamIter_Type;
+extern PyTypeObject Merge_Type;
+extern PyTypeObject Mock_Type;
+
+/** tokenwire.Event: one normalized event. Strings are created when the event is. */
+typedef struct EventObject {
+    PyObject_HEAD
+    int type;
+    int kind;
+    int32_t index;
+    int32_t status;
+    int64_t input_tokens;
+    int64_t output_tokens;
+    int64_t total_tokens;
+    int64_t retry;
+    PyObject *text; /* each NULL when absent */
+    PyObject *id;
+    PyObject *name;
+    PyObject *arguments;
+    PyObject *reason;
+    PyObject *raw; /* str (bytes decoded with errors=replace) */
+    PyObject *source;
+} EventObject;
+
+/** The encoder wrapper. */
+typedef struct EncoderObject {
+    PyObject_HEAD
+    tw_encoder *enc;
+    int format;
+    tw_buf out; /* reused output buffer */
+} EncoderObject;
+
+/*==============================================================================================
+ * Cross-file helpers
+ *============================================================================================*/
+
+/** New tokenwire.Event from a C event; source overrides ev->source when not NULL. */
+PyObject *tw_py_event_new(const tw_event *ev, PyObject *source);
+/** Fills a tw_event that borrows the strings of a tokenwire.Event. @return 0 or -1 (raised). */
+int tw_py_event_to_c(EventObject *e, tw_event *out);
+/** A str from UTF-8 bytes (invalid bytes replaced); "" for {NULL,0}. */
+PyObject *tw_py_str(tw_str s);
+/** A done awaitable whose result is value (stolen). NULL on error. */
+PyObject *tw_py_done_new(PyObject *value);
+/** Raises the exception for a tw_code (with detail from err when given). @return NULL. */
+PyObject *tw_py_raise_code(tw_code code, const tw_error *err);
+/** The exception instance for a terminal error event (not raised). NULL on error. */
+PyObject *tw_py_error_from_event(const tw_event *ev);
+/** Raises MemoryError or the tw_code's exception after an encoder failure. */
+int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
+
+int tw_py_init_event(PyObject *m);
+int tw_py_init_parsers(PyObject *m);
+int tw_py_init_stream(PyObject *m);
+
+#endif /* TW_PY_H */
