@@ -396,33 +396,35 @@ typedef struct DoneObject {
     PyObject *value;
 } DoneObject;
 
+/* Not GC-tracked: a Done lives for one await and holds only an event, str, list or bytes. */
 PyObject *tw_py_done_new(PyObject *value) {
     DoneObject *d;
     if (!value) return NULL;
-    d = PyObject_GC_New(DoneObject, &Done_Type);
+    d = PyObject_New(DoneObject, &Done_Type);
     if (!d) {
         Py_DECREF(value);
         return NULL;
     }
     d->value = value;
-    PyObject_GC_Track(d);
+    return (PyObject *)d;
+}
+
+PyObject *tw_py_done_reuse(PyObject **cache, PyObject *value) {
+    DoneObject *d = (DoneObject *)*cache;
+    if (!value) return NULL;
+    if (d && Py_REFCNT(d) == 1 && !d->value) {
+        d->value = value;
+        return Py_NewRef(d);
+    }
+    d = (DoneObject *)tw_py_done_new(value);
+    if (!d) return NULL;
+    Py_XSETREF(*cache, Py_NewRef(d));
     return (PyObject *)d;
 }
 
 static void Done_dealloc(DoneObject *d) {
-    PyObject_GC_UnTrack(d);
     Py_CLEAR(d->value);
-    PyObject_GC_Del(d);
-}
-
-static int Done_traverse(DoneObject *d, visitproc visit, void *arg) {
-    Py_VISIT(d->value);
-    return 0;
-}
-
-static int Done_clear(DoneObject *d) {
-    Py_CLEAR(d->value);
-    return 0;
+    PyObject_Free(d);
 }
 
 static PyObject *Done_await(PyObject *self) { return Py_NewRef(self); }
@@ -468,8 +470,22 @@ static PyObject *Done_close(DoneObject *d, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
+#if TW_PY_310_PLUS
+/* await hands the value over without raising StopIteration (PyIter_Send uses am_send). */
+static PySendResult Done_am_send(DoneObject *d, PyObject *arg, PyObject **result) {
+    PyObject *v = d->value;
+    (void)arg;
+    d->value = NULL;
+    *result = v ? v : Py_NewRef(Py_None);
+    return PYGEN_RETURN;
+}
+#endif
+
 static PyAsyncMethods Done_async = {
     .am_await = Done_await,
+#if TW_PY_310_PLUS
+    .am_send = (sendfunc)Done_am_send,
+#endif
 };
 
 static PyMethodDef Done_methods[] = {
@@ -483,10 +499,8 @@ PyTypeObject Done_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire._native.Done",
     .tp_basicsize = sizeof(DoneObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = (destructor)Done_dealloc,
-    .tp_traverse = (traverseproc)Done_traverse,
-    .tp_clear = (inquiry)Done_clear,
     .tp_as_async = &Done_async,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)Done_next,

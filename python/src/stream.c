@@ -41,7 +41,8 @@ struct StreamIterObject;
     int waiter_mode;                                                                             \
     PyObject *hb_handle;       /* heartbeat TimerHandle or NULL */                               \
     PyObject *on_waiter_done;  /* cached bound methods */                                        \
-    PyObject *on_heartbeat;
+    PyObject *on_heartbeat;                                                                      \
+    PyObject *done_cache;      /* reusable done awaitable */
 
 typedef struct ConsumerObject {
     CONSUMER_HEAD
@@ -512,7 +513,7 @@ static PyObject *stream_pop(StreamObject *s, int mode, StreamIterObject *it, int
         for (;;) {
             r = stream_next_raw(s, &ev);
             if (r == NR_EVENT) {
-                if (ev->type != TW_EV_END && tw_py_encoder_encode(enc, ev) < 0) goto fail;
+                if (tw_py_encoder_encode(enc, ev) < 0) goto fail;
                 if (s->done) {
                     tw_code c = tw_encoder_finish(enc->enc, &enc->out);
                     if (c != TW_OK) {
@@ -674,7 +675,7 @@ static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *i
     v = consumer_pop(c, mode, it, &st);
     switch (st) {
     case POP_VALUE:
-        return tw_py_done_new(v);
+        return tw_py_done_reuse(&c->done_cache, v);
     case POP_END:
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return NULL;
@@ -751,6 +752,7 @@ static int consumer_traverse(ConsumerObject *c, visitproc visit, void *arg) {
     Py_VISIT(c->hb_handle);
     Py_VISIT(c->on_waiter_done);
     Py_VISIT(c->on_heartbeat);
+    Py_VISIT(c->done_cache);
     return 0;
 }
 
@@ -760,6 +762,7 @@ static void consumer_clear(ConsumerObject *c) {
     Py_CLEAR(c->hb_handle);
     Py_CLEAR(c->on_waiter_done);
     Py_CLEAR(c->on_heartbeat);
+    Py_CLEAR(c->done_cache);
 }
 
 static PyObject *cstr_opt(PyObject *o, const char *what, const char **out) {
@@ -1338,28 +1341,23 @@ static PyObject *merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *
         for (;;) {
             r = merge_next_raw(m, &i, &ev);
             if (r != NR_EVENT) break;
-            if (!m->ent[i].started) {
-                m->ent[i].started = 1;
-                tw_event_init(&tmp);
-                tmp.type = TW_EV_AGENT_START;
-                tmp.source.ptr = m->ent[i].name_utf8;
-                tmp.source.len = m->ent[i].name_len;
-                if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
-            }
-            if (ev->type != TW_EV_END) {
-                tmp = *ev;
-                tmp.source.ptr = m->ent[i].name_utf8;
-                tmp.source.len = m->ent[i].name_len;
-                if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
-            }
+            /* The encoders open an agent on its first event and close it on its END; an
+             * agent that ended with an error is closed explicitly. */
+            m->ent[i].started = 1;
+            tmp = *ev;
+            tmp.source.ptr = m->ent[i].name_utf8;
+            tmp.source.len = m->ent[i].name_len;
+            if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
             if (m->ent[i].s->done) {
                 m->ent[i].completed = 1;
                 m->n_completed++;
-                tw_event_init(&tmp);
-                tmp.type = TW_EV_AGENT_COMPLETE;
-                tmp.source.ptr = m->ent[i].name_utf8;
-                tmp.source.len = m->ent[i].name_len;
-                if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
+                if (ev->type != TW_EV_END) {
+                    tw_event_init(&tmp);
+                    tmp.type = TW_EV_AGENT_COMPLETE;
+                    tmp.source.ptr = m->ent[i].name_utf8;
+                    tmp.source.len = m->ent[i].name_len;
+                    if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
+                }
             }
         }
         if (r == NR_DONE) {

@@ -125,6 +125,8 @@ int tw_py_event_to_c(EventObject *e, tw_event *out);
 PyObject *tw_py_str(tw_str s);
 /** A done awaitable whose result is value (stolen). NULL on error. */
 PyObject *tw_py_done_new(PyObject *value);
+/** Like tw_py_done_new, reusing *cache when nobody else holds it (cache keeps a reference). */
+PyObject *tw_py_done_reuse(PyObject **cache, PyObject *value);
 /** Raises the exception for a tw_code (with detail from err when given). @return NULL. */
 PyObject *tw_py_raise_code(tw_code code, const tw_error *err);
 /** The exception instance for a terminal error event (not raised). NULL on error. */

@@ -1,0 +1,81 @@
+"""FastAPI / Starlette relay: stream a tokenwire Stream or merge() to the browser.
+
+    from tokenwire.fastapi import sse_response
+
+    @app.post("/chat")
+    async def chat(req: Request):
+        s = client.stream("POST", "/chat/completions", json=body)
+        return sse_response(s, format="openai")
+
+The body bytes are produced by the C encoders, one encode call per drained batch; Python only
+passes `bytes` along. While the upstream is idle, SSE formats get a ": keepalive" comment every
+`heartbeat` seconds. When the browser disconnects, Starlette cancels the response task, which
+cancels the upstream transfer(s).
+"""
+from __future__ import annotations
+
+from typing import AsyncIterator, Mapping, Optional, Union
+
+from starlette.responses import StreamingResponse
+
+from . import _native
+
+FORMATS = ("openai", "events", "ai-sdk", "ndjson", "text")
+
+__all__ = ["sse_response", "encode_stream", "FORMATS"]
+
+
+def encode_stream(
+    source: Union[_native.Stream, _native.merge],
+    format: str = "openai",
+    heartbeat: Optional[float] = 15.0,
+    *,
+    id: Optional[str] = None,
+    model: Optional[str] = None,
+) -> AsyncIterator[bytes]:
+    """The relay body as an async iterator of bytes (what sse_response streams)."""
+    if format not in FORMATS and format != "sse-openai":
+        raise ValueError("unknown format %r: expected one of %s" % (format, FORMATS))
+    if not isinstance(source, (_native.Stream, _native.merge)):
+        raise TypeError("source must be a tokenwire Stream or merge(), not %s"
+                        % type(source).__name__)
+    if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
+        raise ValueError("heartbeat must be >= 0 seconds or None")
+    encoder = _native.Encoder(format, id=id, model=model)
+    chunks = source._encoded(encoder, float(heartbeat or 0.0))
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            # Normal end: nothing to cancel. Disconnect / error: cancel upstream now rather
+            # than when the objects are collected.
+            await source.aclose()
+
+    return body()
+
+
+def sse_response(
+    source: Union[_native.Stream, _native.merge],
+    format: str = "openai",
+    heartbeat: Optional[float] = 15.0,
+    headers: Optional[Mapping[str, str]] = None,
+    *,
+    status_code: int = 200,
+    id: Optional[str] = None,
+    model: Optional[str] = None,
+) -> StreamingResponse:
+    """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
+    'text') with the headers streaming proxies need."""
+    body = encode_stream(source, format, heartbeat, id=id, model=model)
+    content_type = _native.Encoder(format).content_type
+    hdrs = {
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+    }
+    if format == "ai-sdk":
+        hdrs["x-vercel-ai-ui-message-stream"] = "v1"
+    if headers:
+        hdrs.update(headers)
+    return StreamingResponse(body, status_code=status_code, headers=hdrs, media_type=content_type)
