@@ -74,17 +74,21 @@ def all_peers():
     ]
     for loop in ("asyncio", "uvloop"):
         g = "py-" + loop
+        # Every Python peer runs the bulk cells under both loops; the long fan-in and TTFT cells
+        # run the peers under uvloop (their best loop) and tokenwire under both.
+        more = ("fanin", "ttft") if loop == "uvloop" else ()
         peers += [
             Peer("py-tw-events/" + loop, "tokenwire async for ev (%s)" % loop, "python",
                  py("py_tokenwire", loop), ("bulk", "fanin", "ttft"), tw=True, ref=True,
                  group=g, target="py-tw-events"),
             Peer("py-tw-text/" + loop, "tokenwire s.text() (%s)" % loop, "python",
-                 py("py_tokenwire:text", loop), ("bulk", "fanin", "ttft"), tw=True, group=g),
+                 py("py_tokenwire:text", loop), ("bulk",) + more[1:], tw=True,
+                 group=g),
             Peer("py-tw-batches/" + loop, "tokenwire s.batches() (%s)" % loop, "python",
                  py("py_tokenwire:batches", loop), ("bulk",), tw=True, group=g,
                  target="py-tw-batches"),
             Peer("py-openai/" + loop, "openai SDK (%s)" % loop, "python", py("py_openai", loop),
-                 ("bulk", "fanin", "ttft"), dialects=("openai",), scale=0.05, group=g,
+                 ("bulk",) + more, dialects=("openai",), scale=0.05, group=g,
                  target="py-openai"),
             Peer("py-anthropic/" + loop, "anthropic SDK create(stream) (%s)" % loop, "python",
                  py("py_anthropic", loop), ("bulk",), dialects=("anthropic",), scale=0.2,
@@ -93,18 +97,18 @@ def all_peers():
                  "python", py("py_anthropic:helper", loop), ("bulk",), dialects=("anthropic",),
                  scale=0.05, group=g),
             Peer("py-httpx-json/" + loop, "httpx+httpx-sse+json (%s)" % loop, "python",
-                 py("py_httpx_sse", loop), ("bulk", "ttft"), scale=0.2, group=g),
+                 py("py_httpx_sse", loop), ("bulk",) + more[1:], scale=0.2, group=g),
             Peer("py-httpx-orjson/" + loop, "httpx+httpx-sse+orjson (%s)" % loop, "python",
-                 py("py_httpx_sse:orjson", loop), ("bulk", "fanin", "ttft"), scale=0.2, group=g,
+                 py("py_httpx_sse:orjson", loop), ("bulk",) + more, scale=0.2, group=g,
                  target="py-httpx-orjson"),
             Peer("py-aiohttp/" + loop, "aiohttp lines+orjson (%s)" % loop, "python",
-                 py("py_aiohttp", loop), ("bulk", "fanin", "ttft"), scale=0.5, group=g),
+                 py("py_aiohttp", loop), ("bulk",) + more, scale=0.5, group=g),
         ]
     peers += [
         Peer("node-tw-emitter", "tokenwire emitter", "node", nd("tokenwire:emitter"),
              ("bulk", "fanin", "ttft"), tw=True, ref=True, target="node-tw"),
         Peer("node-tw-iter", "tokenwire for await", "node", nd("tokenwire:iter"),
-             ("bulk", "fanin", "ttft"), tw=True),
+             ("bulk", "ttft"), tw=True),
         Peer("node-tw-text", "tokenwire s.text()", "node", nd("tokenwire:text"),
              ("bulk",), tw=True),
         Peer("node-openai", "openai-node", "node", nd("openai"), ("bulk", "fanin", "ttft"),
@@ -495,21 +499,28 @@ def table_lines(cell, rows, md):
 # ---- relay workload ----------------------------------------------------------------------------
 
 def relay_defs():
-    node_env = {}
+    """The relays: tokenwire's own examples against pure-language relays of the same shape."""
+    uvicorn = [VENV_PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}",
+               "--log-level", "warning", "--no-access-log", "--workers", "1"]
     return [
-        dict(id="relay-py-tokenwire", label="FastAPI + tokenwire sse_response (uvicorn)",
-             tw=True, ref=True, group="py",
-             argv=[VENV_PY, os.path.join(PY_DIR, "relay_server.py"), "tokenwire"], scale=1.0),
-        dict(id="relay-py-openai", label="FastAPI + openai SDK + StreamingResponse (uvicorn)",
-             group="py", argv=[VENV_PY, os.path.join(PY_DIR, "relay_server.py"), "openai"],
-             scale=0.05),
-        dict(id="relay-node-tokenwire", label="node:http + tokenwire toReadableStream",
-             tw=True, ref=True, group="node",
-             argv=["node", os.path.join(NODE_DIR, "relay_server.js"), "tokenwire"], scale=1.0,
-             env=node_env),
-        dict(id="relay-node-openai", label="node:http + openai-node + ReadableStream",
-             group="node", argv=["node", os.path.join(NODE_DIR, "relay_server.js"), "openai"],
-             scale=0.25, env=node_env),
+        dict(id="relay-py-tokenwire", group="py", tw=True, ref=True,
+             label="FastAPI + tokenwire sse_response (examples/fastapi_app.py)",
+             argv=uvicorn + ["examples.fastapi_app:app"], cwd=ROOT, path="/chat?format=openai",
+             env={"TOKENWIRE_BASE_URL": "{mock}/v1"}, scale=1.0),
+        dict(id="relay-py-openai", group="py",
+             label="FastAPI + openai SDK + StreamingResponse",
+             argv=uvicorn + ["--app-dir", PY_DIR, "relay_openai:app"], cwd=ROOT,
+             path="/chat?format=openai", env={"RELAY_UPSTREAM": "{mock}/v1"}, scale=0.02),
+        dict(id="relay-node-tokenwire", group="node", tw=True, ref=True,
+             label="node:http + tokenwire toReadableStream (examples/node_server.js)",
+             argv=["node", os.path.join(ROOT, "examples", "node_server.js")], cwd=ROOT,
+             path="/v1/chat/completions", env={"UPSTREAM": "{mock}/v1", "PORT": "{port}"},
+             scale=1.0),
+        dict(id="relay-node-openai", group="node",
+             label="node:http + openai-node + ReadableStream",
+             argv=["node", os.path.join(NODE_DIR, "relay_openai.js")], cwd=ROOT,
+             path="/v1/chat/completions", env={"RELAY_UPSTREAM": "{mock}/v1", "PORT": "{port}"},
+             scale=0.1),
     ]
 
 
@@ -523,15 +534,24 @@ def proc_cpu(pid):
 
 def run_relay(rd, cell, mock, ncores):
     port = free_port()
-    env = dict(os.environ, RELAY_UPSTREAM=mock.base, RELAY_PORT=str(port))
-    argv = pinned(rd["argv"], CLIENT_CORE, ncores)
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def sub(x):
+        return x.replace("{port}", str(port)).replace("{mock}", mock.base)
+
+    env = dict(os.environ)
+    env.update({k: sub(v) for k, v in rd["env"].items()})
+    argv = pinned([sub(x) for x in rd["argv"]], CLIENT_CORE, ncores)
+    log_path = os.path.join(BUILD, "bench", rd["id"] + ".log")
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen(argv, env=env, cwd=rd["cwd"], stdout=logf, stderr=logf)
     try:
         if not wait_port(port, 30, proc):
-            err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
+            with open(log_path, errors="replace") as f:
+                err = f.read()
             return {"ok": False, "error": "relay did not start: " + err.strip()[-300:]}
         chunks = max(200, int(cell["chunks"] * rd["scale"]))
-        lg = [VENV_PY, os.path.join(PY_DIR, "loadgen.py"), "--port", str(port)]
+        lg = [VENV_PY, os.path.join(PY_DIR, "loadgen.py"), "--port", str(port), "--path",
+              rd["path"]]
         warm = run_json(pinned(lg + ["--readers", "2", "--chunks", "50"], MOCK_CORE, ncores),
                         120)
         if not warm.get("ok"):
@@ -804,9 +824,6 @@ def main():
 
         for cell in cells:
             cp = [p for p in peers if cell["kind"] in p.workloads and cell["dialect"] in p.dialects]
-            if quick and cell["kind"] in ("fanin", "ttft"):
-                # The smoke run checks every peer once; the asyncio rows ran in the bulk cells.
-                cp = [p for p in cp if not p.id.endswith("/asyncio")]
             reps = reps_for(cell, quick)
             log("\n== %s  [%d peers x %d reps]" % (cell["title"], len(cp), reps))
             runs = run_cell(cell, cp, mock, reps, ncores, log)

@@ -37,7 +37,8 @@ if [ -f setup.py ] || [ -f pyproject.toml ]; then
     h="$(tree_hash csrc python setup.py pyproject.toml)"
     if [ ! -f "$B/.py-tokenwire-$h" ]; then
         say "building tokenwire's Python package into the bench venv"
-        if "$B/venv/bin/pip" install -q --disable-pip-version-check --no-deps "$ROOT"; then
+        if "$B/venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation \
+               --force-reinstall --no-deps "$ROOT"; then
             rm -f "$B"/.py-tokenwire-*; touch "$B/.py-tokenwire-$h"
         else
             # The bench then reports the tokenwire Python peers as failed (never faked).
@@ -62,7 +63,11 @@ if [ -f package.json ] && [ -f binding.gyp ]; then
     h="$(tree_hash csrc node binding.gyp package.json index.js)"
     if [ ! -f "$B/.node-tokenwire-$h" ]; then
         say "building tokenwire's Node addon"
-        if npm install --no-audit --no-fund --loglevel=error; then
+        # The package's own install hook (node-gyp against the local Node headers); a full
+        # `npm install` at the root would also fetch the test suite's dev packages.
+        if [ -f node/install.js ]; then build_addon=(node node/install.js)
+        else build_addon=(npm install --no-audit --no-fund --loglevel=error); fi
+        if "${build_addon[@]}"; then
             rm -f "$B"/.node-tokenwire-*; touch "$B/.node-tokenwire-$h"
         else
             say "WARNING: tokenwire's Node addon did not build"

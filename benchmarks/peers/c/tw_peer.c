@@ -235,7 +235,7 @@ static int do_fanin(tw_engine *e, const args *a) {
     c0 = cpu_now();
     w0 = mono_now();
     next_sample = w0 + 0.5;
-    deadline = w0 + a->duration + 1.0 / a->rate + (a->duration > 10 ? a->duration : 10);
+    deadline = w0 + a->duration + 1.0 / a->rate + (a->duration > 20 ? a->duration / 4 : 5);
     while (ended < a->streams) {
         double now = mono_now(), due;
         int wait_ms;

@@ -78,7 +78,7 @@ async function fanin(peer, a) {
   // deadline and report it as saturated, with what it delivered by then.
   let deadline;
   const limit = new Promise((r) => {
-    deadline = setTimeout(() => r(null), 1000 * (a.duration + 1 / a.rate + Math.max(10, a.duration)));
+    deadline = setTimeout(() => r(null), 1000 * (a.duration + 1 / a.rate + Math.max(5, a.duration / 4)));
   });
   const res = await Promise.race([
     Promise.allSettled(Array.from({ length: a.streams }, (_, i) => one(i))), limit]);

@@ -1,5 +1,6 @@
-"""Downstream readers for the relay workload: N concurrent `POST /chat?chunks=C` requests to a
-relay, each read to the end; counts the text chunks relayed (openai-format SSE events with a
+"""Downstream readers for the relay workload: N concurrent `POST PATH` requests to a relay
+(asking for C chunks both as `chunks=C` in the query and as an `X-Mock-Chunks: C` header, which
+the relays pass on to the mock), each read to the end; counts the text chunks relayed (openai-format SSE events with a
 non-empty delta.content). Prints one JSON line. Its own CPU is not what is measured: the
 orchestrator reads the relay process's CPU from /proc."""
 import argparse
@@ -12,11 +13,12 @@ TEXT = b'"content":"'
 EMPTY = b'"content":""'
 
 
-async def reader(port, chunks, body):
+async def reader(port, path, chunks, body):
     r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-    w.write(b"POST /chat?chunks=%d HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-            % (chunks, len(body)) + body)
+    target = "%s%schunks=%d" % (path, "&" if "?" in path else "?", chunks)
+    w.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            b"X-Mock-Chunks: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % (target.encode(), chunks, len(body)) + body)
     head = await r.readuntil(b"\r\n\r\n")
     status = head.split(b" ", 2)[1]
     if status != b"200":
@@ -53,7 +55,7 @@ async def reader(port, chunks, body):
 async def main_async(a):
     body = json.dumps({"messages": [{"role": "user", "content": "Tell me a long story."}]}).encode()
     t0 = time.perf_counter()
-    res = await asyncio.gather(*(reader(a.port, a.chunks, body) for _ in range(a.readers)),
+    res = await asyncio.gather(*(reader(a.port, a.path, a.chunks, body) for _ in range(a.readers)),
                                return_exceptions=True)
     wall = time.perf_counter() - t0
     errs = [r for r in res if isinstance(r, BaseException)]
@@ -67,6 +69,7 @@ async def main_async(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--path", default="/chat?format=openai")
     ap.add_argument("--readers", type=int, default=10)
     ap.add_argument("--chunks", type=int, default=1000)
     a = ap.parse_args()

@@ -96,7 +96,7 @@ async def fanin(peer, a):
     # A client that cannot keep up would take many times the planned duration: stop it at a
     # deadline and report it as saturated, with what it delivered by then.
     done, pending = await asyncio.wait(tasks, timeout=a.duration + 1.0 / a.rate +
-                                       max(10.0, a.duration))
+                                       max(5.0, a.duration / 4))
     w1, c1 = time.perf_counter(), cpu_now()
     for t in pending:
         t.cancel()
