@@ -93,3 +93,9 @@ static int run_dialect(const char *dname) {
 }
 
 TW_TEST(decoder_captures_openai) { CHECK(run_dialect("openai") >= 10); }
+TW_TEST(decoder_captures_openai_responses) { CHECK(run_dialect("openai-responses") >= 7); }
+TW_TEST(decoder_captures_anthropic) { CHECK(run_dialect("anthropic") >= 7); }
+TW_TEST(decoder_captures_gemini) { CHECK(run_dialect("gemini") >= 6); }
+TW_TEST(decoder_captures_ollama) { CHECK(run_dialect("ollama") >= 5); }
+TW_TEST(decoder_captures_sse) { CHECK(run_dialect("sse") >= 1); }
+TW_TEST(decoder_captures_ndjson) { CHECK(run_dialect("ndjson") >= 1); }
