@@ -1073,3 +1073,136 @@ TW_TEST(ndjson_round_trip) {
     tw_buf_free(&got);
     tw_buf_free(&v);
 }
+
+/* ---- openai encoder -> openai decoder ---------------------------------------------------------- */
+
+typedef struct decoded {
+    tw_buf text, reasoning, args[2];
+    tw_buf tool_ids, tool_names; /* "id\n" per tool call start */
+    tw_buf finish;
+    int64_t in_tok, out_tok, total_tok;
+    int ends, errors, after_end;
+} decoded;
+
+static int collect_decoded(void *ud, const tw_event *ev) {
+    decoded *d = ud;
+    if (d->ends) d->after_end++;
+    switch (ev->type) {
+    case TW_EV_TEXT: tw_buf_append(&d->text, ev->text.ptr, ev->text.len); break;
+    case TW_EV_REASONING: tw_buf_append(&d->reasoning, ev->text.ptr, ev->text.len); break;
+    case TW_EV_TOOL_CALL:
+        CHECK(ev->index >= 0 && ev->index < 2);
+        if (ev->index < 0 || ev->index > 1) break;
+        if (ev->id.ptr && ev->id.len) {
+            tw_buf_append(&d->tool_ids, ev->id.ptr, ev->id.len);
+            tw_buf_append(&d->tool_ids, "\n", 1);
+            tw_buf_append(&d->tool_names, ev->name.ptr, ev->name.len);
+            tw_buf_append(&d->tool_names, "\n", 1);
+        }
+        if (ev->arguments.ptr) tw_buf_append(&d->args[ev->index], ev->arguments.ptr, ev->arguments.len);
+        break;
+    case TW_EV_FINISH:
+        tw_buf_append(&d->finish, ev->reason.ptr, ev->reason.len);
+        tw_buf_append(&d->finish, "\n", 1);
+        break;
+    case TW_EV_USAGE:
+        if (ev->input_tokens >= 0) d->in_tok = ev->input_tokens;
+        if (ev->output_tokens >= 0) d->out_tok = ev->output_tokens;
+        if (ev->total_tokens >= 0) d->total_tok = ev->total_tokens;
+        break;
+    case TW_EV_ERROR: d->errors++; break;
+    case TW_EV_END: d->ends++; break;
+    default: break;
+    }
+    return 0;
+}
+
+static void decoded_free(decoded *d) {
+    tw_buf_free(&d->text);
+    tw_buf_free(&d->reasoning);
+    tw_buf_free(&d->args[0]);
+    tw_buf_free(&d->args[1]);
+    tw_buf_free(&d->tool_ids);
+    tw_buf_free(&d->tool_names);
+    tw_buf_free(&d->finish);
+}
+
+static void decode_openai(const tw_buf *bytes, size_t step, decoded *d) {
+    tw_error err;
+    tw_decoder *dec = tw_decoder_new(TW_DIALECT_OPENAI, NULL, &err);
+    memset(d, 0, sizeof *d);
+    d->in_tok = d->out_tok = d->total_tok = -1;
+    CHECK(dec != NULL);
+    if (!dec) return;
+    for (size_t i = 0; i < bytes->len; i += step) {
+        size_t k = bytes->len - i < step ? bytes->len - i : step;
+        CHECK_EQ_INT(tw_decoder_feed(dec, bytes->data + i, k, collect_decoded, d, &err), TW_OK);
+    }
+    CHECK_EQ_INT(tw_decoder_finish(dec, collect_decoded, d, &err), TW_OK);
+    tw_decoder_free(dec);
+}
+
+TW_TEST(openai_encoder_round_trips_through_openai_decoder) {
+    tw_event evs[64];
+    size_t n = 0;
+    tw_buf out, want_text;
+    tw_buf_init(&want_text);
+    evs[n] = ev_of(TW_EV_START);
+    evs[n].id = S("msg_1");
+    evs[n++].name = S("claude-x");
+    evs[n++] = text_ev(TW_EV_REASONING, 0, S("let me think \"hard\"\n"));
+    for (size_t i = 0; i < sizeof tricky / sizeof tricky[0]; i++) {
+        tw_str t = {tricky[i], strlen(tricky[i])};
+        evs[n++] = text_ev(TW_EV_TEXT, 1, t);
+        CHECK_EQ_INT(tw__utf8_append(&want_text, t.ptr, t.len), TW_OK);
+    }
+    /* Anthropic-style block indices 2 and 3 become OpenAI tool calls 0 and 1. */
+    evs[n++] = tool_ev(2, S("toolu_1"), S("get_weather"), S(""));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("{\"city\": \"Pa"));
+    evs[n++] = tool_ev(2, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("ris \xe2\x80\xa8\"}"));
+    evs[n++] = tool_ev(3, S("toolu_2"), S("get_time"), S("{}"));
+    evs[n++] = usage_ev(10, -1, -1);
+    evs[n++] = usage_ev(-1, 20, -1);
+    evs[n++] = finish_ev(0, S("tool_use"));
+    evs[n++] = ev_of(TW_EV_END);
+    encode_all(TW_FORMAT_OPENAI, NULL, evs, n, &out);
+    for (size_t step = 1; step <= out.len; step = step < 8 ? step + 1 : step * 7) {
+        decoded d;
+        decode_openai(&out, step, &d);
+        CHECK_MSG(d.text.len == want_text.len &&
+                      memcmp(d.text.data, want_text.data, want_text.len) == 0,
+                  "step %zu text %.*s", step, (int)d.text.len, d.text.data);
+        CHECK_EQ_STR(d.reasoning.data, d.reasoning.len, "let me think \"hard\"\n");
+        CHECK_EQ_STR(d.tool_ids.data, d.tool_ids.len, "toolu_1\ntoolu_2\n");
+        CHECK_EQ_STR(d.tool_names.data, d.tool_names.len, "get_weather\nget_time\n");
+        CHECK_EQ_STR(d.args[0].data, d.args[0].len, "{\"city\": \"Paris \xe2\x80\xa8\"}");
+        CHECK_EQ_STR(d.args[1].data, d.args[1].len, "{}");
+        CHECK_EQ_STR(d.finish.data, d.finish.len, "tool_calls\n");
+        CHECK_EQ_INT(d.in_tok, 10);
+        CHECK_EQ_INT(d.out_tok, 20);
+        CHECK_EQ_INT(d.total_tok, 30);
+        CHECK_EQ_INT(d.errors, 0);
+        CHECK_EQ_INT(d.ends, 1);
+        CHECK_EQ_INT(d.after_end, 0);
+        decoded_free(&d);
+    }
+    tw_buf_free(&out);
+    tw_buf_free(&want_text);
+}
+
+TW_TEST(openai_encoder_error_decodes_as_provider_error) {
+    tw_event evs[3];
+    tw_buf out;
+    decoded d;
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("partial"));
+    evs[1] = ev_of(TW_EV_ERROR);
+    evs[1].error_kind = TW_KIND_PROVIDER;
+    evs[1].text = S("Overloaded");
+    evs[1].name = S("overloaded_error");
+    encode_all(TW_FORMAT_OPENAI, NULL, evs, 2, &out);
+    decode_openai(&out, out.len, &d);
+    CHECK_EQ_STR(d.text.data, d.text.len, "partial");
+    CHECK_EQ_INT(d.errors, 1);
+    decoded_free(&d);
+    tw_buf_free(&out);
+}
