@@ -4,7 +4,8 @@
  * Reads stdin in 64 KiB reads and feeds a tw_decoder; prints each normalized event as one JSON
  * line (tw_event_to_json), or with --format the bytes of that encoder. With --dialect sse the
  * raw SSE events print as {"event":..,"data":..,"id":..,"retry":..} (all four keys, retry null
- * when absent), the shape of tw.SSEParser's events in Python and Node. Output is flushed after
+ * when absent), the shape of tw.SSEParser's events in Python and Node; errors (an oversized
+ * event) still print as normalized error events. Output is flushed after
  * every read, so `curl -N ... | tokenwire parse --dialect openai` shows events as they come.
  */
 #include "cli/tw_cli.h"
@@ -78,6 +79,8 @@ static int on_event(void *ud, const tw_event *ev) {
         rc = tw_encoder_encode(c->enc, ev, &c->out);
     } else if (c->raw_sse && ev->type == TW_EV_RAW) {
         rc = raw_sse_line(ev, &c->out);
+    } else if (c->raw_sse && ev->type == TW_EV_END) {
+        rc = TW_OK; /* raw SSE lines only: the end of input is not an SSE event */
     } else {
         rc = tw_event_to_json(ev, &c->out);
         if (!rc) rc = tw_buf_append(&c->out, "\n", 1);

@@ -192,8 +192,13 @@ TW_TEST(cli_parse_reencodes_anthropic) {
 
     r = run_parse("anthropic_tool.sse", ARGS("--dialect", "anthropic", "--format", "events"));
     CHECK_EQ_INT(r.status, 0);
-    CHECK(r.out && !strncmp(r.out, "event: agent_start\ndata: {\"agent\":\"default\",\"id\":\"msg_01XF\","
-                                   "\"model\":\"claude-sonnet-4-5\"}\n\n", 94));
+    {
+        static const char head[] = "event: agent_start\ndata: {\"agent\":\"default\",\"id\":"
+                                   "\"msg_01XF\",\"model\":\"claude-sonnet-4-5\"}\n\n"
+                                   "event: agent_chunk\ndata: {\"agent\":\"default\",\"type\":"
+                                   "\"usage\",\"input_tokens\":25";
+        CHECK(r.out && !strncmp(r.out, head, sizeof head - 1));
+    }
     CHECK(r.out && strstr(r.out, "event: agent_complete\ndata: {\"agent\":\"default\",\"status\":\"ok\","
                                  "\"finish_reason\":\"tool_calls\",\"usage\":{\"input_tokens\":25,"
                                  "\"output_tokens\":89") != NULL);
@@ -203,12 +208,14 @@ TW_TEST(cli_parse_reencodes_anthropic) {
 }
 
 TW_TEST(cli_parse_max_event_size) {
-    /* openai_tool.sse has ~300-byte events: a 256-byte cap rejects each one, typed, and goes on. */
-    run_result r = run_parse("openai_tool.sse", ARGS("--dialect", "openai", "--max-event-size", "256"));
+    /* Every chunk of openai_tool.sse is over 128 bytes: each is rejected, typed, and the
+     * decoder goes on to the next one. */
+    run_result r = run_parse("openai_tool.sse", ARGS("--dialect", "openai", "--max-event-size", "128"));
     CHECK_EQ_INT(r.status, 1);
     CHECK(r.out && strstr(r.out, "{\"type\":\"error\",\"kind\":\"protocol\"") != NULL);
     CHECK(r.out && strstr(r.out, "\"type\":\"text\"") == NULL);
-    CHECK(r.err && strstr(r.err, "error event") != NULL);
+    CHECK(r.out && strstr(r.out, "max_event_size (128 bytes)") != NULL);
+    CHECK(r.err && strstr(r.err, "the stream carried 8 error events") != NULL);
     run_free(&r);
     r = run_parse("openai_tool.sse", ARGS("--dialect", "openai", "--max-event-size=1k"));
     CHECK_EQ_INT(r.status, 0);
