@@ -254,18 +254,16 @@ void tw__lines_init(tw__lines *L) {
     memset(L, 0, sizeof *L);
     tw_buf_init(&L->line);
     tw_buf_init(&L->kept);
-    tw_buf_init(&L->proc);
     L->eol = tw__eol_default();
 }
 
 void tw__lines_free(tw__lines *L) {
     tw_buf_free(&L->line);
     tw_buf_free(&L->kept);
-    tw_buf_free(&L->proc);
 }
 
 void tw__lines_reset(tw__lines *L) {
-    L->line.len = L->kept.len = L->proc.len = 0;
+    L->line.len = L->kept.len = L->kept_off = 0;
     L->offset = L->line_start = 0;
     L->bom = 0;
     L->skip_lf = L->dropping = 0;
@@ -366,31 +364,40 @@ static int run(tw__lines *L, const char *s, size_t n, const char *readable_end,
     return rc;
 }
 
+/* Keeps [p, p+n) after the unread kept input. The consumed prefix is dropped once it is at least
+ * as long as what is left, so keeping stays amortized linear however often a callback stops. */
+static int keep(tw__lines *L, const char *p, size_t n) {
+    size_t left = L->kept.len - L->kept_off;
+    if (!n) return 0;
+    if (L->kept_off && L->kept_off >= left) {
+        memmove(L->kept.data, L->kept.data + L->kept_off, left);
+        L->kept.len = left;
+        L->kept_off = 0;
+    }
+    return (int)tw_buf_append(&L->kept, p, n);
+}
+
 int tw__lines_feed(tw__lines *L, const char *buf, size_t len, const tw__line_ops *ops, void *ctx) {
     size_t used = 0;
     int rc, rc2;
-    if (L->kept.len) {
-        tw_buf t = L->proc;
-        L->proc = L->kept;
-        L->kept = t;
-        L->kept.len = 0;
-        rc = run(L, L->proc.data, L->proc.len, L->proc.data + L->proc.cap, ops, ctx, &used);
+    if (L->kept_off < L->kept.len) {
+        const char *k = L->kept.data + L->kept_off;
+        rc = run(L, k, L->kept.len - L->kept_off, L->kept.data + L->kept.cap, ops, ctx, &used);
         rc2 = ops->segment_end(ctx);
+        L->kept_off += used;
         if (rc || rc2) {
-            tw_code a = tw_buf_append(&L->kept, L->proc.data + used, L->proc.len - used);
-            tw_code b = a ? a : tw_buf_append(&L->kept, buf, len);
-            L->proc.len = 0;
-            if (b) return (int)b;
-            return rc ? rc : rc2;
+            int a = keep(L, buf, len);
+            return a ? a : rc ? rc : rc2;
         }
-        L->proc.len = 0;
     }
+    L->kept.len = L->kept_off = 0;
+    if (L->kept.cap > ((size_t)1 << 20)) tw_buf_free(&L->kept);
     if (!len) return 0;
     rc = run(L, buf, len, buf + len, ops, ctx, &used);
     rc2 = ops->segment_end(ctx);
     if (rc && used < len) {
-        tw_code a = tw_buf_append(&L->kept, buf + used, len - used);
-        if (a) return (int)a;
+        int a = keep(L, buf + used, len - used);
+        if (a) return a;
     }
     return rc ? rc : rc2;
 }

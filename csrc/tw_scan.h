@@ -82,8 +82,8 @@ typedef struct tw__line_ops {
 
 typedef struct tw__lines {
     tw_buf line;         /* the current line's bytes received in earlier segments */
-    tw_buf kept;         /* unread input kept after a stop, read first by the next feed */
-    tw_buf proc;         /* kept input being read right now */
+    tw_buf kept;         /* input kept after a stop, read first by the next feed ... */
+    size_t kept_off;     /* ... from this offset: a resume never copies what is left again */
     uint64_t scanned;    /* bytes examined by the line-end scanner */
     uint64_t offset;     /* stream offset of the next byte to read */
     uint64_t line_start; /* stream offset where the current line began */

@@ -847,3 +847,37 @@ TW_TEST(utf8_unicode_maximal_subpart_example) {
     CHECK_EQ_INT(tw__utf8_valid_prefix(in, sizeof in - 1), 1);
     tw_buf_free(&b);
 }
+
+static int count_cb(void *ud, const tw_sse_event *ev) {
+    (void)ev;
+    return ++*(int *)ud > 0; /* stop on every event */
+}
+
+TW_TEST(sse_stop_on_every_event_of_a_large_feed) {
+    /* 20,000 events in one feed, the callback stopping on each one and the caller resuming
+     * with empty feeds: every event arrives once, in order, and the kept input is read from an
+     * offset (not copied again per resume, which would be quadratic). */
+    const int n_ev = 20000;
+    tw_buf in;
+    tw_sse_parser *p = tw_sse_parser_new(NULL);
+    int got = 0, resumes = 0;
+    tw_code rc;
+    tw_buf_init(&in);
+    for (int i = 0; i < n_ev; i++) {
+        char line[64];
+        int k = snprintf(line, sizeof line, "id: %d\ndata: {\"n\":%d}\n\n", i, i);
+        tw_buf_append(&in, line, (size_t)k);
+    }
+    rc = tw_sse_parser_feed(p, in.data, in.len, count_cb, &got, NULL);
+    while (rc == TW_ERR_CANCELLED) {
+        resumes++;
+        rc = tw_sse_parser_feed(p, NULL, 0, count_cb, &got, NULL);
+    }
+    CHECK_EQ_INT(rc, TW_OK);
+    CHECK_EQ_INT(got, n_ev);
+    CHECK_EQ_INT(resumes, n_ev);
+    CHECK_EQ_STR(tw_sse_parser_last_event_id(p).ptr, tw_sse_parser_last_event_id(p).len, "19999");
+    CHECK(tw_sse_parser_bytes_scanned(p) <= in.len);
+    tw_sse_parser_free(p);
+    tw_buf_free(&in);
+}
