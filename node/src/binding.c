@@ -1,0 +1,996 @@
+/*
+ * binding.c - the Node-API addon: module init, one engine per napi_env, streams, encoders.
+ *
+ * Delivery path: the engine's notify callback (I/O thread) signals a uv_async_t of the
+ * environment's loop. Its callback, on the JS thread, drains the engine's ready list once
+ * and, inside one callback scope (so promise jobs run once per wakeup, not per stream),
+ * hands each flowing stream all its queued events as one packed batch through a single JS
+ * dispatch function registered by node/index.js.
+ *
+ * Backpressure: a stream that is not flowing (nobody is reading) is skipped; its events stay
+ * in the engine's bounded queue, which pauses the transfer at its high watermark. When JS
+ * wants more (setFlow), the queued batch is taken right away (tw_stream_take may resume the
+ * transfer) and delivered synchronously; if none is queued the stream becomes flowing for
+ * exactly one batch (mode 1) or until told otherwise (mode 2, event emitters).
+ *
+ * Lifetime: each JS stream object is napi_wrap'ed with its twn_stream. While the stream is
+ * active C holds a strong reference to the object, so it cannot be collected mid-stream;
+ * after the terminal event the reference is dropped and the wrap finalizer frees the C side.
+ * The uv_async_t is referenced only while some stream is active, so the process can exit.
+ * Environment teardown (main thread exit or worker termination) cancels every stream, joins
+ * the engine's threads and closes the handle from an async cleanup hook.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "twn.h"
+
+typedef struct twn_env twn_env;
+typedef struct twn_stream twn_stream;
+
+/* An encoder shared by a JS handle and the streams that write through it (merge). */
+typedef struct twn_enc {
+    tw_encoder *e;
+    int refs; /* JS thread only */
+} twn_enc;
+
+struct twn_stream {
+    twn_env *E;           /* NULL after environment teardown */
+    tw_stream *s;         /* NULL once terminal was taken (released) */
+    napi_ref self;        /* strong while active, NULL after */
+    twn_stream *prev, *next;
+    int flow;             /* 0 paused, 1 one batch, 2 flowing */
+    int want_events;      /* deliver packed events to JS */
+    int cancelled;        /* user cancelled: deliver nothing more */
+    twn_enc *enc;         /* encode batches to bytes, or NULL */
+    char *source;         /* merged streams: agent name for encoded events */
+    size_t source_len;
+    int own_finish;       /* the encoder belongs to this stream: finish it at the end */
+    int done;             /* terminal event seen */
+    tw_metrics metrics;   /* snapshot taken at the terminal event */
+};
+
+struct twn_env {
+    napi_env env;
+    uv_loop_t *loop;
+    uv_async_t async;
+    tw_engine *engine;        /* created on first use */
+    tw_engine_opts engine_opts;
+    napi_ref dispatch;        /* JS function(obj, str, meta, bytes, done) */
+    napi_ref resource;        /* async resource object for the callback scope */
+    napi_async_context actx;
+    twn_stream *streams;      /* every wrapped stream, for teardown */
+    size_t active;            /* streams not yet terminated */
+    twn_packer pk;            /* reused for every batch */
+    tw_buf bytes;             /* reused for encoded output */
+    napi_async_cleanup_hook_handle cleanup;
+    int closing;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static twn_env *env_get(napi_env env)
+{
+    void *d = NULL;
+    if (napi_get_instance_data(env, &d) != napi_ok || !d) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: addon not initialised");
+        return NULL;
+    }
+    return d;
+}
+
+static void enc_unref(twn_enc *x)
+{
+    if (x && --x->refs == 0) {
+        tw_encoder_free(x->e);
+        free(x);
+    }
+}
+
+static void active_dec(twn_env *E)
+{
+    if (E && E->active > 0 && --E->active == 0 && !E->closing) uv_unref((uv_handle_t *)&E->async);
+}
+
+static void active_inc(twn_env *E)
+{
+    if (E->active++ == 0) uv_ref((uv_handle_t *)&E->async);
+}
+
+static void notify_cb(void *ud)
+{
+    twn_env *E = ud;
+    uv_async_send(&E->async);
+}
+
+static tw_engine *engine_get(napi_env env, twn_env *E)
+{
+    if (E->engine) return E->engine;
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    tw_engine_opts o = E->engine_opts;
+    o.notify = notify_cb;
+    o.notify_userdata = E;
+    E->engine = tw_engine_new(&o, &err);
+    if (!E->engine) twn_throw_code(env, "engine", err.code ? err.code : TW_ERR_NOMEM, &err);
+    return E->engine;
+}
+
+static twn_stream *stream_get(napi_env env, napi_value obj)
+{
+    void *d = NULL;
+    if (napi_unwrap(env, obj, &d) != napi_ok || !d) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: not a started stream");
+        return NULL;
+    }
+    return d;
+}
+
+static void stream_unlink(twn_stream *ns)
+{
+    twn_env *E = ns->E;
+    if (!E) return;
+    if (ns->prev)
+        ns->prev->next = ns->next;
+    else
+        E->streams = ns->next;
+    if (ns->next) ns->next->prev = ns->prev;
+    ns->prev = ns->next = NULL;
+}
+
+static void stream_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    twn_stream *ns = data;
+    if (ns->s) {
+        tw_stream_release(ns->s);
+        ns->s = NULL;
+        if (!ns->done) active_dec(ns->E);
+    }
+    stream_unlink(ns);
+    enc_unref(ns->enc);
+    free(ns->source);
+    free(ns);
+}
+
+/* Called once the terminal event was taken: snapshot metrics, release the engine's stream
+ * and drop the strong reference that kept the JS object alive. */
+static void stream_terminate(napi_env env, twn_stream *ns)
+{
+    if (ns->done) return;
+    ns->done = 1;
+    if (ns->s) {
+        tw_stream_get_metrics(ns->s, &ns->metrics);
+        tw_stream_release(ns->s);
+        ns->s = NULL;
+    }
+    active_dec(ns->E);
+    if (ns->self) {
+        napi_delete_reference(env, ns->self);
+        ns->self = NULL;
+    }
+}
+
+static tw_code encode_one(twn_stream *ns, const tw_event *ev, tw_buf *out)
+{
+    if (!ns->source) return tw_encoder_encode(ns->enc->e, ev, out);
+    tw_event copy = *ev;
+    copy.source.ptr = ns->source;
+    copy.source.len = ns->source_len;
+    return tw_encoder_encode(ns->enc->e, &copy, out);
+}
+
+/* Takes the stream's queued events (if any) and calls the JS dispatch function with
+ * (obj, string, meta, bytes, done). obj is the stream's JS object. Returns 1 if something
+ * was delivered, 0 if nothing was queued, -1 if JS threw (the exception is left pending). */
+static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
+{
+    if (!ns->s) return 0;
+    tw_batch *b = tw_stream_take(ns->s);
+    if (!b) return 0;
+    if (ns->flow == 1) ns->flow = 0;
+
+    size_t n = tw_batch_count(b);
+    int done = 0;
+    twn_packer *pk = &E->pk;
+    twn_packer_reset(pk);
+    E->bytes.len = 0;
+    int want_events = ns->want_events && !ns->cancelled;
+    int encode = ns->enc && !ns->cancelled;
+    int failed = 0;
+    /* The engine marks the stream finished once its terminal event has been taken; an error
+     * event before that (a bad JSON payload the decoder skipped) is not terminal. */
+    done = tw_stream_finished(ns->s) != 0;
+    for (size_t i = 0; i < n; i++) {
+        const tw_event *ev = tw_batch_get(b, i);
+        if (want_events) twn_pack_event(pk, ev);
+        /* A stream feeding a shared (merged) encoder does not end it: JS closes the merge
+         * once every source ended. */
+        if (encode && !(ev->type == TW_EV_END && !ns->own_finish) &&
+            encode_one(ns, ev, &E->bytes) != TW_OK)
+            failed = 1;
+    }
+    if (done && encode && ns->own_finish && tw_encoder_finish(ns->enc->e, &E->bytes) != TW_OK)
+        failed = 1;
+    tw_batch_free(b);
+    if (done) stream_terminate(env, ns);
+    if (ns->cancelled) {
+        /* Cancelled streams are drained silently; JS already settled them. */
+        return done ? 1 : 0;
+    }
+    if (failed || pk->oom) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory while delivering events");
+        return -1;
+    }
+
+    napi_value argv[5], fn, undef, result;
+    if (napi_get_undefined(env, &undef) != napi_ok) return -1;
+    argv[0] = obj;
+    argv[1] = argv[2] = argv[3] = undef;
+    if (want_events) {
+        if (twn_packer_string(env, pk, &argv[1]) != napi_ok) return -1;
+        if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) return -1;
+    }
+    if (encode && E->bytes.len) {
+        void *data = NULL;
+        if (napi_create_buffer_copy(env, E->bytes.len, E->bytes.data, &data, &argv[3]) != napi_ok)
+            return -1;
+    }
+    if (napi_get_boolean(env, done != 0, &argv[4]) != napi_ok) return -1;
+    if (napi_get_reference_value(env, E->dispatch, &fn) != napi_ok || !fn) return -1;
+    if (napi_call_function(env, undef, fn, 5, argv, &result) != napi_ok) return -1;
+    return 1;
+}
+
+/* Reports a JS exception raised while delivering from the loop (no JS caller to throw to)
+ * as an uncaught exception, the way Node reports errors thrown by event listeners. */
+static void report_pending(napi_env env)
+{
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) return;
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+}
+
+/* uv_async_t callback: one pass over the engine's ready list. */
+static void on_async(uv_async_t *h)
+{
+    twn_env *E = h->data;
+    if (E->closing || !E->engine) return;
+    napi_env env = E->env;
+    napi_handle_scope hs;
+    if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+    napi_value resource;
+    napi_callback_scope cs;
+    int scoped = napi_get_reference_value(env, E->resource, &resource) == napi_ok &&
+                 napi_open_callback_scope(env, resource, E->actx, &cs) == napi_ok;
+    enum { CAP = 256 };
+    tw_stream *ready[CAP];
+    size_t n = tw_engine_take_ready(E->engine, ready, CAP);
+    for (size_t i = 0; i < n; i++) {
+        twn_stream *ns = tw_stream_userdata(ready[i]);
+        if (!ns || ns->s != ready[i] || !ns->self) continue;
+        if (!ns->flow && !ns->cancelled) continue; /* paused: setFlow takes it later */
+        napi_value obj;
+        if (napi_get_reference_value(env, ns->self, &obj) != napi_ok || !obj) continue;
+        if (deliver(env, E, ns, obj) < 0) report_pending(env);
+    }
+    /* More ready streams than one pass takes: come back after other I/O had its turn. */
+    if (n == CAP) uv_async_send(&E->async);
+    if (scoped) napi_close_callback_scope(env, cs);
+    napi_close_handle_scope(env, hs);
+}
+
+/* ---- teardown ------------------------------------------------------------------------------ */
+
+static void on_closed(uv_handle_t *h)
+{
+    twn_env *E = h->data;
+    napi_remove_async_cleanup_hook(E->cleanup);
+    twn_packer_free(&E->pk);
+    tw_buf_free(&E->bytes);
+    free(E);
+}
+
+static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg)
+{
+    (void)handle;
+    twn_env *E = arg;
+    E->closing = 1;
+    /* Joins the I/O threads: nothing can call notify_cb after this. */
+    if (E->engine) {
+        tw_engine_free(E->engine);
+        E->engine = NULL;
+    }
+    for (twn_stream *ns = E->streams, *next; ns; ns = next) {
+        next = ns->next;
+        if (ns->s) tw_stream_release(ns->s);
+        ns->s = NULL;
+        ns->E = NULL;
+        ns->prev = ns->next = NULL;
+    }
+    E->streams = NULL;
+    napi_async_destroy(E->env, E->actx);
+    if (E->dispatch) napi_delete_reference(E->env, E->dispatch);
+    if (E->resource) napi_delete_reference(E->env, E->resource);
+    E->dispatch = E->resource = NULL;
+    uv_close((uv_handle_t *)&E->async, on_closed);
+}
+
+/* ---- JS functions -------------------------------------------------------------------------- */
+
+/* init(dispatchFn) */
+static napi_value js_init(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    napi_valuetype t;
+    TW_NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+    if (t != napi_function) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: init expects a function");
+        return NULL;
+    }
+    if (E->dispatch) TW_NAPI_CALL(env, napi_delete_reference(env, E->dispatch));
+    TW_NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &E->dispatch));
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
+static int get_prop(napi_env env, napi_value obj, const char *name, napi_value *out)
+{
+    bool has = false;
+    if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return 0;
+    if (napi_get_named_property(env, obj, name, out) != napi_ok) return 0;
+    napi_valuetype t;
+    if (napi_typeof(env, *out, &t) != napi_ok) return 0;
+    return t != napi_undefined && t != napi_null;
+}
+
+static int get_num(napi_env env, napi_value obj, const char *name, double *out)
+{
+    napi_value v;
+    if (!get_prop(env, obj, name, &v)) return 0;
+    return napi_get_value_double(env, v, out) == napi_ok;
+}
+
+/* configure({ioThreads, queueHighWatermark, queueLowWatermark}) before the first stream. */
+static napi_value js_configure(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    double d;
+    if (get_num(env, argv[0], "ioThreads", &d) && d >= 1) E->engine_opts.io_threads = (int)d;
+    if (get_num(env, argv[0], "queueHighWatermark", &d) && d > 0)
+        E->engine_opts.queue_high_watermark = (size_t)d;
+    if (get_num(env, argv[0], "queueLowWatermark", &d) && d > 0)
+        E->engine_opts.queue_low_watermark = (size_t)d;
+    TW_NAPI_CALL(env, napi_get_boolean(env, E->engine == NULL, &out));
+    return out;
+}
+
+typedef struct req_strings {
+    char *method, *url, *body, *ca_file;
+    char **headers;
+    size_t n_headers;
+} req_strings;
+
+static void req_strings_free(req_strings *r)
+{
+    free(r->method);
+    free(r->url);
+    free(r->body);
+    free(r->ca_file);
+    for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
+    free(r->headers);
+}
+
+/* Fills o from the JS options object; strings are copied into r. 0 ok, -1 exception. */
+static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_strings *r)
+{
+    napi_value v;
+    double d;
+    if (!get_prop(env, js, "url", &v) || !(r->url = twn_get_string(env, v, NULL))) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (!pending) napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: url required");
+        return -1;
+    }
+    o->url = r->url;
+    if (get_prop(env, js, "method", &v)) {
+        if (!(r->method = twn_get_string(env, v, NULL))) return -1;
+        o->method = r->method;
+    }
+    if (get_prop(env, js, "dialect", &v)) {
+        size_t len = 0;
+        char *name = twn_get_string(env, v, &len);
+        if (!name) return -1;
+        o->dialect = tw_dialect_from_name(name, len);
+        free(name);
+        if (!o->dialect) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown dialect");
+            return -1;
+        }
+    }
+    if (get_prop(env, js, "headers", &v)) {
+        uint32_t n = 0;
+        if (napi_get_array_length(env, v, &n) != napi_ok) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: headers must be an array");
+            return -1;
+        }
+        r->headers = calloc(n ? n : 1, sizeof *r->headers);
+        if (!r->headers) {
+            napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+            return -1;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            napi_value h;
+            if (napi_get_element(env, v, i, &h) != napi_ok) return -1;
+            if (!(r->headers[i] = twn_get_string(env, h, NULL))) return -1;
+            r->n_headers = i + 1;
+        }
+        o->headers = (const char *const *)r->headers;
+        o->n_headers = r->n_headers;
+    }
+    if (get_prop(env, js, "body", &v)) {
+        tw_buf scratch;
+        tw_buf_init(&scratch);
+        const char *p = NULL;
+        size_t len = 0;
+        if (twn_get_bytes(env, v, &scratch, &p, &len) != 0) {
+            tw_buf_free(&scratch);
+            return -1;
+        }
+        r->body = malloc(len + 1);
+        if (!r->body) {
+            tw_buf_free(&scratch);
+            napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+            return -1;
+        }
+        if (len) memcpy(r->body, p, len);
+        r->body[len] = 0;
+        tw_buf_free(&scratch);
+        o->body = r->body;
+        o->body_len = len;
+    }
+    if (get_prop(env, js, "caFile", &v)) {
+        if (!(r->ca_file = twn_get_string(env, v, NULL))) return -1;
+        o->ca_file = r->ca_file;
+    }
+    if (get_num(env, js, "connectTimeout", &d)) o->connect_timeout = d;
+    if (get_num(env, js, "firstByteTimeout", &d)) o->first_byte_timeout = d;
+    if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
+    if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
+    if (get_num(env, js, "totalTimeout", &d)) o->total_timeout = d;
+    if (get_num(env, js, "maxRetries", &d)) o->max_retries = (int)d;
+    if (get_num(env, js, "retryBaseDelay", &d)) o->retry_base_delay = d;
+    if (get_num(env, js, "maxEventSize", &d) && d > 0) o->max_event_size = (size_t)d;
+    if (get_prop(env, js, "http2", &v)) {
+        bool b = false;
+        napi_get_value_bool(env, v, &b);
+        o->http2 = b;
+    }
+    if (get_prop(env, js, "verifyPeer", &v)) {
+        bool b = true;
+        napi_get_value_bool(env, v, &b);
+        o->verify_peer = b;
+    }
+    return 0;
+}
+
+/* start(obj, opts): starts a request and binds it to obj. */
+static napi_value js_start(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    if (E->closing) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: environment is shutting down");
+        return NULL;
+    }
+    tw_engine *eng = engine_get(env, E);
+    if (!eng) return NULL;
+
+    twn_stream *ns = calloc(1, sizeof *ns);
+    if (!ns) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return NULL;
+    }
+    tw_request_opts o;
+    tw_request_opts_init(&o);
+    req_strings r;
+    memset(&r, 0, sizeof r);
+    if (read_request(env, argv[1], &o, &r) != 0) {
+        req_strings_free(&r);
+        free(ns);
+        return NULL;
+    }
+    o.userdata = ns;
+    ns->want_events = 1;
+    if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
+        req_strings_free(&r);
+        free(ns);
+        twn_throw_last(env);
+        return NULL;
+    }
+    ns->E = E;
+    ns->next = E->streams;
+    if (E->streams) E->streams->prev = ns;
+    E->streams = ns;
+    if (napi_create_reference(env, argv[0], 1, &ns->self) != napi_ok) {
+        req_strings_free(&r);
+        twn_throw_last(env);
+        return NULL;
+    }
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    ns->s = tw_engine_start(eng, &o, &err);
+    req_strings_free(&r);
+    if (!ns->s) {
+        ns->done = 1;
+        napi_delete_reference(env, ns->self);
+        ns->self = NULL;
+        twn_throw_code(env, "start", err.code ? err.code : TW_ERR_NOMEM, &err);
+        return NULL;
+    }
+    active_inc(E);
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
+/* setFlow(obj, mode): 0 paused, 1 deliver one batch, 2 flowing. With mode > 0 an already
+ * queued batch is delivered before returning. Returns true if a batch was delivered. */
+static napi_value js_set_flow(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    int32_t mode = 0;
+    TW_NAPI_CALL(env, napi_get_value_int32(env, argv[1], &mode));
+    ns->flow = mode;
+    int r = 0;
+    if (mode > 0 && ns->s) {
+        r = deliver(env, E, ns, argv[0]);
+        if (r < 0) return NULL;
+    }
+    TW_NAPI_CALL(env, napi_get_boolean(env, r > 0, &out));
+    return out;
+}
+
+/* setOutput(obj, wantEvents, encoderHandle|null, source|null, ownFinish) */
+static napi_value js_set_output(napi_env env, napi_callback_info info)
+{
+    size_t argc = 5;
+    napi_value argv[5], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    bool want = true, own = false;
+    TW_NAPI_CALL(env, napi_get_value_bool(env, argv[1], &want));
+    if (argc >= 5) napi_get_value_bool(env, argv[4], &own);
+    twn_enc *enc = NULL;
+    napi_valuetype t = napi_undefined;
+    if (argc >= 3) TW_NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+    if (t == napi_external) {
+        void *d = NULL;
+        TW_NAPI_CALL(env, napi_get_value_external(env, argv[2], &d));
+        enc = d;
+    }
+    char *source = NULL;
+    size_t source_len = 0;
+    t = napi_undefined;
+    if (argc >= 4) TW_NAPI_CALL(env, napi_typeof(env, argv[3], &t));
+    if (t == napi_string && !(source = twn_get_string(env, argv[3], &source_len))) return NULL;
+    ns->want_events = want;
+    if (enc) enc->refs++;
+    enc_unref(ns->enc);
+    ns->enc = enc;
+    free(ns->source);
+    ns->source = source;
+    ns->source_len = source_len;
+    ns->own_finish = own;
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
+/* cancel(obj): cancels upstream; nothing more is delivered to JS for this stream. */
+static napi_value js_cancel(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    if (ns->s && !ns->done) {
+        ns->cancelled = 1;
+        ns->flow = 2;
+        tw_stream_cancel(ns->s);
+        /* Drain whatever is queued now; the cancelled terminal event arrives through the
+         * loop and releases the upstream handle then. */
+        while (ns->s && deliver(env, E, ns, argv[0]) > 0) {
+        }
+    }
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
+static napi_status set_num(napi_env env, napi_value obj, const char *name, double v)
+{
+    napi_value x;
+    napi_status st = napi_create_double(env, v, &x);
+    if (st != napi_ok) return st;
+    return napi_set_named_property(env, obj, name, x);
+}
+
+/* metrics(obj) -> {connectTime, ttfb, ttft, duration, gapP50, gapP99, ...} (seconds) */
+static napi_value js_metrics(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    tw_metrics m = ns->metrics;
+    if (ns->s && !ns->done) tw_stream_get_metrics(ns->s, &m);
+    TW_NAPI_CALL(env, napi_create_object(env, &out));
+    TW_NAPI_CALL(env, set_num(env, out, "connectTime", m.connect_time));
+    TW_NAPI_CALL(env, set_num(env, out, "ttfb", m.ttfb));
+    TW_NAPI_CALL(env, set_num(env, out, "ttft", m.ttft));
+    TW_NAPI_CALL(env, set_num(env, out, "duration", m.duration));
+    TW_NAPI_CALL(env, set_num(env, out, "gapP50", m.gap_p50));
+    TW_NAPI_CALL(env, set_num(env, out, "gapP99", m.gap_p99));
+    TW_NAPI_CALL(env, set_num(env, out, "textEvents", (double)m.text_events));
+    TW_NAPI_CALL(env, set_num(env, out, "events", (double)m.events));
+    TW_NAPI_CALL(env, set_num(env, out, "bytes", (double)m.bytes));
+    TW_NAPI_CALL(env, set_num(env, out, "retries", m.retries));
+    TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
+    TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
+    napi_value b;
+    TW_NAPI_CALL(env, napi_get_boolean(env, m.connection_reused != 0, &b));
+    TW_NAPI_CALL(env, napi_set_named_property(env, out, "connectionReused", b));
+    return out;
+}
+
+/* stats() -> engine counters */
+static napi_value js_stats(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    napi_value out;
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    tw_engine_stats st;
+    memset(&st, 0, sizeof st);
+    if (E->engine) tw_engine_get_stats(E->engine, &st);
+    TW_NAPI_CALL(env, napi_create_object(env, &out));
+    TW_NAPI_CALL(env, set_num(env, out, "activeStreams", (double)st.active_streams));
+    TW_NAPI_CALL(env, set_num(env, out, "pausedStreams", (double)st.paused_streams));
+    TW_NAPI_CALL(env, set_num(env, out, "connectionsReused", (double)st.connections_reused));
+    TW_NAPI_CALL(env, set_num(env, out, "streamsStarted", (double)st.streams_started));
+    TW_NAPI_CALL(env, set_num(env, out, "streamsFinished", (double)st.streams_finished));
+    TW_NAPI_CALL(env, set_num(env, out, "bindingActive", (double)E->active));
+    return out;
+}
+
+/* prewarm(url) */
+static napi_value js_prewarm(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    tw_engine *eng = engine_get(env, E);
+    if (!eng) return NULL;
+    char *url = twn_get_string(env, argv[0], NULL);
+    if (!url) return NULL;
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    tw_code rc = tw_engine_prewarm(eng, url, &err);
+    free(url);
+    if (rc != TW_OK) {
+        twn_throw_code(env, "prewarm", rc, &err);
+        return NULL;
+    }
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
+/* ---- encoders ------------------------------------------------------------------------------ */
+
+static void enc_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    enc_unref(data);
+}
+
+static twn_enc *enc_get(napi_env env, napi_value v)
+{
+    void *d = NULL;
+    if (napi_get_value_external(env, v, &d) != napi_ok || !d) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: not an encoder handle");
+        return NULL;
+    }
+    return d;
+}
+
+/* encoderNew(format, id|undefined, model|undefined) -> handle */
+static napi_value js_encoder_new(napi_env env, napi_callback_info info)
+{
+    size_t argc = 3;
+    napi_value argv[3], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    size_t len = 0;
+    char *name = twn_get_string(env, argv[0], &len);
+    if (!name) return NULL;
+    tw_format f = tw_format_from_name(name, len);
+    free(name);
+    if (!f) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
+        return NULL;
+    }
+    char *id = NULL, *model = NULL;
+    napi_valuetype t;
+    if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_string &&
+        !(id = twn_get_string(env, argv[1], NULL)))
+        return NULL;
+    if (argc >= 3 && napi_typeof(env, argv[2], &t) == napi_ok && t == napi_string &&
+        !(model = twn_get_string(env, argv[2], NULL))) {
+        free(id);
+        return NULL;
+    }
+    tw_encoder_opts o;
+    tw_encoder_opts_init(&o);
+    o.id = id;
+    o.model = model;
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    twn_enc *x = calloc(1, sizeof *x);
+    if (x) x->e = tw_encoder_new(f, &o, &err);
+    free(id);
+    free(model);
+    if (!x || !x->e) {
+        free(x);
+        twn_throw_code(env, "encoder", err.code ? err.code : TW_ERR_NOMEM, &err);
+        return NULL;
+    }
+    x->refs = 1;
+    if (napi_create_external(env, x, enc_finalize, NULL, &out) != napi_ok) {
+        enc_unref(x);
+        twn_throw_last(env);
+        return NULL;
+    }
+    return out;
+}
+
+static napi_value buf_result(napi_env env, tw_buf *b)
+{
+    napi_value out;
+    void *data = NULL;
+    TW_NAPI_CALL(env, napi_create_buffer_copy(env, b->len, b->len ? b->data : "", &data, &out));
+    return out;
+}
+
+/* encoderFinish(handle) -> Buffer (closing bytes, once) */
+static napi_value js_encoder_finish(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    tw_buf b;
+    tw_buf_init(&b);
+    tw_code rc = tw_encoder_finish(x->e, &b);
+    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
+    if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
+    tw_buf_free(&b);
+    return out;
+}
+
+/* encoderHeartbeat(handle) -> Buffer */
+static napi_value js_encoder_heartbeat(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    tw_buf b;
+    tw_buf_init(&b);
+    tw_code rc = tw_encoder_heartbeat(x->e, &b);
+    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
+    if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
+    tw_buf_free(&b);
+    return out;
+}
+
+static const char *const type_names[] = {
+    NULL, "start", "text", "reasoning", "tool_call", "usage", "finish", "error", "raw", "end",
+    "agent_start", "agent_complete", "progress",
+};
+static const char *const kind_names[] = {
+    "none", "http", "provider", "timeout", "protocol", "cancelled", "transport",
+};
+
+static int str_prop(napi_env env, napi_value obj, const char *name, tw_str *out, tw_buf *arena,
+                    size_t *offs, int slot)
+{
+    napi_value v;
+    napi_valuetype t;
+    if (!get_prop(env, obj, name, &v)) return 0;
+    if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return 0;
+    size_t len = 0;
+    napi_get_value_string_utf8(env, v, NULL, 0, &len);
+    if (tw_buf_reserve(arena, len + 1) != TW_OK) return -1;
+    napi_get_value_string_utf8(env, v, arena->data + arena->len, len + 1, &len);
+    offs[slot] = arena->len;
+    arena->len += len;
+    out->len = len;
+    out->ptr = (const char *)1; /* fixed up once the arena stops moving */
+    return 0;
+}
+
+/* encoderEncode(handle, eventObject) -> Buffer. The object uses the JS event shape
+ * ({type: 'text', text, index, source, ...}). */
+static napi_value js_encoder_encode(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], v;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    tw_event ev;
+    tw_event_init(&ev);
+    char tname[32];
+    size_t tlen = 0;
+    if (!get_prop(env, argv[1], "type", &v) ||
+        napi_get_value_string_utf8(env, v, tname, sizeof tname, &tlen) != napi_ok) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: event.type required");
+        return NULL;
+    }
+    for (size_t i = 1; i < sizeof type_names / sizeof type_names[0]; i++)
+        if (strcmp(type_names[i], tname) == 0) ev.type = (tw_event_type)i;
+    if (!ev.type) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown event type");
+        return NULL;
+    }
+    double d;
+    if (get_num(env, argv[1], "index", &d)) ev.index = (int32_t)d;
+    if (get_num(env, argv[1], "status", &d)) ev.status = (int32_t)d;
+    if (get_num(env, argv[1], "inputTokens", &d)) ev.input_tokens = (int64_t)d;
+    if (get_num(env, argv[1], "outputTokens", &d)) ev.output_tokens = (int64_t)d;
+    if (get_num(env, argv[1], "totalTokens", &d)) ev.total_tokens = (int64_t)d;
+    if (get_prop(env, argv[1], "kind", &v)) {
+        char k[32];
+        size_t kl = 0;
+        if (napi_get_value_string_utf8(env, v, k, sizeof k, &kl) == napi_ok)
+            for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
+                if (strcmp(kind_names[i], k) == 0) ev.error_kind = (tw_error_kind)i;
+    }
+    tw_buf arena;
+    tw_buf_init(&arena);
+    size_t offs[8] = {0};
+    tw_str *fields[7] = {&ev.text, &ev.id, &ev.name, &ev.arguments, &ev.reason, &ev.raw,
+                         &ev.source};
+    const char *names[7] = {"text", "id", "name", "arguments", "reason", "raw", "source"};
+    for (int i = 0; i < 7; i++) {
+        if (str_prop(env, argv[1], names[i], fields[i], &arena, offs, i) != 0) {
+            tw_buf_free(&arena);
+            napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+            return NULL;
+        }
+    }
+    /* A message field is the error's text in the JS shape. */
+    if (ev.type == TW_EV_ERROR && !ev.text.ptr &&
+        str_prop(env, argv[1], "message", &ev.text, &arena, offs, 0) != 0) {
+        tw_buf_free(&arena);
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < 7; i++)
+        if (fields[i]->ptr) fields[i]->ptr = arena.data + offs[i];
+    tw_buf b;
+    tw_buf_init(&b);
+    tw_code rc = tw_encoder_encode(x->e, &ev, &b);
+    tw_buf_free(&arena);
+    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
+    if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
+    tw_buf_free(&b);
+    return out;
+}
+
+/* contentType(format) -> string */
+static napi_value js_content_type(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    size_t len = 0;
+    char *name = twn_get_string(env, argv[0], &len);
+    if (!name) return NULL;
+    tw_format f = tw_format_from_name(name, len);
+    free(name);
+    if (!f) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
+        return NULL;
+    }
+    TW_NAPI_CALL(env, napi_create_string_utf8(env, tw_format_content_type(f), NAPI_AUTO_LENGTH,
+                                              &out));
+    return out;
+}
+
+/* ---- module -------------------------------------------------------------------------------- */
+
+static napi_value module_init(napi_env env, napi_value exports)
+{
+    twn_env *E = calloc(1, sizeof *E);
+    if (!E) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return NULL;
+    }
+    E->env = env;
+    twn_packer_init(&E->pk);
+    tw_buf_init(&E->bytes);
+    tw_engine_opts_init(&E->engine_opts);
+    if (napi_get_uv_event_loop(env, &E->loop) != napi_ok ||
+        uv_async_init(E->loop, &E->async, on_async) != 0) {
+        free(E);
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: cannot attach to the event loop");
+        return NULL;
+    }
+    E->async.data = E;
+    uv_unref((uv_handle_t *)&E->async);
+
+    napi_value resource, name;
+    TW_NAPI_CALL(env, napi_create_object(env, &resource));
+    TW_NAPI_CALL(env, napi_create_reference(env, resource, 1, &E->resource));
+    TW_NAPI_CALL(env, napi_create_string_utf8(env, "tokenwire:stream", NAPI_AUTO_LENGTH, &name));
+    TW_NAPI_CALL(env, napi_async_init(env, resource, name, &E->actx));
+    TW_NAPI_CALL(env, napi_set_instance_data(env, E, NULL, NULL));
+    TW_NAPI_CALL(env, napi_add_async_cleanup_hook(env, env_cleanup, E, &E->cleanup));
+
+    napi_property_descriptor props[] = {
+        {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+        {"configure", NULL, js_configure, NULL, NULL, NULL, napi_default, NULL},
+        {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+        {"setFlow", NULL, js_set_flow, NULL, NULL, NULL, napi_default, NULL},
+        {"setOutput", NULL, js_set_output, NULL, NULL, NULL, napi_default, NULL},
+        {"cancel", NULL, js_cancel, NULL, NULL, NULL, napi_default, NULL},
+        {"metrics", NULL, js_metrics, NULL, NULL, NULL, napi_default, NULL},
+        {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+        {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderNew", NULL, js_encoder_new, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderEncode", NULL, js_encoder_encode, NULL, NULL, NULL, napi_default, NULL},
+        {"contentType", NULL, js_content_type, NULL, NULL, NULL, napi_default, NULL},
+    };
+    TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+    TW_NAPI_CALL(env, twn_init_parsers(env, exports));
+    TW_NAPI_CALL(env, twn_init_mock(env, exports));
+    napi_value ver;
+    TW_NAPI_CALL(env, napi_create_string_utf8(env, TW_VERSION_STRING, NAPI_AUTO_LENGTH, &ver));
+    TW_NAPI_CALL(env, napi_set_named_property(env, exports, "version", ver));
+    return exports;
+}
+
+NAPI_MODULE_INIT()
+{
+    return module_init(env, exports);
+}
