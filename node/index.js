@@ -293,7 +293,6 @@ function streamHeaders(format = 'sse-openai', extra) {
         'Cache-Control': 'no-cache, no-transform',
         'Content-Encoding': 'none',
         'X-Accel-Buffering': 'no',
-        Connection: 'keep-alive',
     };
     if (format === 'ai-sdk') h['x-vercel-ai-ui-message-stream'] = 'v1';
     if (extra) Object.assign(h, extra instanceof Headers ? Object.fromEntries(extra) : extra);
@@ -991,10 +990,9 @@ class MergedStream extends EventEmitter {
                             close() {},
                             error() {},
                         };
-                        s._onDone = (err) => {
-                            enqueue(binding.encoderEncode(enc, { type: 'agent_complete', source: name }));
-                            self._childDone(name, s, err);
-                        };
+                        /* The encoder closes each agent itself (agent_complete on its end
+                         * event, or at encoderFinish for one that failed). */
+                        s._onDone = (err) => self._childDone(name, s, err);
                         binding.setOutput(s, false, enc, name, false);
                         if (s._done) s._onDone(s._error);
                     }

@@ -55,7 +55,8 @@ struct twn_env {
     uv_loop_t *loop;
     uv_async_t async;
     tw_engine *engine;        /* created on first use */
-    tw_engine_opts engine_opts;
+    int io_threads;           /* configure(): 0 = engine default */
+    size_t high_watermark, low_watermark;
     napi_ref dispatch;        /* JS function(obj, str, meta, bytes, done) */
     napi_ref resource;        /* async resource object for the callback scope */
     napi_async_context actx;
@@ -108,7 +109,11 @@ static tw_engine *engine_get(napi_env env, twn_env *E)
     if (E->engine) return E->engine;
     tw_error err;
     memset(&err, 0, sizeof err);
-    tw_engine_opts o = E->engine_opts;
+    tw_engine_opts o;
+    tw_engine_opts_init(&o);
+    if (E->io_threads > 0) o.io_threads = E->io_threads;
+    if (E->high_watermark) o.queue_high_watermark = E->high_watermark;
+    if (E->low_watermark) o.queue_low_watermark = E->low_watermark;
     o.notify = notify_cb;
     o.notify_userdata = E;
     E->engine = tw_engine_new(&o, &err);
@@ -205,12 +210,10 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
     for (size_t i = 0; i < n; i++) {
         const tw_event *ev = tw_batch_get(b, i);
         if (want_events) twn_pack_event(pk, ev);
-        /* A stream feeding a shared (merged) encoder does not end it: JS closes the merge
-         * once every source ended. */
-        if (encode && !(ev->type == TW_EV_END && !ns->own_finish) &&
-            encode_one(ns, ev, &E->bytes) != TW_OK)
-            failed = 1;
+        if (encode && encode_one(ns, ev, &E->bytes) != TW_OK) failed = 1;
     }
+    /* A stream feeding a shared (merged) encoder does not finish it: JS does once every
+     * source ended. */
     if (done && encode && ns->own_finish && tw_encoder_finish(ns->enc->e, &E->bytes) != TW_OK)
         failed = 1;
     tw_batch_free(b);
@@ -367,11 +370,9 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
     twn_env *E = env_get(env);
     if (!E) return NULL;
     double d;
-    if (get_num(env, argv[0], "ioThreads", &d) && d >= 1) E->engine_opts.io_threads = (int)d;
-    if (get_num(env, argv[0], "queueHighWatermark", &d) && d > 0)
-        E->engine_opts.queue_high_watermark = (size_t)d;
-    if (get_num(env, argv[0], "queueLowWatermark", &d) && d > 0)
-        E->engine_opts.queue_low_watermark = (size_t)d;
+    if (get_num(env, argv[0], "ioThreads", &d) && d >= 1) E->io_threads = (int)d;
+    if (get_num(env, argv[0], "queueHighWatermark", &d) && d > 0) E->high_watermark = (size_t)d;
+    if (get_num(env, argv[0], "queueLowWatermark", &d) && d > 0) E->low_watermark = (size_t)d;
     TW_NAPI_CALL(env, napi_get_boolean(env, E->engine == NULL, &out));
     return out;
 }
@@ -947,7 +948,6 @@ static napi_value module_init(napi_env env, napi_value exports)
     E->env = env;
     twn_packer_init(&E->pk);
     tw_buf_init(&E->bytes);
-    tw_engine_opts_init(&E->engine_opts);
     if (napi_get_uv_event_loop(env, &E->loop) != napi_ok ||
         uv_async_init(E->loop, &E->async, on_async) != 0) {
         free(E);
