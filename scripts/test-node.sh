@@ -15,4 +15,4 @@ fi
 echo "test-node: npm install (dev packages + addon build)" >&2
 npm install --no-audit --no-fund --loglevel=error >&2
 
-exec node --test --test-concurrency=1 --test-timeout=600000 tests/node/
+exec node --test --test-concurrency=1 --test-timeout=600000 tests/node/*.test.js
