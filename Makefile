@@ -35,6 +35,9 @@ FUZZ_C   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_C  := $(sort $(wildcard benchmarks/c/*.c))
 HEADERS  := $(wildcard csrc/*.h csrc/*/*.h tests/c/*.h)
 
+# Keep intermediate objects (fuzz objects are built through a pattern chain).
+.SECONDARY:
+
 .PHONY: all deps demo test test-c test-c-only test-py test-node fuzz-quick fuzz-long bench-c \
         bench clean header-check
 
