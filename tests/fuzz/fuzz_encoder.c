@@ -83,6 +83,40 @@ static void check_sse(const tw_buf *out) {
     tw_sse_parser_free(p);
 }
 
+typedef struct oa_check {
+    tw_buf text;
+    int errors, protocol_errors;
+} oa_check;
+
+static int on_decoded(void *ud, const tw_event *ev) {
+    oa_check *c = ud;
+    if (ev->type == TW_EV_TEXT && ev->text.len && tw_buf_append(&c->text, ev->text.ptr, ev->text.len))
+        abort();
+    if (ev->type == TW_EV_ERROR) {
+        c->errors++;
+        if (ev->error_kind == TW_KIND_PROTOCOL) c->protocol_errors++;
+    }
+    return 0;
+}
+
+/* want: the text before the first error event; had_error: an error event was encoded. */
+static void check_openai_decodes(const tw_buf *out, const tw_buf *want, int had_error) {
+    tw_decoder *d = tw_decoder_new(TW_DIALECT_OPENAI, NULL, NULL);
+    oa_check c;
+    if (!d) abort();
+    memset(&c, 0, sizeof c);
+    if (tw_decoder_feed(d, out->data, out->len, on_decoded, &c, NULL) != TW_OK ||
+        tw_decoder_finish(d, on_decoded, &c, NULL) != TW_OK)
+        fail("openai decoder failed on openai output", out);
+    if (c.protocol_errors) fail("openai output gave protocol errors when decoded", out);
+    if (had_error ? c.errors == 0 : c.errors != 0) fail("error events lost or invented", out);
+    if (c.text.len < want->len || (want->len && memcmp(c.text.data, want->data, want->len) != 0) ||
+        (!had_error && c.text.len != want->len))
+        fail("openai output decodes to other text", out);
+    tw_buf_free(&c.text);
+    tw_decoder_free(d);
+}
+
 static void check_ndjson(const tw_buf *out) {
     size_t i = 0;
     while (i < out->len) {
@@ -97,7 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     reader r = {data, size};
     tw_event evs[MAX_EVENTS];
     size_t n = 0;
-    tw_buf text_want;
+    tw_buf text_want, text_before_error;
+    int had_error = 0;
     uint8_t flags = take_byte(&r);
 
     while (r.n && n < MAX_EVENTS) {
@@ -139,10 +174,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     tw_buf_init(&text_want);
+    tw_buf_init(&text_before_error);
     for (size_t i = 0; i < n; i++) {
         tw_buf j;
+        if (evs[i].type == TW_EV_ERROR) had_error = 1;
         if (evs[i].type == TW_EV_TEXT && evs[i].text.ptr &&
-            tw__utf8_append(&text_want, evs[i].text.ptr, evs[i].text.len) != TW_OK)
+            (tw__utf8_append(&text_want, evs[i].text.ptr, evs[i].text.len) != TW_OK ||
+             (!had_error &&
+              tw__utf8_append(&text_before_error, evs[i].text.ptr, evs[i].text.len) != TW_OK)))
             abort();
         tw_buf_init(&j);
         if (tw_event_to_json(&evs[i], &j) != TW_OK || !check_json(j.data, j.len))
@@ -169,6 +208,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!tw__utf8_valid(out.data ? out.data : "", out.len)) fail("invalid UTF-8 out", &out);
         switch (f) {
         case TW_FORMAT_OPENAI:
+            check_sse(&out);
+            check_openai_decodes(&out, &text_before_error, had_error);
+            break;
         case TW_FORMAT_EVENTS:
         case TW_FORMAT_AI_SDK: check_sse(&out); break;
         case TW_FORMAT_NDJSON: check_ndjson(&out); break;
@@ -183,5 +225,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tw_encoder_free(e);
     }
     tw_buf_free(&text_want);
+    tw_buf_free(&text_before_error);
     return 0;
 }
