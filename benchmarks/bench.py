@@ -15,6 +15,7 @@ Exit status: non-zero when any peer failed (the smoke check CI runs).
 Run one cell by hand: see benchmarks/README.md.
 """
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -128,8 +129,8 @@ def all_peers():
 # ---- workloads ----------------------------------------------------------------------------------
 
 def make_cells(quick):
-    n = 20000 if quick else 200000
-    frag = 4000 if quick else 20000  # the mock's 1-7 byte writes cost it ~30x more per chunk
+    n = 5000 if quick else 200000
+    frag = 2000 if quick else 20000  # the mock's 1-7 byte writes cost it ~30x more per chunk
     cells = [
         dict(id="bulk-openai", kind="bulk", dialect="openai", query="", chunks=n,
              title="Bulk, openai dialect, one stream of %d chunks" % n),
@@ -142,11 +143,12 @@ def make_cells(quick):
              query="split=coalesce&coalesce=64", chunks=n,
              title="Bulk, openai, coalesced writes (64 events per write), %d chunks" % n),
         dict(id="fanin-1000x50", kind="fanin", dialect="openai", query="",
-             streams=100 if quick else 1000, rate=50, duration=2 if quick else 20),
+             streams=50 if quick else 1000, rate=20 if quick else 50,
+             duration=1 if quick else 20),
         dict(id="fanin-5000x10", kind="fanin", dialect="openai", query="",
-             streams=500 if quick else 5000, rate=10, duration=2 if quick else 20),
+             streams=250 if quick else 5000, rate=10, duration=1 if quick else 20),
         dict(id="ttft", kind="ttft", dialect="openai", query="", chunks=5,
-             requests=100 if quick else 1000),
+             requests=30 if quick else 1000),
     ]
     for c in cells:
         if c["kind"] == "fanin":
@@ -279,6 +281,8 @@ def run_json(argv, timeout, env=None):
     except subprocess.TimeoutExpired as e:
         tail = (e.stderr or b"").decode(errors="replace")[-400:]
         return {"ok": False, "error": "timed out after %ds %s" % (timeout, tail.strip())}
+    except OSError as e:
+        return {"ok": False, "error": "cannot run %s: %s" % (argv[0], e)}
     out = None
     for line in reversed(p.stdout.decode(errors="replace").splitlines()):
         line = line.strip()
@@ -334,23 +338,33 @@ def check(cell, r):
         r["error"] = "delivered %s text deltas, the mock sent %s" % (r.get("chunks"), exp)
 
 
-def run_cell(cell, peers, mock, reps, ncores, log):
+def run_cell(cell, peers, mock, reps, ncores, log, jobs=1):
+    """Runs every peer `reps` times, rotating the order each repetition. jobs > 1 (the smoke
+    run only) runs that many peers at once, unpinned: its figures are then not comparable."""
     runs = {p.id: [] for p in peers}
+
+    def one(p, rep):
+        if jobs == 1:
+            mock.wait_idle()
+        timeout = cell["duration"] * 3 + 90 if cell["kind"] == "fanin" else 300
+        argv = p.argv + peer_args(p, cell, mock.base)
+        r = run_json(pinned(argv, CLIENT_CORE, ncores) if jobs == 1 else argv, timeout)
+        r["rep"] = rep
+        check(cell, r)
+        return r
+
     for rep in range(reps):
         k = rep % len(peers)
         order = peers[k:] + peers[:k]
         if rep % 2 == 1:
             order = order[::-1]
-        for p in order:
-            mock.wait_idle()
-            if cell["kind"] == "fanin":
-                timeout = cell["duration"] * 3 + 90
-            else:
-                timeout = 300
-            argv = pinned(p.argv + peer_args(p, cell, mock.base), CLIENT_CORE, ncores)
-            r = run_json(argv, timeout)
-            r["rep"] = rep
-            check(cell, r)
+        if jobs == 1:
+            results = ((p, one(p, rep)) for p in order)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+                futs = [(p, ex.submit(one, p, rep)) for p in order]
+                results = [(p, f.result()) for p, f in futs]
+        for p, r in results:
             runs[p.id].append(r)
             log("  %-44s %s" % (p.label, brief(cell, r)))
     # Every peer must assemble the same text: compare the character counts of the bulk runs.
@@ -368,9 +382,13 @@ def run_cell(cell, peers, mock, reps, ncores, log):
     return runs
 
 
+def one_line(text, limit=300):
+    return " | ".join(x.strip() for x in str(text).splitlines() if x.strip())[:limit]
+
+
 def brief(cell, r):
     if not r.get("ok"):
-        return "FAILED: " + str(r.get("error", "?"))[:300]
+        return "FAILED: " + one_line(r.get("error", "?"))
     if cell["kind"] == "bulk":
         return "%.3f us/chunk cpu, %.0f ms wall, %d chunks" % (
             r["cpu_s"] / r["chunks"] * 1e6, r["wall_s"] * 1e3, r["chunks"])
@@ -431,7 +449,7 @@ def summarize(cell, peers, runs):
         bad = [r for r in runs.get(p.id, []) if not r.get("ok")]
         row = {"peer": p.id, "label": p.label, "group": p.group, "tw": p.tw, "ref": p.ref,
                "runs": len(good), "failed": len(bad),
-               "error": bad[0].get("error") if bad else None}
+               "error": one_line(bad[0].get("error")) if bad else None}
         if good:
             row["median"], row["spread"] = med_spread([metric(cell, r) for r in good])
             for key in ("wall_s", "chunks", "lat_p50_us", "lat_p99_us", "lat_max_us",
@@ -465,7 +483,8 @@ def table_lines(cell, rows, md):
     body = []
     for r in rows:
         if r["runs"] == 0:
-            body.append([r["label"], "FAILED: " + str(r["error"])[:80]] + [""] * (len(head) - 2))
+            body.append([r["label"], "FAILED" if not md else "FAILED: " + str(r["error"])[:120]]
+                        + [""] * (len(head) - 2))
             continue
         ratio = "%.1fx" % r["ratio"] if r.get("ratio") is not None else "-"
         sp = "±%.0f%%" % r["spread"] if r.get("spread") is not None else "-"
@@ -599,27 +618,31 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def collect_versions(peers, log):
+def collect_versions(results):
+    """Versions reported by the peers themselves in their result lines, plus the CLI's."""
     v = {}
     try:
-        v["tokenwire (C)"] = subprocess.run([CLI, "version"], capture_output=True,
+        v["tokenwire CLI"] = subprocess.run([CLI, "version"], capture_output=True,
                                             text=True).stdout.strip()
     except OSError as e:
-        v["tokenwire (C)"] = "missing (%s)" % e
-    seen = set()
-    for p in peers:
-        if p.lang not in ("python", "node"):
-            continue
-        impl = p.argv[2] if p.lang == "python" else p.argv[2]
-        key = (p.lang, impl.split(":")[0])
-        if key in seen:
-            continue
-        seen.add(key)
-        r = run_json(p.argv[:3] + ["--workload", "versions"], 60)
-        for k, val in (r.get("versions") or {}).items():
-            v["%s %s" % ("PyPI" if p.lang == "python" else "npm", k)] = val
-        if not r.get("ok"):
-            log("versions of %s: %s" % (impl, r.get("error")))
+        v["tokenwire CLI"] = "missing (%s)" % e
+    code = ("import json, importlib.metadata as m\n"
+            "print(json.dumps({d: m.version(d) for d in ('fastapi', 'uvicorn', 'uvloop', "
+            "'httptools', 'starlette')}))")
+    try:
+        extra = json.loads(subprocess.run([VENV_PY, "-c", code], capture_output=True,
+                                          text=True, timeout=60).stdout)
+        v.update({"PyPI " + k: val for k, val in extra.items()})
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        v["PyPI relay stack"] = "unknown (%s)" % e
+    for c in results["cells"].values():
+        for runs in c["runs"].values():
+            for r in runs:
+                impl = str(r.get("impl", ""))
+                prefix = ("C" if impl.startswith("c-") else
+                          "PyPI" if impl.startswith("py_") else "npm")
+                for k, val in (r.get("versions") or {}).items():
+                    v.setdefault("%s %s" % (prefix, k), val)
     return v
 
 
@@ -820,13 +843,13 @@ def main():
         meta["quick"] = quick
         meta["pinning"] = ("mock on core %s, client on core %s" % (MOCK_CORE, CLIENT_CORE)
                            if ncores >= 2 else "none (one core)")
-        meta["versions"] = collect_versions(peers, log)
 
         for cell in cells:
             cp = [p for p in peers if cell["kind"] in p.workloads and cell["dialect"] in p.dialects]
             reps = reps_for(cell, quick)
             log("\n== %s  [%d peers x %d reps]" % (cell["title"], len(cp), reps))
-            runs = run_cell(cell, cp, mock, reps, ncores, log)
+            runs = run_cell(cell, cp, mock, reps, ncores, log,
+                            jobs=2 if quick and cell["kind"] != "fanin" else 1)
             rows = summarize(cell, cp, runs)
             if cell["kind"] == "ttft":
                 best = min((r["median"] for r in rows if r.get("median") is not None and
@@ -872,6 +895,7 @@ def main():
     finally:
         mock.stop()
 
+    results["meta"]["versions"] = collect_versions(results)
     results["meta"]["elapsed_s"] = time.time() - t_start
     results["meta"]["failed"] = failed
     os.makedirs(RESULTS_DIR, exist_ok=True)
@@ -882,7 +906,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     out_path = os.path.join(out_dir, name)
     with open(out_path, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
+        json.dump(results, f, indent=1)
     log("\nraw results: %s" % os.path.relpath(out_path, ROOT))
     if not quick and not a.no_results_md and not a.only and not a.peers:
         md_path = os.path.join(HERE, "RESULTS.md")
@@ -891,6 +915,9 @@ def main():
             f.write(results_md(results, os.path.relpath(out_path, HERE), old))
         log("summary: benchmarks/RESULTS.md")
     log("elapsed: %.0f s" % (time.time() - t_start))
+    cells_run = sum(len(c["rows"]) for c in results["cells"].values())
+    # One line a CI log reader understands: peer cells that produced numbers / that failed.
+    log("bench: %d passed, %d failed" % (cells_run - len(failed), len(failed)))
     if failed:
         log("\nFAILED (%d):" % len(failed))
         for f_ in failed:

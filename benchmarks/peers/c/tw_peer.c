@@ -197,8 +197,9 @@ static int one_stream(tw_engine *e, const args *a, const char *extra, counters *
 }
 
 static void print_result(const char *fmt_fields, const args *a, int ok, const counters *c) {
-    printf("{\"impl\":\"c-engine\",\"loop\":\"poll\",\"workload\":\"%s\",%s,\"ok\":%s",
-           a->workload, fmt_fields, ok ? "true" : "false");
+    printf("{\"impl\":\"c-engine\",\"loop\":\"poll\",\"workload\":\"%s\",%s,"
+           "\"versions\":{\"tokenwire\":\"%s\"},\"ok\":%s",
+           a->workload, fmt_fields, TW_VERSION_STRING, ok ? "true" : "false");
     if (c->errors) printf(",\"errors\":%ld,\"first_error\":\"%s\"", c->errors, c->first_error);
     printf("}\n");
 }

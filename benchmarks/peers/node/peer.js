@@ -138,8 +138,9 @@ async function main() {
   const a = parseArgs(process.argv.slice(2));
   const [name, variant = ''] = a.impl.split(':');
   const out = { impl: a.impl, loop: 'libuv', workload: a.workload };
+  let mod;
   try {
-    const mod = require(path.join(__dirname, name + '.js'));
+    mod = require(path.join(__dirname, name + '.js'));
     if (a.workload === 'versions') out.versions = versions(mod);
     else if (a.workload === 'ttft') Object.assign(out, await ttft(mod.Peer, a, variant));
     else {
@@ -150,6 +151,7 @@ async function main() {
         await peer.close();
       }
     }
+    if (a.workload !== 'versions') out.versions = versions(mod);
     out.ok = !('errors' in out);
   } catch (e) {
     out.ok = false;

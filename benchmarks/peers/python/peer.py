@@ -193,6 +193,7 @@ def main():
                     out.update(r.run(main_async(a)))
             else:
                 out.update(asyncio.run(main_async(a)))
+            out["versions"] = versions(a.impl)
         out["ok"] = "errors" not in out
     except BaseException as e:  # reported to the orchestrator as a failed cell
         out["ok"] = False
