@@ -45,7 +45,7 @@ typedef enum tw_json_type {
 
 /** A cursor on one value (an on-demand value, copied by value; see the lifetime rules above). */
 typedef struct tw_json_val {
-    uint64_t opaque_[4];
+    uint64_t opaque_[6];
 } tw_json_val;
 
 /** An object or array iterator. */

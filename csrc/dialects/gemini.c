@@ -129,9 +129,9 @@ static tw__rc response(tw__dctx *c, tw_json_val *v) {
         } else if (TW__IS(k, "usageMetadata")) {
             usage(c, &f);
         } else if (TW__IS(k, "responseId")) {
-            tw_json_get_str(j, &f, &id);
+            if (!s->started) tw_json_get_str(j, &f, &id);
         } else if (TW__IS(k, "modelVersion")) {
-            tw_json_get_str(j, &f, &model);
+            if (!s->started) tw_json_get_str(j, &f, &model);
         } else if (TW__IS(k, "promptFeedback") && tw_json_obj_begin(j, &f, &pit)) {
             while (tw_json_obj_next(j, &pit, &k, &el))
                 if (TW__IS(k, "blockReason")) tw_json_get_str(j, &el, &block);

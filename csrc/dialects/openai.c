@@ -171,6 +171,12 @@ static void stage_usage(tw__dctx *c) {
     s->usage_kind = 0;
 }
 
+static void stream_error(tw__dctx *c, tw_json_val *v, size_t *errpos) {
+    if (c->done || tw_json_is_null(c->json, v)) return;
+    *errpos = c->nev;
+    tw__stage_provider_error(c, v);
+}
+
 /* A chunk (stream) or a chat.completion (body). */
 static tw__rc chunk(tw__dctx *c, tw_json_val *root) {
     tw_json *j = c->json;
@@ -185,6 +191,11 @@ static tw__rc chunk(tw__dctx *c, tw_json_val *root) {
         if (TW__IS(k, "choices")) {
             if (tw_json_arr_begin(j, &f, &ait))
                 while (tw_json_arr_next(j, &ait, &el)) choice(c, &el);
+        } else if (s->started) {
+            /* id and model only matter for START: the common case skips them unread. */
+            if (TW__IS(k, "usage")) keep_usage(c, &f, 2);
+            else if (TW__IS(k, "x_groq")) x_groq(c, &f);
+            else if (TW__IS(k, "error")) stream_error(c, &f, &errpos);
         } else if (TW__IS(k, "id")) {
             tw_json_get_str(j, &f, &id);
         } else if (TW__IS(k, "model")) {
@@ -194,10 +205,7 @@ static tw__rc chunk(tw__dctx *c, tw_json_val *root) {
         } else if (TW__IS(k, "x_groq")) {
             x_groq(c, &f);
         } else if (TW__IS(k, "error")) {
-            if (!c->done && tw_json_type_of(j, &f) != TW_JSON_NULL) {
-                errpos = c->nev;
-                tw__stage_provider_error(c, &f);
-            }
+            stream_error(c, &f, &errpos);
         }
     }
     if (c->done) {
