@@ -1,5 +1,9 @@
 /*
  * tw_encoder.h - encoders from normalized events to downstream bytes (SSE, NDJSON, text).
+ *
+ * The exact wire schema of each format is documented at the top of its source file:
+ * csrc/encoders/enc_openai.c, enc_events.c, enc_ai_sdk.c, event_json.c (ndjson), encoder.c (text).
+ * Output is always valid UTF-8: invalid input bytes become U+FFFD.
  */
 #ifndef TW_ENCODER_H
 #define TW_ENCODER_H
@@ -24,10 +28,19 @@ typedef enum tw_format {
     TW_FORMAT__LAST
 } tw_format;
 
-/** "openai" (alias "sse-openai"), "events", "ai-sdk", "ndjson", "text"; 0 if unknown. */
+/**
+ * Parses a format name: "openai" (alias "sse-openai"), "events", "ai-sdk", "ndjson", "text".
+ * @param name the name, len bytes, need not be NUL-terminated; NULL gives 0.
+ * @return the format, or 0 if unknown (case-sensitive). Thread: any. Ownership: none.
+ */
 TW_API tw_format tw_format_from_name(const char *name, size_t len);
+/** Static canonical name of a format, or NULL if invalid. Thread: any. Ownership: static. */
 TW_API const char *tw_format_name(tw_format f);
-/** Static Content-Type for the format ("text/event-stream", ...). */
+/**
+ * Static Content-Type for the format: "text/event-stream" (openai, events, ai-sdk),
+ * "application/x-ndjson", "text/plain; charset=utf-8"; NULL if invalid.
+ * Thread: any. Ownership: static, never free.
+ */
 TW_API const char *tw_format_content_type(tw_format f);
 /**
  * Extra HTTP response headers the format wants, as a static array of name, value, name,
@@ -52,6 +65,7 @@ typedef struct tw_encoder_opts {
     int index_is_choice;
 } tw_encoder_opts;
 
+/** Fills defaults (all NULL / 0). @param o NULL is a no-op. Thread: any. */
 TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
 /**
  * Creates an encoder. @param f a tw_format. @param opts NULL for defaults; strings copied.
@@ -59,6 +73,7 @@ TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
  * Thread: any. Ownership: free with tw_encoder_free.
  */
 TW_API tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err);
+/** Frees an encoder. NULL is a no-op. Thread: owner. */
 TW_API void tw_encoder_free(tw_encoder *e);
 /**
  * Appends the bytes for ev to out (possibly none). Strings in ev are borrowed for the call.
@@ -67,18 +82,39 @@ TW_API void tw_encoder_free(tw_encoder *e);
  * Thread: owner (one thread at a time). Ownership: out is the caller's.
  */
 TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
-/** Appends the closing bytes ([DONE], complete, ...) once; later calls append nothing. */
+/**
+ * Appends the closing bytes once (openai: the usage chunk and "data: [DONE]"; events:
+ * agent_complete for open agents and "complete"; ai-sdk: open parts ended, finish-step,
+ * finish, "data: [DONE]"); later calls append nothing and return TW_OK.
+ * @return TW_OK, TW_ERR_INVALID_ARG (NULL), TW_ERR_NOMEM (out unchanged; not finished).
+ * Thread: owner. Ownership: out is the caller's.
+ */
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
-/** Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats, nothing otherwise. */
+/**
+ * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats, nothing for ndjson
+ * and text. Allowed at any point, also after finish. @return TW_OK, TW_ERR_INVALID_ARG,
+ * TW_ERR_NOMEM. Thread: owner. Ownership: out is the caller's.
+ */
 TW_API tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out);
 
 /**
- * Appends s as a JSON string literal (with quotes), escaping exactly: ", \, controls, and
- * U+2028/U+2029; invalid UTF-8 becomes U+FFFD.
+ * Appends s as a JSON string literal (with quotes), escaping exactly: " and \ as \" \\,
+ * controls < 0x20 as \n \r \t \b \f or \u00XX, U+2028/U+2029 as \u2028/\u2029; everything
+ * else (DEL, '/', non-ASCII) is copied as is. Each maximal invalid UTF-8 subpart becomes
+ * U+FFFD (as the WHATWG decoder does). SSE2 scan of escape-free runs.
+ * @param out not NULL. @param s may be NULL when len == 0.
+ * @return TW_OK, TW_ERR_INVALID_ARG, TW_ERR_NOMEM (out unchanged). Thread: any.
+ * Ownership: out is the caller's; s borrowed.
  */
 TW_API tw_code tw_json_escape(tw_buf *out, const char *s, size_t len);
 
-/** Appends ev as one JSON object (no newline): the form of `tokenwire parse` and "ndjson". */
+/**
+ * Appends ev as one JSON object (no newline): the lines of `tokenwire parse` and "ndjson".
+ * Keys in a fixed order, only those set, e.g. {"type":"text","index":0,"text":"Hel"};
+ * schema in csrc/encoders/event_json.c.
+ * @return TW_OK, TW_ERR_INVALID_ARG (NULL, invalid type), TW_ERR_NOMEM (out unchanged).
+ * Thread: any. Ownership: out is the caller's; ev borrowed.
+ */
 TW_API tw_code tw_event_to_json(const tw_event *ev, tw_buf *out);
 
 #ifdef __cplusplus
