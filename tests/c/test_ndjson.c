@@ -271,3 +271,38 @@ TW_TEST(ndjson_oversized_final_line_not_delivered) {
     tw_ndjson_free(s);
     tw_buf_free(&r.out);
 }
+
+#ifdef __SANITIZE_ADDRESS__
+/* From the ASan runtime (sanitizer/allocator_interface.h, not shipped with every compiler). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#define HEAP_NOW() __sanitizer_get_current_allocated_bytes()
+#else
+#define HEAP_NOW() ((size_t)0)
+#endif
+
+TW_TEST(ndjson_oversized_line_memory_stays_bounded) {
+    const size_t piece = 65536, big = (size_t)32 << 20;
+    char *buf = malloc(piece);
+    tw_ndjson *s = tw_ndjson_new((size_t)1 << 20);
+    nrec r;
+    size_t base = HEAP_NOW(), peak = 0;
+    int errors = 0;
+    memset(&r, 0, sizeof r);
+    memset(buf, 'x', piece);
+    for (size_t sent = 0; sent < big; sent += piece) {
+        tw_code rc = tw_ndjson_feed(s, buf, piece, on_line, &r, NULL);
+        while (rc == TW_ERR_SSE_PROTOCOL) {
+            errors++;
+            rc = tw_ndjson_feed(s, NULL, 0, on_line, &r, NULL);
+        }
+        CHECK_EQ_INT(rc, TW_OK);
+        if (HEAP_NOW() - base > peak) peak = HEAP_NOW() - base;
+    }
+    nfeed(s, &r, "\n{}\n", 4);
+    CHECK_EQ_INT(errors, 1);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK_MSG(peak <= (size_t)4 << 20, "heap grew by %zu bytes for a 1 MiB limit", peak);
+    tw_ndjson_free(s);
+    tw_buf_free(&r.out);
+    free(buf);
+}

@@ -881,3 +881,51 @@ TW_TEST(sse_stop_on_every_event_of_a_large_feed) {
     tw_sse_parser_free(p);
     tw_buf_free(&in);
 }
+
+/* ---- memory stays bounded by the limit ----------------------------------------------------- */
+
+#ifdef __SANITIZE_ADDRESS__
+/* From the ASan runtime (sanitizer/allocator_interface.h, not shipped with every compiler). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#define HEAP_NOW() __sanitizer_get_current_allocated_bytes()
+#else
+#define HEAP_NOW() ((size_t)0)
+#endif
+
+TW_TEST(sse_oversized_event_memory_stays_bounded) {
+    /* A 32 MiB event against a 1 MiB limit, arriving in 64 KiB reads: one error, the event is
+     * dropped without being buffered, the next event arrives, and the heap never grows by more
+     * than a few times the limit. */
+    const size_t piece = 65536, big = (size_t)32 << 20;
+    char *buf = malloc(piece);
+    tw_sse_opts o;
+    tw_sse_parser *p;
+    rec r;
+    size_t base, peak = 0, sent = 0;
+    int errors = 0;
+    memset(&r, 0, sizeof r);
+    tw_sse_opts_init(&o);
+    o.max_event_size = (size_t)1 << 20;
+    p = tw_sse_parser_new(&o);
+    base = HEAP_NOW();
+    memset(buf, 'x', piece);
+    memcpy(buf, "data: ", 6);
+    while (sent < big) {
+        tw_code rc = tw_sse_parser_feed(p, buf, piece, on_event, &r, NULL);
+        while (rc == TW_ERR_SSE_PROTOCOL) {
+            errors++;
+            rc = tw_sse_parser_feed(p, NULL, 0, on_event, &r, NULL);
+        }
+        CHECK_EQ_INT(rc, TW_OK);
+        if (HEAP_NOW() - base > peak) peak = HEAP_NOW() - base;
+        sent += piece;
+        memset(buf, 'x', 6);
+    }
+    feed_piece(p, &r, "\n\ndata: ok\n\n", 12);
+    CHECK_EQ_INT(errors, 1);
+    CHECK_EQ_INT(r.n_events, 1);
+    CHECK_MSG(peak <= (size_t)4 << 20, "heap grew by %zu bytes for a 1 MiB limit", peak);
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
+    free(buf);
+}
