@@ -54,7 +54,8 @@ typedef struct parse_ctx {
 static tw_code raw_sse_line(const tw_event *ev, tw_buf *out) {
     tw_code rc;
     tw_str name = ev->name.ptr ? ev->name : (tw_str){"message", 7};
-    if ((rc = tw_buf_append(out, "{\"event\":", 9)) || (rc = tw_json_escape(out, name.ptr, name.len)) ||
+    if ((rc = tw_buf_append(out, "{\"event\":", 9)) ||
+        (rc = tw_json_escape(out, name.ptr, name.len)) ||
         (rc = tw_buf_append(out, ",\"data\":", 8)) ||
         (rc = tw_json_escape(out, ev->text.ptr, ev->text.ptr ? ev->text.len : 0)) ||
         (rc = tw_buf_append(out, ",\"id\":", 6)) ||

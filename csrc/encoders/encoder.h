@@ -1,5 +1,6 @@
 /*
- * encoder.h - internals shared by the encoders (the files of csrc/encoders). Not installed, not public.
+ * encoder.h - internals shared by the encoders (the files of csrc/encoders). Not installed,
+ * not public.
  *
  * Every encoder appends to a caller's tw_buf. On failure the buffer is rolled back to the
  * length it had when the public call began, so a caller never sees half an SSE event.

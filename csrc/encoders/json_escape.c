@@ -238,7 +238,9 @@ tw_code tw_json_escape(tw_buf *out, const char *str, size_t len) {
     return TW_OK;
 }
 
-tw_code tw__put_jstr(tw_buf *out, tw_str s) { return tw_json_escape(out, s.ptr, s.ptr ? s.len : 0); }
+tw_code tw__put_jstr(tw_buf *out, tw_str s) {
+    return tw_json_escape(out, s.ptr, s.ptr ? s.len : 0);
+}
 
 tw_code tw__put_jcstr(tw_buf *out, const char *s) {
     return tw_json_escape(out, s, s ? strlen(s) : 0);

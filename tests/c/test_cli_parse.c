@@ -150,7 +150,8 @@ TW_TEST(cli_parse_provider_error_exits_1) {
     CHECK_EQ_INT(r.status, 1);
     CHECK(r.out && strstr(r.out, "{\"type\":\"text\",\"index\":0,\"text\":\"Let me check\"}\n"));
     CHECK(r.out && strstr(r.out, "{\"type\":\"error\",\"kind\":\"provider\",") != NULL);
-    CHECK(r.out && strstr(r.out, "\"message\":\"Overloaded\",\"name\":\"overloaded_error\"") != NULL);
+    CHECK(r.out &&
+          strstr(r.out, "\"message\":\"Overloaded\",\"name\":\"overloaded_error\"") != NULL);
     CHECK(r.out && strstr(r.out, "{\"type\":\"end\"}") == NULL);
     CHECK(r.err && strstr(r.err, "the stream carried 1 error event") != NULL);
     run_free(&r);
@@ -164,7 +165,8 @@ TW_TEST(cli_parse_provider_error_exits_1) {
 }
 
 TW_TEST(cli_parse_reencodes_anthropic) {
-    run_result r = run_parse("anthropic_tool.sse", ARGS("--dialect", "anthropic", "--format", "text"));
+    run_result r =
+        run_parse("anthropic_tool.sse", ARGS("--dialect", "anthropic", "--format", "text"));
     CHECK_EQ_INT(r.status, 0);
     CHECK_EQ_STR(r.out, r.out_len, "Let me check \xe2\x80\xa8the weather.");
     run_free(&r);
@@ -210,7 +212,8 @@ TW_TEST(cli_parse_reencodes_anthropic) {
 TW_TEST(cli_parse_max_event_size) {
     /* Every chunk of openai_tool.sse is over 128 bytes: each is rejected, typed, and the
      * decoder goes on to the next one. */
-    run_result r = run_parse("openai_tool.sse", ARGS("--dialect", "openai", "--max-event-size", "128"));
+    run_result r =
+        run_parse("openai_tool.sse", ARGS("--dialect", "openai", "--max-event-size", "128"));
     CHECK_EQ_INT(r.status, 1);
     CHECK(r.out && strstr(r.out, "{\"type\":\"error\",\"kind\":\"protocol\"") != NULL);
     CHECK(r.out && strstr(r.out, "\"type\":\"text\"") == NULL);

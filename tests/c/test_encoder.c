@@ -1,6 +1,7 @@
 /* test_encoder.c - JSON escaping, event JSON, and the five encoders (exact bytes). */
 #include "encoders/encoder.h"
 #include "tokenwire.h"
+#include "tw_json.h"
 #include "tw_test.h"
 
 #include <stdint.h>
@@ -260,7 +261,8 @@ static size_t ref_sanitize(const uint8_t *s, size_t n, char *out) {
             if (i + k >= n || (s[i + k] & 0xC0) != 0x80) break;
             next = (cp << 6) | (s[i + k] & 0x3F);
             /* Reject as soon as the prefix can only lead to an overlong/surrogate/too big. */
-            if (k == 1 && ((len == 3 && next < 0x20) || (len == 3 && next >= 0x360 && next < 0x380) ||
+            if (k == 1 && ((len == 3 && next < 0x20) ||
+                           (len == 3 && next >= 0x360 && next < 0x380) ||
                            (len == 4 && (next < 0x10 || next > 0x10F))))
                 break;
             cp = next;
@@ -333,7 +335,9 @@ TW_TEST(escape_random_bytes_round_trip) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             /* Mostly ASCII with bursts of high bytes and controls. */
             uint8_t r = (uint8_t)(x >> 40);
-            in[i] = (char)((x >> 56) % 4 == 0 ? r : (r % 3 == 0 ? (0x80 | (r & 0x7F)) : 'a' + r % 26));
+            in[i] = (char)((x >> 56) % 4 == 0  ? r
+                           : r % 3 == 0        ? (0x80 | (r & 0x7F))
+                                               : 'a' + r % 26);
         }
         wn = ref_sanitize((const uint8_t *)in, n, want);
         tw_buf_init(&b);
@@ -1003,9 +1007,11 @@ TW_TEST(sse_formats_round_trip_through_parser) {
             memset(&c, 0, sizeof c);
             if (bytewise) {
                 for (size_t i = 0; i < out.len; i++)
-                    CHECK_EQ_INT(tw_sse_parser_feed(p, out.data + i, 1, collect_sse, &c, NULL), TW_OK);
+                    CHECK_EQ_INT(tw_sse_parser_feed(p, out.data + i, 1, collect_sse, &c, NULL),
+                                 TW_OK);
             } else {
-                CHECK_EQ_INT(tw_sse_parser_feed(p, out.data, out.len, collect_sse, &c, NULL), TW_OK);
+                CHECK_EQ_INT(tw_sse_parser_feed(p, out.data, out.len, collect_sse, &c, NULL),
+                             TW_OK);
             }
             tw_sse_parser_free(p);
             CHECK_EQ_INT(c.bad_json, 0);
@@ -1074,7 +1080,7 @@ TW_TEST(ndjson_round_trip) {
     tw_buf_free(&v);
 }
 
-/* ---- openai encoder -> openai decoder ---------------------------------------------------------- */
+/* ---- openai encoder -> openai decoder ------------------------------------------------------- */
 
 typedef struct decoded {
     tw_buf text, reasoning, args[2];
@@ -1099,7 +1105,8 @@ static int collect_decoded(void *ud, const tw_event *ev) {
             tw_buf_append(&d->tool_names, ev->name.ptr, ev->name.len);
             tw_buf_append(&d->tool_names, "\n", 1);
         }
-        if (ev->arguments.ptr) tw_buf_append(&d->args[ev->index], ev->arguments.ptr, ev->arguments.len);
+        if (ev->arguments.ptr)
+            tw_buf_append(&d->args[ev->index], ev->arguments.ptr, ev->arguments.len);
         break;
     case TW_EV_FINISH:
         tw_buf_append(&d->finish, ev->reason.ptr, ev->reason.len);
@@ -1204,5 +1211,183 @@ TW_TEST(openai_encoder_error_decodes_as_provider_error) {
     CHECK_EQ_STR(d.text.data, d.text.len, "partial");
     CHECK_EQ_INT(d.errors, 1);
     decoded_free(&d);
+    tw_buf_free(&out);
+}
+
+/* ---- ndjson -> simdjson (tw_json) -> events: the same events --------------------------------- */
+
+
+static int name_to_type(tw_str s) {
+    for (int t = 1; t < TW_EV__LAST; t++) {
+        const char *name = tw_event_type_name((tw_event_type)t);
+        if (tw__str_eq(s, name, strlen(name))) return t;
+    }
+    return 0;
+}
+
+static int name_to_kind(tw_str s) {
+    for (int k = 0; k < TW_KIND__LAST; k++) {
+        const char *name = tw_error_kind_name((tw_error_kind)k);
+        if (tw__str_eq(s, name, strlen(name))) return k;
+    }
+    return -1;
+}
+
+/* Compares a string read back with the original, sanitized as the encoder must. */
+static void same_str(const char *what, tw_str got, tw_str orig) {
+    tw_buf want;
+    tw_buf_init(&want);
+    if (orig.ptr) CHECK_EQ_INT(tw__utf8_append(&want, orig.ptr, orig.len), TW_OK);
+    CHECK_MSG((got.ptr != NULL) == (orig.ptr != NULL) && got.len == want.len &&
+                  (want.len == 0 || memcmp(got.ptr, want.data, want.len) == 0),
+              "%s: got %.*s", what, (int)got.len, got.ptr ? got.ptr : "(absent)");
+    tw_buf_free(&want);
+}
+
+/* Reads one ndjson line back into an event and compares it with orig. */
+static void check_line(tw_json *j, const char *line, size_t n, const tw_event *orig) {
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str key, s;
+    tw_event got;
+    tw_buf copy;
+    int64_t num;
+    tw_event_init(&got);
+    tw_buf_init(&copy);
+    CHECK_EQ_INT(tw_buf_append(&copy, line, n), TW_OK); /* padded copy: parse in place */
+    CHECK_EQ_INT(tw_json_parse(j, copy.data, n, copy.cap, &root), TW_OK);
+    CHECK(tw_json_obj_begin(j, &root, &it));
+    /* Strings point into the parser (valid until the next parse): compare before it. */
+    while (tw_json_obj_next(j, &it, &key, &v)) {
+        if (tw__str_eq(key, "type", 4)) {
+            CHECK(tw_json_get_str(j, &v, &s));
+            got.type = (tw_event_type)name_to_type(s);
+        } else if (tw__str_eq(key, "kind", 4)) {
+            CHECK(tw_json_get_str(j, &v, &s));
+            got.error_kind = (tw_error_kind)name_to_kind(s);
+        } else if (tw__str_eq(key, "index", 5) || tw__str_eq(key, "status", 6) ||
+                   tw__str_eq(key, "input_tokens", 12) || tw__str_eq(key, "output_tokens", 13) ||
+                   tw__str_eq(key, "total_tokens", 12) || tw__str_eq(key, "retry", 5)) {
+            CHECK(tw_json_get_i64(j, &v, &num));
+            if (key.ptr[0] == 'i' && key.len == 5) got.index = (int32_t)num;
+            if (key.ptr[0] == 's') got.status = (int32_t)num;
+            if (key.ptr[0] == 'i' && key.len == 12) got.input_tokens = num;
+            if (key.ptr[0] == 'o') got.output_tokens = num;
+            if (key.ptr[0] == 't') got.total_tokens = num;
+            if (key.ptr[0] == 'r') got.retry = num;
+        } else {
+            tw_str *dst = NULL;
+            CHECK(tw_json_get_str(j, &v, &s));
+            if (tw__str_eq(key, "source", 6)) dst = &got.source;
+            if (tw__str_eq(key, "id", 2)) dst = &got.id;
+            if (tw__str_eq(key, "model", 5) || tw__str_eq(key, "name", 4) ||
+                tw__str_eq(key, "event", 5))
+                dst = &got.name;
+            if (tw__str_eq(key, "text", 4) || tw__str_eq(key, "message", 7) ||
+                tw__str_eq(key, "data", 4))
+                dst = &got.text;
+            if (tw__str_eq(key, "arguments", 9)) dst = &got.arguments;
+            if (tw__str_eq(key, "reason", 6)) dst = &got.reason;
+            if (tw__str_eq(key, "raw", 3)) dst = &got.raw;
+            CHECK_MSG(dst != NULL, "unexpected key %.*s", (int)key.len, key.ptr);
+            if (dst) *dst = s.ptr ? s : (tw_str){"", 0};
+        }
+    }
+    CHECK_EQ_INT(tw_json_end(j), TW_OK);
+    CHECK_EQ_INT(got.type, orig->type);
+    if (orig->type == TW_EV_TEXT || orig->type == TW_EV_REASONING ||
+        orig->type == TW_EV_TOOL_CALL || orig->type == TW_EV_FINISH)
+        CHECK_EQ_INT(got.index, orig->index);
+    CHECK_EQ_INT(got.status, orig->status);
+    CHECK_EQ_INT(got.input_tokens, orig->input_tokens);
+    CHECK_EQ_INT(got.output_tokens, orig->output_tokens);
+    CHECK_EQ_INT(got.total_tokens, orig->total_tokens);
+    CHECK_EQ_INT(got.retry, orig->retry);
+    if (orig->type == TW_EV_ERROR) CHECK_EQ_INT(got.error_kind, orig->error_kind);
+    same_str("source", got.source, orig->source);
+    same_str("id", got.id, orig->id);
+    same_str("name", got.name, orig->name);
+    same_str("text", got.text, orig->text);
+    same_str("arguments", got.arguments, orig->arguments);
+    same_str("reason", got.reason, orig->reason);
+    same_str("raw", got.raw, orig->raw);
+    tw_buf_free(&copy);
+}
+
+TW_TEST(ndjson_every_event_type_reads_back_with_simdjson) {
+    tw_event evs[16];
+    size_t n = 0;
+    tw_buf out;
+    tw_json *j = tw_json_new();
+    evs[n] = ev_of(TW_EV_START);
+    evs[n].id = S("msg_\x01");
+    evs[n++].name = S("m\xe2\x80\xa8");
+    evs[n] = text_ev(TW_EV_TEXT, 3, S("a\"\\\n\xff\xc3"));
+    evs[n++].source = S("agent \"x\"");
+    evs[n++] = text_ev(TW_EV_REASONING, 0, S("\xf0\x9f\x98\x80\t"));
+    evs[n++] = tool_ev(1, S("call_1"), S("get"), S("{\"city\": \"Pa"));
+    evs[n++] = tool_ev(1, (tw_str){NULL, 0}, (tw_str){NULL, 0}, S("ris\"}"));
+    evs[n++] = usage_ev(82, -1, 99);
+    evs[n++] = finish_ev(2, S("MAX_TOKENS"));
+    evs[n] = ev_of(TW_EV_ERROR);
+    evs[n].error_kind = TW_KIND_HTTP;
+    evs[n].status = 503;
+    evs[n].text = S("Service Unavailable");
+    evs[n++].raw = S("<html>\r\n</html>");
+    evs[n] = ev_of(TW_EV_RAW);
+    evs[n].name = S("ping");
+    evs[n].text = S("");
+    evs[n].id = S("42");
+    evs[n++].retry = 1500;
+    evs[n++] = ev_of(TW_EV_END);
+    evs[n] = ev_of(TW_EV_AGENT_START);
+    evs[n++].source = S("w");
+    evs[n] = ev_of(TW_EV_AGENT_COMPLETE);
+    evs[n++].source = S("w");
+    evs[n++] = text_ev(TW_EV_PROGRESS, 0, S("50%"));
+    encode_all(TW_FORMAT_NDJSON, NULL, evs, n, &out);
+    CHECK(j != NULL);
+    {
+        size_t i = 0, k = 0;
+        while (i < out.len && k < n) {
+            const char *nl = memchr(out.data + i, '\n', out.len - i);
+            CHECK(nl != NULL);
+            if (!nl) break;
+            check_line(j, out.data + i, (size_t)(nl - out.data) - i, &evs[k++]);
+            i = (size_t)(nl - out.data) + 1;
+        }
+        CHECK_EQ_INT(k, n);
+        CHECK_EQ_INT(i, out.len);
+    }
+    tw_json_free(j);
+    tw_buf_free(&out);
+}
+
+/* simdjson, an independent parser, unescapes every code point back to the input. */
+TW_TEST(escape_every_code_point_reads_back_with_simdjson) {
+    tw_json *j = tw_json_new();
+    tw_buf in, out;
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str s;
+    tw_buf_init(&in);
+    tw_buf_init(&out);
+    for (uint32_t cp = 0; cp < 0x110000; cp++) {
+        char u[4];
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        CHECK_EQ_INT(tw_buf_append(&in, u, put_utf8(u, cp)), TW_OK);
+    }
+    CHECK_EQ_INT(tw_buf_append(&out, "[", 1), TW_OK);
+    CHECK_EQ_INT(tw_json_escape(&out, in.data, in.len), TW_OK);
+    CHECK_EQ_INT(tw_buf_append(&out, "]", 1), TW_OK);
+    CHECK_EQ_INT(tw_json_parse(j, out.data, out.len, out.cap, &root), TW_OK);
+    CHECK(tw_json_arr_begin(j, &root, &it));
+    CHECK(tw_json_arr_next(j, &it, &v));
+    CHECK(tw_json_get_str(j, &v, &s));
+    CHECK(s.len == in.len && memcmp(s.ptr, in.data, in.len) == 0);
+    CHECK(!tw_json_arr_next(j, &it, &v));
+    CHECK_EQ_INT(tw_json_end(j), TW_OK);
+    tw_json_free(j);
+    tw_buf_free(&in);
     tw_buf_free(&out);
 }

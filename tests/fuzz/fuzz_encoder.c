@@ -40,7 +40,8 @@ static tw_str take_str(reader *r) {
 }
 
 static void fail(const char *what, const tw_buf *b) {
-    fprintf(stderr, "fuzz_encoder: %s\n---\n%.*s\n---\n", what, (int)(b->len > 4000 ? 4000 : b->len),
+    fprintf(stderr, "fuzz_encoder: %s\n---\n%.*s\n---\n", what,
+            (int)(b->len > 4000 ? 4000 : b->len),
             b->data ? b->data : "");
     abort();
 }
@@ -90,7 +91,8 @@ typedef struct oa_check {
 
 static int on_decoded(void *ud, const tw_event *ev) {
     oa_check *c = ud;
-    if (ev->type == TW_EV_TEXT && ev->text.len && tw_buf_append(&c->text, ev->text.ptr, ev->text.len))
+    if (ev->type == TW_EV_TEXT && ev->text.len &&
+        tw_buf_append(&c->text, ev->text.ptr, ev->text.len) != TW_OK)
         abort();
     if (ev->type == TW_EV_ERROR) {
         c->errors++;
