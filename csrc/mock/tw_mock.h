@@ -38,6 +38,40 @@
  *
  * Text content is deterministic for the parameters, so tests can compare exactly:
  * tw_mock_expected_text() returns what a correct client assembles.
+ *
+ * Details every client may rely on (additions to the contract above):
+ *   - Text delta i of choice c is word (i + c) of the text, cycling, preceded by one space
+ *     when i > 0 (words are the runs between spaces). The default text contains one
+ *     multi-byte character (an em dash).
+ *   - Reasoning delta k is "Thinking about part <k+1>. " (tw_mock_expected_reasoning).
+ *   - Tool call k: name "get_weather", arguments tw_mock_expected_tool_args(k), ids
+ *     "call_mock_<k>" (openai, responses call_id), "toolu_mock_<k>" (anthropic), item id
+ *     "fc_mock<k>" (responses); string deltas of at most 9 bytes for openai / responses /
+ *     anthropic (anthropic's first input_json_delta is ""), whole objects for gemini / ollama.
+ *   - Usage: input tokens TW_MOCK_INPUT_TOKENS; output tokens = the number of delta events
+ *     sent (reasoning, text, tool starts and argument fragments, every choice), reasoning
+ *     tokens = reasoning deltas. Gemini counts thoughts apart (thoughtsTokenCount).
+ *   - Streaming is the default: only a top-level `"stream": false` in the body asks for
+ *     the non-streaming JSON (gemini: the :generateContent path), which arrives after
+ *     chunks * delay_ms. Paths are matched by suffix (".../chat/completions",
+ *     ".../responses", ".../messages"), so base URLs with a prefix work.
+ *   - Deltas wait delay_ms each (on an absolute schedule from the response start); the
+ *     other events (role chunk, block starts/stops, finish, usage, end) follow at once.
+ *   - Mid-stream faults fire where text delta number fault_after would go (after the
+ *     reasoning, before any tool). garbage (a data line of malformed JSON with invalid
+ *     bytes), bad_utf8 (one extra text delta "\xff\xfe") and oversized (one extra text
+ *     delta of `oversized` 'x' bytes) are inserted and the stream then goes on normally;
+ *     provider_error ends the stream after the error event (HTTP framing stays clean);
+ *     reset sends RST; stall and heartbeat_only keep the connection open forever.
+ *     heartbeat_only sends a heartbeat every heartbeat_ms (default 100 ms).
+ *   - Heartbeats are ": keepalive" comments for SSE dialects and blank lines for NDJSON
+ *     and the gemini JSON array.
+ *   - Stats: total counts answered requests except GET /_mock/stats and /healthz;
+ *     completed counts streams whose script the server finished (reset and provider_error
+ *     included); aborted counts streams whose client left (or failed) first.
+ *   - Bad control values answer 400 with the dialect's error JSON; unknown paths 404.
+ *   - HTTP/1.0 requests get a close-delimited body; a client that half-closes after its
+ *     request still gets the whole answer.
  */
 #ifndef TW_MOCK_H
 #define TW_MOCK_H
@@ -91,6 +125,21 @@ TW_API int tw_mock_run(const tw_mock_opts *opts);
  * (text may be NULL for the default). @return malloc'd NUL-terminated string; caller frees.
  */
 TW_API char *tw_mock_expected_text(int chunks, const char *text);
+
+/** Prompt tokens the mock reports in every dialect's usage. */
+#define TW_MOCK_INPUT_TOKENS 12
+
+/**
+ * The reasoning a correct client assembles for reasoning=n.
+ * @return malloc'd NUL-terminated string; caller frees. Thread: any.
+ */
+TW_API char *tw_mock_expected_reasoning(int n);
+
+/**
+ * The complete arguments JSON of tool call k (0-based) for tools=N, N > k.
+ * @return malloc'd NUL-terminated string; caller frees. Thread: any.
+ */
+TW_API char *tw_mock_expected_tool_args(int k);
 
 #ifdef __cplusplus
 }
