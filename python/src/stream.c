@@ -62,6 +62,7 @@ typedef struct StreamObject {
     tw_batch *cur; /* batch being consumed */
     size_t cur_i, cur_n;
     int done;                  /* the terminal event has been consumed */
+    int closed;                /* closed by the user: iteration ends, nothing more is read */
     PyObject *pending_exc;     /* terminal exception still to raise */
     PyObject *error;           /* the terminal exception, kept for .error */
     struct MergeObject *merge; /* borrowed: the merge consuming this stream */
@@ -69,6 +70,7 @@ typedef struct StreamObject {
     /* Accumulated from the events consumed (choice 0 for text). */
     tw_buf text, model, resp_id, finish;
     int has_finish;
+    int multi_choice; /* index means choice / candidate (openai, gemini): text of 0 only */
     ToolCall *calls;
     size_t n_calls, cap_calls;
     int64_t in_tok, out_tok, tot_tok;
@@ -344,7 +346,8 @@ static ToolCall *tool_call_slot(StreamObject *s, int32_t index) {
 static void account(StreamObject *s, const tw_event *ev) {
     switch (ev->type) {
     case TW_EV_TEXT:
-        if (ev->index == 0) (void)tw_buf_append(&s->text, ev->text.ptr, ev->text.len);
+        if (ev->index == 0 || !s->multi_choice)
+            (void)tw_buf_append(&s->text, ev->text.ptr, ev->text.len);
         break;
     case TW_EV_TOOL_CALL: {
         ToolCall *tc = tool_call_slot(s, ev->index);
@@ -439,6 +442,10 @@ static PyObject *stream_pop(StreamObject *s, int mode, StreamIterObject *it, int
     const tw_event *ev;
     PyObject *list = NULL, *v;
     int r;
+    if (s->closed) {
+        *st = POP_END;
+        return NULL;
+    }
     if (s->pending_exc) return end_or_pending(s, st);
     switch (mode) {
     case MODE_EVENT:
@@ -857,6 +864,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     if (!s) goto cleanup;
     s->in_tok = s->out_tok = s->tot_tok = -1;
     s->merge_index = -1;
+    s->multi_choice = dl == TW_DIALECT_OPENAI || dl == TW_DIALECT_GEMINI;
     if (consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
         goto cleanup;
@@ -935,6 +943,11 @@ static PyObject *Stream_iternext(StreamObject *s) { return stream_sync_next(s, M
 /* Cancels the transfer unless it already ended; events already queued are dropped. */
 static void stream_close(StreamObject *s) {
     if (s->ts && !s->done) tw_stream_cancel(s->ts);
+    s->closed = 1;
+    if (s->cur) {
+        tw_batch_free(s->cur);
+        s->cur = NULL;
+    }
     if (s->waiter) {
         PyObject *fut = s->waiter, *r;
         s->waiter = NULL;
@@ -1128,7 +1141,7 @@ static PyMethodDef Stream_methods[] = {
 
 static PyGetSetDef Stream_getset[] = {
     {"text_content", (getter)Stream_get_text_content, NULL,
-     "Text of choice 0 consumed so far.", NULL},
+     "Text consumed so far (of choice 0 where the dialect has choices).", NULL},
     {"tool_calls", (getter)Stream_get_tool_calls, NULL,
      "Tool calls consumed so far, arguments assembled: [{index, id, name, arguments}].", NULL},
     {"usage", (getter)Stream_get_usage, NULL, "Token usage dict, or None.", NULL},

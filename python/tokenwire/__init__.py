@@ -129,6 +129,8 @@ class Client:
     max_retries: retries of failures before the first body byte (429, 5xx, connect errors).
     http2: negotiate HTTP/2. io_threads: engine I/O threads. high_watermark: bytes queued per
     stream before the transfer is paused (backpressure); 0 = engine default (1 MiB).
+    max_event_size: cap on one SSE event / NDJSON line (0 = 64 MiB); larger ones end the
+    stream with tokenwire.ProtocolError.
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class Client:
         io_threads: int = 1,
         high_watermark: int = 0,
         retry_base_delay: float = 0.5,
+        max_event_size: int = 0,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http:// or https:// URL, got %r" % (base_url,))
@@ -164,6 +167,10 @@ class Client:
         self.verify = bool(verify)
         self.ca_file = ca_file
         self.retry_base_delay = float(retry_base_delay)
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int) \
+                or max_event_size < 0:
+            raise ValueError("max_event_size must be an int >= 0 (0 = 64 MiB)")
+        self.max_event_size = max_event_size
         self._headers = dict(headers or {})
         _header_lines(self._headers)
         self._engine = _native.Engine(io_threads=io_threads, high_watermark=high_watermark)
@@ -236,6 +243,7 @@ class Client:
             http2=self.http2,
             verify_peer=self.verify,
             ca_file=self.ca_file,
+            max_event_size=self.max_event_size,
             **t.as_kwargs(),
         )
 
