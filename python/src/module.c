@@ -323,6 +323,8 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->str_kind);
     Py_CLEAR(st->str_provider_type);
     Py_CLEAR(st->str_message_attr);
+    Py_CLEAR(st->str_waiter_done);
+    Py_CLEAR(st->str_heartbeat);
     return 0;
 }
 
@@ -425,6 +427,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(str_kind, "kind");
     INTERN(str_provider_type, "provider_type");
     INTERN(str_message_attr, "message");
+    INTERN(str_waiter_done, "_waiter_done");
+    INTERN(str_heartbeat, "_heartbeat");
 
     asyncio = PyImport_ImportModule("asyncio");
     if (!asyncio) goto error;

@@ -22,13 +22,24 @@ enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED };
 enum { POP_VALUE = 0, POP_EMPTY, POP_END, POP_ERROR };
 enum { NR_EVENT = 0, NR_EMPTY, NR_DONE };
 
+struct EngineReaderObject;
+
 typedef struct EngineObject {
     PyObject_HEAD
     tw_engine *e;
     int fd;
-    PyObject *loop;        /* the loop whose reader is registered, or NULL */
-    PyObject *on_readable; /* cached bound method */
+    PyObject *loop;                    /* the loop whose reader is registered, or NULL */
+    struct EngineReaderObject *reader; /* the callable registered with loop.add_reader */
 } EngineObject;
+
+/* The loop's reader callback. It points at its engine without owning it, so that the loop
+ * never keeps an engine alive; the engine clears the pointer when it goes away. */
+typedef struct EngineReaderObject {
+    PyObject_HEAD
+    EngineObject *engine; /* borrowed; NULL once the engine is gone */
+} EngineReaderObject;
+
+static PyTypeObject EngineReader_Type;
 
 struct StreamIterObject;
 
@@ -40,8 +51,6 @@ struct StreamIterObject;
     struct StreamIterObject *waiter_iter; /* view that parked it (NULL = plain events) */        \
     int waiter_mode;                                                                             \
     PyObject *hb_handle;       /* heartbeat TimerHandle or NULL */                               \
-    PyObject *on_waiter_done;  /* cached bound methods */                                        \
-    PyObject *on_heartbeat;                                                                      \
     PyObject *done_cache;      /* reusable done awaitable */
 
 typedef struct ConsumerObject {
@@ -140,11 +149,12 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
     }
     self->fd = tw_engine_fd(self->e);
-    self->on_readable = PyObject_GetAttrString((PyObject *)self, "_on_readable");
-    if (!self->on_readable) {
+    self->reader = PyObject_New(EngineReaderObject, &EngineReader_Type);
+    if (!self->reader) {
         Py_DECREF(self);
         return NULL;
     }
+    self->reader->engine = self;
     return (PyObject *)self;
 }
 
@@ -185,7 +195,8 @@ static int engine_attach(EngineObject *self, PyObject *loop) {
     engine_detach(self);
     fd = PyLong_FromLong(self->fd);
     if (!fd) return -1;
-    r = PyObject_CallMethodObjArgs(loop, tw_state->str_add_reader, fd, self->on_readable, NULL);
+    r = PyObject_CallMethodObjArgs(loop, tw_state->str_add_reader, fd, (PyObject *)self->reader,
+                                   NULL);
     Py_DECREF(fd);
     if (!r) return -1;
     Py_DECREF(r);
@@ -193,21 +204,10 @@ static int engine_attach(EngineObject *self, PyObject *loop) {
     return 0;
 }
 
-static int Engine_traverse(EngineObject *self, visitproc visit, void *arg) {
-    Py_VISIT(self->loop);
-    Py_VISIT(self->on_readable);
-    return 0;
-}
-
-static int Engine_clear(EngineObject *self) {
-    Py_CLEAR(self->on_readable);
-    return 0;
-}
-
 static void Engine_dealloc(EngineObject *self) {
-    PyObject_GC_UnTrack(self);
+    if (self->reader) self->reader->engine = NULL;
     engine_detach(self);
-    Py_CLEAR(self->on_readable);
+    Py_CLEAR(self->reader);
     if (self->e) {
         tw_engine *e = self->e;
         self->e = NULL;
@@ -306,13 +306,29 @@ PyTypeObject Engine_Type = {
     .tp_name = "tokenwire._native.Engine",
     .tp_doc = "Engine(io_threads=1, high_watermark=0, low_watermark=0): libcurl I/O thread(s).",
     .tp_basicsize = sizeof(EngineObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Engine_new,
     .tp_dealloc = (destructor)Engine_dealloc,
-    .tp_traverse = (traverseproc)Engine_traverse,
-    .tp_clear = (inquiry)Engine_clear,
     .tp_methods = Engine_methods,
     .tp_getset = Engine_getset,
+};
+
+static PyObject *EngineReader_call(EngineReaderObject *r, PyObject *args, PyObject *kwargs) {
+    (void)args;
+    (void)kwargs;
+    if (!r->engine) Py_RETURN_NONE;
+    return Engine_on_readable(r->engine, NULL);
+}
+
+static void EngineReader_dealloc(EngineReaderObject *r) { PyObject_Free(r); }
+
+static PyTypeObject EngineReader_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.EngineReader",
+    .tp_basicsize = sizeof(EngineReaderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)EngineReader_dealloc,
+    .tp_call = (ternaryfunc)EngineReader_call,
 };
 
 /*==============================================================================================
@@ -668,7 +684,7 @@ static int attach_engines(ConsumerObject *c, PyObject *loop);
 
 /* The awaitable for one step: done at once when something is available, else a Future. */
 static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *it) {
-    PyObject *v, *loop = NULL, *fut = NULL, *r;
+    PyObject *v, *loop = NULL, *fut = NULL, *r, *cb;
     int st;
     if (c->waiter) {
         if (!future_done(c->waiter)) {
@@ -696,15 +712,23 @@ static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *i
     if (attach_engines(c, loop) < 0) goto error;
     fut = PyObject_CallMethodNoArgs(loop, tw_state->str_create_future);
     if (!fut) goto error;
-    r = PyObject_CallMethodOneArg(fut, tw_state->str_add_done_callback, c->on_waiter_done);
+    /* Bound methods are made here rather than cached on the consumer: a cached one would
+     * be a reference cycle through the consumer itself and delay its collection. */
+    cb = PyObject_GetAttr((PyObject *)c, tw_state->str_waiter_done);
+    if (!cb) goto error;
+    r = PyObject_CallMethodOneArg(fut, tw_state->str_add_done_callback, cb);
+    Py_DECREF(cb);
     if (!r) goto error;
     Py_DECREF(r);
     if (mode == MODE_ENCODED && it && it->heartbeat > 0) {
         PyObject *delay = PyFloat_FromDouble(it->heartbeat);
         if (!delay) goto error;
-        c->hb_handle = PyObject_CallMethodObjArgs(loop, tw_state->str_call_later, delay,
-                                                  c->on_heartbeat, NULL);
+        cb = PyObject_GetAttr((PyObject *)c, tw_state->str_heartbeat);
+        if (cb)
+            c->hb_handle = PyObject_CallMethodObjArgs(loop, tw_state->str_call_later, delay, cb,
+                                                      NULL);
         Py_DECREF(delay);
+        Py_XDECREF(cb);
         if (!c->hb_handle) goto error;
     }
     c->waiter = Py_NewRef(fut);
@@ -746,10 +770,6 @@ static PyObject *stream_sync_next(StreamObject *s, int mode, StreamIterObject *i
 
 static int consumer_init(ConsumerObject *c, int is_merge) {
     c->is_merge = is_merge;
-    c->on_waiter_done = PyObject_GetAttrString((PyObject *)c, "_waiter_done");
-    if (!c->on_waiter_done) return -1;
-    c->on_heartbeat = PyObject_GetAttrString((PyObject *)c, "_heartbeat");
-    if (!c->on_heartbeat) return -1;
     return 0;
 }
 
@@ -757,8 +777,6 @@ static int consumer_traverse(ConsumerObject *c, visitproc visit, void *arg) {
     Py_VISIT(c->waiter);
     Py_VISIT(c->waiter_iter);
     Py_VISIT(c->hb_handle);
-    Py_VISIT(c->on_waiter_done);
-    Py_VISIT(c->on_heartbeat);
     Py_VISIT(c->done_cache);
     return 0;
 }
@@ -767,8 +785,6 @@ static void consumer_clear(ConsumerObject *c) {
     Py_CLEAR(c->waiter);
     Py_CLEAR(c->waiter_iter);
     Py_CLEAR(c->hb_handle);
-    Py_CLEAR(c->on_waiter_done);
-    Py_CLEAR(c->on_heartbeat);
     Py_CLEAR(c->done_cache);
 }
 
@@ -1638,6 +1654,7 @@ static int attach_engines(ConsumerObject *c, PyObject *loop) {
 
 int tw_py_init_stream(PyObject *m) {
     PyTypeObject *types[] = {&Engine_Type, &Stream_Type, &StreamIter_Type, &Merge_Type};
+    if (PyType_Ready(&EngineReader_Type) < 0) return -1;
     const char *names[] = {"Engine", "Stream", "StreamIter", "merge"};
     size_t i;
     for (i = 0; i < sizeof types / sizeof types[0]; i++) {

@@ -63,6 +63,8 @@ typedef struct TwState {
     PyObject *str_kind;
     PyObject *str_provider_type;
     PyObject *str_message_attr;
+    PyObject *str_waiter_done;
+    PyObject *str_heartbeat;
     PyObject *get_running_loop; /* asyncio.get_running_loop (C implementation) */
 } TwState;
 
