@@ -224,13 +224,21 @@ static void merge_mark_ready(struct MergeObject *m, Py_ssize_t i);
 /* The loop's reader callback: every ready stream in one pass. */
 static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
     tw_stream *ready[64];
+    StreamObject *objs[64];
     size_t n, i;
     if (!self->e) Py_RETURN_NONE;
     do {
         n = tw_engine_take_ready(self->e, ready, 64);
+        /* Every returned stream is alive (release takes a stream off the ready list); hold
+         * them all before running any Python code that could drop the last reference. */
         for (i = 0; i < n; i++) {
-            StreamObject *s = tw_stream_userdata(ready[i]);
-            if (!s || s->ts != ready[i]) continue;
+            objs[i] = tw_stream_userdata(ready[i]);
+            if (objs[i] && objs[i]->ts == ready[i]) Py_INCREF(objs[i]);
+            else objs[i] = NULL;
+        }
+        for (i = 0; i < n; i++) {
+            StreamObject *s = objs[i];
+            if (!s) continue;
             if (s->merge) {
                 struct MergeObject *m = s->merge;
                 Py_INCREF(m);
@@ -238,11 +246,10 @@ static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(igno
                 consumer_wake((ConsumerObject *)m);
                 Py_DECREF(m);
             } else if (s->waiter) {
-                Py_INCREF(s);
                 consumer_wake((ConsumerObject *)s);
-                Py_DECREF(s);
             }
         }
+        for (i = 0; i < n; i++) Py_XDECREF(objs[i]);
     } while (n == 64);
     Py_RETURN_NONE;
 }
