@@ -34,7 +34,9 @@ typedef int (*tw_sse_event_fn)(void *userdata, const tw_sse_event *ev);
 typedef void (*tw_sse_comment_fn)(void *userdata, tw_str comment);
 
 typedef struct tw_sse_opts {
-    size_t max_event_size;        /* cap on one event's data+line bytes; 0 = default 64 MiB */
+    /* Cap on one event: its data (decoded, joined) plus the line being read (any line,
+     * comments included). 0 = default 64 MiB. Memory stays bounded by a small multiple. */
+    size_t max_event_size;
     tw_sse_comment_fn on_comment; /* optional */
     void *comment_userdata;
 } tw_sse_opts;
@@ -77,7 +79,8 @@ TW_API tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
 
 /**
  * Ends the stream. Per the spec an unterminated event is discarded, so this dispatches
- * nothing; it resets the parser for reuse (keeping last event id cleared).
+ * nothing; it resets the parser for reuse (keeping last event id cleared). Input kept after a
+ * stop is discarded too: drain it first with tw_sse_parser_feed(p, NULL, 0, ...).
  * @return TW_OK.
  */
 TW_API tw_code tw_sse_parser_finish(tw_sse_parser *p);
