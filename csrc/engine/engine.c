@@ -1,0 +1,520 @@
+/*
+ * engine.c - engine lifecycle, reference counts, the ready list with its wakeup fd, and the
+ * public stream calls that run on consumer threads (start, cancel, release).
+ *
+ * Lifetimes. A stream holds a reference on its engine, so the ready list, its lock and the
+ * wakeup fd stay valid for streams the caller still holds after tw_engine_free (which stops the
+ * I/O threads and curl, then drops the user's reference). A stream itself is counted by: the
+ * caller (until tw_stream_release), the I/O thread (until the transfer is gone and the terminal
+ * event is queued) and one per queued command. Whoever drops the last one frees it.
+ */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+double tw__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void set_err(tw_error *err, tw_code code, const char *msg) {
+    if (!err) return;
+    memset(err, 0, sizeof *err);
+    err->code = code;
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+}
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+void tw_engine_opts_init(tw_engine_opts *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->io_threads = 1;
+    o->queue_high_watermark = (size_t)1024 * 1024;
+    o->queue_low_watermark = o->queue_high_watermark / 4;
+}
+
+void tw_request_opts_init(tw_request_opts *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->method = "POST";
+    o->dialect = TW_DIALECT_OPENAI;
+    o->connect_timeout = 10;
+    o->max_retries = 2;
+    o->retry_base_delay = 0.5;
+    o->verify_peer = 1;
+}
+
+/* ---- curl share locks --------------------------------------------------------------------- */
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud) {
+    tw_engine *e = ud;
+    (void)h;
+    (void)access;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST) pthread_mutex_lock(&e->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud) {
+    tw_engine *e = ud;
+    (void)h;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST) pthread_mutex_unlock(&e->share_locks[data]);
+}
+
+/* ---- engine lifecycle --------------------------------------------------------------------- */
+
+static void engine_destroy(tw_engine *e) {
+    if (e->share) curl_share_cleanup(e->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&e->share_locks[i]);
+    pthread_mutex_destroy(&e->ready_lock);
+    if (e->wake_fd >= 0) close(e->wake_fd);
+    free(e->io);
+    free(e);
+}
+
+void tw__engine_unref(tw_engine *e) {
+    if (atomic_fetch_sub(&e->refs, 1) == 1) engine_destroy(e);
+}
+
+tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
+    tw_engine_opts o;
+    tw_engine *e;
+    int started = 0;
+    if (opts)
+        o = *opts;
+    else
+        tw_engine_opts_init(&o);
+    if (o.io_threads < 1 || o.io_threads > 256) {
+        set_err(err, TW_ERR_INVALID_ARG, "io_threads must be 1..256");
+        return NULL;
+    }
+    if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
+    if (o.queue_low_watermark == 0 || o.queue_low_watermark >= o.queue_high_watermark)
+        o.queue_low_watermark = o.queue_high_watermark / 4;
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK) {
+        set_err(err, TW_ERR_TRANSPORT, "curl_global_init failed");
+        return NULL;
+    }
+    e = calloc(1, sizeof *e);
+    if (!e) goto nomem;
+    e->high = o.queue_high_watermark;
+    e->low = o.queue_low_watermark;
+    e->notify = o.notify;
+    e->notify_userdata = o.notify_userdata;
+    e->n_io = o.io_threads;
+    e->wake_fd = -1;
+    atomic_init(&e->refs, 1);
+    pthread_mutex_init(&e->ready_lock, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&e->share_locks[i], NULL);
+    e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->wake_fd < 0) {
+        set_err(err, TW_ERR_TRANSPORT, "eventfd failed");
+        engine_destroy(e);
+        return NULL;
+    }
+    /* DNS answers and TLS sessions are shared by every I/O thread. The connection cache is
+     * not: libcurl documents sharing it between concurrently running threads as unsafe (see
+     * its KNOWN_BUGS), so each I/O thread's multi handle keeps its own. */
+    e->share = curl_share_init();
+    if (!e->share) goto nomem_e;
+    curl_share_setopt(e->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(e->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(e->share, CURLSHOPT_USERDATA, e);
+    curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    e->io = calloc((size_t)e->n_io, sizeof *e->io);
+    if (!e->io) goto nomem_e;
+    for (int i = 0; i < e->n_io; i++) {
+        tw_code rc = tw__io_init(&e->io[i], e, i, err);
+        if (rc != TW_OK) {
+            for (int j = 0; j < i; j++) {
+                pthread_mutex_lock(&e->io[j].cmd_lock);
+                e->io[j].stop = 1;
+                pthread_mutex_unlock(&e->io[j].cmd_lock);
+                tw__io_wake(&e->io[j]);
+            }
+            for (int j = 0; j < i; j++) tw__io_destroy(&e->io[j]);
+            engine_destroy(e);
+            return NULL;
+        }
+        started++;
+    }
+    (void)started;
+    if (err) set_err(err, TW_OK, "");
+    return e;
+nomem_e:
+    engine_destroy(e);
+nomem:
+    set_err(err, TW_ERR_NOMEM, "out of memory");
+    return NULL;
+}
+
+void tw_engine_free(tw_engine *e) {
+    if (!e) return;
+    atomic_store(&e->freeing, 1);
+    for (int i = 0; i < e->n_io; i++) {
+        pthread_mutex_lock(&e->io[i].cmd_lock);
+        e->io[i].stop = 1;
+        pthread_mutex_unlock(&e->io[i].cmd_lock);
+        tw__io_wake(&e->io[i]);
+    }
+    /* Each thread cancels its streams (queuing their cancelled errors) before it exits. */
+    for (int i = 0; i < e->n_io; i++) tw__io_destroy(&e->io[i]);
+    tw__engine_unref(e);
+}
+
+size_t tw__engine_high(const tw_engine *e) { return e->high; }
+
+int tw_engine_fd(const tw_engine *e) { return e ? e->wake_fd : -1; }
+
+void tw_engine_get_stats(tw_engine *e, tw_engine_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!e) return;
+    out->active_streams = atomic_load(&e->st_active);
+    out->paused_streams = atomic_load(&e->st_paused);
+    out->connections_reused = atomic_load(&e->st_reused);
+    out->streams_started = atomic_load(&e->st_started);
+    out->streams_finished = atomic_load(&e->st_finished);
+}
+
+tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err) {
+    CURLU *u;
+    char *scheme = NULL;
+    int ok;
+    if (!e || !url || !*url) {
+        set_err(err, TW_ERR_INVALID_ARG, "engine and url are required");
+        return TW_ERR_INVALID_ARG;
+    }
+    u = curl_url();
+    if (!u) {
+        set_err(err, TW_ERR_NOMEM, "out of memory");
+        return TW_ERR_NOMEM;
+    }
+    ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+         (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    if (!ok) {
+        set_err(err, TW_ERR_INVALID_ARG, "url must be an absolute http:// or https:// URL");
+        return TW_ERR_INVALID_ARG;
+    }
+    /* Connection caches are per I/O thread, so each thread opens one. */
+    for (int i = 0; i < e->n_io; i++) {
+        tw_code rc = tw__io_prewarm(&e->io[i], url);
+        if (rc != TW_OK) {
+            set_err(err, rc, rc == TW_ERR_CLOSED ? "engine is shutting down" : "out of memory");
+            return rc;
+        }
+    }
+    if (err) set_err(err, TW_OK, "");
+    return TW_OK;
+}
+
+/* ---- ready list ----------------------------------------------------------------------------- */
+
+static void ready_unlink(tw_engine *e, tw_stream *s) {
+    if (s->rd_prev)
+        s->rd_prev->rd_next = s->rd_next;
+    else
+        e->rd_head = s->rd_next;
+    if (s->rd_next)
+        s->rd_next->rd_prev = s->rd_prev;
+    else
+        e->rd_tail = s->rd_prev;
+    s->rd_prev = s->rd_next = NULL;
+    atomic_store(&s->on_ready, 0);
+}
+
+static void clear_fd_locked(tw_engine *e) {
+    uint64_t v;
+    if (!e->fd_armed) return;
+    while (read(e->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
+    e->fd_armed = 0;
+}
+
+int tw__mark_ready_locked(tw_stream *s) {
+    tw_engine *e = s->e;
+    int notify = 0;
+    if (s->released || atomic_load(&s->on_ready)) return 0;
+    pthread_mutex_lock(&e->ready_lock);
+    if (!atomic_load(&s->on_ready)) {
+        int was_empty = e->rd_head == NULL;
+        s->rd_next = NULL;
+        s->rd_prev = e->rd_tail;
+        if (e->rd_tail)
+            e->rd_tail->rd_next = s;
+        else
+            e->rd_head = s;
+        e->rd_tail = s;
+        atomic_store(&s->on_ready, 1);
+        if (was_empty) {
+            if (!e->fd_armed) {
+                uint64_t one = 1;
+                ssize_t w;
+                do
+                    w = write(e->wake_fd, &one, sizeof one);
+                while (w < 0 && errno == EINTR);
+                e->fd_armed = 1;
+            }
+            notify = e->notify != NULL;
+        }
+    }
+    pthread_mutex_unlock(&e->ready_lock);
+    return notify;
+}
+
+void tw__call_notify(tw_engine *e) {
+    if (e->notify) e->notify(e->notify_userdata);
+}
+
+size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap) {
+    size_t n = 0;
+    if (!e) return 0;
+    pthread_mutex_lock(&e->ready_lock);
+    while (n < cap && e->rd_head) {
+        tw_stream *s = e->rd_head;
+        ready_unlink(e, s);
+        out[n++] = s;
+    }
+    if (!e->rd_head) clear_fd_locked(e);
+    pthread_mutex_unlock(&e->ready_lock);
+    return n;
+}
+
+void tw__ready_remove_locked(tw_stream *s) {
+    tw_engine *e = s->e;
+    if (!atomic_load(&s->on_ready)) return;
+    pthread_mutex_lock(&e->ready_lock);
+    if (atomic_load(&s->on_ready)) {
+        ready_unlink(e, s);
+        if (!e->rd_head) clear_fd_locked(e);
+    }
+    pthread_mutex_unlock(&e->ready_lock);
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+int tw__send_cmd(tw_stream *s, unsigned flag) {
+    tw__io *io = s->io;
+    int wake = 0;
+    pthread_mutex_lock(&io->cmd_lock);
+    if (io->closed || (io->stop && flag == TW__CMD_START)) {
+        /* A closed thread has already terminated every stream it had. */
+        pthread_mutex_unlock(&io->cmd_lock);
+        return -1;
+    }
+    if (s->cmd_flags == 0) {
+        atomic_fetch_add(&s->refs, 1);
+        s->cmd_next = NULL;
+        if (io->cmd_tail)
+            io->cmd_tail->cmd_next = s;
+        else {
+            io->cmd_head = s;
+            wake = 1;
+        }
+        io->cmd_tail = s;
+    }
+    s->cmd_flags |= flag;
+    pthread_mutex_unlock(&io->cmd_lock);
+    if (wake) tw__io_wake(io);
+    return 0;
+}
+
+/* ---- streams ------------------------------------------------------------------------------- */
+
+static char *dup_str(const char *p, size_t n) {
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (n) memcpy(d, p, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Case-insensitive "does some header start with `name:`". */
+static int has_header(const tw_request_opts *o, const char *name) {
+    size_t n = strlen(name);
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const char *h = o->headers[i];
+        if (h && !strncasecmp(h, name, n) && h[n] == ':') return 1;
+    }
+    return 0;
+}
+
+static int valid_url(const char *url) {
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int ok;
+    if (!u) return -1;
+    ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+         (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+static int valid_timeout(double t) { return !isnan(t) && t >= 0 && t < 1e9; }
+
+tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *err) {
+    tw_stream *s;
+    tw_decoder_opts dopts;
+    struct curl_slist *sl;
+    int ok;
+    if (!e || !opts || !opts->url || !*opts->url) {
+        set_err(err, TW_ERR_INVALID_ARG, "engine, opts and opts->url are required");
+        return NULL;
+    }
+    if (atomic_load(&e->freeing)) {
+        set_err(err, TW_ERR_CLOSED, "engine is shutting down");
+        return NULL;
+    }
+    if (!tw_dialect_name(opts->dialect)) {
+        set_err(err, TW_ERR_INVALID_ARG, "unknown dialect");
+        return NULL;
+    }
+    if (!valid_timeout(opts->connect_timeout) || !valid_timeout(opts->first_byte_timeout) ||
+        !valid_timeout(opts->idle_timeout) || !valid_timeout(opts->event_timeout) ||
+        !valid_timeout(opts->total_timeout) || !valid_timeout(opts->retry_base_delay) ||
+        opts->max_retries < 0 || (opts->n_headers && !opts->headers) ||
+        (opts->body_len && !opts->body)) {
+        set_err(err, TW_ERR_INVALID_ARG, "bad timeout, retry, header or body argument");
+        return NULL;
+    }
+    ok = valid_url(opts->url);
+    if (ok <= 0) {
+        set_err(err, ok < 0 ? TW_ERR_NOMEM : TW_ERR_INVALID_ARG,
+                ok < 0 ? "out of memory" : "url must be an absolute http:// or https:// URL");
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) goto nomem;
+    pthread_mutex_init(&s->lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    s->heap_idx = SIZE_MAX;
+    s->e = e;
+    tw_buf_init(&s->body_buf);
+    s->url = dup_str(opts->url, strlen(opts->url));
+    s->method = dup_str(opts->method ? opts->method : "POST",
+                        strlen(opts->method ? opts->method : "POST"));
+    if (!s->url || !s->method) goto nomem_s;
+    if (opts->body) {
+        s->body = dup_str(opts->body, opts->body_len);
+        if (!s->body) goto nomem_s;
+        s->body_len = opts->body_len;
+    }
+    if (opts->ca_file) {
+        s->ca_file = dup_str(opts->ca_file, strlen(opts->ca_file));
+        if (!s->ca_file) goto nomem_s;
+    }
+    for (size_t i = 0; i < opts->n_headers; i++) {
+        if (!opts->headers[i]) continue;
+        sl = curl_slist_append(s->headers, opts->headers[i]);
+        if (!sl) goto nomem_s;
+        s->headers = sl;
+    }
+    /* No "Expect: 100-continue" round trip for bodies over 1 KiB: it costs up to a second. */
+    if (!has_header(opts, "Expect")) {
+        sl = curl_slist_append(s->headers, "Expect:");
+        if (!sl) goto nomem_s;
+        s->headers = sl;
+    }
+    /* LLM APIs take JSON; libcurl would otherwise label a POST body form-urlencoded. */
+    if (opts->body && !has_header(opts, "Content-Type")) {
+        sl = curl_slist_append(s->headers, "Content-Type: application/json");
+        if (!sl) goto nomem_s;
+        s->headers = sl;
+    }
+    s->dialect = opts->dialect;
+    s->connect_timeout = opts->connect_timeout;
+    s->first_byte_timeout = opts->first_byte_timeout;
+    s->idle_timeout = opts->idle_timeout;
+    s->event_timeout = opts->event_timeout;
+    s->total_timeout = opts->total_timeout;
+    s->retry_base_delay = opts->retry_base_delay;
+    s->max_retries = opts->max_retries;
+    s->http2 = opts->http2;
+    s->verify_peer = opts->verify_peer;
+    s->max_event_size = opts->max_event_size;
+    s->userdata = opts->userdata;
+    tw_decoder_opts_init(&dopts);
+    dopts.max_event_size = opts->max_event_size;
+    s->dec = tw_decoder_new(opts->dialect, &dopts, err);
+    if (!s->dec) {
+        tw__stream_free(s);
+        return NULL;
+    }
+    s->m.http_version = 0;
+    s->t_start = tw__now();
+    /* caller + I/O thread; the start command adds its own while queued. */
+    atomic_init(&s->refs, 2);
+    atomic_fetch_add(&e->refs, 1);
+    s->io = &e->io[atomic_fetch_add(&e->next_io, 1) % (unsigned)e->n_io];
+    atomic_fetch_add(&e->st_started, 1);
+    atomic_fetch_add(&e->st_active, 1);
+    if (tw__send_cmd(s, TW__CMD_START) != 0) {
+        atomic_fetch_sub(&e->st_started, 1);
+        atomic_fetch_sub(&e->st_active, 1);
+        atomic_store(&s->refs, 1);
+        tw__stream_unref(s);
+        set_err(err, TW_ERR_CLOSED, "engine is shutting down");
+        return NULL;
+    }
+    if (err) set_err(err, TW_OK, "");
+    return s;
+nomem_s:
+    tw__stream_free(s);
+nomem:
+    set_err(err, TW_ERR_NOMEM, "out of memory");
+    return NULL;
+}
+
+void tw_stream_cancel(tw_stream *s) {
+    if (!s) return;
+    if (atomic_exchange(&s->cancel_requested, 1)) return;
+    /* Sent even when the terminal event is already queued: the stream may still be draining
+     * its connection, and the command drops that transfer at once. After the I/O thread is done
+     * with the stream the command is a no-op. */
+    tw__send_cmd(s, TW__CMD_CANCEL);
+}
+
+void tw_stream_release(tw_stream *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->released = 1;
+    tw__ready_remove_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    tw_stream_cancel(s);
+    tw__stream_unref(s);
+}
+
+void *tw_stream_userdata(const tw_stream *s) { return s ? s->userdata : NULL; }
+
+void tw__stream_unref(tw_stream *s) {
+    if (atomic_fetch_sub(&s->refs, 1) == 1) {
+        tw_engine *e = s->e;
+        tw__stream_free(s);
+        tw__engine_unref(e);
+    }
+}

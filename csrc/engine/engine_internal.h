@@ -1,0 +1,228 @@
+/*
+ * engine_internal.h - shared internals of the streaming engine (the .c files of csrc/engine).
+ *
+ * Layout:
+ *   engine.c   lifecycle (new/free, reference counts), ready list + wakeup fd, public stream API
+ *   stream.c   per-stream queue: push from the I/O thread, take/wait from consumers, metrics
+ *   io_loop.c  the I/O thread: epoll + curl_multi_socket_action, commands, transfers, callbacks
+ *   retry.c    retry policy (which failures, backoff + jitter + Retry-After) and the timer heap
+ *
+ * Locks, in the only order they are ever nested:  s->lock  ->  e->ready_lock.
+ * io->cmd_lock and e->share_locks[] are leaf locks (nothing is taken while holding them).
+ */
+#ifndef TW_ENGINE_INTERNAL_H
+#define TW_ENGINE_INTERNAL_H
+
+#include "tw_engine.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct tw__io tw__io;
+typedef struct tw__prewarm tw__prewarm;
+
+/* Bytes of an error (non-2xx) body kept for the error event; the transfer stops beyond it. */
+#define TW__ERROR_BODY_CAP ((size_t)1024 * 1024)
+/* After the terminal event came from the decoder ([DONE], message_stop, provider error), the
+ * transfer is left to finish its framing (so the connection goes back to the cache) for at most
+ * this long / this many bytes, then dropped. Nothing more is delivered either way. */
+#define TW__DRAIN_SECONDS 1.0
+#define TW__DRAIN_BYTES ((uint64_t)1024 * 1024)
+/* Retry-After values above this are not honoured (the error is delivered instead). */
+#define TW__RETRY_AFTER_MAX 60.0
+/* Cap on one exponential backoff step, seconds. */
+#define TW__BACKOFF_CAP 8.0
+/* Size of the inter-token gap histogram (see stream.c). */
+#define TW__GAP_BUCKETS 608
+
+/* I/O-side state of a stream (I/O thread only). */
+enum {
+    TW__ST_NEW = 0,    /* start command not yet processed */
+    TW__ST_WAIT_RETRY, /* between attempts: no easy handle in the multi */
+    TW__ST_RUNNING,    /* easy handle in the multi */
+    TW__ST_DRAINING,   /* terminal delivered; transfer finishing for connection reuse */
+    TW__ST_DONE        /* terminal delivered, transfer gone, I/O reference dropped */
+};
+
+/* What the current attempt does with body bytes (I/O thread only). */
+enum {
+    TW__MODE_UNKNOWN = 0, /* no body byte yet */
+    TW__MODE_STREAM,      /* 2xx: bytes go to the decoder */
+    TW__MODE_JSON,        /* 2xx application/json: collected, decoded at the end */
+    TW__MODE_ERRBODY      /* non-2xx: collected (capped) for the error event */
+};
+
+/* Command flags (guarded by io->cmd_lock). */
+#define TW__CMD_START 1u
+#define TW__CMD_CANCEL 2u
+#define TW__CMD_RESUME 4u
+
+struct tw_stream {
+    /* ---- immutable after tw_engine_start ---- */
+    tw_engine *e;
+    tw__io *io;
+    char *url, *method, *body, *ca_file;
+    size_t body_len;
+    struct curl_slist *headers;
+    tw_dialect dialect;
+    double connect_timeout, first_byte_timeout, idle_timeout, event_timeout, total_timeout;
+    double retry_base_delay;
+    int max_retries, http2, verify_peer;
+    size_t max_event_size;
+    void *userdata;
+    double t_start; /* monotonic seconds at tw_engine_start */
+
+    atomic_int refs;             /* caller + I/O thread + pending command */
+    atomic_int cancel_requested; /* set once by tw_stream_cancel / release */
+    atomic_int on_ready;         /* written under e->ready_lock; read lock-free as a hint */
+
+    /* ---- guarded by io->cmd_lock ---- */
+    unsigned cmd_flags;
+    tw_stream *cmd_next;
+
+    /* ---- I/O thread only ---- */
+    unsigned cmd_taken;  /* flags taken off the command list, being executed */
+    tw_stream *run_next; /* link of the taken command list */
+    CURL *easy;
+    tw_decoder *dec;
+    int state, mode, attempt, body_started, events_this_write, info_recorded;
+    long status;
+    tw_buf body_buf;     /* JSON body or error body of the current attempt */
+    double attempt_start, last_byte, last_event, drain_deadline, retry_at, now;
+    uint64_t drain_bytes;
+    size_t heap_idx; /* position in io->heap, or SIZE_MAX */
+    double heap_key;
+    tw_stream *io_prev, *io_next; /* io->streams list (streams with state RUNNING..DRAINING) */
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* ---- guarded by lock ---- */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int waiters;
+    tw_batch *queue; /* being filled by the I/O thread; take() swaps it out */
+    size_t queue_peak;
+    uint64_t pauses; /* times the transfer was paused (for tests and metrics dumps) */
+    int terminal_queued, terminal_taken, released;
+    int pause_flag;       /* transfer paused by backpressure (CURL_WRITEFUNC_PAUSE returned) */
+    int resume_requested; /* a resume command is on its way */
+    tw_metrics m;
+    uint32_t *gaps; /* TW__GAP_BUCKETS counters, allocated on the first gap */
+    double last_text_at;
+
+    /* ---- guarded by e->ready_lock ---- */
+    tw_stream *rd_prev, *rd_next;
+};
+
+struct tw__prewarm {
+    tw__prewarm *next;
+    CURL *easy;
+    char *url;
+};
+
+struct tw__io {
+    /* ---- immutable after tw_engine_new ---- */
+    tw_engine *e;
+    int index;
+    pthread_t thread;
+    int thread_started;
+    int epfd;    /* epoll set: curl's sockets + cmd_fd */
+    int cmd_fd;  /* eventfd: commands pending */
+
+    /* ---- guarded by cmd_lock ---- */
+    pthread_mutex_t cmd_lock;
+    tw_stream *cmd_head, *cmd_tail;
+    tw__prewarm *prewarm_pending;
+    int closed; /* the thread is exiting: no more commands */
+    int stop;   /* asked to exit */
+
+    /* ---- I/O thread only ---- */
+    CURLM *multi;
+    double curl_deadline; /* from CURLMOPT_TIMERFUNCTION; INFINITY when none */
+    tw_stream *streams;   /* RUNNING / WAIT_RETRY / DRAINING streams */
+    tw__prewarm *prewarms;
+    tw_stream **heap;
+    size_t heap_len, heap_cap;
+    uint64_t rng;
+};
+
+struct tw_engine {
+    /* ---- immutable after tw_engine_new ---- */
+    size_t high, low;
+    tw_notify_fn notify;
+    void *notify_userdata;
+    int n_io;
+    tw__io *io;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    int wake_fd; /* eventfd returned by tw_engine_fd */
+
+    atomic_int refs;    /* the user's (until tw_engine_free) + one per live stream */
+    atomic_uint next_io;
+    atomic_int freeing;
+
+    /* ---- guarded by ready_lock ---- */
+    pthread_mutex_t ready_lock;
+    tw_stream *rd_head, *rd_tail;
+    int fd_armed; /* wake_fd has been written and not read since */
+
+    /* ---- statistics (atomics) ---- */
+    atomic_uint_fast64_t st_active, st_paused, st_reused, st_started, st_finished;
+};
+
+/* ---- engine.c ---- */
+double tw__now(void);
+void tw__engine_unref(tw_engine *e);
+void tw__stream_unref(tw_stream *s);
+/* Queues a command for s on its I/O thread (takes a reference while queued).
+ * @return 0, or -1 when the thread is closed (a START is also refused once it is stopping). */
+int tw__send_cmd(tw_stream *s, unsigned flag);
+/* With s->lock held: puts s on the ready list unless it is there or released.
+ * @return 1 when the caller must invoke the notify callback (after unlocking). */
+int tw__mark_ready_locked(tw_stream *s);
+void tw__call_notify(tw_engine *e);
+/* With s->lock held: takes s off the ready list (tw_stream_take emptied its queue). */
+void tw__ready_remove_locked(tw_stream *s);
+
+/* ---- stream.c ---- */
+/* With s->lock held: appends ev (deep copy). @return TW_OK or TW_ERR_NOMEM. */
+tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now);
+/* Pushes one terminal error event (unless a terminal was queued already) and wakes the
+ * consumer. I/O thread. */
+void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char *msg,
+                       const char *raw, size_t raw_len);
+/* tw_event_fn used with the decoder while s->lock is held. */
+int tw__on_decoded_locked(void *userdata, const tw_event *ev);
+/* Wakes a tw_stream_wait()er and the ready list after pushes; called with s->lock held when
+ * the queue may have gone from empty to non-empty. @return notify flag (see mark_ready). */
+int tw__after_push_locked(tw_stream *s);
+void tw__stream_free(tw_stream *s);
+/* Peak queued bytes seen and number of pauses (for tests of the watermarks). */
+size_t tw__stream_queue_peak(tw_stream *s);
+uint64_t tw__stream_pauses(tw_stream *s);
+/* The receive buffer size used for e's transfers (bounds the watermark overshoot). */
+long tw__engine_buffer_size(const tw_engine *e);
+/* The high watermark in effect. */
+size_t tw__engine_high(const tw_engine *e);
+
+/* ---- io_loop.c ---- */
+tw_code tw__io_init(tw__io *io, tw_engine *e, int index, tw_error *err);
+void tw__io_destroy(tw__io *io);
+void tw__io_wake(tw__io *io);
+tw_code tw__io_prewarm(tw__io *io, const char *url);
+
+/* ---- retry.c ---- */
+/* 1 when a failed attempt (curl result, HTTP status or 0) may be retried. */
+int tw__retryable(CURLcode rc, long status);
+/* Delay before attempt number `attempt` (1 = first retry): Retry-After when the server sent a
+ * usable one, else exponential backoff with jitter. */
+double tw__retry_delay(tw__io *io, const tw_stream *s, double retry_after);
+/* Earliest engine deadline of s (INFINITY when none). */
+double tw__stream_deadline(const tw_stream *s);
+void tw__heap_update(tw__io *io, tw_stream *s);
+void tw__heap_remove(tw__io *io, tw_stream *s);
+/* Re-keys the top after it fired; @return the top stream if its key <= now, else NULL. */
+tw_stream *tw__heap_peek_due(tw__io *io, double now);
+double tw__heap_next(const tw__io *io);
+
+#endif /* TW_ENGINE_INTERNAL_H */

@@ -1,0 +1,856 @@
+/*
+ * io_loop.c - the I/O thread: one epoll set + one libcurl multi handle driven with
+ * curl_multi_socket_action, the command queue, transfers and their callbacks.
+ *
+ * Why epoll + socket_action rather than curl_multi_poll: curl_multi_poll hands every socket of
+ * the multi to poll(2) on each wakeup, so with 1,000 open streams each token costs a scan of
+ * 1,000 descriptors in the kernel. epoll makes a wakeup cost O(ready sockets). Commands then
+ * arrive on an eventfd in the same epoll set instead of through curl_multi_wakeup.
+ *
+ * Backpressure. The write callback checks the stream's queued bytes before it consumes a chunk:
+ * at or above the high watermark it returns CURL_WRITEFUNC_PAUSE without feeding the decoder,
+ * so libcurl keeps that chunk and delivers the very same bytes again after the transfer is
+ * resumed (nothing is decoded twice, nothing is lost). A chunk is consumed whole once it is
+ * accepted, so the queue can overshoot the high watermark by the events of one chunk; the
+ * receive buffer (CURLOPT_BUFFERSIZE) is sized from the watermark to keep that small. The
+ * consumer's tw_stream_take empties the queue and, if the transfer is paused, queues a RESUME
+ * command; this thread then calls curl_easy_pause(CURLPAUSE_CONT) (libcurl requires the thread
+ * that drives the multi handle), which may call the write callback right away with the chunk it
+ * held back.
+ *
+ * libcurl 7.88.1 and pausing: the bugs reported around that release (curl #10988, #11982) are
+ * about HTTP/2 streams and about transfers of unknown length being closed while paused when
+ * their data had already been received in full. The path used here (pause by return value,
+ * resume with CURLPAUSE_CONT on this thread, never pausing from another thread or via
+ * curl_easy_pause(CURLPAUSE_RECV)) is exercised by tests/c/test_engine_pause.c on chunked and
+ * close-delimited bodies of unknown length with thousands of pause/resume cycles. Two details
+ * that matter with socket_action: a paused transfer's socket is taken out of the epoll set
+ * (CURL_POLL_NONE / REMOVE), otherwise a peer that already closed its side would make
+ * level-triggered epoll report EPOLLHUP forever; and unpausing asks for an immediate timeout
+ * (timer callback with 0 ms), which the loop honours on its next turn.
+ */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void finish_transfer(tw__io *io, tw_stream *s);
+
+static double dmin(double a, double b) { return a < b ? a : b; }
+
+/* ---- curl multi callbacks ------------------------------------------------------------------- */
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+    tw__io *io = userp;
+    struct epoll_event ev;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE || what == CURL_POLL_NONE) {
+        if (socketp) {
+            epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+            curl_multi_assign(io->multi, fd, NULL);
+        }
+        return 0;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    if (socketp) {
+        if (epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+        if (errno != ENOENT) return 0;
+    }
+    if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev);
+    curl_multi_assign(io->multi, fd, (void *)1);
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
+    tw__io *io = userp;
+    (void)multi;
+    io->curl_deadline = timeout_ms < 0 ? INFINITY : tw__now() + (double)timeout_ms * 1e-3;
+    return 0;
+}
+
+/* ---- metrics from curl ---------------------------------------------------------------------- */
+
+static void record_conn_info(tw_stream *s) {
+    curl_off_t ct = 0, act = 0;
+    long nconn = 1, ver = 0, status = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &ct);
+    curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &act);
+    curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
+    curl_easy_getinfo(s->easy, CURLINFO_HTTP_VERSION, &ver);
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (!s->info_recorded && nconn == 0) atomic_fetch_add(&s->e->st_reused, 1);
+    s->info_recorded = 1;
+    pthread_mutex_lock(&s->lock);
+    s->m.connect_time = (double)(act > ct ? act : ct) * 1e-6;
+    s->m.connection_reused = nconn == 0;
+    s->m.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : ver == CURL_HTTP_VERSION_3 ? 3 : 1;
+    s->m.http_status = status;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* First body byte of an attempt: decide what the body is. */
+static void classify_body(tw_stream *s, double now) {
+    long code = 0;
+    char *ct = NULL;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    s->status = code;
+    if (code < 200 || code > 299) {
+        s->mode = TW__MODE_ERRBODY;
+    } else {
+        curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
+        s->mode = (ct && !strncasecmp(ct, "application/json", 16)) ? TW__MODE_JSON
+                                                                    : TW__MODE_STREAM;
+        s->body_started = 1;
+    }
+    s->last_byte = s->last_event = now;
+    pthread_mutex_lock(&s->lock);
+    s->m.ttfb = now - s->t_start;
+    pthread_mutex_unlock(&s->lock);
+    record_conn_info(s);
+}
+
+/* ---- the write callback --------------------------------------------------------------------- */
+
+static size_t collect(tw_stream *s, const char *p, size_t n, size_t cap) {
+    if (s->body_buf.len + n > cap) {
+        size_t room = cap - s->body_buf.len;
+        if (room) tw_buf_append(&s->body_buf, p, room);
+        return 0; /* stop the transfer: handle_done reports what was collected */
+    }
+    if (tw_buf_append(&s->body_buf, p, n) != TW_OK) return 0;
+    return n;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    tw_stream *s = userdata;
+    tw__io *io = s->io;
+    size_t n = size * nmemb;
+    double now;
+    int notify = 0, first = 0;
+    tw_code rc;
+
+    if (atomic_load_explicit(&s->cancel_requested, memory_order_relaxed))
+        return 0; /* the cancel command (or handle_done) delivers the cancelled error */
+    now = tw__now();
+    if (s->state == TW__ST_DRAINING) {
+        s->drain_bytes += n;
+        return s->drain_bytes > TW__DRAIN_BYTES ? 0 : n;
+    }
+    if (s->mode == TW__MODE_UNKNOWN) {
+        classify_body(s, now);
+        first = 1;
+    }
+    s->last_byte = now;
+    if (s->mode != TW__MODE_STREAM) {
+        size_t cap = s->mode == TW__MODE_ERRBODY ? TW__ERROR_BODY_CAP
+                     : s->max_event_size         ? s->max_event_size
+                                                 : TW_DEFAULT_MAX_EVENT_SIZE;
+        pthread_mutex_lock(&s->lock);
+        s->m.bytes += n;
+        pthread_mutex_unlock(&s->lock);
+        if (first) tw__heap_update(io, s);
+        return collect(s, ptr, n, cap);
+    }
+
+    pthread_mutex_lock(&s->lock);
+    if (tw_batch_bytes(s->queue) >= s->e->high) {
+        /* Backpressure: keep the chunk in libcurl (it is redelivered after CURLPAUSE_CONT). */
+        if (!s->pause_flag) {
+            s->pause_flag = 1;
+            s->pauses++;
+            atomic_fetch_add(&s->e->st_paused, 1);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    s->m.bytes += n;
+    s->now = now;
+    s->events_this_write = 0;
+    rc = tw_decoder_feed(s->dec, ptr, n, tw__on_decoded_locked, s, NULL);
+    if (rc == TW_ERR_NOMEM) s->events_this_write = -1;
+    notify = tw__after_push_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    if (notify) tw__call_notify(s->e);
+
+    if (s->events_this_write < 0) {
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "out of memory while decoding", NULL, 0);
+        return 0;
+    }
+    if (s->events_this_write > 0) s->last_event = now;
+    if (s->terminal_queued) {
+        /* END or an error from the decoder. Only this thread sets terminal_queued, so the
+         * unlocked read is safe. Let the response finish so the connection can be reused. */
+        s->state = TW__ST_DRAINING;
+        s->drain_deadline = now + TW__DRAIN_SECONDS;
+        tw__heap_update(io, s);
+    } else if (first) {
+        tw__heap_update(io, s);
+    }
+    return n;
+}
+
+/* ---- transfers ------------------------------------------------------------------------------ */
+
+static void link_stream(tw__io *io, tw_stream *s) {
+    s->io_prev = NULL;
+    s->io_next = io->streams;
+    if (io->streams) io->streams->io_prev = s;
+    io->streams = s;
+}
+
+static void unlink_stream(tw__io *io, tw_stream *s) {
+    if (s->io_prev)
+        s->io_prev->io_next = s->io_next;
+    else if (io->streams == s)
+        io->streams = s->io_next;
+    if (s->io_next) s->io_next->io_prev = s->io_prev;
+    s->io_prev = s->io_next = NULL;
+}
+
+/* Receive buffer sized from the high watermark (1 KiB .. 64 KiB): one accepted chunk is what the
+ * queue may overshoot the watermark by. */
+long tw__engine_buffer_size(const tw_engine *e) {
+    size_t b = e->high / 8;
+    if (b < 1024) b = 1024;
+    if (b > 65536) b = 65536;
+    return (long)b;
+}
+
+static CURLcode setup_easy(tw__io *io, tw_stream *s) {
+    CURL *h = s->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                          \
+    do {                                                                                       \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                \
+    } while (0)
+    SET(CURLOPT_URL, s->url);
+    SET(CURLOPT_PRIVATE, (void *)s);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, (void *)s);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_SHARE, io->e->share);
+    SET(CURLOPT_ERRORBUFFER, s->errbuf);
+    SET(CURLOPT_BUFFERSIZE, tw__engine_buffer_size(io->e));
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_USERAGENT, "tokenwire/" TW_VERSION_STRING);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_HTTPHEADER, s->headers);
+    if (s->connect_timeout > 0) SET(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(s->connect_timeout * 1e3));
+    if (s->http2) {
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        SET(CURLOPT_PIPEWAIT, 1L); /* wait for a connection that can multiplex */
+    } else {
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    }
+    SET(CURLOPT_SSL_VERIFYPEER, s->verify_peer ? 1L : 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, s->verify_peer ? 2L : 0L);
+    if (s->ca_file) SET(CURLOPT_CAINFO, s->ca_file);
+    if (!strcasecmp(s->method, "POST")) {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+        SET(CURLOPT_POSTFIELDS, s->body ? s->body : "");
+    } else if (!strcasecmp(s->method, "GET") && !s->body) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (!strcasecmp(s->method, "HEAD") && !s->body) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        SET(CURLOPT_CUSTOMREQUEST, s->method);
+        if (s->body) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+            SET(CURLOPT_POSTFIELDS, s->body);
+        }
+    }
+#undef SET
+    return rc;
+}
+
+/* (Re)starts an attempt: the easy handle goes into the multi. @return 0 or -1 on failure
+ * (the error has been delivered and the transfer finished). */
+static int add_attempt(tw__io *io, tw_stream *s) {
+    CURLMcode mc;
+    s->mode = TW__MODE_UNKNOWN;
+    s->status = 0;
+    s->body_started = 0;
+    s->info_recorded = 0;
+    s->body_buf.len = 0;
+    s->errbuf[0] = '\0';
+    s->attempt_start = tw__now();
+    mc = curl_multi_add_handle(io->multi, s->easy);
+    if (mc != CURLM_OK) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, msg, NULL, 0);
+        s->state = TW__ST_WAIT_RETRY; /* not in the multi */
+        finish_transfer(io, s);
+        return -1;
+    }
+    s->state = TW__ST_RUNNING;
+    tw__heap_update(io, s);
+    return 0;
+}
+
+static void start_stream(tw__io *io, tw_stream *s) {
+    CURLcode rc;
+    s->easy = curl_easy_init();
+    link_stream(io, s);
+    s->state = TW__ST_WAIT_RETRY; /* "no handle in the multi" until add_attempt */
+    if (!s->easy) {
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "curl_easy_init failed", NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    rc = setup_easy(io, s);
+    if (rc != CURLE_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "curl_easy_setopt: %s", curl_easy_strerror(rc));
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, msg, NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    add_attempt(io, s);
+}
+
+/* Terminal bookkeeping: the terminal event must already be queued. Drops the I/O reference. */
+static void finish_transfer(tw__io *io, tw_stream *s) {
+    tw__heap_remove(io, s);
+    if (s->easy) {
+        if (s->state == TW__ST_RUNNING || s->state == TW__ST_DRAINING)
+            curl_multi_remove_handle(io->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->pause_flag) {
+        s->pause_flag = 0;
+        atomic_fetch_sub(&s->e->st_paused, 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    unlink_stream(io, s);
+    s->state = TW__ST_DONE;
+    tw__stream_unref(s);
+}
+
+static int can_retry(const tw_stream *s) {
+    return s->attempt < s->max_retries && !s->body_started &&
+           !atomic_load(&s->cancel_requested);
+}
+
+/* @return 1 when a retry was scheduled. */
+static int schedule_retry(tw__io *io, tw_stream *s, double now) {
+    curl_off_t ra = 0;
+    double delay;
+    curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
+    s->attempt++;
+    delay = tw__retry_delay(io, s, (double)ra);
+    if (s->total_timeout > 0 && now + delay >= s->t_start + s->total_timeout) {
+        s->attempt--;
+        return 0; /* the retry could not start in time: report this failure now */
+    }
+    curl_multi_remove_handle(io->multi, s->easy);
+    s->state = TW__ST_WAIT_RETRY;
+    s->retry_at = now + delay;
+    pthread_mutex_lock(&s->lock);
+    s->m.retries = s->attempt;
+    pthread_mutex_unlock(&s->lock);
+    tw__heap_update(io, s);
+    return 1;
+}
+
+static void deliver_http_error(tw_stream *s) {
+    tw_buf scratch;
+    tw_str msg = {NULL, 0};
+    char *text;
+    tw_event ev;
+    int notify;
+    tw_buf_init(&scratch);
+    if (s->body_buf.len) msg = tw_error_body_message(s->body_buf.data, s->body_buf.len, &scratch);
+    if (msg.ptr) {
+        text = malloc(msg.len + 1);
+        if (text) {
+            memcpy(text, msg.ptr, msg.len);
+            text[msg.len] = '\0';
+        }
+    } else {
+        text = malloc(48);
+        if (text) snprintf(text, 48, "HTTP status %ld", s->status);
+    }
+    tw_event_init(&ev);
+    ev.type = TW_EV_ERROR;
+    ev.error_kind = TW_KIND_HTTP;
+    ev.status = (int32_t)s->status;
+    if (text) {
+        ev.text.ptr = text;
+        ev.text.len = strlen(text);
+    }
+    if (s->body_buf.len) {
+        ev.raw.ptr = s->body_buf.data;
+        ev.raw.len = s->body_buf.len;
+    }
+    pthread_mutex_lock(&s->lock);
+    tw__queue_push_locked(s, &ev, tw__now());
+    notify = tw__after_push_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    if (notify) tw__call_notify(s->e);
+    free(text);
+    tw_buf_free(&scratch);
+}
+
+static void deliver_end_of_body(tw_stream *s) {
+    tw_event ev;
+    int notify;
+    tw_code rc = TW_OK;
+    pthread_mutex_lock(&s->lock);
+    s->now = tw__now();
+    s->events_this_write = 0;
+    if (s->mode == TW__MODE_JSON) {
+        /* simdjson reads up to TW_JSON_PADDING bytes past the end: tw_buf keeps that room. */
+        if (tw_buf_reserve(&s->body_buf, 0) == TW_OK)
+            rc = tw_decoder_decode_body(s->dec, s->body_buf.data, s->body_buf.len,
+                                        tw__on_decoded_locked, s, NULL);
+        else
+            rc = TW_ERR_NOMEM;
+    } else {
+        rc = tw_decoder_finish(s->dec, tw__on_decoded_locked, s, NULL);
+    }
+    if (!s->terminal_queued && (rc == TW_ERR_NOMEM || s->events_this_write < 0)) {
+        tw_event_init(&ev);
+        ev.type = TW_EV_ERROR;
+        ev.error_kind = TW_KIND_TRANSPORT;
+        ev.text.ptr = "out of memory while decoding";
+        ev.text.len = strlen(ev.text.ptr);
+        tw__queue_push_locked(s, &ev, s->now);
+    }
+    if (!s->terminal_queued) {
+        /* The decoder ended without its own terminal (e.g. an empty 2xx body): end cleanly. */
+        tw_event_init(&ev);
+        ev.type = TW_EV_END;
+        tw__queue_push_locked(s, &ev, s->now);
+    }
+    notify = tw__after_push_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    if (notify) tw__call_notify(s->e);
+}
+
+static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
+    double now = tw__now();
+    if (s->state == TW__ST_DRAINING) {
+        finish_transfer(io, s);
+        return;
+    }
+    if (s->state != TW__ST_RUNNING) return;
+    if (!s->info_recorded || s->status == 0) record_conn_info(s);
+    if (s->status == 0) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    if (atomic_load(&s->cancel_requested)) {
+        tw__deliver_error(s, TW_KIND_CANCELLED, 0, "cancelled", NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    if (s->mode == TW__MODE_ERRBODY ||
+        (rc == CURLE_OK && s->mode == TW__MODE_UNKNOWN && (s->status < 200 || s->status > 299))) {
+        if (tw__retryable(CURLE_OK, s->status) && can_retry(s) && schedule_retry(io, s, now))
+            return;
+        deliver_http_error(s);
+        finish_transfer(io, s);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        char msg[CURL_ERROR_SIZE + 64];
+        if (tw__retryable(rc, 0) && can_retry(s) && schedule_retry(io, s, now)) return;
+        snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "",
+                 s->errbuf);
+        if (rc == CURLE_WRITE_ERROR && s->mode == TW__MODE_JSON)
+            snprintf(msg, sizeof msg, "JSON response larger than %zu bytes",
+                     s->max_event_size ? s->max_event_size : TW_DEFAULT_MAX_EVENT_SIZE);
+        tw__deliver_error(s,
+                          rc == CURLE_OPERATION_TIMEDOUT ? TW_KIND_TIMEOUT
+                          : rc == CURLE_WRITE_ERROR && s->mode == TW__MODE_JSON
+                              ? TW_KIND_PROTOCOL
+                              : TW_KIND_TRANSPORT,
+                          0, msg, NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    deliver_end_of_body(s);
+    finish_transfer(io, s);
+}
+
+static void on_deadline(tw__io *io, tw_stream *s, double now) {
+    char msg[128];
+    if (s->total_timeout > 0 && now >= s->t_start + s->total_timeout) {
+        snprintf(msg, sizeof msg, "total timeout: stream exceeded %.3g s", s->total_timeout);
+        tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    switch (s->state) {
+    case TW__ST_WAIT_RETRY:
+        if (now >= s->retry_at) {
+            add_attempt(io, s);
+            return;
+        }
+        break;
+    case TW__ST_RUNNING:
+        if (s->mode == TW__MODE_UNKNOWN) {
+            if (s->first_byte_timeout > 0 && now >= s->attempt_start + s->first_byte_timeout) {
+                snprintf(msg, sizeof msg, "first byte timeout: no response body within %.3g s",
+                         s->first_byte_timeout);
+                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
+                finish_transfer(io, s);
+                return;
+            }
+        } else if (!s->pause_flag) {
+            if (s->idle_timeout > 0 && now >= s->last_byte + s->idle_timeout) {
+                snprintf(msg, sizeof msg, "idle timeout: no bytes for %.3g s", s->idle_timeout);
+                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
+                finish_transfer(io, s);
+                return;
+            }
+            if (s->event_timeout > 0 && s->mode == TW__MODE_STREAM &&
+                now >= s->last_event + s->event_timeout) {
+                snprintf(msg, sizeof msg, "event timeout: no events for %.3g s",
+                         s->event_timeout);
+                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
+                finish_transfer(io, s);
+                return;
+            }
+        }
+        break;
+    case TW__ST_DRAINING:
+        if (now >= s->drain_deadline) {
+            finish_transfer(io, s);
+            return;
+        }
+        break;
+    default:
+        return;
+    }
+    tw__heap_update(io, s);
+}
+
+static void run_timers(tw__io *io) {
+    double now = tw__now();
+    tw_stream *s;
+    while ((s = tw__heap_peek_due(io, now)) != NULL) {
+        tw__heap_remove(io, s);
+        on_deadline(io, s, now);
+    }
+}
+
+/* ---- prewarm -------------------------------------------------------------------------------- */
+
+static size_t discard(char *p, size_t size, size_t nmemb, void *ud) {
+    (void)p;
+    (void)ud;
+    return size * nmemb;
+}
+
+/* A HEAD request: CONNECT_ONLY connections are never reused by libcurl, whereas a finished
+ * keep-alive request leaves its connection (and TLS session, DNS entry) in the caches. */
+static void start_prewarm(tw__io *io, tw__prewarm *p) {
+    p->easy = curl_easy_init();
+    if (!p->easy) {
+        free(p->url);
+        free(p);
+        return;
+    }
+    curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
+    curl_easy_setopt(p->easy, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_SHARE, io->e->share);
+    curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(p->easy, CURLOPT_USERAGENT, "tokenwire/" TW_VERSION_STRING);
+    curl_easy_setopt(p->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(p->easy, CURLOPT_PRIVATE, NULL);
+    if (curl_multi_add_handle(io->multi, p->easy) != CURLM_OK) {
+        curl_easy_cleanup(p->easy);
+        free(p->url);
+        free(p);
+        return;
+    }
+    p->next = io->prewarms;
+    io->prewarms = p;
+}
+
+/* @return 1 when easy was a prewarm transfer (now cleaned up). */
+static int end_prewarm(tw__io *io, CURL *easy) {
+    for (tw__prewarm **pp = &io->prewarms; *pp; pp = &(*pp)->next) {
+        tw__prewarm *p = *pp;
+        if (p->easy != easy) continue;
+        *pp = p->next;
+        curl_multi_remove_handle(io->multi, p->easy);
+        curl_easy_cleanup(p->easy);
+        free(p->url);
+        free(p);
+        return 1;
+    }
+    return 0;
+}
+
+tw_code tw__io_prewarm(tw__io *io, const char *url) {
+    tw__prewarm *p = calloc(1, sizeof *p);
+    int wake;
+    if (!p) return TW_ERR_NOMEM;
+    p->url = strdup(url);
+    if (!p->url) {
+        free(p);
+        return TW_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&io->cmd_lock);
+    if (io->closed || io->stop) {
+        pthread_mutex_unlock(&io->cmd_lock);
+        free(p->url);
+        free(p);
+        return TW_ERR_CLOSED;
+    }
+    wake = io->prewarm_pending == NULL && io->cmd_head == NULL;
+    p->next = io->prewarm_pending;
+    io->prewarm_pending = p;
+    pthread_mutex_unlock(&io->cmd_lock);
+    if (wake) tw__io_wake(io);
+    return TW_OK;
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static void exec_cmd(tw__io *io, tw_stream *s, unsigned flags) {
+    if (flags & TW__CMD_START && s->state == TW__ST_NEW) {
+        if (atomic_load(&s->cancel_requested)) {
+            tw__deliver_error(s, TW_KIND_CANCELLED, 0, "cancelled", NULL, 0);
+            s->state = TW__ST_DONE;
+            tw__stream_unref(s); /* the I/O reference: nothing was started */
+            return;
+        }
+        start_stream(io, s);
+    }
+    if (flags & TW__CMD_CANCEL && s->state != TW__ST_DONE && s->state != TW__ST_NEW) {
+        tw__deliver_error(s, TW_KIND_CANCELLED, 0, "cancelled", NULL, 0);
+        finish_transfer(io, s);
+    }
+    if (flags & TW__CMD_RESUME) {
+        int was;
+        pthread_mutex_lock(&s->lock);
+        s->resume_requested = 0;
+        was = s->pause_flag && s->state == TW__ST_RUNNING;
+        if (was) {
+            s->pause_flag = 0;
+            atomic_fetch_sub(&s->e->st_paused, 1);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (was) {
+            double now = tw__now();
+            s->last_byte = s->last_event = now; /* idle timers restart now */
+            tw__heap_update(io, s);
+            /* May call on_write at once with the chunk that was refused. */
+            curl_easy_pause(s->easy, CURLPAUSE_CONT);
+        }
+    }
+}
+
+/* @return 1 when the thread was asked to stop. */
+static int process_commands(tw__io *io) {
+    tw_stream *list, *s, *next;
+    tw__prewarm *pw;
+    int stop;
+    pthread_mutex_lock(&io->cmd_lock);
+    list = io->cmd_head;
+    io->cmd_head = io->cmd_tail = NULL;
+    for (s = list; s; s = s->cmd_next) {
+        s->cmd_taken = s->cmd_flags;
+        s->cmd_flags = 0;
+        s->run_next = s->cmd_next;
+    }
+    pw = io->prewarm_pending;
+    io->prewarm_pending = NULL;
+    stop = io->stop;
+    pthread_mutex_unlock(&io->cmd_lock);
+    for (s = list; s; s = next) {
+        next = s->run_next;
+        exec_cmd(io, s, s->cmd_taken);
+        tw__stream_unref(s); /* the command's reference */
+    }
+    while (pw) {
+        tw__prewarm *n = pw->next;
+        start_prewarm(io, pw);
+        pw = n;
+    }
+    return stop;
+}
+
+static void read_done(tw__io *io) {
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(io->multi, &left)) != NULL) {
+        tw_stream *s = NULL;
+        if (msg->msg != CURLMSG_DONE) continue;
+        if (end_prewarm(io, msg->easy_handle)) continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        if (s) handle_done(io, s, msg->data.result);
+    }
+}
+
+static void shutdown_io(tw__io *io) {
+    tw_stream *list, *s, *next;
+    tw__prewarm *pw;
+    pthread_mutex_lock(&io->cmd_lock);
+    io->closed = 1;
+    list = io->cmd_head;
+    io->cmd_head = io->cmd_tail = NULL;
+    for (s = list; s; s = s->cmd_next) {
+        s->cmd_taken = s->cmd_flags;
+        s->cmd_flags = 0;
+        s->run_next = s->cmd_next;
+    }
+    pw = io->prewarm_pending;
+    io->prewarm_pending = NULL;
+    pthread_mutex_unlock(&io->cmd_lock);
+    for (s = list; s; s = next) {
+        next = s->run_next;
+        if (s->state == TW__ST_NEW) {
+            tw__deliver_error(s, TW_KIND_CANCELLED, 0, "cancelled: engine closed", NULL, 0);
+            s->state = TW__ST_DONE;
+            tw__stream_unref(s); /* the I/O reference */
+        }
+        tw__stream_unref(s); /* the command's reference */
+    }
+    while (io->streams) {
+        s = io->streams;
+        tw__deliver_error(s, TW_KIND_CANCELLED, 0, "cancelled: engine closed", NULL, 0);
+        finish_transfer(io, s);
+    }
+    while (pw) {
+        tw__prewarm *n = pw->next;
+        free(pw->url);
+        free(pw);
+        pw = n;
+    }
+    while (io->prewarms) end_prewarm(io, io->prewarms->easy);
+    curl_multi_cleanup(io->multi);
+    io->multi = NULL;
+}
+
+static void *io_main(void *arg) {
+    tw__io *io = arg;
+    struct epoll_event evs[128];
+    int running = 0, stop = 0;
+    while (!stop) {
+        double now = tw__now(), next = dmin(io->curl_deadline, tw__heap_next(io));
+        int timeout_ms, n;
+        if (isinf(next))
+            timeout_ms = -1;
+        else if (next <= now)
+            timeout_ms = 0;
+        else {
+            double ms = ceil((next - now) * 1e3);
+            timeout_ms = ms > (double)INT_MAX ? INT_MAX : (int)ms;
+        }
+        n = epoll_wait(io->epfd, evs, (int)(sizeof evs / sizeof evs[0]), timeout_ms);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd, mask = 0;
+            if (fd == io->cmd_fd) {
+                uint64_t v;
+                while (read(io->cmd_fd, &v, sizeof v) < 0 && errno == EINTR) {
+                }
+                stop |= process_commands(io);
+                continue;
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) mask |= CURL_CSELECT_IN;
+            if (evs[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+            if (evs[i].events & EPOLLERR) mask |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(io->multi, fd, mask, &running);
+        }
+        if (io->curl_deadline <= tw__now()) {
+            io->curl_deadline = INFINITY; /* the timer callback may set a new one */
+            curl_multi_socket_action(io->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        read_done(io);
+        run_timers(io);
+    }
+    shutdown_io(io);
+    return NULL;
+}
+
+/* ---- thread lifecycle ----------------------------------------------------------------------- */
+
+void tw__io_wake(tw__io *io) {
+    uint64_t one = 1;
+    ssize_t w;
+    do
+        w = write(io->cmd_fd, &one, sizeof one);
+    while (w < 0 && errno == EINTR);
+}
+
+tw_code tw__io_init(tw__io *io, tw_engine *e, int index, tw_error *err) {
+    struct epoll_event ev;
+    sigset_t all, old;
+    int rc;
+    memset(io, 0, sizeof *io);
+    io->e = e;
+    io->index = index;
+    io->epfd = io->cmd_fd = -1;
+    io->curl_deadline = INFINITY;
+    io->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uintptr_t)io) ^ (uint64_t)(tw__now() * 1e9);
+    if (!io->rng) io->rng = 1;
+    pthread_mutex_init(&io->cmd_lock, NULL);
+    io->epfd = epoll_create1(EPOLL_CLOEXEC);
+    io->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    io->multi = curl_multi_init();
+    if (io->epfd < 0 || io->cmd_fd < 0 || !io->multi) goto fail;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = io->cmd_fd;
+    if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->cmd_fd, &ev) != 0) goto fail;
+    curl_multi_setopt(io->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(io->multi, CURLMOPT_SOCKETDATA, io);
+    curl_multi_setopt(io->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(io->multi, CURLMOPT_TIMERDATA, io);
+    /* I/O threads take no signals: SIGINT/SIGTERM belong to the application's threads, and a
+     * SIGPIPE raised by a write on a dead connection stays pending instead of killing us. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&io->thread, NULL, io_main, io);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) goto fail;
+    io->thread_started = 1;
+    return TW_OK;
+fail:
+    if (io->multi) curl_multi_cleanup(io->multi);
+    io->multi = NULL;
+    if (io->epfd >= 0) close(io->epfd);
+    if (io->cmd_fd >= 0) close(io->cmd_fd);
+    io->epfd = io->cmd_fd = -1;
+    pthread_mutex_destroy(&io->cmd_lock);
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->code = TW_ERR_TRANSPORT;
+        snprintf(err->msg, sizeof err->msg, "cannot start I/O thread %d", index);
+    }
+    return TW_ERR_TRANSPORT;
+}
+
+void tw__io_destroy(tw__io *io) {
+    if (!io->thread_started) return;
+    pthread_join(io->thread, NULL);
+    io->thread_started = 0;
+    if (io->epfd >= 0) close(io->epfd);
+    if (io->cmd_fd >= 0) close(io->cmd_fd);
+    io->epfd = io->cmd_fd = -1;
+    free(io->heap);
+    io->heap = NULL;
+    pthread_mutex_destroy(&io->cmd_lock);
+}

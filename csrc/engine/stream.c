@@ -1,0 +1,269 @@
+/*
+ * stream.c - a stream's event queue and metrics.
+ *
+ * The queue is one tw_batch that the I/O thread fills under s->lock; tw_stream_take swaps the
+ * whole batch out (O(1) under the lock) and hands it to the consumer, and the I/O thread starts
+ * a fresh one on its next push. Its byte size (tw_batch_bytes) is what the watermarks compare.
+ *
+ * Inter-token gaps go into a log-linear histogram (16 steps per power of two, 6% resolution,
+ * 1 us .. 25 days) so that p50/p99 cost O(1) memory and time per token however long the stream.
+ */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- gap histogram ------------------------------------------------------------------------- */
+
+static unsigned gap_bucket(uint64_t us) {
+    unsigned msb, sub, idx;
+    if (us < 16) return (unsigned)us;
+    msb = 63u - (unsigned)__builtin_clzll(us);
+    sub = (unsigned)(us >> (msb - 4)) & 15u;
+    idx = 16u + (msb - 4) * 16u + sub;
+    return idx < TW__GAP_BUCKETS ? idx : TW__GAP_BUCKETS - 1;
+}
+
+/* Midpoint of a bucket, in microseconds. */
+static double bucket_value(unsigned idx) {
+    unsigned msb, sub;
+    double width;
+    if (idx < 16) return (double)idx;
+    msb = (idx - 16) / 16 + 4;
+    sub = (idx - 16) % 16;
+    width = ldexp(1.0, (int)msb - 4);
+    return (16.0 + sub) * width + width / 2;
+}
+
+static double gap_percentile(const uint32_t *h, uint64_t n, double p) {
+    uint64_t rank, seen = 0;
+    if (!h || n == 0) return 0;
+    rank = (uint64_t)ceil(p * (double)n);
+    if (rank < 1) rank = 1;
+    for (unsigned i = 0; i < TW__GAP_BUCKETS; i++) {
+        seen += h[i];
+        if (seen >= rank) return bucket_value(i) * 1e-6;
+    }
+    return bucket_value(TW__GAP_BUCKETS - 1) * 1e-6;
+}
+
+/* ---- pushing (I/O thread, s->lock held) ---------------------------------------------------- */
+
+static int is_terminal(const tw_event *ev) {
+    return ev->type == TW_EV_END || ev->type == TW_EV_ERROR;
+}
+
+tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now) {
+    tw_engine *e = s->e;
+    size_t bytes;
+    if (s->terminal_queued) return TW_OK; /* nothing after the terminal event */
+    if (is_terminal(ev)) {
+        s->terminal_queued = 1;
+        s->m.duration = now - s->t_start;
+        /* Counters are settled before the consumer can see the terminal event. A paused
+         * transfer is dropped right after this (finish_transfer), never resumed. */
+        if (s->pause_flag) {
+            s->pause_flag = 0;
+            atomic_fetch_sub(&e->st_paused, 1);
+        }
+        atomic_fetch_sub(&e->st_active, 1);
+        atomic_fetch_add(&e->st_finished, 1);
+    }
+    if (s->released) return TW_OK; /* nobody will read it */
+    if (!s->queue) {
+        s->queue = tw_batch_new();
+        if (!s->queue) return TW_ERR_NOMEM;
+    }
+    if (tw_batch_push(s->queue, ev) != TW_OK) return TW_ERR_NOMEM;
+    bytes = tw_batch_bytes(s->queue);
+    if (bytes > s->queue_peak) s->queue_peak = bytes;
+    s->m.events++;
+    if (ev->type == TW_EV_TEXT) {
+        if (s->m.text_events == 0) {
+            s->m.ttft = now - s->t_start;
+        } else {
+            double gap = now - s->last_text_at;
+            if (!s->gaps) s->gaps = calloc(TW__GAP_BUCKETS, sizeof *s->gaps);
+            if (s->gaps) {
+                s->gaps[gap_bucket(gap > 0 ? (uint64_t)(gap * 1e6) : 0)]++;
+            }
+        }
+        s->last_text_at = now;
+        s->m.text_events++;
+    }
+    return TW_OK;
+}
+
+int tw__on_decoded_locked(void *userdata, const tw_event *ev) {
+    tw_stream *s = userdata;
+    if (s->terminal_queued) return 1;
+    if (tw__queue_push_locked(s, ev, s->now) != TW_OK) {
+        s->events_this_write = -1; /* out of memory: the write callback ends the stream */
+        return 1;
+    }
+    if (s->events_this_write >= 0) s->events_this_write++;
+    /* The engine's contract: an END or ERROR is the stream's last event (a decoder's protocol
+     * error would let decoding go on; the engine stops there). */
+    return is_terminal(ev) ? 1 : 0;
+}
+
+int tw__after_push_locked(tw_stream *s) {
+    if (tw_batch_count(s->queue) == 0) return 0;
+    if (s->waiters) pthread_cond_broadcast(&s->cond);
+    return tw__mark_ready_locked(s);
+}
+
+void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char *msg,
+                       const char *raw, size_t raw_len) {
+    tw_event ev;
+    int notify = 0;
+    tw_event_init(&ev);
+    ev.type = TW_EV_ERROR;
+    ev.error_kind = kind;
+    ev.status = status;
+    if (msg) {
+        ev.text.ptr = msg;
+        ev.text.len = strlen(msg);
+    }
+    if (raw) {
+        ev.raw.ptr = raw;
+        ev.raw.len = raw_len;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (!s->terminal_queued) {
+        if (tw__queue_push_locked(s, &ev, tw__now()) != TW_OK) {
+            /* Out of memory for the very last event: wake the consumer anyway; tw_stream_wait
+             * then reports TW_ERR_CLOSED instead of blocking forever. */
+            if (s->waiters) pthread_cond_broadcast(&s->cond);
+        }
+        notify = tw__after_push_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (notify) tw__call_notify(s->e);
+}
+
+/* ---- consumer side ------------------------------------------------------------------------- */
+
+tw_batch *tw_stream_take(tw_stream *s) {
+    tw_batch *out = NULL;
+    int resume = 0;
+    if (!s) return NULL;
+    pthread_mutex_lock(&s->lock);
+    if (tw_batch_count(s->queue) > 0) {
+        out = s->queue;
+        s->queue = NULL;
+        if (s->terminal_queued) s->terminal_taken = 1;
+    }
+    tw__ready_remove_locked(s);
+    /* The queue is empty now, so below any low watermark. */
+    if (s->pause_flag && !s->resume_requested) {
+        s->resume_requested = 1;
+        resume = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (resume) tw__send_cmd(s, TW__CMD_RESUME);
+    return out;
+}
+
+static int waitable_done(tw_stream *s) {
+    /* The terminal event was taken, or it was lost to an allocation failure. */
+    return s->terminal_taken || (s->terminal_queued && tw_batch_count(s->queue) == 0);
+}
+
+tw_code tw_stream_wait(tw_stream *s, int timeout_ms) {
+    struct timespec dl;
+    tw_code rc = TW_OK;
+    if (!s) return TW_ERR_INVALID_ARG;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (tw_batch_count(s->queue) > 0) break;
+        if (waitable_done(s)) {
+            rc = TW_ERR_CLOSED;
+            break;
+        }
+        s->waiters++;
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&s->cond, &s->lock);
+            s->waiters--;
+        } else {
+            int r = pthread_cond_timedwait(&s->cond, &s->lock, &dl);
+            s->waiters--;
+            if (r == ETIMEDOUT) {
+                if (tw_batch_count(s->queue) > 0) break;
+                rc = waitable_done(s) ? TW_ERR_CLOSED : TW_ERR_TIMEOUT;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int tw_stream_finished(const tw_stream *s) {
+    int r;
+    tw_stream *m = (tw_stream *)s;
+    if (!s) return 0;
+    pthread_mutex_lock(&m->lock);
+    r = m->terminal_taken;
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+void tw_stream_get_metrics(tw_stream *s, tw_metrics *out) {
+    uint64_t n = 0;
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    *out = s->m;
+    if (!s->terminal_queued) out->duration = tw__now() - s->t_start;
+    if (s->gaps) {
+        for (unsigned i = 0; i < TW__GAP_BUCKETS; i++) n += s->gaps[i];
+        out->gap_p50 = gap_percentile(s->gaps, n, 0.50);
+        out->gap_p99 = gap_percentile(s->gaps, n, 0.99);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t tw__stream_queue_peak(tw_stream *s) {
+    size_t v;
+    pthread_mutex_lock(&s->lock);
+    v = s->queue_peak;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+uint64_t tw__stream_pauses(tw_stream *s) {
+    uint64_t v;
+    pthread_mutex_lock(&s->lock);
+    v = s->pauses;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+void tw__stream_free(tw_stream *s) {
+    free(s->url);
+    free(s->method);
+    free(s->body);
+    free(s->ca_file);
+    curl_slist_free_all(s->headers);
+    tw_decoder_free(s->dec);
+    tw_batch_free(s->queue);
+    tw_buf_free(&s->body_buf);
+    free(s->gaps);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}

@@ -1,0 +1,148 @@
+/* test_engine_util.c - helpers shared by the engine tests (see test_engine_util.h). */
+#include "test_engine_util.h"
+#include "engine/engine_internal.h"
+#include "tw_test.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+void te_result_free(te_result *r) {
+    tw_buf_free(&r->text);
+    tw_buf_free(&r->msg);
+    tw_buf_free(&r->raw);
+    memset(r, 0, sizeof *r);
+}
+
+int te_listen_silent(int *port) {
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 64) ||
+        getsockname(fd, (struct sockaddr *)&a, &al)) {
+        fprintf(stderr, "listen failed\n");
+        exit(2);
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+int te_unused_port(void) {
+    int port, fd = te_listen_silent(&port);
+    close(fd);
+    return port;
+}
+
+const char *te_body(int stream) {
+    return stream ? "{\"model\":\"mock-1\",\"stream\":true,"
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+                  : "{\"model\":\"mock-1\",\"stream\":false,"
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+}
+
+void te_opts(tw_request_opts *o, const char *url, tw_dialect d) {
+    tw_request_opts_init(o);
+    o->url = url;
+    o->dialect = d;
+    o->body = te_body(1);
+    o->body_len = strlen(o->body);
+}
+
+double te_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void te_sleep_ms(double ms) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
+    nanosleep(&ts, NULL);
+}
+
+static void add_event(te_result *r, const tw_event *ev) {
+    r->events++;
+    if (r->terminals) r->after_terminal++;
+    r->last = ev->type;
+    if (ev->type == TW_EV_TEXT) {
+        r->text_events++;
+        if (ev->index == 0) tw_buf_append(&r->text, ev->text.ptr, ev->text.len);
+    }
+    if (ev->type == TW_EV_END || ev->type == TW_EV_ERROR) {
+        r->terminals++;
+        if (ev->type == TW_EV_ERROR && r->terminals == 1) {
+            r->kind = ev->error_kind;
+            r->status = ev->status;
+            tw_buf_append(&r->msg, ev->text.ptr, ev->text.len);
+            tw_buf_append(&r->raw, ev->raw.ptr, ev->raw.len);
+        }
+    }
+}
+
+void te_drain(tw_stream *s, te_result *r, int limit_ms, int sleep_us) {
+    for (;;) {
+        tw_code rc = tw_stream_wait(s, limit_ms);
+        tw_batch *b;
+        if (rc == TW_ERR_CLOSED) break;
+        if (rc == TW_ERR_TIMEOUT) {
+            r->wait_timeouts++;
+            break;
+        }
+        if (sleep_us > 0) te_sleep_ms(sleep_us / 1000.0);
+        b = tw_stream_take(s);
+        if (!b) continue;
+        r->batches++;
+        for (size_t i = 0; i < tw_batch_count(b); i++) add_event(r, tw_batch_get(b, i));
+        tw_batch_free(b);
+    }
+    /* Make sure the buffers are NUL-terminated for printing / strcmp. */
+    tw_buf_append(&r->text, "", 1);
+    r->text.len--;
+    tw_buf_append(&r->msg, "", 1);
+    r->msg.len--;
+}
+
+int te_contract_ok(const te_result *r) {
+    return r->terminals == 1 && r->after_terminal == 0 &&
+           (r->last == TW_EV_END || r->last == TW_EV_ERROR) && r->wait_timeouts == 0;
+}
+
+tw_engine *te_small_engine(size_t high) {
+    tw_engine_opts eo;
+    tw_engine_opts_init(&eo);
+    eo.queue_high_watermark = high;
+    eo.queue_low_watermark = high / 4;
+    return tw_engine_new(&eo, NULL);
+}
+
+void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_pauses,
+                         double expansion, int sleep_us) {
+    te_result r;
+    size_t high = tw__engine_high(e), peak;
+    size_t bound = high + (size_t)(expansion * (double)tw__engine_buffer_size(e));
+    uint64_t pauses;
+    tw_engine_stats st;
+    memset(&r, 0, sizeof r);
+    te_drain(s, &r, 20000, sleep_us);
+    peak = tw__stream_queue_peak(s);
+    pauses = tw__stream_pauses(s);
+    CHECK(te_contract_ok(&r));
+    CHECK_MSG(r.last == TW_EV_END, "last %d kind %d msg %s", r.last, r.kind, r.msg.data);
+    CHECK_MSG(r.text.len == strlen(want) && !memcmp(r.text.data, want, r.text.len),
+              "text differs: got %zu bytes, want %zu", r.text.len, strlen(want));
+    CHECK_MSG(peak <= bound, "queue peak %zu > bound %zu", peak, bound);
+    CHECK_MSG(peak >= high / 2, "queue peak %zu: the consumer was never behind", peak);
+    CHECK_MSG(pauses >= (uint64_t)min_pauses, "only %llu pauses", (unsigned long long)pauses);
+    tw_engine_get_stats(e, &st);
+    CHECK_EQ_INT(st.paused_streams, 0);
+    te_result_free(&r);
+}
+
