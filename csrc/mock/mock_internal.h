@@ -108,8 +108,19 @@ char *tw__mock_url_decode(const char *s, size_t n, size_t *out_len);
 int tw__mock_json_top(const char *body, size_t len, const char *key, const char **v,
                       size_t *vlen);
 
-/** Appends delta i of choice c (raw, unescaped) to out. Default text when text is NULL. */
-void tw__mock_text_delta(tw_buf *out, const char *text, size_t text_len, long i, long c);
+/** The words of a text (runs between spaces), indexed once per response. */
+typedef struct tw__mock_words {
+    const char *text; /* borrowed */
+    size_t len;
+    size_t n;
+    size_t *off, *wlen;
+} tw__mock_words;
+
+/** Indexes text (NULL = the default text). @return 0 or -1 (NOMEM; free it anyway). */
+int tw__mock_words_init(tw__mock_words *w, const char *text, size_t len);
+void tw__mock_words_free(tw__mock_words *w);
+/** Appends delta i of choice c (raw, unescaped) to out. */
+void tw__mock_words_delta(const tw__mock_words *w, tw_buf *out, long i, long c);
 /** Appends reasoning delta k (raw) to out. */
 void tw__mock_reasoning_delta(tw_buf *out, long k);
 /** Tool k's arguments JSON (static buffer written into out). */
@@ -162,6 +173,8 @@ void tw__mb_puts(tw_buf *b, const char *s);
 void tw__mb_printf(tw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Appends s as a quoted JSON string (", \ and control bytes escaped; other bytes as is). */
 void tw__mb_jstr(tw_buf *b, const char *s, size_t n);
+/** Same without the quotes. */
+void tw__mb_jstr_body(tw_buf *b, const char *s, size_t n);
 
 /** CLOCK_REALTIME in microseconds. */
 uint64_t tw__mock_realtime_us(void);

@@ -54,9 +54,14 @@ void tw__mb_printf(tw_buf *b, const char *fmt, ...) {
 }
 
 void tw__mb_jstr(tw_buf *b, const char *s, size_t n) {
+    tw__mb_put(b, "\"", 1);
+    tw__mb_jstr_body(b, s, n);
+    tw__mb_put(b, "\"", 1);
+}
+
+void tw__mb_jstr_body(tw_buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     size_t i, run = 0;
-    tw__mb_put(b, "\"", 1);
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
@@ -75,7 +80,6 @@ void tw__mb_jstr(tw_buf *b, const char *s, size_t n) {
         }
     }
     tw__mb_put(b, s + run, n - run);
-    tw__mb_put(b, "\"", 1);
 }
 
 uint64_t tw__mock_realtime_us(void) {
@@ -90,76 +94,78 @@ static const char default_text[] =
     "Hello from the tokenwire mock server. Tokens arrive one by one, parsed in C \xe2\x80\x94 "
     "fast, steady and exactly reproducible.";
 
-/* Word w (0-based, cyclic) of text: words are the runs between spaces. */
-static void nth_word(const char *text, size_t len, long w, const char **wp, size_t *wl) {
-    long nwords = 0;
-    size_t i = 0;
-    /* Count the words first (cheap: texts are short) so that the index can wrap. */
+int tw__mock_words_init(tw__mock_words *w, const char *text, size_t len) {
+    size_t i = 0, cap = 0;
+    memset(w, 0, sizeof *w);
+    if (!text) {
+        text = default_text;
+        len = sizeof default_text - 1;
+    }
+    w->text = text;
+    w->len = len;
     while (i < len) {
         while (i < len && text[i] == ' ') i++;
         if (i == len) break;
-        nwords++;
-        while (i < len && text[i] != ' ') i++;
-    }
-    if (nwords == 0) {
-        /* No word at all: every delta is the whole text (possibly empty). */
-        *wp = text;
-        *wl = len;
-        return;
-    }
-    w %= nwords;
-    i = 0;
-    for (;;) {
-        size_t start;
-        while (text[i] == ' ') i++;
-        start = i;
-        while (i < len && text[i] != ' ') i++;
-        if (w-- == 0) {
-            *wp = text + start;
-            *wl = i - start;
-            return;
+        if (w->n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            size_t *no = realloc(w->off, nc * sizeof *no);
+            size_t *nl;
+            if (!no) return -1;
+            w->off = no;
+            nl = realloc(w->wlen, nc * sizeof *nl);
+            if (!nl) return -1;
+            w->wlen = nl;
+            cap = nc;
         }
+        w->off[w->n] = i;
+        while (i < len && text[i] != ' ') i++;
+        w->wlen[w->n] = i - w->off[w->n];
+        w->n++;
     }
+    return 0;
 }
 
-void tw__mock_text_delta(tw_buf *out, const char *text, size_t text_len, long i, long c) {
-    const char *w;
-    size_t wl;
-    if (!text) {
-        text = default_text;
-        text_len = sizeof default_text - 1;
-    }
-    nth_word(text, text_len, i + c, &w, &wl);
+void tw__mock_words_free(tw__mock_words *w) {
+    free(w->off);
+    free(w->wlen);
+    memset(w, 0, sizeof *w);
+}
+
+void tw__mock_words_delta(const tw__mock_words *w, tw_buf *out, long i, long c) {
     if (i > 0) tw__mb_put(out, " ", 1);
-    tw__mb_put(out, w, wl);
+    if (w->n == 0) {
+        /* No word at all: every delta is the whole text (possibly empty). */
+        tw__mb_put(out, w->text, w->len);
+    } else {
+        size_t k = (size_t)(i + c) % w->n;
+        tw__mb_put(out, w->text + w->off[k], w->wlen[k]);
+    }
 }
 
 void tw__mock_reasoning_delta(tw_buf *out, long k) {
     tw__mb_printf(out, "Thinking about part %ld. ", k + 1);
 }
 
+static int tool_args_str(char *b, size_t cap, long k) {
+    return snprintf(b, cap, "{\"city\":\"Paris\",\"days\":%ld,\"unit\":\"celsius\"}", k + 1);
+}
+
 void tw__mock_tool_args(tw_buf *out, long k) {
-    tw__mb_printf(out, "{\"city\":\"Paris\",\"days\":%ld,\"unit\":\"celsius\"}", k + 1);
+    char b[96];
+    tw__mb_put(out, b, (size_t)tool_args_str(b, sizeof b, k));
 }
 
 #define TOOL_FRAG 9
 
 long tw__mock_tool_nfrags(long k) {
-    tw_buf b = {0};
-    long n;
-    tw__mock_tool_args(&b, k);
-    n = (long)((b.len + TOOL_FRAG - 1) / TOOL_FRAG);
-    tw_buf_free(&b);
-    return n;
+    char b[96];
+    return (tool_args_str(b, sizeof b, k) + TOOL_FRAG - 1) / TOOL_FRAG;
 }
 
 void tw__mock_tool_frag(tw_buf *out, long k, long j) {
-    tw_buf b = {0};
-    size_t off;
-    tw__mock_tool_args(&b, k);
-    off = (size_t)j * TOOL_FRAG;
-    if (off < b.len) tw__mb_put(out, b.data + off, b.len - off < TOOL_FRAG ? b.len - off : TOOL_FRAG);
-    tw_buf_free(&b);
+    char b[96];
+    size_t n = (size_t)tool_args_str(b, sizeof b, k), off = (size_t)j * TOOL_FRAG;
+    if (off < n) tw__mb_put(out, b + off, n - off < TOOL_FRAG ? n - off : TOOL_FRAG);
 }
 
 static char *buf_to_cstr(tw_buf *b) {
@@ -171,8 +177,13 @@ static char *buf_to_cstr(tw_buf *b) {
 
 char *tw_mock_expected_text(int chunks, const char *text) {
     tw_buf b = {0};
-    size_t tl = text ? strlen(text) : 0;
-    for (long i = 0; i < chunks; i++) tw__mock_text_delta(&b, text, tl, i, 0);
+    tw__mock_words w;
+    if (tw__mock_words_init(&w, text, text ? strlen(text) : 0) != 0) {
+        tw__mock_words_free(&w);
+        return NULL;
+    }
+    for (long i = 0; i < chunks; i++) tw__mock_words_delta(&w, &b, i, 0);
+    tw__mock_words_free(&w);
     return buf_to_cstr(&b);
 }
 
