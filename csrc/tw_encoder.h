@@ -60,8 +60,9 @@ typedef struct tw_encoder_opts {
     /* openai format only. 0 (default): an event's index is a content-block / output-item
      * position (Anthropic, Responses put thinking at 0 and text at 1) and everything goes to
      * choice 0. 1: the index is the choice / candidate index (OpenAI n > 1, Gemini
-     * candidateCount > 1) and each index becomes its own choice. Tool calls are renumbered
-     * 0, 1, 2... per choice either way, as OpenAI clients require. */
+     * candidateCount > 1) and each index of text / reasoning / finish becomes its own choice.
+     * Tool calls always go to choice 0 (their index keys the call) and are renumbered 0, 1,
+     * 2... in order of appearance, as OpenAI clients require. */
     int index_is_choice;
 } tw_encoder_opts;
 

@@ -29,6 +29,8 @@
  * finishReason: stop|length|content-filter|tool-calls|error|other ("error" after an error
  * event; "stop" becomes "tool-calls" when tool calls were made; omitted when no finish event
  * came). Tool call ids without an id get "call_<n>"; part ids are txt_<n> / rsn_<n>.
+ * At most 64 parts are open at once (a hostile stream could open one per event index): the
+ * oldest is ended first, and a later delta for it opens a new part.
  */
 #include "encoders/encoder.h"
 
@@ -36,6 +38,8 @@
 #include <stdlib.h>
 
 enum { P_TEXT, P_REASONING, P_TOOL };
+
+#define MAX_OPEN_PARTS 64
 
 typedef struct as_part {
     int kind;
@@ -207,6 +211,11 @@ static tw_code close_parts(as_state *s, tw_str src, int all_sources, unsigned ki
     return TW_OK;
 }
 
+static tw_code make_room(as_state *s, tw_buf *out) {
+    if (s->n < MAX_OPEN_PARTS) return TW_OK;
+    return close_part(s, &s->parts[0], out);
+}
+
 static tw_code ensure_started(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     as_state *s = e->state;
     if (s->started) return TW_OK;
@@ -232,6 +241,7 @@ static tw_code encode_delta(tw_encoder *e, const tw_event *ev, tw_buf *out, int 
     if (!p) {
         tw_str none = {NULL, 0};
         if (kind == P_TEXT) TW__TRY(close_parts(s, ev->source, 0, 1u << P_REASONING, out));
+        TW__TRY(make_room(s, out));
         if (!(p = add_part(s, kind, ev->source, ev->index, none))) return TW_ERR_NOMEM;
         TW__TRY(kind == P_TEXT ? put_id_part(out, "text-start", 10, p)
                                : put_id_part(out, "reasoning-start", 15, p));
@@ -258,6 +268,7 @@ static tw_code encode_tool(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     }
     if (!p) {
         TW__TRY(close_parts(s, ev->source, 0, 1u << P_REASONING, out));
+        TW__TRY(make_room(s, out));
         if (!(p = add_part(s, P_TOOL, ev->source, ev->index, ev->id))) return TW_ERR_NOMEM;
         if (ev->name.ptr && ev->name.len) {
             if (!(p->name = tw__strndup(ev->name.ptr, ev->name.len))) return TW_ERR_NOMEM;

@@ -55,8 +55,10 @@ typedef struct oa_state {
     int locked;
     oa_choice *choices;
     size_t nchoices, capchoices;
+    tw__map choice_map; /* choice index -> position in choices */
     oa_tool *tools;
     size_t ntools, captools;
+    tw__map tool_map; /* (choice, event index) -> position of its newest call in tools */
     int32_t tool_seq; /* for generated call ids */
     int have_usage;
     int64_t in_tok, out_tok, total_tok;
@@ -109,6 +111,8 @@ void tw__openai_free(tw_encoder *e) {
     for (size_t i = 0; i < s->ntools; i++) free(s->tools[i].id);
     free(s->tools);
     free(s->choices);
+    tw__map_free(&s->choice_map);
+    tw__map_free(&s->tool_map);
     tw_buf_free(&s->prefix);
     free(s->id);
     free(s->model);
@@ -130,8 +134,10 @@ static tw_code lock_prefix(oa_state *s) {
 }
 
 static oa_choice *get_choice(oa_state *s, int32_t index) {
-    for (size_t i = 0; i < s->nchoices; i++)
-        if (s->choices[i].index == index) return &s->choices[i];
+    uint32_t pos;
+    if (s->nchoices && s->choices[0].index == index) return &s->choices[0]; /* the usual case */
+    if (tw__map_get(&s->choice_map, (uint64_t)(uint32_t)index, &pos)) return &s->choices[pos];
+    if (s->nchoices >= UINT32_MAX - 1) return NULL;
     if (s->nchoices == s->capchoices) {
         size_t cap = s->capchoices ? s->capchoices * 2 : 4;
         oa_choice *p = realloc(s->choices, cap * sizeof *p);
@@ -139,6 +145,8 @@ static oa_choice *get_choice(oa_state *s, int32_t index) {
         s->choices = p;
         s->capchoices = cap;
     }
+    if (tw__map_put(&s->choice_map, (uint64_t)(uint32_t)index, (uint32_t)s->nchoices) != TW_OK)
+        return NULL;
     s->choices[s->nchoices].index = index;
     s->choices[s->nchoices].role_sent = 0;
     s->choices[s->nchoices].ntools = 0;
@@ -176,6 +184,9 @@ static tw_code end_choice(oa_choice *c, tw_buf *out, const char *finish) {
 }
 
 static int32_t choice_of(const tw_encoder *e, const tw_event *ev) {
+    /* A tool_call's index is its call's key, never a choice: normalized events do not carry
+     * the choice of a tool call, so calls go to choice 0. */
+    if (ev->type == TW_EV_TOOL_CALL) return 0;
     return (e->index_is_choice && ev->index > 0) ? ev->index : 0;
 }
 
@@ -194,11 +205,17 @@ static tw_code encode_delta_text(tw_encoder *e, const tw_event *ev, tw_buf *out,
     return end_choice(c, out, NULL);
 }
 
+static uint64_t tool_key(int32_t choice, int32_t key) {
+    return ((uint64_t)(uint32_t)choice << 32) | (uint32_t)key;
+}
+
 static oa_tool *find_tool(oa_state *s, int32_t choice, int32_t key) {
-    /* The newest call at this event index wins: search backwards. */
-    for (size_t i = s->ntools; i-- > 0;)
-        if (s->tools[i].choice == choice && s->tools[i].key == key) return &s->tools[i];
-    return NULL;
+    uint32_t pos;
+    if (s->ntools) { /* the usual case: the call being streamed */
+        oa_tool *t = &s->tools[s->ntools - 1];
+        if (t->choice == choice && t->key == key) return t;
+    }
+    return tw__map_get(&s->tool_map, tool_key(choice, key), &pos) ? &s->tools[pos] : NULL;
 }
 
 static tw_code encode_tool_call(tw_encoder *e, const tw_event *ev, tw_buf *out) {
@@ -225,9 +242,14 @@ static tw_code encode_tool_call(tw_encoder *e, const tw_event *ev, tw_buf *out) 
             s->tools = p;
             s->captools = cap;
         }
+        if (s->ntools >= UINT32_MAX - 1) return TW_ERR_NOMEM;
         t = &s->tools[s->ntools];
         t->id = tw__strndup(id, id_len);
         if (!t->id) return TW_ERR_NOMEM;
+        if (tw__map_put(&s->tool_map, tool_key(ci, ev->index), (uint32_t)s->ntools) != TW_OK) {
+            free(t->id);
+            return TW_ERR_NOMEM;
+        }
         t->id_len = id_len;
         t->choice = ci;
         t->key = ev->index;

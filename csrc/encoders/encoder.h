@@ -68,6 +68,22 @@ const char *tw__finish_reason_openai(tw_str reason);
  * tool-calls, error, other. */
 const char *tw__finish_reason_ai_sdk(tw_str reason);
 
+/*
+ * A map from 64-bit keys to 32-bit values (open addressing, linear probing, never shrinks), so
+ * that per-event lookups stay O(1) however many choices / tool calls a hostile stream opens.
+ */
+typedef struct tw__map {
+    uint64_t *keys;
+    uint32_t *vals; /* value + 1; 0 = empty slot */
+    size_t cap, count;
+} tw__map;
+
+/** @return 1 with *val set when key is present, else 0. */
+int tw__map_get(const tw__map *m, uint64_t key, uint32_t *val);
+/** Inserts or replaces. @return TW_OK or TW_ERR_NOMEM (map unchanged). */
+tw_code tw__map_put(tw__map *m, uint64_t key, uint32_t val);
+void tw__map_free(tw__map *m);
+
 /** malloc'd NUL-terminated copy of n bytes (NULL on NOMEM). */
 char *tw__strndup(const char *s, size_t n);
 /** 1 when the two strings are byte-equal (absent equals empty). */

@@ -28,6 +28,67 @@ int tw__str_eq(tw_str a, const char *b, size_t blen) {
     return alen == blen && (alen == 0 || memcmp(a.ptr, b, alen) == 0);
 }
 
+/* ---- tw__map --------------------------------------------------------------------------------- */
+
+static size_t map_slot(uint64_t key, size_t cap) {
+    key ^= key >> 33;
+    key *= 0xFF51AFD7ED558CCDull;
+    key ^= key >> 33;
+    return (size_t)key & (cap - 1);
+}
+
+int tw__map_get(const tw__map *m, uint64_t key, uint32_t *val) {
+    if (!m->cap) return 0;
+    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->vals[i]) return 0;
+        if (m->keys[i] == key) {
+            *val = m->vals[i] - 1;
+            return 1;
+        }
+    }
+}
+
+static void map_insert(uint64_t *keys, uint32_t *vals, size_t cap, uint64_t key, uint32_t v1) {
+    size_t i = map_slot(key, cap);
+    while (vals[i] && keys[i] != key) i = (i + 1) & (cap - 1);
+    keys[i] = key;
+    vals[i] = v1;
+}
+
+tw_code tw__map_put(tw__map *m, uint64_t key, uint32_t val) {
+    uint32_t old;
+    if (tw__map_get(m, key, &old)) {
+        map_insert(m->keys, m->vals, m->cap, key, val + 1);
+        return TW_OK;
+    }
+    if ((m->count + 1) * 2 > m->cap) { /* keep the load under 1/2 */
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        uint64_t *keys = malloc(cap * sizeof *keys);
+        uint32_t *vals = calloc(cap, sizeof *vals);
+        if (!keys || !vals) {
+            free(keys);
+            free(vals);
+            return TW_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->vals[i]) map_insert(keys, vals, cap, m->keys[i], m->vals[i]);
+        free(m->keys);
+        free(m->vals);
+        m->keys = keys;
+        m->vals = vals;
+        m->cap = cap;
+    }
+    map_insert(m->keys, m->vals, m->cap, key, val + 1);
+    m->count++;
+    return TW_OK;
+}
+
+void tw__map_free(tw__map *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
 /* ---- finish reasons ----------------------------------------------------------------------------
  * Every provider spelling we know, lowercased, with its family. Gemini spells them in capitals
  * (STOP, MAX_TOKENS, SAFETY); comparison is ASCII case-insensitive. */

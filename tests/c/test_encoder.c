@@ -1391,3 +1391,70 @@ TW_TEST(escape_every_code_point_reads_back_with_simdjson) {
     tw_buf_free(&in);
     tw_buf_free(&out);
 }
+
+/* ---- hostile streams stay linear --------------------------------------------------------------- */
+
+static size_t count_of(const tw_buf *b, const char *pat) {
+    size_t n = 0, plen = strlen(pat);
+    const char *p = b->data, *end = b->data + b->len;
+    while (p && (p = memmem(p, (size_t)(end - p), pat, plen)) != NULL) {
+        n++;
+        p += plen;
+    }
+    return n;
+}
+
+static void count_marks(const tw_buf *b, size_t *starts, size_t *ends, size_t *roles,
+                        size_t *chunks, size_t *last_call) {
+    static const char call[] = "\"tool_calls\":[{\"index\":";
+    const char *p = b->data, *end = b->data + b->len, *hit;
+    *starts += count_of(b, "\"text-start\"");
+    *ends += count_of(b, "\"text-end\"");
+    *roles += count_of(b, "\"role\":\"assistant\"");
+    *chunks += count_of(b, "event: agent_chunk\n");
+    while (p && (hit = memmem(p, (size_t)(end - p), call, sizeof call - 1)) != NULL) {
+        size_t v = (size_t)strtoul(hit + sizeof call - 1, NULL, 10);
+        if (v > *last_call) *last_call = v;
+        p = hit + 1;
+    }
+}
+
+/* 20,000 distinct tool-call and text indices, as a hostile stream could send: choices and
+ * calls are looked up through a hash map and ai-sdk keeps at most 64 parts open, so per-event
+ * work does not grow with the count (bench_encode is where speed is measured). This checks the
+ * shape of the output under that load: numbering, one role per choice, every part ended. */
+TW_TEST(many_distinct_indices_stay_bounded) {
+    enum { N = 20000 };
+    for (int f = TW_FORMAT_OPENAI; f <= TW_FORMAT_AI_SDK; f++) {
+        tw_encoder_opts o;
+        tw_encoder *e;
+        tw_buf out;
+        size_t starts = 0, ends = 0, roles = 0, chunks = 0, last_call = 0;
+        tw_encoder_opts_init(&o);
+        o.index_is_choice = 1;
+        e = tw_encoder_new((tw_format)f, &o, NULL);
+        tw_buf_init(&out);
+        for (int32_t i = 0; i < N; i++) {
+            tw_event ev = (i & 1) ? tool_ev(i, (tw_str){NULL, 0}, S("f"), S("{}"))
+                                  : text_ev(TW_EV_TEXT, i, S("x"));
+            CHECK_EQ_INT(tw_encoder_encode(e, &ev, &out), TW_OK);
+            if (out.len > (1u << 20)) {
+                count_marks(&out, &starts, &ends, &roles, &chunks, &last_call);
+                out.len = 0;
+            }
+        }
+        CHECK_EQ_INT(tw_encoder_finish(e, &out), TW_OK);
+        count_marks(&out, &starts, &ends, &roles, &chunks, &last_call);
+        if (f == TW_FORMAT_AI_SDK) {
+            CHECK_EQ_INT(starts, N / 2);
+            CHECK_EQ_INT(ends, N / 2); /* every part ended, the oldest first as the cap is hit */
+        } else if (f == TW_FORMAT_OPENAI) {
+            CHECK_EQ_INT(roles, N / 2);           /* one per choice: the text indices */
+            CHECK_EQ_INT(last_call, N / 2 - 1);   /* calls 0..N/2-1, all in choice 0 */
+        } else {
+            CHECK_EQ_INT(chunks, N);
+        }
+        tw_buf_free(&out);
+        tw_encoder_free(e);
+    }
+}
