@@ -59,6 +59,7 @@ struct conn {
     int keep_alive;     /* for the current request */
     int chunked_out;    /* response uses chunked transfer-encoding */
     int sent_100;       /* 100 Continue already sent for this request */
+    size_t dechunked;   /* chunked request body: raw bytes already decoded into body */
     int counted_active; /* this response is counted in stats.active */
     int stalled;
     int reset_pending;
@@ -616,10 +617,11 @@ static int handle_request(conn *c, const tw__mock_req *r) {
     return start_stream(c, reqno);
 }
 
-/* Decodes a chunked body starting at p. @return bytes consumed, 0 need more, -1 malformed. */
-static long long dechunk(const char *p, size_t n, tw_buf *body) {
-    size_t i = 0;
-    body->len = 0;
+/* Decodes a chunked body starting at p, resuming at the chunk boundary *done (the chunks
+ * before it are already in body), so a body that trickles in is decoded once, not again and
+ * again. @return bytes consumed, 0 need more, -1 malformed. */
+static long long dechunk(const char *p, size_t n, tw_buf *body, size_t *done) {
+    size_t i = *done;
     for (;;) {
         const char *eol = memchr(p + i, '\n', n - i);
         unsigned long long sz = 0;
@@ -651,12 +653,14 @@ static long long dechunk(const char *p, size_t n, tw_buf *body) {
         }
         if (body->len + sz > MAX_BODY) return -1;
         if (n - i < sz + 2) return 0;
+        if (p[i + sz] == '\r') {
+            if (p[i + sz + 1] != '\n') return -1;
+        } else if (p[i + sz] != '\n') {
+            return -1;
+        }
         tw__mb_put(body, p + i, (size_t)sz);
-        i += (size_t)sz;
-        if (p[i] == '\r') i++;
-        if (i >= n) return 0;
-        if (p[i] != '\n') return -1;
-        i++;
+        i += (size_t)sz + (p[i + sz] == '\r' ? 2 : 1);
+        *done = i;
     }
 }
 
@@ -741,7 +745,7 @@ static int try_request(conn *c) {
     }
     body_off = head_len;
     if (chunked) {
-        long long used = dechunk(d + body_off, n - body_off, &c->body);
+        long long used = dechunk(d + body_off, n - body_off, &c->body, &c->dechunked);
         if (used < 0) {
             c->keep_alive = 0;
             send_error(c, TW__MD_NONE, 400, "mock: malformed chunked body", NULL);
@@ -759,6 +763,8 @@ static int try_request(conn *c) {
     }
     c->sent_100 = 0;
     rc = handle_request(c, &r);
+    c->body.len = 0;
+    c->dechunked = 0;
     /* Everything handle_request needed from the buffer has been copied; drop the request. */
     memmove(c->in.data, c->in.data + consumed, c->in.len - consumed);
     c->in.len -= consumed;

@@ -1210,3 +1210,83 @@ TW_TEST(mock_stop_with_open_streams) {
         tc_close(&c[i]);
     }
 }
+
+TW_TEST(mock_survives_malformed_requests) {
+    tw_mock *m = start_mock();
+    tconn c;
+    tresp r;
+    tw_mock_stats s;
+    int port;
+    static const struct {
+        const char *req;
+        int status;
+    } bad[] = {
+        {"POST /v1/messages HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400},
+        {"POST /v1/messages HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413},
+        {"POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"POST /v1/messages HTTP/2.0\r\n\r\n", 400},
+        {"GET\r\n\r\n", 400},
+        {"POST /v1/messages?=&&chunks HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+        {"POST /v1/messages?fault=explode HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+        {"POST /v1/messages?delay_ms=-1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+        {"POST /v1/messages?choices=0 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+    };
+    if (!m) return;
+    port = tw_mock_port(m);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(tc_open(&c, port) == 0);
+        tc_send(&c, bad[i].req, strlen(bad[i].req));
+        tc_read(&c, &r, 3000);
+        CHECK_MSG(r.status == bad[i].status, "request %zu: status %d", i, r.status);
+        tresp_free(&r);
+        tc_close(&c);
+    }
+    /* an endless header is cut at 64 KiB */
+    CHECK(tc_open(&c, port) == 0);
+    {
+        char *big = malloc(70000);
+        memcpy(big, "POST / HTTP/1.1\r\nX-Pad: ", 24);
+        memset(big + 24, 'a', 70000 - 24);
+        tc_send(&c, big, 70000);
+        free(big);
+    }
+    tc_read(&c, &r, 3000);
+    CHECK_EQ_INT(r.status, 431);
+    tresp_free(&r);
+    tc_close(&c);
+    /* random bytes, then the client leaves */
+    {
+        uint32_t x = 12345;
+        char junk[8192];
+        for (size_t i = 0; i < sizeof junk; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            junk[i] = (char)x;
+        }
+        CHECK(tc_open(&c, port) == 0);
+        tc_send(&c, junk, sizeof junk);
+        tc_read(&c, &r, 300);
+        tresp_free(&r);
+        tc_close(&c);
+    }
+    /* a request sent one byte at a time */
+    {
+        const char req[] = "POST /api/chat?chunks=2 HTTP/1.1\r\nContent-Length: 17\r\n\r\n"
+                           "{\"model\":\"slow\"}\n";
+        CHECK(tc_open(&c, port) == 0);
+        for (size_t i = 0; i < sizeof req - 1; i++) tc_send(&c, req + i, 1);
+        tc_read(&c, &r, 3000);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK(find(&r.body, "\"model\":\"slow\"") != NULL);
+        tresp_free(&r);
+        tc_close(&c);
+    }
+    /* still serving, nothing left active */
+    post1(port, "/v1/chat/completions?chunks=2", NULL, "{}", &r);
+    CHECK(find(&r.body, "[DONE]") != NULL);
+    tresp_free(&r);
+    get_stats(port, &s);
+    CHECK_EQ_INT(s.active, 0);
+    tw_mock_stop(m);
+}
