@@ -224,3 +224,24 @@ TW_TEST(cli_parse_max_event_size) {
     CHECK_EQ_INT(r.status, 0);
     run_free(&r);
 }
+
+TW_TEST(cli_parse_ndjson_format_equals_json_lines) {
+    /* --format ndjson is the same JSON lines as the default output, for every dialect. */
+    static const char *const caps[][2] = {
+        {"anthropic", "../captures/anthropic/thinking_tool_use.sse"},
+        {"gemini", "../captures/gemini/text_thought_tools_crlf.sse"},
+        {"ollama", "../captures/ollama/chat.ndjson"},
+        {"openai-responses", "../captures/openai-responses/function_call.sse"},
+    };
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        run_result a = run_parse(caps[i][1], ARGS("--dialect", caps[i][0]));
+        run_result b = run_parse(caps[i][1], ARGS("--dialect", caps[i][0], "--format", "ndjson"));
+        CHECK_EQ_INT(a.status, 0);
+        CHECK_EQ_INT(b.status, 0);
+        CHECK_MSG(a.out_len > 0 && a.out_len == b.out_len && !memcmp(a.out, b.out, a.out_len),
+                  "%s differs", caps[i][1]);
+        CHECK(a.out && strstr(a.out, "{\"type\":\"end\"}\n") != NULL);
+        run_free(&a);
+        run_free(&b);
+    }
+}

@@ -131,7 +131,7 @@ static size_t put_utf8(char *p, uint32_t cp) {
     return 4;
 }
 
-/* Every scalar value, at every alignment of the 16-byte scanner: escaped exactly. */
+/* Every scalar value, at several alignments of the 16-byte scanner: escaped exactly. */
 TW_TEST(escape_every_code_point) {
     size_t cap = 0x110000 * 6 + 64;
     char *in = malloc(cap), *want = malloc(cap + 8);
@@ -164,7 +164,11 @@ TW_TEST(escape_every_code_point) {
         }
     }
     want[w++] = '"';
-    for (size_t shift = 0; shift < 17; shift++) {
+    /* Varied sequence lengths already land specials at every position of a 16-byte block;
+     * a few leading shifts also move block boundaries across the multi-byte sequences. */
+    static const size_t shifts[] = {0, 1, 2, 3, 15, 16};
+    for (size_t si = 0; si < sizeof shifts / sizeof shifts[0]; si++) {
+        size_t shift = shifts[si];
         tw_buf b;
         char *shifted = malloc(n + shift);
         memset(shifted, 'x', shift);
@@ -1457,4 +1461,53 @@ TW_TEST(many_distinct_indices_stay_bounded) {
         tw_buf_free(&out);
         tw_encoder_free(e);
     }
+}
+
+TW_TEST(openai_start_after_first_chunk_keeps_id_and_model) {
+    tw_buf out;
+    tw_event evs[4];
+    evs[0] = ev_of(TW_EV_START);
+    evs[0].id = S("resp_1");
+    evs[0].name = S("m1");
+    evs[1] = text_ev(TW_EV_TEXT, 0, S("a"));
+    evs[2] = ev_of(TW_EV_START);
+    evs[2].id = S("resp_2");
+    evs[2].name = S("m2");
+    evs[3] = text_ev(TW_EV_TEXT, 0, S("b"));
+    encode_all(TW_FORMAT_OPENAI, NULL, evs, 4, &out);
+#define P2 "data: {\"id\":\"resp_1\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m1\",\"choices\":["
+    CHECK_EQ_STR(out.data, out.len,
+                 P2 "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"a\"" OA_TAIL("null")
+                 P2 "{\"index\":0,\"delta\":{\"content\":\"b\"" OA_TAIL("null")
+                 "data: [DONE]\n\n");
+#undef P2
+    tw_buf_free(&out);
+}
+
+TW_TEST(ai_sdk_parts_per_source) {
+    tw_buf out;
+    tw_event evs[6];
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("r1"));
+    evs[0].source = S("research");
+    evs[1] = text_ev(TW_EV_TEXT, 0, S("w1"));
+    evs[1].source = S("writer");
+    evs[2] = text_ev(TW_EV_TEXT, 0, S("r2"));
+    evs[2].source = S("research");
+    evs[3] = ev_of(TW_EV_END);
+    evs[3].source = S("research");
+    evs[4] = text_ev(TW_EV_TEXT, 0, S("w2"));
+    evs[4].source = S("writer");
+    encode_all(TW_FORMAT_AI_SDK, NULL, evs, 5, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "data: {\"type\":\"start\"}\n\ndata: {\"type\":\"start-step\"}\n\n"
+                 "data: {\"type\":\"text-start\",\"id\":\"txt_0\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_0\",\"delta\":\"r1\"}\n\n"
+                 "data: {\"type\":\"text-start\",\"id\":\"txt_1\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_1\",\"delta\":\"w1\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_0\",\"delta\":\"r2\"}\n\n"
+                 "data: {\"type\":\"text-end\",\"id\":\"txt_0\"}\n\n"
+                 "data: {\"type\":\"text-delta\",\"id\":\"txt_1\",\"delta\":\"w2\"}\n\n"
+                 "data: {\"type\":\"text-end\",\"id\":\"txt_1\"}\n\n"
+                 "data: {\"type\":\"finish-step\"}\n\ndata: {\"type\":\"finish\"}\n\ndata: [DONE]\n\n");
+    tw_buf_free(&out);
 }
