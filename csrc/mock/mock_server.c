@@ -1252,7 +1252,7 @@ tw_mock *tw_mock_start(const tw_mock_opts *opts, tw_error *err) {
     if (err) set_err(err, TW_OK, "");
     return m;
 
-sys_fail : {
+sys_fail: {
     char msg[128];
     snprintf(msg, sizeof msg, "mock: epoll/timerfd setup failed: %s", strerror(errno));
     set_err(err, TW_ERR_TRANSPORT, msg);

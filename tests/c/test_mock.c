@@ -1290,3 +1290,112 @@ TW_TEST(mock_survives_malformed_requests) {
     CHECK_EQ_INT(s.active, 0);
     tw_mock_stop(m);
 }
+
+/* ---- the `tokenwire mock` command and the demo script -------------------------------------- */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+/* Starts argv with stdout on a pipe (stderr to /dev/null when null_err). @return pid, *out_fd
+ * the read end. */
+static pid_t spawn(char *const argv[], int *out_fd, int null_err) {
+    int pfd[2];
+    pid_t pid;
+    if (pipe(pfd) != 0) return -1;
+    pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        if (null_err) {
+            int dn = open("/dev/null", O_WRONLY);
+            if (dn >= 0) dup2(dn, 2);
+        }
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    *out_fd = pfd[0];
+    return pid;
+}
+
+/* Reads from fd until `needle` shows up, EOF, or ms pass. */
+static void read_until(int fd, tw_buf *b, const char *needle, int ms) {
+    uint64_t end = now_ms() + (uint64_t)ms;
+    while (now_ms() < end) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        char buf[4096];
+        ssize_t n;
+        if (b->len && memmem(b->data, b->len, needle, strlen(needle))) return;
+        if (poll(&pf, 1, (int)(end - now_ms())) <= 0) return;
+        n = read(fd, buf, sizeof buf);
+        if (n <= 0) return;
+        tw_buf_append(b, buf, (size_t)n);
+    }
+}
+
+TW_TEST(mock_cli_serves_until_sigterm) {
+    const char *cli = getenv("TW_CLI");
+    char *argv[] = {(char *)cli, "mock", "--port", "0", "--quiet", "--threads", "2", NULL};
+    tw_buf out = {0};
+    int fd = -1, st = 0, port = 0;
+    pid_t pid;
+    tresp r;
+    CHECK_MSG(cli != NULL, "TW_CLI is not set (run through `make test-c`)");
+    if (!cli) return;
+    pid = spawn(argv, &fd, 0);
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    read_until(fd, &out, "\n", 10000);
+    tw_buf_append(&out, "", 1);
+    CHECK_MSG(!strncmp(out.data, "listening on http://127.0.0.1:", 30), "got: %s", out.data);
+    if (!strncmp(out.data, "listening on http://127.0.0.1:", 30)) port = atoi(out.data + 30);
+    CHECK(port > 0);
+    if (port > 0) {
+        post1(port, "/v1/messages?chunks=3", NULL, "{}", &r);
+        CHECK(find(&r.body, "event: message_stop") != NULL);
+        tresp_free(&r);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(fd);
+    tw_buf_free(&out);
+
+    /* bad options are refused with status 2 */
+    {
+        char *bad[] = {(char *)cli, "mock", "--port", "70000", NULL};
+        pid = spawn(bad, &fd, 1);
+        waitpid(pid, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        close(fd);
+    }
+}
+
+TW_TEST(mock_demo_script_streams_tokens) {
+    const char *cli = getenv("TW_CLI");
+    char script[1024];
+    char *argv[] = {"/bin/bash", script, (char *)cli, NULL};
+    tw_buf out = {0};
+    int fd = -1, st = 0;
+    pid_t pid;
+    CHECK_MSG(cli != NULL, "TW_CLI is not set (run through `make test-c`)");
+    if (!cli) return;
+    snprintf(script, sizeof script, "%s/../../scripts/demo.sh", TW_TEST_DATA);
+    setenv("DEMO_CHUNKS", "6", 1);
+    setenv("DEMO_DELAY_MS", "5", 1);
+    pid = spawn(argv, &fd, 1);
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    read_until(fd, &out, "\x01never\x01", 20000); /* to EOF */
+    waitpid(pid, &st, 0);
+    close(fd);
+    unsetenv("DEMO_CHUNKS");
+    unsetenv("DEMO_DELAY_MS");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* the tokens arrive either as text (tokenwire stream) or as raw SSE (the fallback) */
+    CHECK_MSG(find(&out, "Hello") && find(&out, "server."), "demo printed: %.*s",
+              (int)(out.len > 300 ? 300 : out.len), out.data ? out.data : "");
+    tw_buf_free(&out);
+}
