@@ -215,7 +215,9 @@ static int dispatch(tw_sse_parser *p) {
 
 static int add_data(tw_sse_parser *p, const char *v, size_t n, const char *seg_end) {
     tw_code rc;
-    if (!p->ndata && tw__utf8_valid(v, n)) {
+    const tw_buf *lb = &p->lines.line;
+    if (!p->ndata && tw__utf8_valid(v, n) &&
+        (seg_end || (lb->data && v >= lb->data && v + n == lb->data + lb->len))) {
         if (seg_end) {
             /* Zero copy: the line is in the caller's buffer (or in kept input). */
             p->zref = v;
