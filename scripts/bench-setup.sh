@@ -15,11 +15,13 @@ say() { echo "bench-setup: $*" >&2; }
 
 # Hash of the files under the given paths (sources only), to know when to rebuild.
 tree_hash() {
-    find "$@" -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.py' \
+    local p existing=()
+    for p in "$@"; do [ -e "$p" ] && existing+=("$p"); done
+    find "${existing[@]}" -type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.py' \
         -o -name '*.pyi' -o -name '*.toml' -o -name '*.cfg' -o -name '*.js' -o -name '*.mjs' \
         -o -name '*.ts' -o -name '*.gyp' -o -name 'package.json' -o -name 'setup.py' \) \
         -not -path '*/node_modules/*' -not -path './build/*' -print0 2>/dev/null \
-        | sort -z | xargs -0 -r sha1sum | sha1sum | cut -c1-16
+        | sort -z | xargs -0 -r sha1sum | sha1sum | cut -c1-16 || true
 }
 
 # ---- Python peers ---------------------------------------------------------------------------
@@ -37,12 +39,13 @@ if [ -f setup.py ] || [ -f pyproject.toml ]; then
     h="$(tree_hash csrc python setup.py pyproject.toml)"
     if [ ! -f "$B/.py-tokenwire-$h" ]; then
         say "building tokenwire's Python package into the bench venv"
-        if "$B/venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation \
-               --force-reinstall --no-deps "$ROOT"; then
+        if "$B/venv/bin/pip" install --disable-pip-version-check --no-build-isolation \
+               --force-reinstall --no-deps "$ROOT" > "$B/py-package.log" 2>&1; then
             rm -f "$B"/.py-tokenwire-*; touch "$B/.py-tokenwire-$h"
         else
             # The bench then reports the tokenwire Python peers as failed (never faked).
-            say "WARNING: tokenwire's Python package did not build"
+            tail -20 "$B/py-package.log" >&2
+            say "WARNING: tokenwire's Python package did not build (build/bench/py-package.log)"
         fi
     fi
 else
@@ -60,17 +63,18 @@ fi
 
 # ---- tokenwire's Node addon (from this checkout) ---------------------------------------------
 if [ -f package.json ] && [ -f binding.gyp ]; then
-    h="$(tree_hash csrc node binding.gyp package.json index.js)"
+    h="$(tree_hash csrc node binding.gyp package.json)"
     if [ ! -f "$B/.node-tokenwire-$h" ]; then
         say "building tokenwire's Node addon"
         # The package's own install hook (node-gyp against the local Node headers); a full
         # `npm install` at the root would also fetch the test suite's dev packages.
         if [ -f node/install.js ]; then build_addon=(node node/install.js)
         else build_addon=(npm install --no-audit --no-fund --loglevel=error); fi
-        if "${build_addon[@]}"; then
+        if "${build_addon[@]}" > "$B/node-addon.log" 2>&1; then
             rm -f "$B"/.node-tokenwire-*; touch "$B/.node-tokenwire-$h"
         else
-            say "WARNING: tokenwire's Node addon did not build"
+            tail -20 "$B/node-addon.log" >&2
+            say "WARNING: tokenwire's Node addon did not build (build/bench/node-addon.log)"
         fi
     fi
 else

@@ -55,8 +55,12 @@ async def reader(port, path, chunks, body):
 async def main_async(a):
     body = json.dumps({"messages": [{"role": "user", "content": "Tell me a long story."}]}).encode()
     t0 = time.perf_counter()
-    res = await asyncio.gather(*(reader(a.port, a.path, a.chunks, body) for _ in range(a.readers)),
-                               return_exceptions=True)
+    try:
+        res = await asyncio.wait_for(asyncio.gather(
+            *(reader(a.port, a.path, a.chunks, body) for _ in range(a.readers)),
+            return_exceptions=True), a.timeout)
+    except asyncio.TimeoutError:
+        return {"ok": False, "chunks": 0, "error": "the readers did not finish in %g s" % a.timeout}
     wall = time.perf_counter() - t0
     errs = [r for r in res if isinstance(r, BaseException)]
     out = {"chunks": sum(r for r in res if not isinstance(r, BaseException)), "wall_s": wall,
@@ -72,6 +76,7 @@ def main():
     ap.add_argument("--path", default="/chat?format=openai")
     ap.add_argument("--readers", type=int, default=10)
     ap.add_argument("--chunks", type=int, default=1000)
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole load")
     a = ap.parse_args()
     out = asyncio.run(main_async(a))
     print(json.dumps(out), flush=True)
