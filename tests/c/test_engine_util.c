@@ -131,6 +131,12 @@ void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_p
     uint64_t pauses;
     tw_engine_stats st;
     memset(&r, 0, sizeof r);
+    /* Do not read until the engine paused the transfer once: a consumer that is merely slow
+     * may still keep up with a slow producer on a loaded machine. */
+    {
+        double t0 = te_now();
+        while (tw__stream_pauses(s) == 0 && te_now() - t0 < 20) te_sleep_ms(1);
+    }
     te_drain(s, &r, 20000, sleep_us);
     peak = tw__stream_queue_peak(s);
     pauses = tw__stream_pauses(s);
