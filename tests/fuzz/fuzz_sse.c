@@ -9,9 +9,12 @@
  *  - every string handed out is valid UTF-8 (checked with an independent decoder);
  *  - no event's data exceeds max_event_size; data_capacity >= data.len and every byte up to
  *    data_capacity is readable (ASan checks the reads);
- *  - bytes_scanned never exceeds the bytes fed (the scanner reads each byte once).
+ *  - bytes_scanned never exceeds the bytes fed (the scanner reads each byte once);
+ *  - every line-end scanner variant (memchr, SSE2, AVX2) finds the same line ends as the scalar
+ *    loop, and UTF-8 repair yields valid UTF-8 that equals the input when the input was valid.
  */
 #include "tokenwire.h"
+#include "tw_scan.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -135,10 +138,37 @@ static void run(const uint8_t *d, size_t n, size_t max, int mode, int stop_every
     *out = r.out;
 }
 
+static void check_internals(const uint8_t *d, size_t n) {
+    char *copy = malloc(n + 1); /* exact-size block: ASan flags any over-read */
+    const char *end = copy + n;
+    tw__eol_fn fns[3];
+    int nf = 0;
+    tw_buf r;
+    memcpy(copy, d, n);
+    fns[nf++] = tw__eol_memchr;
+#ifdef TW__HAVE_X86_SIMD
+    fns[nf++] = tw__eol_sse2;
+    if (tw__cpu_has_avx2()) fns[nf++] = tw__eol_avx2;
+#endif
+    for (size_t start = 0; start <= n; start += 1 + start / 4) {
+        const char *want = tw__eol_scalar(copy + start, end);
+        for (int f = 0; f < nf; f++)
+            if (fns[f](copy + start, end) != want) abort();
+    }
+    tw_buf_init(&r);
+    if (tw__utf8_append(&r, copy, n) != TW_OK) abort();
+    if (!valid_utf8((const unsigned char *)r.data, r.len)) abort();
+    if (tw__utf8_valid(copy, n) != valid_utf8(d, n)) abort();
+    if (tw__utf8_valid(copy, n) && (r.len != n || (n && memcmp(r.data, d, n) != 0))) abort();
+    tw_buf_free(&r);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t max;
     tw_buf a, b, c;
     if (size < 1) return 0;
+    check_internals(data, size);
     max = (data[0] & 1) ? 1 + (size_t)(data[0] >> 1) * 3 : TW_DEFAULT_MAX_EVENT_SIZE;
     data++, size--;
     run(data, size, max, 0, 0, &a);
