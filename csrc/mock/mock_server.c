@@ -572,11 +572,15 @@ static int handle_request(conn *c, const tw__mock_req *r) {
     }
     if (!c->model) return -1;
 
-    if (c->params.fault == TW__FAULT_429 || c->params.fault == TW__FAULT_500) {
+    if (c->params.fault != TW__FAULT_NONE) {
         const char *key = "";
         size_t kl = 0;
+        int hit;
         tw__mock_header(r->headers, r->headers_len, "X-Mock-Key", &key, &kl);
-        if (fault_hit(m, key, kl, c->params.fault_times)) {
+        hit = fault_hit(m, key, kl, c->params.fault_times);
+        /* fault_times spares the requests after the first N, whatever the fault. */
+        if (!hit) c->params.fault = TW__FAULT_NONE;
+        if (hit && (c->params.fault == TW__FAULT_429 || c->params.fault == TW__FAULT_500)) {
             if (c->params.fault == TW__FAULT_429) {
                 char extra[64];
                 snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", c->params.retry_after);
@@ -1300,7 +1304,8 @@ int tw_mock_run(const tw_mock_opts *opts) {
         fprintf(stderr, "tokenwire mock: %s\n", err.msg);
         return 1;
     }
-    printf("listening on http://%s:%d\n", strchr(m->host, ':') ? "[::1]" : m->host, m->port);
+    if (strchr(m->host, ':')) printf("listening on http://[%s]:%d\n", m->host, m->port);
+    else printf("listening on http://%s:%d\n", m->host, m->port);
     fflush(stdout);
     sigwait(&set, &sig);
     tw_mock_stop(m);

@@ -64,6 +64,8 @@
  *     provider_error ends the stream after the error event (HTTP framing stays clean);
  *     reset sends RST; stall and heartbeat_only keep the connection open forever.
  *     heartbeat_only sends a heartbeat every heartbeat_ms (default 100 ms).
+ *   - fault_times applies to every fault kind, not only 429/500: with X-Mock-Key, the
+ *     first N requests of that key get the fault and the later ones a clean answer.
  *   - Heartbeats are ": keepalive" comments for SSE dialects and blank lines for NDJSON
  *     and the gemini JSON array.
  *   - Stats: total counts answered requests except GET /_mock/stats and /healthz;

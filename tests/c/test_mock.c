@@ -858,6 +858,14 @@ TW_TEST(mock_fault_http_errors) {
           "{}", &r);
     CHECK_EQ_INT(r.status, 200);
     tresp_free(&r);
+    /* ... and mid-stream faults too: the first request resets, the second completes */
+    for (int i = 0; i < 2; i++) {
+        post1(port, "/v1/chat/completions?fault=reset&fault_times=1&chunks=5",
+              "X-Mock-Key: k3\r\n", "{}", &r);
+        CHECK_EQ_INT(r.reset, i == 0);
+        CHECK_EQ_INT(find(&r.body, "[DONE]") != NULL, i == 1);
+        tresp_free(&r);
+    }
     tw_mock_stop(m);
 }
 
