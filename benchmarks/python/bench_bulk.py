@@ -7,6 +7,8 @@ official openai SDK and httpx + httpx-sse + json.loads, all in one run.
 The mock runs in a separate process (`python -m tokenwire mock`), so the CPU measured here is
 only the client's: "cpu" is the whole process (tokenwire's engine I/O thread included),
 "main" is the thread running the loop and user code. Best of --repeat runs.
+The "queued" rows let the whole response land in the engine's queue first and then time only
+the reading: the binding's own cost per event, without loop wakeups.
 """
 import argparse
 import asyncio
@@ -72,6 +74,31 @@ async def tw_batches(client, path):
     return n
 
 
+async def tw_queued(client, path, mode, chunks, meter_box):
+    """Delivery cost alone: the whole response first waits in the engine's queue (high
+    watermark above its size), then user code reads it; no loop wakeups are involved."""
+    s = client.stream("POST", path, json=BODY)
+    await s.__anext__()
+    while client.stats()["active_streams"]:
+        await asyncio.sleep(0.02)
+    n = 0
+    with Meter() as m:
+        if mode == "events":
+            async for ev in s:
+                if ev.type == "text":
+                    n += 1
+        elif mode == "text":
+            async for _t in s.text():
+                n += 1
+        else:
+            async for batch in s.batches():
+                for ev in batch:
+                    if ev.type == "text":
+                        n += 1
+    meter_box.append(m)
+    return n
+
+
 def tw_sync(client, path):
     n = 0
     with client.stream_sync("POST", path, json=BODY) as s:
@@ -129,6 +156,8 @@ def main():
     path = "/v1/chat/completions?chunks=%d" % a.chunks
     peer_path = "/v1/chat/completions?chunks=%d" % peer_chunks
     client = tw.Client(base_url=base + "/v1", max_retries=0, timeout=120)
+    big = tw.Client(base_url=base + "/v1", max_retries=0, timeout=120, high_watermark=1 << 31)
+    box = []
     if a.loop == "uvloop":
         import uvloop
 
@@ -140,6 +169,12 @@ def main():
         ("tokenwire s.text()", a.chunks, lambda: tw_text(client, path)),
         ("tokenwire s.batches()", a.chunks, lambda: tw_batches(client, path)),
         ("tokenwire stream_sync", a.chunks, None),
+        ("tokenwire queued: async for ev", a.chunks,
+         lambda: tw_queued(big, path, "events", a.chunks, box)),
+        ("tokenwire queued: s.text()", a.chunks,
+         lambda: tw_queued(big, path, "text", a.chunks, box)),
+        ("tokenwire queued: s.batches()", a.chunks,
+         lambda: tw_queued(big, path, "batches", a.chunks, box)),
         ("httpx + httpx-sse + json.loads", peer_chunks, lambda: httpx_sse_loads(base, peer_path)),
         ("openai SDK (AsyncOpenAI)", peer_chunks, lambda: openai_sdk(base, peer_path,
                                                                     peer_chunks)),
@@ -160,7 +195,10 @@ def main():
                         else:
                             n = loop.run_until_complete(fn())
                 finally:
+                    loop.run_until_complete(loop.shutdown_asyncgens())
                     loop.close()
+                if box:  # queued cases measure the reading alone
+                    m = box.pop()
                 if n != chunks:
                     raise SystemExit("%s: got %d text chunks, expected %d" % (name, n, chunks))
                 if best is None or m.cpu < best.cpu:

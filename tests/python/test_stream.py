@@ -522,3 +522,35 @@ def test_prewarm_and_reuse(mock, run):
     assert evs
     run(collect(c.stream("POST", url("/v1/chat/completions", chunks=2), json=BODY)))
     assert c.stats()["connections_reused"] >= 1
+
+
+@pytest.fixture
+def counting_loop():
+    loop = asyncio.new_event_loop()
+    calls = []
+    orig = loop.create_future
+
+    def create_future():
+        calls.append(1)
+        return orig()
+
+    loop.create_future = create_future
+    yield loop, calls
+    loop.close()
+
+
+def test_anext_fast_path_without_futures(mock, counting_loop):
+    loop, calls = counting_loop
+    c = mk(mock)
+
+    async def main():
+        async with c.stream("POST", url("/v1/chat/completions", chunks=200), json=BODY) as s:
+            first = await s.__anext__()
+            await asyncio.sleep(0.3)  # everything arrives and waits in the engine's queue
+            before = len(calls)
+            rest = [ev async for ev in s]
+            return first, rest, len(calls) - before
+
+    first, rest, futures = loop.run_until_complete(main())
+    assert first.type == "start" and len(rest) > 200
+    assert futures == 0
