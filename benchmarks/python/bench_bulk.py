@@ -108,14 +108,15 @@ def tw_sync(client, path):
     return n
 
 
-async def openai_sdk(base, path_query, chunks):
+async def openai_sdk(base, chunks, split):
     import openai
 
     c = openai.AsyncOpenAI(base_url=base + "/v1", api_key="k", max_retries=0)
     n = 0
     stream = await c.chat.completions.create(model="gpt-4o-mini", stream=True,
                                              messages=BODY["messages"],
-                                             extra_query={"chunks": str(chunks)})
+                                             extra_query={"chunks": str(chunks),
+                                                          "split": split})
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             n += 1
@@ -147,14 +148,16 @@ def main():
     ap.add_argument("--peer-chunks", type=int, default=0,
                     help="chunks for the (slow) SDK peers; default = --chunks")
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    ap.add_argument("--split", default="event", choices=["event", "coalesce"],
+                    help="how the mock cuts its writes: one event per write, or 64")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--only", help="comma-separated subset of case names")
     a = ap.parse_args()
     proc, port = start_mock()
     base = "http://127.0.0.1:%d" % port
     peer_chunks = a.peer_chunks or a.chunks
-    path = "/v1/chat/completions?chunks=%d" % a.chunks
-    peer_path = "/v1/chat/completions?chunks=%d" % peer_chunks
+    path = "/v1/chat/completions?chunks=%d&split=%s" % (a.chunks, a.split)
+    peer_path = "/v1/chat/completions?chunks=%d&split=%s" % (peer_chunks, a.split)
     client = tw.Client(base_url=base + "/v1", max_retries=0, timeout=120)
     big = tw.Client(base_url=base + "/v1", max_retries=0, timeout=120, high_watermark=1 << 31)
     box = []
@@ -176,8 +179,7 @@ def main():
         ("tokenwire queued: s.batches()", a.chunks,
          lambda: tw_queued(big, path, "batches", a.chunks, box)),
         ("httpx + httpx-sse + json.loads", peer_chunks, lambda: httpx_sse_loads(base, peer_path)),
-        ("openai SDK (AsyncOpenAI)", peer_chunks, lambda: openai_sdk(base, peer_path,
-                                                                    peer_chunks)),
+        ("openai SDK (AsyncOpenAI)", peer_chunks, lambda: openai_sdk(base, peer_chunks, a.split)),
     ]
     only = set(a.only.split(",")) if a.only else None
     results = []
@@ -229,7 +231,7 @@ def main():
                                                    r["chunks_per_s"], ratio))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"loop": a.loop, "results": results}, f, indent=2)
+            json.dump({"loop": a.loop, "split": a.split, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

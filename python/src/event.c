@@ -359,9 +359,9 @@ static PyObject *Event_repr(EventObject *e) {
     if (PyDict_DelItemString(d, "type") < 0) goto cleanup;
     items = PyObject_Repr(d);
     if (!items) goto cleanup;
-    r = PyUnicode_FromFormat("Event(%R, %U)",
-                             tw_state->type_names[e->type > 0 && e->type < TW_EV__LAST ? e->type : 0],
-                             items);
+    r = PyUnicode_FromFormat(
+        "Event(%R, %U)",
+        tw_state->type_names[e->type > 0 && e->type < TW_EV__LAST ? e->type : 0], items);
 cleanup:
     Py_XDECREF(items);
     Py_DECREF(d);
