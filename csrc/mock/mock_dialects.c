@@ -21,6 +21,10 @@
  * Deltas (reasoning, text, tool start, tool fragment) wait for delay_ms; the other events
  * follow at once. Mid-stream faults fire where text delta number fault_after would go.
  */
+/* memmem, memrchr, accept4: GNU extensions (the Makefile defines this too). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "mock/mock_internal.h"
 
 #include <stdio.h>

@@ -3,6 +3,10 @@
  * URL decoding, a tiny top-level JSON key scanner, and the deterministic content (text deltas,
  * reasoning deltas, tool arguments) that tests compare against.
  */
+/* memmem, memrchr, accept4: GNU extensions (the Makefile defines this too). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "mock/mock_internal.h"
 
 #include <ctype.h>

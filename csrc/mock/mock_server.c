@@ -8,6 +8,10 @@
  * Connections live on the loop that accepted them and are touched by that thread only; the
  * stats counters are atomics; the fault_times counters are shared under a mutex.
  */
+/* memmem, memrchr, accept4: GNU extensions (the Makefile defines this too). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "mock/mock_internal.h"
 
 #include <errno.h>

@@ -737,8 +737,8 @@ TW_TEST(mock_request_bodies) {
     /* a chunked request body, cut in odd places, with the model inside */
     CHECK(tc_open(&c, tw_mock_port(m)) == 0);
     {
-        const char *parts[] = {"POST /v1/chat/completions?chunks=1 HTTP/1.1\r\nHost: x\r\n"
-                               "Transfer-Encoding: chunked\r\n\r\n",
+        const char *parts[] = {("POST /v1/chat/completions?chunks=1 HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n"),
                                "a\r\n{\"model\":\"", "\r\n6\r\nchunky", "\r\n",
                                "2\r\n\"}\r\n0\r\n\r\n"};
         for (size_t i = 0; i < 5; i++) {
