@@ -64,7 +64,9 @@ def main():
     w1 = time.perf_counter()
     p.returncode = os.waitstatus_to_exitcode(status)
     n = text_events(err)
+    version = subprocess.run([a.cli, "version"], capture_output=True, text=True).stdout.strip()
     out.update(cpu_s=ru.ru_utime + ru.ru_stime, wall_s=w1 - w0, expected=a.chunks,
+               versions={"tokenwire-cli": version},
                chars=len(text.decode("utf-8", errors="replace")), bytes=nbytes,
                chunks=n if n is not None else -1)
     if p.returncode != 0:
