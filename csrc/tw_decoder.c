@@ -6,6 +6,11 @@
  * - Each payload (SSE event / NDJSON line) is decoded completely before any of its events is
  *   emitted. A payload that is not a valid JSON object gives one TW_EV_ERROR of kind protocol
  *   (text = what was wrong, raw = the data) and decoding goes on with the next payload.
+ *   What "valid" covers: UTF-8, string closure and bracket balance of the whole payload, the
+ *   commas/colons along every member the dialect walks, and every value it reads. Scalars
+ *   inside members a dialect skips unread are not looked at (simdjson on-demand): {"x": tru}
+ *   passes where "x" means nothing to the dialect. Full validation would cost about as much
+ *   as the decoding itself.
  * - An event the framing layer refused as oversized gives a TW_EV_ERROR of kind protocol
  *   (text = the framing layer's message naming the limit) and decoding goes on.
  * - After END or a terminal provider error was emitted, later input is read but emits nothing

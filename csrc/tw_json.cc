@@ -213,7 +213,7 @@ tw_json_type tw_json_type_of(tw_json *j, tw_json_val *v) {
 
 int tw_json_obj_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
     simdjson_result<ondemand::object> o = is_root(v) ? j->doc.get_object() : VAL(v).get_object();
-    it->started_ = 0;
+    it->started_ = -1; /* tw_json_obj_next on a failed begin returns 0 */
     if (o.error()) {
         note(j, o.error());
         return 0;
@@ -223,6 +223,7 @@ int tw_json_obj_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
         note(j, r->error());
         return 0;
     }
+    it->started_ = 0;
     return 1;
 }
 
@@ -253,7 +254,10 @@ static inline size_t raw_key_len(const char *p) {
 }
 
 int tw_json_obj_next(tw_json *j, tw_json_iter *it, tw_str *key, tw_json_val *val) {
-    ondemand::object_iterator &oi = std::launder(static_cast<obj_iter_result *>(static_cast<void *>(it->opaque_)))->value_unsafe();
+    if (it->started_ < 0) return 0;
+    ondemand::object_iterator &oi =
+        std::launder(static_cast<obj_iter_result *>(static_cast<void *>(it->opaque_)))
+            ->value_unsafe();
     if (it->started_) ++oi;
     it->started_ = 1;
     if (!(oi != oi)) return 0; /* operator!= reports whether the iterator is still open */
@@ -271,7 +275,7 @@ int tw_json_obj_next(tw_json *j, tw_json_iter *it, tw_str *key, tw_json_val *val
 
 int tw_json_arr_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
     simdjson_result<ondemand::array> a = is_root(v) ? j->doc.get_array() : VAL(v).get_array();
-    it->started_ = 0;
+    it->started_ = -1;
     if (a.error()) {
         note(j, a.error());
         return 0;
@@ -281,11 +285,15 @@ int tw_json_arr_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
         note(j, r->error());
         return 0;
     }
+    it->started_ = 0;
     return 1;
 }
 
 int tw_json_arr_next(tw_json *j, tw_json_iter *it, tw_json_val *val) {
-    ondemand::array_iterator &ai = std::launder(static_cast<arr_iter_result *>(static_cast<void *>(it->opaque_)))->value_unsafe();
+    if (it->started_ < 0) return 0;
+    ondemand::array_iterator &ai =
+        std::launder(static_cast<arr_iter_result *>(static_cast<void *>(it->opaque_)))
+            ->value_unsafe();
     if (it->started_) ++ai;
     it->started_ = 1;
     if (!(ai != ai)) return 0;

@@ -111,7 +111,7 @@ static tw__rc anthropic_payload(tw__dctx *c, const tw__payload *p) {
     memset(&d, 0, sizeof d);
     memset(&m, 0, sizeof m);
     m.in = m.out = m.total = -1;
-    tw_json_obj_begin(j, &root, &it);
+    if (!tw_json_obj_begin(j, &root, &it)) return TW__BAD_JSON;
     while (tw_json_obj_next(j, &it, &k, &f)) {
         if (TW__IS(k, "type")) tw_json_get_str(j, &f, &type);
         else if (TW__IS(k, "index")) tw_json_get_i64(j, &f, &index);

@@ -189,7 +189,7 @@ static tw__rc responses_payload(tw__dctx *c, const tw__payload *p) {
     if (rc != TW__OK) return rc;
     memset(&itm, 0, sizeof itm);
     memset(&r, 0, sizeof r);
-    tw_json_obj_begin(j, &root, &it);
+    if (!tw_json_obj_begin(j, &root, &it)) return TW__BAD_JSON;
     while (tw_json_obj_next(j, &it, &k, &f)) {
         if (TW__IS(k, "type")) tw_json_get_str(j, &f, &type);
         else if (TW__IS(k, "delta")) tw_json_get_str(j, &f, &delta);
