@@ -137,7 +137,11 @@ tw_code tw_json_parse(tw_json *j, const char *buf, size_t len, size_t capacity,
         j->err = EMPTY;
         return TW_ERR_JSON;
     }
-    if (capacity < len || capacity - len < TW_JSON_PADDING) {
+    /* In place only with the padding, and only when the byte after the text is not '}':
+     * simdjson checks bracket balance only when that byte is '}' (its issue #1834), so parsing
+     * in place would make the verdict on an unbalanced text depend on the bytes that follow it
+     * (which differ with how the stream was cut). The copy is padded with zeros. */
+    if (capacity < len || capacity - len < TW_JSON_PADDING || buf[len] == '}') {
         if (len > SIZE_MAX - TW_JSON_PADDING) return TW_ERR_NOMEM;
         size_t need = len + TW_JSON_PADDING;
         if (j->pad_cap < need || (j->pad_cap > SHRINK_ABOVE && need < j->pad_cap / 4)) {
@@ -170,7 +174,8 @@ tw_code tw_json_parse(tw_json *j, const char *buf, size_t len, size_t capacity,
 
 tw_code tw_json_rewind(tw_json *j, tw_json_val *root) {
     std::memset(root, 0, sizeof *root);
-    if (!j->have_doc) return TW_ERR_JSON;
+    /* A document abandoned after an error cannot be rewound (its iterator lost the parser). */
+    if (!j->have_doc || j->err != SUCCESS || !j->doc.is_alive()) return TW_ERR_JSON;
     j->doc.rewind();
     return set_root(j, root);
 }

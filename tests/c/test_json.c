@@ -210,3 +210,30 @@ TW_TEST(json_big_document_then_small_shrinks) {
     free(small);
     tw_json_free(j);
 }
+
+TW_TEST(json_verdict_does_not_depend_on_following_bytes) {
+    /* An unbalanced text that simdjson on-demand can misread as complete: whatever bytes follow
+     * it in the caller's buffer, the verdict must be the same (found by fuzzing). */
+    const char *p = "{\"type\":\"x\":\"y\",\"a\":[],\"u\":null}}";
+    size_t n = strlen(p);
+    int verdict[4];
+    for (int pad = 0; pad < 4; pad++) {
+        char *b = malloc(n + TW_JSON_PADDING);
+        tw_json *j = tw_json_new();
+        tw_json_val root, v;
+        tw_json_iter it;
+        tw_str k;
+        memcpy(b, p, n);
+        memset(b + n, "\0} \""[pad], TW_JSON_PADDING);
+        verdict[pad] = tw_json_parse(j, b, n, n + TW_JSON_PADDING, &root) == TW_OK;
+        if (verdict[pad] && tw_json_obj_begin(j, &root, &it))
+            while (tw_json_obj_next(j, &it, &k, &v)) {
+            }
+        if (verdict[pad]) verdict[pad] = tw_json_end(j) == TW_OK;
+        tw_json_free(j);
+        free(b);
+    }
+    CHECK_EQ_INT(verdict[1], verdict[0]);
+    CHECK_EQ_INT(verdict[2], verdict[0]);
+    CHECK_EQ_INT(verdict[3], verdict[0]);
+}

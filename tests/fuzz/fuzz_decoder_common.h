@@ -3,7 +3,8 @@
  *
  * The input is a stream for the dialect. Invariants checked (abort on violation):
  *  - feeding it whole and feeding it in pieces (sizes derived from the input's first bytes)
- *    give the same events, in the same order, after tw_decoder_finish;
+ *    give the same events, in the same order, after tw_decoder_finish (protocol error
+ *    messages compared up to their parenthesized JSON-library detail);
  *  - every string of every event is valid UTF-8 (an independent RFC 3629 check);
  *  - the same bytes as a non-streaming body (tw_decoder_decode_body) give valid events too;
  *  - tw_error_body_message returns a slice of the body or of the scratch buffer;
@@ -67,7 +68,17 @@ static int fz_record(void *ud, const tw_event *ev) {
              (int)ev->error_kind, (int)ev->index, (int)ev->status, (long long)ev->input_tokens,
              (long long)ev->output_tokens, (long long)ev->total_tokens, (long long)ev->retry);
     tw_buf_append(out, head, strlen(head));
-    fz_str(out, ev->text);
+    if (ev->type == TW_EV_ERROR && ev->error_kind == TW_KIND_PROTOCOL) {
+        /* The parenthesized detail is the JSON library's wording, which may depend on the
+         * bytes after a malformed payload (in-place parse vs padded copy): compare the rest. */
+        tw_str t = ev->text;
+        if (t.len && !fz_valid_utf8((const unsigned char *)t.ptr, t.len)) abort();
+        for (size_t i = 0; i + 1 < t.len; i++)
+            if (t.ptr[i] == ' ' && t.ptr[i + 1] == '(') t.len = i;
+        fz_str(out, t);
+    } else {
+        fz_str(out, ev->text);
+    }
     fz_str(out, ev->id);
     fz_str(out, ev->name);
     fz_str(out, ev->arguments);
