@@ -319,6 +319,8 @@ class Stream extends EventEmitter {
         this._taps = null;       /* merge: functions receiving each event */
         this._onDone = null;     /* merge: called once when the stream ends */
         this._summaryWaiters = null;
+        this._inPull = false;
+        this._parentWants = null; /* merge: does the merged consumer want more? */
         /* summary accumulators */
         this._text = '';
         this._reasoning = '';
@@ -368,14 +370,31 @@ class Stream extends EventEmitter {
         if (this._done) return;
         if (bytes !== undefined && this._bytes) this._bytes.enqueue(bytes);
         let terminal = null;
-        if (meta !== undefined) terminal = this._events(str, meta, done);
-        if (done) this._finish(terminal);
-        else if (this._waiter && this._qpos < this._queue.length) this._wake();
+        if (meta !== undefined) terminal = this._batchEvents(str, meta, done);
+        if (done) {
+            this._finish(terminal);
+            return;
+        }
+        if (this._waiter && this._qpos < this._queue.length) {
+            this._wake();
+            return;
+        }
+        /* The batch held nothing the waiting consumer takes (a start or usage event for a
+         * text() reader, bytes-less events for an encoder): ask for the next one. Inside a
+         * synchronous pull the caller loops instead. */
+        if (!this._inPull) while (!this._done && this._wantsMore() && this._pull()) {}
+    }
+
+    _wantsMore() {
+        if (this._flow === FLOW_ON) return false;
+        if (this._waiter !== null && this._qpos >= this._queue.length) return true;
+        if (this._bytes !== null && this._bytes.waiting()) return true;
+        return this._parentWants !== null && this._parentWants();
     }
 
     /* Walks the packed records: updates the summary, feeds listeners / iterators / taps.
      * Text records, the bulk of a stream, skip the event object unless someone wants it. */
-    _events(str, meta, done) {
+    _batchEvents(str, meta, done) {
         const emitEvent = this.listenerCount('event') > 0;
         const emitText = this.listenerCount('text') > 0;
         const iter = this._iter;
@@ -383,7 +402,8 @@ class Stream extends EventEmitter {
         const c = new Cursor(str, meta);
         const n = meta.length;
         let last = null;
-        while (c.i < n) {
+        /* A listener may cancel or abort the stream mid-batch: nothing is delivered after. */
+        while (c.i < n && !this._done) {
             if (!objects && meta[c.i] === T_TEXT) {
                 const len = meta[c.i + 2];
                 const t = str.slice(c.p, c.p + len);
@@ -581,12 +601,17 @@ class Stream extends EventEmitter {
         return new StreamIterator(this);
     }
 
-    /* Iterator wants more: take a queued batch now or become flowing for one. */
+    /* A consumer wants more: take a queued batch now (returns true once it was delivered)
+     * or, if none is queued, let the next batch through as soon as it arrives (false). */
     _pull() {
-        if (this._done) return;
-        if (this._flow === FLOW_ON) return;
+        if (this._done || this._flow === FLOW_ON) return false;
         this._flow = FLOW_ONE;
-        binding.setFlow(this, FLOW_ONE);
+        this._inPull = true;
+        try {
+            return binding.setFlow(this, FLOW_ONE);
+        } finally {
+            this._inPull = false;
+        }
     }
 
     /* The error an iterator ends with: upstream failures and aborts, not cancel(). */
@@ -646,6 +671,9 @@ class Stream extends EventEmitter {
         const wantEvents = () => self.listenerCount('event') + self.listenerCount('text') +
             self.listenerCount('end') + self.listenerCount('error') > 0 || self._summaryWaiters !== null;
         const sink = {
+            waiting() {
+                return pending !== null;
+            },
             enqueue(bytes) {
                 if (closed) return;
                 controller.enqueue(bytes);
@@ -716,8 +744,8 @@ class Stream extends EventEmitter {
                 pull() {
                     if (closed || self._done) return undefined;
                     delivered = false;
-                    self._pull();
-                    if (closed || delivered) return undefined;
+                    while (self._pull()) if (delivered || closed || self._done) return undefined;
+                    if (closed || delivered || self._done) return undefined;
                     return new Promise((resolve) => {
                         pending = resolve;
                     });
@@ -752,7 +780,7 @@ class StreamIterator {
             return err ? Promise.reject(err) : Promise.resolve({ value: undefined, done: true });
         }
         if (s._waiter) return Promise.reject(new TypeError('tokenwire: concurrent next() calls'));
-        s._pull();
+        while (s._pull()) if (s._qpos < s._queue.length || s._done) return this.next();
         if (s._qpos < s._queue.length || s._done) return this.next();
         return new Promise((resolve, reject) => {
             s._waiter = { resolve, reject };
@@ -845,6 +873,7 @@ class MergedStream extends EventEmitter {
                 this._push({ ...ev, source: name });
             }];
             s._onDone = (err) => this._childDone(name, s, err);
+            s._parentWants = () => this._wantsMore();
             if (flowing && !s._done) s._setFlow(FLOW_ON);
             if (s._done) this._childDone(name, s, s._error);
         }
@@ -889,8 +918,17 @@ class MergedStream extends EventEmitter {
         }
     }
 
+    /* Pulls every live source once; true if any delivered a batch synchronously. */
     _pullAll() {
-        for (const [, s] of this._entries) if (!s._done) s._pull();
+        let any = false;
+        for (const [, s] of this._entries) if (!s._done && s._pull()) any = true;
+        return any;
+    }
+
+    _wantsMore() {
+        if (this._done) return false;
+        if (this._waiter !== null && this._qpos >= this._queue.length) return true;
+        return this._bytesPending !== undefined && this._bytesPending();
     }
 
     /** Cancels every source stream. */
@@ -921,7 +959,7 @@ class MergedStream extends EventEmitter {
                 }
                 if (self._done) return Promise.resolve({ value: undefined, done: true });
                 if (self._waiter) return Promise.reject(new TypeError('tokenwire: concurrent next() calls'));
-                self._pullAll();
+                while (self._pullAll()) if (self._qpos < self._queue.length || self._done) return this.next();
                 if (self._qpos < self._queue.length || self._done) return this.next();
                 return new Promise((resolve, reject) => {
                     self._waiter = { resolve, reject };
@@ -965,6 +1003,7 @@ class MergedStream extends EventEmitter {
             if (timer) timer.refresh();
             release();
         };
+        this._bytesPending = () => pending !== null;
         this._bytesSink = {
             finish() {
                 if (closed) return;
@@ -986,6 +1025,7 @@ class MergedStream extends EventEmitter {
                     for (const [name, s] of self._entries) {
                         enqueue(binding.encoderEncode(enc, { type: 'agent_start', source: name }));
                         s._bytes = {
+                            waiting: () => false,
                             enqueue,
                             close() {},
                             error() {},
@@ -993,6 +1033,7 @@ class MergedStream extends EventEmitter {
                         /* The encoder closes each agent itself (agent_complete on its end
                          * event, or at encoderFinish for one that failed). */
                         s._onDone = (err) => self._childDone(name, s, err);
+                        s._parentWants = () => self._wantsMore();
                         binding.setOutput(s, false, enc, name, false);
                         if (s._done) s._onDone(s._error);
                     }
@@ -1008,8 +1049,8 @@ class MergedStream extends EventEmitter {
                 pull() {
                     if (closed) return undefined;
                     delivered = false;
-                    self._pullAll();
-                    if (closed || delivered) return undefined;
+                    while (self._pullAll()) if (delivered || closed || self._done) return undefined;
+                    if (closed || delivered || self._done) return undefined;
                     return new Promise((resolve) => {
                         pending = resolve;
                     });
