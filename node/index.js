@@ -393,7 +393,10 @@ class Stream extends EventEmitter {
     }
 
     /* Walks the packed records: updates the summary, feeds listeners / iterators / taps.
-     * Text records, the bulk of a stream, skip the event object unless someone wants it. */
+     * Text records, the bulk of a stream, skip the event object unless someone wants it.
+     * The summary text is appended once per run of adjacent text records (one slice of the
+     * batch string) rather than per delta: keeping every small delta alive in a rope made
+     * the young-generation GC copy them all. */
     _batchEvents(str, meta, done) {
         const emitEvent = this.listenerCount('event') > 0;
         const emitText = this.listenerCount('text') > 0;
@@ -402,28 +405,41 @@ class Stream extends EventEmitter {
         const c = new Cursor(str, meta);
         const n = meta.length;
         let last = null;
+        let runStart = 0;
         /* A listener may cancel or abort the stream mid-batch: nothing is delivered after. */
         while (c.i < n && !this._done) {
-            if (!objects && meta[c.i] === T_TEXT) {
-                const len = meta[c.i + 2];
-                const t = str.slice(c.p, c.p + len);
-                c.p += len;
-                c.i += 3;
-                this._text += t;
-                if (iter === 'text') this._queue.push(t);
-                if (emitText) this.emit('text', t);
-                last = null;
+            const type = meta[c.i];
+            if (type === T_TEXT) {
+                const len = meta[c.i + 2] > 0 ? meta[c.i + 2] : 0;
+                const p = c.p;
+                if (!objects) {
+                    c.p += len;
+                    c.i += 3;
+                    last = null;
+                    if (iter === 'text' || emitText) {
+                        const t = str.slice(p, p + len);
+                        if (iter === 'text') this._queue.push(t);
+                        if (emitText) this.emit('text', t);
+                    }
+                    continue;
+                }
+                const ev = c.event();
+                last = this._event(ev, emitEvent, emitText, iter);
                 continue;
             }
+            /* Any other record: close the text run before its strings. */
+            if (c.p > runStart) this._text += str.slice(runStart, c.p);
             last = this._event(c.event(), emitEvent, emitText, iter);
+            runStart = c.p;
         }
+        if (c.p > runStart) this._text += str.slice(runStart, c.p);
         return done ? last : null;
     }
 
     _event(ev, emitEvent, emitText, iter) {
         switch (ev.type) {
             case 'text':
-                this._text += ev.text;
+                /* (the summary text is appended by _batchEvents) */
                 if (iter === 'text') this._queue.push(ev.text);
                 if (emitText) this.emit('text', ev.text, ev);
                 break;
