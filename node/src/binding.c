@@ -46,7 +46,9 @@ struct twn_stream {
     char *source;         /* merged streams: agent name for encoded events */
     size_t source_len;
     int own_finish;       /* the encoder belongs to this stream: finish it at the end */
-    int done;             /* terminal event seen */
+    int done;             /* terminal event taken from the engine */
+    tw_batch *held;       /* taken from the engine while paused, not yet given to JS */
+    int held_done;        /* held ends with the terminal event */
     tw_metrics metrics;   /* snapshot taken at the terminal event */
 };
 
@@ -154,6 +156,7 @@ static void stream_finalize(napi_env env, void *data, void *hint)
         if (!ns->done) active_dec(ns->E);
     }
     stream_unlink(ns);
+    tw_batch_free(ns->held);
     enc_unref(ns->enc);
     free(ns->source);
     free(ns);
@@ -186,27 +189,49 @@ static tw_code encode_one(twn_stream *ns, const tw_event *ev, tw_buf *out)
     return tw_encoder_encode(ns->enc->e, &copy, out);
 }
 
+/* A paused stream that became ready: take its batch now and hold it in C (at most one), so
+ * that a stream whose upstream already ended stops counting as active (the process may exit
+ * even if nobody reads it) and its engine handle is released. The engine's own queue still
+ * bounds memory: while a batch is held nothing more is taken. */
+static void hold(napi_env env, twn_stream *ns)
+{
+    if (ns->held || !ns->s) return;
+    ns->held = tw_stream_take(ns->s);
+    if (ns->held && tw_stream_finished(ns->s)) {
+        ns->held_done = 1;
+        stream_terminate(env, ns);
+    }
+}
+
 /* Takes the stream's queued events (if any) and calls the JS dispatch function with
  * (obj, string, meta, bytes, done). obj is the stream's JS object. Returns 1 if something
  * was delivered, 0 if nothing was queued, -1 if JS threw (the exception is left pending). */
 static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
 {
-    if (!ns->s) return 0;
-    tw_batch *b = tw_stream_take(ns->s);
-    if (!b) return 0;
+    tw_batch *b;
+    int done;
+    if (ns->held) {
+        b = ns->held;
+        done = ns->held_done;
+        ns->held = NULL;
+        ns->held_done = 0;
+    } else {
+        if (!ns->s) return 0;
+        b = tw_stream_take(ns->s);
+        if (!b) return 0;
+        /* The engine marks the stream finished once its terminal event has been taken; an
+         * error event before that (a bad JSON payload the decoder skipped) is not terminal. */
+        done = tw_stream_finished(ns->s) != 0;
+    }
     if (ns->flow == 1) ns->flow = 0;
 
     size_t n = tw_batch_count(b);
-    int done = 0;
     twn_packer *pk = &E->pk;
     twn_packer_reset(pk);
     E->bytes.len = 0;
     int want_events = ns->want_events && !ns->cancelled;
     int encode = ns->enc && !ns->cancelled;
     int failed = 0;
-    /* The engine marks the stream finished once its terminal event has been taken; an error
-     * event before that (a bad JSON payload the decoder skipped) is not terminal. */
-    done = tw_stream_finished(ns->s) != 0;
     for (size_t i = 0; i < n; i++) {
         const tw_event *ev = tw_batch_get(b, i);
         if (want_events) twn_pack_event(pk, ev);
@@ -275,7 +300,10 @@ static void on_async(uv_async_t *h)
     for (size_t i = 0; i < n; i++) {
         twn_stream *ns = tw_stream_userdata(ready[i]);
         if (!ns || ns->s != ready[i] || !ns->self) continue;
-        if (!ns->flow && !ns->cancelled) continue; /* paused: setFlow takes it later */
+        if (!ns->flow && !ns->cancelled) {
+            hold(env, ns); /* paused: setFlow delivers it later */
+            continue;
+        }
         napi_value obj;
         if (napi_get_reference_value(env, ns->self, &obj) != napi_ok || !obj) continue;
         if (deliver(env, E, ns, obj) < 0) report_pending(env);
@@ -563,9 +591,14 @@ static napi_value js_set_flow(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, napi_get_value_int32(env, argv[1], &mode));
     ns->flow = mode;
     int r = 0;
-    if (mode > 0 && ns->s) {
+    if (mode > 0 && (ns->s || ns->held)) {
+        int from_held = ns->held != NULL;
         r = deliver(env, E, ns, argv[0]);
         if (r < 0) return NULL;
+        /* A held batch came first; what the engine queued meanwhile is no longer on its
+         * ready list, so a flowing stream takes it now (later pushes notify again). */
+        if (r > 0 && from_held && ns->flow == 2 && ns->s && deliver(env, E, ns, argv[0]) < 0)
+            return NULL;
     }
     TW_NAPI_CALL(env, napi_get_boolean(env, r > 0, &out));
     return out;
@@ -617,6 +650,9 @@ static napi_value js_cancel(napi_env env, napi_callback_info info)
     if (!E) return NULL;
     twn_stream *ns = stream_get(env, argv[0]);
     if (!ns) return NULL;
+    tw_batch_free(ns->held);
+    ns->held = NULL;
+    ns->held_done = 0;
     if (ns->s && !ns->done) {
         ns->cancelled = 1;
         ns->flow = 2;
