@@ -88,6 +88,9 @@ ext = Extension(
 )
 
 setup(
+    package_dir={"": "python"},
+    packages=["tokenwire"],
+    package_data={"tokenwire": ["py.typed", "*.pyi"]},
     ext_modules=[ext],
     cmdclass={"build_ext": BuildExt},
 )

@@ -613,12 +613,7 @@ static void consumer_resolve(ConsumerObject *c, PyObject *v, int st) {
         if (st == POP_END) {
             exc = PyObject_CallNoArgs(PyExc_StopAsyncIteration);
         } else {
-            PyObject *type, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            PyErr_NormalizeException(&type, &exc, &tb);
-            if (exc && tb) PyException_SetTraceback(exc, tb);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
+            exc = tw_py_fetch_exception();
         }
         if (exc) {
             r = PyObject_CallMethodOneArg(fut, tw_state->str_set_exception, exc);

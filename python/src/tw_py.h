@@ -20,6 +20,22 @@
 
 #define TW_PY_310_PLUS (PY_VERSION_HEX >= 0x030a0000)
 #define TW_PY_311_PLUS (PY_VERSION_HEX >= 0x030b0000)
+#define TW_PY_312_PLUS (PY_VERSION_HEX >= 0x030c0000)
+
+/** Takes the raised exception as an instance (new reference, NULL if none) and clears it. */
+static inline PyObject *tw_py_fetch_exception(void) {
+#if TW_PY_312_PLUS
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc && tb) PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return exc;
+#endif
+}
 
 #if !TW_PY_310_PLUS
 static inline PyObject *Tw_NewRef(PyObject *o) { Py_INCREF(o); return o; }
