@@ -9,14 +9,16 @@
  * Reference: a memchr + simdjson on-demand prototype did about 1 GB/s, 235 ns/chunk here.
  */
 #include "tokenwire.h"
+#include "tw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define CHUNKS 200000
-#define RUNS 7
+/* TW_BENCH_CHUNKS / TW_BENCH_RUNS override the sizes (for profiling under valgrind). */
+static int CHUNKS = 200000;
+static int RUNS = 7;
 
 static const char *const words[] = {
     "Hel", "lo", " world", ",", " the", " quick", " brown", " fox", " jumps", " over",
@@ -139,6 +141,52 @@ static double run_sse_only(const tw_buf *in, size_t piece, counts *c) {
     return t1 - t0;
 }
 
+/* The reference prototype's approach, for a same-run comparison: memchr for the blank line,
+ * skip "data: ", simdjson on-demand to choices[0].delta.content (no event objects, no
+ * validation of the rest, no [DONE] / error / usage handling). */
+static double run_prototype(const tw_buf *in, counts *c) {
+    tw_json *j = tw_json_new();
+    const char *p = in->data, *end = in->data + in->len;
+    double t0, t1;
+    memset(c, 0, sizeof *c);
+    t0 = now();
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        tw_json_val root, v, el, g;
+        tw_json_iter it, ait, cit, dit;
+        tw_str k, s;
+        if (!e || e + 1 >= end) break;
+        if (e[1] != '\n') { /* a line end inside the event: keep looking for the blank line */
+            p = e + 1;
+            continue;
+        }
+        if (e - p > 6 && memcmp(p, "data: {", 7) == 0 &&
+            tw_json_parse(j, p + 6, (size_t)(e - p - 6), (size_t)(end - p - 6), &root) == TW_OK &&
+            tw_json_obj_begin(j, &root, &it)) {
+            while (tw_json_obj_next(j, &it, &k, &v)) {
+                if (k.len != 7 || memcmp(k.ptr, "choices", 7) != 0) continue;
+                if (!tw_json_arr_begin(j, &v, &ait)) continue;
+                while (tw_json_arr_next(j, &ait, &el)) {
+                    if (!tw_json_obj_begin(j, &el, &cit)) continue;
+                    while (tw_json_obj_next(j, &cit, &k, &g)) {
+                        if (k.len != 5 || memcmp(k.ptr, "delta", 5) != 0) continue;
+                        if (!tw_json_obj_begin(j, &g, &dit)) continue;
+                        while (tw_json_obj_next(j, &dit, &k, &v))
+                            if (k.len == 7 && memcmp(k.ptr, "content", 7) == 0 &&
+                                tw_json_get_str(j, &v, &s) && s.len)
+                                c->text++;
+                    }
+                }
+            }
+            c->events++;
+        }
+        p = e + 2;
+    }
+    t1 = now();
+    tw_json_free(j);
+    return t1 - t0;
+}
+
 static void report(const char *what, const tw_buf *in, double best, long chunks, long events) {
     printf("  %-34s %8.1f MB/s %8.1f ns/chunk  (%ld events)\n", what,
            (double)in->len / best / 1e6, best * 1e9 / (double)chunks, events);
@@ -170,12 +218,23 @@ static int bench(const char *name, tw_dialect dialect, const tw_buf *in, long ex
         if (t < best) best = t;
     }
     report("SSE framing only, 16 KiB pieces", in, best, CHUNKS, c.events);
+    if (dialect == TW_DIALECT_OPENAI) {
+        best = 1e9;
+        for (int r = 0; r < RUNS; r++) {
+            double t = run_prototype(in, &c);
+            if (t < best) best = t;
+        }
+        report("prototype (memchr + on-demand)", in, best, CHUNKS, c.events);
+    }
     return ok;
 }
 
 int main(void) {
     tw_buf oa, an;
     int ok = 1;
+    if (getenv("TW_BENCH_CHUNKS")) CHUNKS = atoi(getenv("TW_BENCH_CHUNKS"));
+    if (getenv("TW_BENCH_RUNS")) RUNS = atoi(getenv("TW_BENCH_RUNS"));
+    if (CHUNKS < 10 || RUNS < 1) return 2;
     tw_buf_init(&oa);
     tw_buf_init(&an);
     build_openai(&oa);
