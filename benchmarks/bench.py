@@ -911,15 +911,17 @@ def main():
     results["meta"]["failed"] = failed
     os.makedirs(RESULTS_DIR, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    name = ("quick-" if quick else "full-") + stamp + ".json"
-    # Quick (smoke) runs are scratch: they go to build/, only full runs are kept in the repo.
-    out_dir = os.path.join(BUILD, "bench", "results") if quick else RESULTS_DIR
+    partial = bool(a.only or a.peers or a.mock_url)
+    name = ("quick-" if quick else "partial-" if partial else "full-") + stamp + ".json"
+    # Quick (smoke) and partial runs are scratch: they go to build/; only complete full runs
+    # are kept in the repository.
+    out_dir = os.path.join(BUILD, "bench", "results") if quick or partial else RESULTS_DIR
     os.makedirs(out_dir, exist_ok=True)
     out_path = os.path.join(out_dir, name)
     with open(out_path, "w") as f:
         json.dump(results, f, indent=1)
     log("\nraw results: %s" % os.path.relpath(out_path, ROOT))
-    if not quick and not a.no_results_md and not a.only and not a.peers:
+    if not quick and not partial and not a.no_results_md:
         md_path = os.path.join(HERE, "RESULTS.md")
         old = open(md_path).read() if os.path.exists(md_path) else ""
         with open(md_path, "w") as f:
