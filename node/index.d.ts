@@ -320,6 +320,9 @@ export interface EngineOptions {
     /** Bytes queued per stream before its transfer is paused (default 1 MiB). */
     queueHighWatermark?: number;
     queueLowWatermark?: number;
+    /** Bulk mode: when events arrive faster than ~16,000/s, the JS thread waits this long
+     * (ms) between drains to take bigger batches with fewer wakeups; 0 = never. Default 1. */
+    coalesceMs?: number;
 }
 /** Engine settings for this thread; returns false if the engine already started. */
 export declare function configure(opts: EngineOptions): boolean;

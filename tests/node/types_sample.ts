@@ -1,0 +1,51 @@
+/* Compiled with `tsc --noEmit` by types.test.js: the public API as a user writes it. */
+import {
+    Client, SSEParser, Decoder, merge, streamHeaders, configure, stats, HTTPError, ProviderError,
+    TokenwireError, type Event, type Summary, type SSEEvent, type Metrics,
+} from 'tokenwire';
+
+const p = new SSEParser({ maxEventSize: 1 << 20 });
+const evs: SSEEvent[] = p.feed(new Uint8Array([100, 97, 116, 97, 58, 10, 10]));
+const id: string = p.lastEventId;
+p.finish();
+
+const d = new Decoder('anthropic');
+const normalized: Event[] = [...d.feed('event: x\n\n'), ...d.finish()];
+for (const ev of normalized) {
+    if (ev.type === 'text') ev.text.toUpperCase();
+    if (ev.type === 'tool_call') void (ev.arguments ?? '');
+    if (ev.type === 'usage') void (ev.inputTokens + ev.outputTokens);
+    if (ev.type === 'error') void ev.kind;
+}
+
+const client = new Client({ baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k', dialect: 'openai', timeout: { idle: 1000 }, maxRetries: 1 });
+client.prewarm();
+const ac = new AbortController();
+const s = client.stream('/chat/completions', { json: { model: 'm' }, signal: ac.signal, headers: { 'X-A': '1' } });
+s.on('text', (t: string) => t.length);
+s.on('end', (sum: Summary) => {
+    const m: Metrics | null = sum.metrics;
+    void m;
+    void sum.toolCalls.map((t) => t.arguments.length);
+});
+s.on('error', (e: Error) => {
+    if (e instanceof HTTPError) void e.status;
+    if (e instanceof ProviderError) void e.code;
+    if (e instanceof TokenwireError) void e.body;
+});
+async function consume(): Promise<string> {
+    let out = '';
+    for await (const ev of s) if (ev.type === 'text') out += ev.text;
+    for await (const t of client.stream('/x').text()) out += t;
+    const sum: Summary = await client.stream('/x').finalSummary();
+    return out + sum.text;
+}
+void consume;
+const rs: ReadableStream<Uint8Array> = client.stream('/x').toReadableStream({ format: 'ai-sdk', heartbeatMs: 5000 });
+const res: Response = new Response(rs, { headers: streamHeaders('ai-sdk') });
+const merged = merge({ a: client.stream('/x'), b: client.stream('/y') });
+merged.on('event', (ev) => void ev.source);
+const res2: Response = merged.toResponse({ format: 'events' });
+configure({ ioThreads: 1 });
+const n: number = stats().activeStreams;
+void [evs, id, res, res2, n];
