@@ -231,3 +231,39 @@ def test_anthropic_sdk_agrees_with_tokenwire(mock):
     assert [(t["id"], t["name"], json.loads(t["args"])) for _, t in sorted(tool_json.items())] \
         == [(c["id"], c["name"], json.loads(c["arguments"])) for c in ref.tool_calls]
     assert thinking
+
+
+def test_upstream_error_reaches_the_sdk_after_prior_text(relay, mock):
+    import openai
+
+    client = openai.OpenAI(base_url=relay + "/v1", api_key="unused", max_retries=0,
+                           default_headers={"X-Mock-Chunks": "8", "X-Mock-Fault": "provider_error",
+                                            "X-Mock-Fault-After": "4"})
+    text = []
+    with pytest.raises(openai.APIError) as ei:
+        for chunk in client.chat.completions.create(model="gpt-test", messages=BODY["messages"],
+                                                    stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                text.append(chunk.choices[0].delta.content)
+    assert "".join(text) == mock.expected_text(4)
+    assert "server had an error" in str(ei.value)
+
+
+def test_relay_of_failed_stream_in_process(mock, run):
+    c = tw.Client(base_url=mock.base, max_retries=0)
+
+    async def main(fmt):
+        s = c.stream("POST", "/v1/chat/completions?chunks=3&fault=provider_error&fault_after=1",
+                     json=BODY)
+        body = b"".join([x async for x in encode_stream(s, fmt)])
+        return s, body
+
+    s, body = run(main("events"))
+    assert isinstance(s.error, tw.ProviderError)
+    evs = tw.SSEParser().feed(body)
+    names = [e.event for e in evs]
+    assert "error" in names and names[-1] == "complete"
+    assert json.loads(evs[-1].data)["errors"] == 1
+    s, body = run(main("ai-sdk"))
+    parts = [json.loads(e.data) for e in tw.SSEParser().feed(body) if e.data != "[DONE]"]
+    assert any(p["type"] == "error" for p in parts)
