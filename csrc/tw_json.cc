@@ -311,6 +311,24 @@ int tw_json_arr_next(tw_json *j, tw_json_iter *it, tw_json_val *val) {
     return 1;
 }
 
+/* Whether [p, p+n) holds a backslash. The strings of a stream are short: 16 bytes at a time
+ * inline beats a call to memchr. Reads up to 15 bytes past p+n, inside the document's padding
+ * (p+n is a string's closing quote, at least 64 padding bytes before the end of the buffer). */
+static inline bool has_backslash(const char *p, size_t n) {
+#if defined(__SSE2__)
+    const __m128i bs = _mm_set1_epi8('\\');
+    for (size_t i = 0; i < n; i += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i)), bs));
+        if (n - i < 16) m &= (1u << (n - i)) - 1;
+        if (m) return true;
+    }
+    return false;
+#else
+    return std::memchr(p, '\\', n) != nullptr;
+#endif
+}
+
 /* On a type mismatch, simdjson does not say whether the token was a valid value of another
  * type or garbage ("tru", "NaN"): check the token itself, so that garbage in a member we read
  * makes the payload invalid. */
@@ -354,7 +372,7 @@ int tw_json_get_str(tw_json *j, tw_json_val *v, tw_str *out) {
     }
     size_t n = tok.size();
     while (n > 1 && is_ws(tok[n - 1])) n--;
-    if (n >= 2 && tok[n - 1] == '"' && !std::memchr(tok.data() + 1, '\\', n - 2)) {
+    if (n >= 2 && tok[n - 1] == '"' && !has_backslash(tok.data() + 1, n - 2)) {
         ondemand::raw_json_string raw;
         error_code e = val.get_raw_json_string().get(raw);
         if (e) {
@@ -379,6 +397,20 @@ int tw_json_get_str(tw_json *j, tw_json_val *v, tw_str *out) {
 int tw_json_get_i64(tw_json *j, tw_json_val *v, int64_t *out) {
     if (is_root(v)) return 0;
     ondemand::value &val = VAL(v);
+    /* Fast path for the small non-negative integers of streams (indexes, token counts): read
+     * the digits of the token directly. The value is left unconsumed, which on-demand allows
+     * for a scalar: the enclosing iterator skips it. */
+    std::string_view tok = val.raw_json_token();
+    size_t nd = 0;
+    uint64_t x = 0;
+    while (nd < tok.size() && nd < 18 && tok[nd] >= '0' && tok[nd] <= '9')
+        x = x * 10 + (uint64_t)(tok[nd++] - '0');
+    if (nd > 0 && (nd == 1 || tok[0] != '0') &&
+        (nd == tok.size() || is_ws(tok[nd]) || tok[nd] == ',' || tok[nd] == '}' ||
+         tok[nd] == ']')) {
+        *out = (int64_t)x;
+        return 1;
+    }
     int64_t i;
     error_code e = val.get_int64().get(i);
     if (!e) {
