@@ -481,7 +481,7 @@ def table_lines(cell, rows, md):
                 "RSS KiB/stream", "x tokenwire"]
     elif kind == "ttft":
         head = ["peer", "warm p50 ms", "warm p99 ms", "cold ms", "CPU us/request",
-                "p50 - tokenwire ms"]
+                "p50 vs best peer ms"]
     else:
         head = ["relay", "CPU us/chunk", "spread", "chunks/s per core", "x tokenwire"]
     body = []
@@ -860,7 +860,7 @@ def main():
             reps = reps_for(cell, quick)
             log("\n== %s  [%d peers x %d reps]" % (cell["title"], len(cp), reps))
             runs = run_cell(cell, cp, mock, reps, ncores, log,
-                            jobs=2 if quick and cell["kind"] != "fanin" else 1)
+                            jobs=2 if quick else 1)
             rows = summarize(cell, cp, runs)
             if cell["kind"] == "ttft":
                 best = min((r["median"] for r in rows if r.get("median") is not None and
