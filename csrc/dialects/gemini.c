@@ -17,7 +17,8 @@
  *   input = promptTokenCount, output = candidatesTokenCount + thoughtsTokenCount (what is
  *   billed as output, like OpenAI's completion_tokens), total = totalTokenCount.
  * - {"error": {code, message, status}} -> ERROR provider (status = code, name = status),
- *   terminal: the stream never ends as a silent success.
+ *   terminal: the stream never ends as a silent success. Named SSE events (Gemini sends
+ *   none) other than "error" -> RAW, untouched.
  */
 #include "dialects/dialect.h"
 
@@ -162,8 +163,12 @@ static tw__rc response(tw__dctx *c, tw_json_val *v) {
 
 static tw__rc gemini_payload(tw__dctx *c, const tw__payload *p) {
     tw_json_val root;
-    tw__rc rc = tw__parse_payload(c, &root);
-    (void)p;
+    tw__rc rc;
+    if (p->event.len && !TW__IS(p->event, "message") && !TW__IS(p->event, "error")) {
+        tw__stage_raw_payload(c); /* Gemini names no events: someone else's, passed on */
+        return TW__OK;
+    }
+    rc = tw__parse_payload(c, &root);
     if (rc != TW__OK) return rc;
     rc = response(c, &root);
     if (rc != TW__OK) return rc;

@@ -19,7 +19,7 @@
  *   reverse) and emits ONE USAGE right before END ([DONE], or tw_decoder_finish when a server
  *   omits [DONE]). Nothing is ever summed.
  * - data: [DONE] -> END. {"error": {...}} (or an SSE event named "error") -> ERROR kind
- *   provider, terminal. obfuscation, system_fingerprint, logprobs, prompt_filter_results,
+ *   provider, terminal. SSE events with any other name than "message" -> RAW, untouched. obfuscation, system_fingerprint, logprobs, prompt_filter_results,
  *   content_filter_results, timings ... are ignored.
  */
 #include "dialects/dialect.h"
@@ -229,6 +229,12 @@ static tw__rc chunk(tw__dctx *c, tw_json_val *root) {
 static tw__rc openai_payload(tw__dctx *c, const tw__payload *p) {
     tw_json_val root;
     tw__rc rc;
+    if (p->event.len && !TW__IS(p->event, "message") && !TW__IS(p->event, "error")) {
+        /* A named event OpenAI never sends (a gateway's keep-alive or extension): passed on
+         * untouched rather than read as a chunk. */
+        tw__stage_raw_payload(c);
+        return TW__OK;
+    }
     if (TW__IS(p->data, "[DONE]")) {
         stage_usage(c);
         tw__stage_end(c);
