@@ -228,6 +228,11 @@ static int do_fanin(tw_engine *e, const args *a) {
     long rss0, rssmax;
     char extra[128], fields[1024];
     double c0, w0, c1, w1, next_sample, deadline;
+    /* Starts are spread over one chunk interval so the ticks are not in lock-step, and at most
+     * 1,000 per second so that no client is judged on how fast a burst of 5,000 connects gets
+     * through the listen queue. */
+    double ramp = (double)a->streams / 1000.0 > 1.0 / a->rate ? (double)a->streams / 1000.0
+                                                              : 1.0 / a->rate;
     tw_stream **ss = calloc((size_t)a->streams, sizeof(*ss));
     int saturated = 0;
     if (!ss || one_stream(e, a, "chunks=5", &warm)) return 1;
@@ -236,13 +241,11 @@ static int do_fanin(tw_engine *e, const args *a) {
     c0 = cpu_now();
     w0 = mono_now();
     next_sample = w0 + 0.5;
-    deadline = w0 + a->duration + 1.0 / a->rate + (a->duration > 20 ? a->duration / 4 : 5);
+    deadline = w0 + ramp + a->duration + (a->duration > 20 ? a->duration / 4 : 5);
     while (ended < a->streams) {
         double now = mono_now(), due;
         int wait_ms;
-        /* Starts are spread over one chunk interval so the ticks are not in lock-step. */
-        while (started < a->streams &&
-               w0 + (double)started / (double)a->streams / a->rate <= now) {
+        while (started < a->streams && w0 + (double)started * ramp / (double)a->streams <= now) {
             tw_error err;
             ss[started] = start(e, a, extra, &err);
             if (!ss[started]) {
@@ -260,7 +263,7 @@ static int do_fanin(tw_engine *e, const args *a) {
             if (r > rssmax) rssmax = r;
             next_sample = now + 0.5;
         }
-        due = started < a->streams ? w0 + (double)started / (double)a->streams / a->rate
+        due = started < a->streams ? w0 + (double)started * ramp / (double)a->streams
                                    : next_sample;
         wait_ms = (int)((due - now) * 1000.0) + 1;
         if (wait_ms > 500) wait_ms = 500;

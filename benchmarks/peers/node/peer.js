@@ -69,8 +69,12 @@ async function fanin(peer, a) {
   let rssMax = rss0;
   const timer = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage.rss()); }, 500);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // Starts are spread over one chunk interval so the streams' ticks are not in lock-step, and
+  // at most 1,000 per second so that no client is judged on how fast a burst of 5,000 connects
+  // gets through the listen queue.
+  const ramp = Math.max(1 / a.rate, a.streams / 1000);
   const one = async (i) => {
-    await sleep(1000 * i / a.streams / a.rate);
+    await sleep(1000 * i * ramp / a.streams);
     return peer.visit(q, visit);
   };
   const c0 = cpuNow(), w0 = wallNow();
@@ -78,7 +82,7 @@ async function fanin(peer, a) {
   // deadline and report it as saturated, with what it delivered by then.
   let deadline;
   const limit = new Promise((r) => {
-    deadline = setTimeout(() => r(null), 1000 * (a.duration + 1 / a.rate + Math.max(5, a.duration / 4)));
+    deadline = setTimeout(() => r(null), 1000 * (ramp + a.duration + Math.max(5, a.duration / 4)));
   });
   const res = await Promise.race([
     Promise.allSettled(Array.from({ length: a.streams }, (_, i) => one(i))), limit]);

@@ -85,9 +85,13 @@ async def fanin(peer, a):
                 pass
             rss_max[0] = max(rss_max[0], rss_bytes())
 
+    # Starts are spread over one chunk interval so the streams' ticks are not in lock-step, and
+    # at most 1,000 per second so that no client is judged on how fast a burst of 5,000
+    # connects gets through the listen queue.
+    ramp = max(1.0 / a.rate, a.streams / 1000.0)
+
     async def one(i):
-        # Starts are spread over one chunk interval so the streams' ticks are not in lock-step.
-        await asyncio.sleep(i / a.streams / a.rate)
+        await asyncio.sleep(i * ramp / a.streams)
         return await peer.visit(q, visit)
 
     samp = asyncio.ensure_future(sampler())
@@ -95,8 +99,7 @@ async def fanin(peer, a):
     tasks = [asyncio.ensure_future(one(i)) for i in range(a.streams)]
     # A client that cannot keep up would take many times the planned duration: stop it at a
     # deadline and report it as saturated, with what it delivered by then.
-    done, pending = await asyncio.wait(tasks, timeout=a.duration + 1.0 / a.rate +
-                                       max(5.0, a.duration / 4))
+    done, pending = await asyncio.wait(tasks, timeout=ramp + a.duration + max(5.0, a.duration / 4))
     w1, c1 = time.perf_counter(), cpu_now()
     for t in pending:
         t.cancel()
