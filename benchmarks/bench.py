@@ -148,7 +148,7 @@ def make_cells(quick):
         dict(id="fanin-5000x10", kind="fanin", dialect="openai", query="",
              streams=250 if quick else 5000, rate=10, duration=1 if quick else 20),
         dict(id="ttft", kind="ttft", dialect="openai", query="", chunks=5,
-             requests=30 if quick else 1000),
+             requests=30 if quick else 500),
     ]
     for c in cells:
         if c["kind"] == "fanin":
@@ -170,6 +170,8 @@ def reps_for(cell, quick):
         return 1
     if cell["id"] == "bulk-openai":
         return 3
+    if cell["id"] == "bulk-openai-fragmented":
+        return 1  # the mock spends ~1 s per run writing 1-7 byte pieces
     return {"bulk": 2, "fanin": 1, "ttft": 2}[cell["kind"]]
 
 
@@ -880,7 +882,7 @@ def main():
             if a.peers:
                 rds = [d for d in rds if any(s in d["id"] for s in a.peers.split(","))]
             if rds:
-                reps = 1 if quick else 2
+                reps = 1
                 log("\n== %s  [%d relays x %d reps]" % (relay_cell["title"], len(rds), reps))
                 runs = {d["id"]: [] for d in rds}
                 for rep in range(reps):
