@@ -135,3 +135,16 @@ test('Decoder: anthropic, raw sse and ndjson dialects', () => {
 
     assert.throws(() => new tw.Decoder('nope'), TypeError);
 });
+
+test('CommonJS and ESM entry points expose the same module', async () => {
+    const esm = await import('tokenwire');
+    const cjs = require('tokenwire');
+    assert.equal(cjs, tw);
+    assert.equal(esm.default, tw);
+    for (const name of ['SSEParser', 'Decoder', 'Client', 'Stream', 'merge', 'streamHeaders', 'HTTPError',
+        'TimeoutError', 'ProtocolError', 'ProviderError', 'ConnectionError', 'TokenwireError']) {
+        assert.equal(esm[name], tw[name], name);
+        assert.ok(tw[name], name);
+    }
+    assert.equal(esm.version, '0.1.0');
+});

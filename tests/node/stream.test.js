@@ -2,7 +2,7 @@
 /* Client + Stream against the built-in mock: every dialect, every way of consuming. */
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { tw, startMock, expectedText, DIALECT_PATHS, body, waitFor } = require('./helpers');
+const { tw, startMock, expectedText, DIALECT_PATHS, body, waitFor, sleep } = require('./helpers');
 
 let mock;
 test.before(() => {
@@ -142,4 +142,16 @@ test('Client validates its arguments with TypeErrors', () => {
 test('streams end; the binding holds nothing afterwards', async () => {
     assert.ok(await waitFor(() => tw.stats().bindingActive === 0));
     assert.ok(await waitFor(() => mock.stats().active === 0));
+});
+
+test('prewarm() opens the connection the first request then reuses', async () => {
+    const c = new tw.Client({ baseURL: mock.url + '/v1', maxRetries: 0 });
+    const before = mock.stats().total;
+    c.prewarm();
+    await sleep(200);
+    const s = c.stream('/chat/completions?chunks=3', { json: body() });
+    const sum = await s.finalSummary();
+    assert.equal(sum.text, expectedText(3));
+    assert.equal(sum.metrics.connectionReused, true);
+    assert.ok(mock.stats().total >= before + 1);
 });
