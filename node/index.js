@@ -524,6 +524,9 @@ class Stream extends EventEmitter {
 
     _settle() {
         const err = this._error;
+        /* Someone receives the error besides 'error' listeners. */
+        const consumed = this._iter !== null || this._bytes !== null || this._taps !== null ||
+            this._summaryWaiters !== null;
         if (this._waiter) this._wake();
         if (this._summaryWaiters) {
             for (const w of this._summaryWaiters) err ? w.reject(err) : w.resolve(this._summary);
@@ -531,8 +534,9 @@ class Stream extends EventEmitter {
         }
         if (this._onDone) this._onDone(err);
         if (err) {
-            const consumed = this._iter !== null || this._bytes !== null || this._taps !== null;
-            if (this.listenerCount('error') > 0 || !consumed) this.emit('error', err);
+            /* Like any EventEmitter, an unhandled upstream failure throws; an abort the user
+             * asked for does not. */
+            if (this.listenerCount('error') > 0 || (!consumed && !this._cancelled)) this.emit('error', err);
         } else if (!this._cancelled) {
             this.emit('end', this._summary);
         }

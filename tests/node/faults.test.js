@@ -114,3 +114,24 @@ test('no stream left behind', async () => {
     assert.ok(await waitFor(() => tw.stats().bindingActive === 0));
     assert.ok(await waitFor(() => mock.stats().active === 0));
 });
+
+test('finalSummary() rejects with the typed error; no listener needed', async () => {
+    const client = new tw.Client({ baseURL: mock.url, maxRetries: 0 });
+    await assert.rejects(client.stream(q('/v1/chat/completions', { fault: '500' }), { json: body() }).finalSummary(),
+        (e) => e instanceof tw.HTTPError && e.status === 500);
+    await assert.rejects(client.stream(q('/v1/chat/completions', { fault: 'reset', fault_after: 2 }), { json: body() }).fullText(),
+        tw.ConnectionError);
+});
+
+test('aborting an emitter-only stream without an error listener does not throw', async () => {
+    const client = new tw.Client({ baseURL: mock.url, maxRetries: 0 });
+    const ac = new AbortController();
+    const s = client.stream('/v1/chat/completions?chunks=1000&delay_ms=2', { json: body(), signal: ac.signal });
+    let n = 0;
+    s.on('text', () => n++);
+    await waitFor(() => n > 2);
+    ac.abort();
+    const closed = await new Promise((r) => (s.done ? r(true) : s.on('close', () => r(true))));
+    assert.ok(closed && s.done);
+    assert.ok(await waitFor(() => mock.stats().active === 0));
+});
