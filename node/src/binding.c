@@ -261,22 +261,27 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
     }
 
     napi_value argv[5], fn, undef, result;
-    if (napi_get_undefined(env, &undef) != napi_ok) return -1;
+    if (napi_get_undefined(env, &undef) != napi_ok) goto fail;
     argv[0] = obj;
     argv[1] = argv[2] = argv[3] = undef;
     if (want_events) {
-        if (twn_packer_string(env, pk, &argv[1]) != napi_ok) return -1;
-        if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) return -1;
+        if (twn_packer_string(env, pk, &argv[1]) != napi_ok) goto fail;
+        if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) goto fail;
     }
     if (encode && E->bytes.len) {
         void *data = NULL;
         if (napi_create_buffer_copy(env, E->bytes.len, E->bytes.data, &data, &argv[3]) != napi_ok)
-            return -1;
+            goto fail;
     }
-    if (napi_get_boolean(env, done != 0, &argv[4]) != napi_ok) return -1;
-    if (napi_get_reference_value(env, E->dispatch, &fn) != napi_ok || !fn) return -1;
-    if (napi_call_function(env, undef, fn, 5, argv, &result) != napi_ok) return -1;
+    if (napi_get_boolean(env, done != 0, &argv[4]) != napi_ok) goto fail;
+    if (napi_get_reference_value(env, E->dispatch, &fn) != napi_ok || !fn) goto fail;
+    if (napi_call_function(env, undef, fn, 5, argv, &result) != napi_ok) goto fail;
     return 1;
+fail:
+    /* A failed Node-API call (e.g. a string past V8's length limit) must not drop the batch
+     * silently: it becomes an exception for the caller or the uncaught-exception handler. */
+    twn_throw_last(env);
+    return -1;
 }
 
 /* Reports a JS exception raised while delivering from the loop (no JS caller to throw to)
