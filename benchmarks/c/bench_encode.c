@@ -62,7 +62,8 @@ static tw_event *make_events(size_t *count) {
     return evs;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *only = argc > 1 ? argv[1] : NULL; /* optional: one format name */
     size_t n;
     tw_event *evs = make_events(&n);
     tw_buf out;
@@ -71,6 +72,7 @@ int main(void) {
     for (int f = TW_FORMAT_OPENAI; f < TW_FORMAT__LAST; f++) {
         double best = 1e9;
         size_t total = 0;
+        if (only && strcmp(only, tw_format_name((tw_format)f)) != 0) continue;
         for (int run = 0; run < RUNS; run++) {
             tw_encoder_opts o;
             tw_encoder *e;
@@ -97,7 +99,7 @@ int main(void) {
         printf("%-8s %10.0f %10.1f %12.1f\n", tw_format_name((tw_format)f), total / best / 1e6,
                best * 1e9 / (double)n, (double)total / (double)n);
     }
-    {
+    if (!only) {
         /* Raw escaping: 1 MiB of ASCII prose with a newline every ~80 bytes, and 1 MiB of CJK. */
         size_t len = 1 << 20;
         char *ascii = malloc(len), *cjk = malloc(len);

@@ -15,7 +15,8 @@
  *   data: {"type":"tool-input-start","toolCallId":"call_1","toolName":"get_weather"}
  *   data: {"type":"tool-input-delta","toolCallId":"call_1","inputTextDelta":"{\"ci"}
  *   data: {"type":"tool-input-available","toolCallId":"call_1","toolName":"get_weather",
- *          "input":{"city":"Paris"}}      at finish / end / a new call at the same index; the
+ *          "input":{"city":"Paris"}}      when the next tool call of the same source begins
+ *         (providers stream parallel calls one after the other), or at finish / end; the
  *         input is the assembled arguments, validated and compacted (empty arguments -> {})
  *   data: {"type":"tool-input-error","toolCallId":..,"toolName":..,"input":"<the text>",
  *          "errorText":"invalid JSON in tool arguments: ..."}   when they are not valid JSON
@@ -267,7 +268,8 @@ static tw_code encode_tool(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         p = NULL;
     }
     if (!p) {
-        TW__TRY(close_parts(s, ev->source, 0, 1u << P_REASONING, out));
+        /* A new call: the earlier ones of this source are complete, and reasoning is over. */
+        TW__TRY(close_parts(s, ev->source, 0, (1u << P_REASONING) | (1u << P_TOOL), out));
         TW__TRY(make_room(s, out));
         if (!(p = add_part(s, P_TOOL, ev->source, ev->index, ev->id))) return TW_ERR_NOMEM;
         if (ev->name.ptr && ev->name.len) {

@@ -15,7 +15,8 @@
 
 /* tw_buf_append with the common case (room already there) inlined. */
 static inline tw_code tw__put(tw_buf *b, const void *p, size_t n) {
-    if (b->cap - b->len >= n + TW_JSON_PADDING) {
+    size_t room = b->cap - b->len; /* tw_buf keeps cap >= len */
+    if (room > TW_JSON_PADDING && n <= room - TW_JSON_PADDING) {
         memcpy(b->data + b->len, p, n);
         b->len += n;
         return TW_OK;
