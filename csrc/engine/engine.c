@@ -248,13 +248,11 @@ static void clear_fd_locked(tw_engine *e) {
     e->fd_armed = 0;
 }
 
-int tw__mark_ready_locked(tw_stream *s) {
+void tw__mark_ready_locked(tw_stream *s) {
     tw_engine *e = s->e;
-    int notify = 0;
-    if (s->released || atomic_load(&s->on_ready)) return 0;
+    if (s->released || atomic_load(&s->on_ready)) return;
     pthread_mutex_lock(&e->ready_lock);
     if (!atomic_load(&s->on_ready)) {
-        int was_empty = e->rd_head == NULL;
         s->rd_next = NULL;
         s->rd_prev = e->rd_tail;
         if (e->rd_tail)
@@ -263,24 +261,30 @@ int tw__mark_ready_locked(tw_stream *s) {
             e->rd_head = s;
         e->rd_tail = s;
         atomic_store(&s->on_ready, 1);
-        if (was_empty) {
-            if (!e->fd_armed) {
-                uint64_t one = 1;
-                ssize_t w;
-                do
-                    w = write(e->wake_fd, &one, sizeof one);
-                while (w < 0 && errno == EINTR);
-                e->fd_armed = 1;
-            }
-            notify = e->notify != NULL;
-        }
+        /* The fd write and the notify callback wait for the end of this loop turn
+         * (tw__io_flush_ready): one wakeup for every stream that became ready in the turn. */
+        if (!e->fd_armed) s->io->wake_pending = 1;
     }
     pthread_mutex_unlock(&e->ready_lock);
-    return notify;
 }
 
-void tw__call_notify(tw_engine *e) {
-    if (e->notify) e->notify(e->notify_userdata);
+void tw__io_flush_ready(tw__io *io) {
+    tw_engine *e = io->e;
+    int notify = 0;
+    if (!io->wake_pending) return;
+    io->wake_pending = 0;
+    pthread_mutex_lock(&e->ready_lock);
+    if (e->rd_head && !e->fd_armed) {
+        uint64_t one = 1;
+        ssize_t w;
+        do
+            w = write(e->wake_fd, &one, sizeof one);
+        while (w < 0 && errno == EINTR);
+        e->fd_armed = 1;
+        notify = e->notify != NULL;
+    }
+    pthread_mutex_unlock(&e->ready_lock);
+    if (notify) e->notify(e->notify_userdata);
 }
 
 size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap) {

@@ -76,6 +76,9 @@ struct tw_stream {
     atomic_int refs;             /* caller + I/O thread + pending command */
     atomic_int cancel_requested; /* set once by tw_stream_cancel / release */
     atomic_int on_ready;         /* written under e->ready_lock; read lock-free as a hint */
+    atomic_size_t qbytes;        /* mirror of tw_batch_bytes(queue), written under lock; the
+                                    write callback reads it lock-free (never below the truth
+                                    for the I/O thread, which is the only one that grows it) */
 
     /* ---- guarded by io->cmd_lock ---- */
     unsigned cmd_flags;
@@ -86,10 +89,13 @@ struct tw_stream {
     tw_stream *run_next; /* link of the taken command list */
     CURL *easy;
     tw_decoder *dec;
-    int state, mode, attempt, body_started, events_this_write, info_recorded;
+    int state, mode, attempt, body_started, info_recorded;
+    tw_batch *stage;     /* events decoded from the current chunk, not yet published */
+    int stage_terminal;  /* an END/ERROR was staged: nothing more is decoded */
+    int stage_oom;       /* an allocation failed while staging or publishing */
     long status;
     tw_buf body_buf;     /* JSON body or error body of the current attempt */
-    double attempt_start, last_byte, last_event, drain_deadline, retry_at, now;
+    double attempt_start, last_byte, last_event, drain_deadline, retry_at;
     uint64_t drain_bytes;
     size_t heap_idx; /* position in io->heap, or SIZE_MAX */
     double heap_key;
@@ -144,6 +150,7 @@ struct tw__io {
     tw_stream **heap;
     size_t heap_len, heap_cap;
     uint64_t rng;
+    int wake_pending; /* streams became ready this turn: see tw__io_flush_ready */
 };
 
 struct tw_engine {
@@ -177,10 +184,12 @@ void tw__stream_unref(tw_stream *s);
 /* Queues a command for s on its I/O thread (takes a reference while queued).
  * @return 0, or -1 when the thread is closed (a START is also refused once it is stopping). */
 int tw__send_cmd(tw_stream *s, unsigned flag);
-/* With s->lock held: puts s on the ready list unless it is there or released.
- * @return 1 when the caller must invoke the notify callback (after unlocking). */
-int tw__mark_ready_locked(tw_stream *s);
-void tw__call_notify(tw_engine *e);
+/* With s->lock held, on s's I/O thread: puts s on the ready list unless it is there or
+ * released; the wakeup itself is deferred to tw__io_flush_ready. */
+void tw__mark_ready_locked(tw_stream *s);
+/* End of a loop turn on io's thread: makes the wakeup fd readable and calls the notify callback
+ * if streams became ready during the turn and the consumer has not been told yet. */
+void tw__io_flush_ready(tw__io *io);
 /* With s->lock held: takes s off the ready list (tw_stream_take emptied its queue). */
 void tw__ready_remove_locked(tw_stream *s);
 
@@ -191,11 +200,14 @@ tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now);
  * consumer. I/O thread. */
 void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char *msg,
                        const char *raw, size_t raw_len);
-/* tw_event_fn used with the decoder while s->lock is held. */
-int tw__on_decoded_locked(void *userdata, const tw_event *ev);
-/* Wakes a tw_stream_wait()er and the ready list after pushes; called with s->lock held when
- * the queue may have gone from empty to non-empty. @return notify flag (see mark_ready). */
-int tw__after_push_locked(tw_stream *s);
+/* tw_event_fn for the decoder (I/O thread, no lock): appends to s->stage; stops after a
+ * terminal event. */
+int tw__stage_event(void *userdata, const tw_event *ev);
+/* With s->lock held: moves the staged events into the queue (metrics, terminal bookkeeping).
+ * @return the number of events published. */
+size_t tw__publish_locked(tw_stream *s, double now);
+/* After pushes, with s->lock held: wakes a tw_stream_wait()er and puts s on the ready list. */
+void tw__after_push_locked(tw_stream *s);
 void tw__stream_free(tw_stream *s);
 /* Peak queued bytes seen and number of pauses (for tests of the watermarks). */
 size_t tw__stream_queue_peak(tw_stream *s);

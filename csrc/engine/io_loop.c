@@ -138,7 +138,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     tw__io *io = s->io;
     size_t n = size * nmemb;
     double now;
-    int notify = 0, first = 0;
+    int first = 0;
+    size_t published;
     tw_code rc;
 
     if (atomic_load_explicit(&s->cancel_requested, memory_order_relaxed))
@@ -164,31 +165,36 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return collect(s, ptr, n, cap);
     }
 
-    pthread_mutex_lock(&s->lock);
-    if (tw_batch_bytes(s->queue) >= s->e->high) {
-        /* Backpressure: keep the chunk in libcurl (it is redelivered after CURLPAUSE_CONT). */
-        if (!s->pause_flag) {
-            s->pause_flag = 1;
-            s->pauses++;
-            atomic_fetch_add(&s->e->st_paused, 1);
+    if (atomic_load_explicit(&s->qbytes, memory_order_relaxed) >= s->e->high) {
+        /* Confirmed under the lock: the consumer may have just emptied the queue, and then
+         * it would never send the resume command. */
+        pthread_mutex_lock(&s->lock);
+        if (tw_batch_bytes(s->queue) >= s->e->high) {
+            /* Backpressure: keep the chunk in libcurl (redelivered after CURLPAUSE_CONT). */
+            if (!s->pause_flag) {
+                s->pause_flag = 1;
+                s->pauses++;
+                atomic_fetch_add(&s->e->st_paused, 1);
+            }
+            pthread_mutex_unlock(&s->lock);
+            return CURL_WRITEFUNC_PAUSE;
         }
         pthread_mutex_unlock(&s->lock);
-        return CURL_WRITEFUNC_PAUSE;
     }
-    s->m.bytes += n;
-    s->now = now;
-    s->events_this_write = 0;
-    rc = tw_decoder_feed(s->dec, ptr, n, tw__on_decoded_locked, s, NULL);
-    if (rc == TW_ERR_NOMEM) s->events_this_write = -1;
-    notify = tw__after_push_locked(s);
-    pthread_mutex_unlock(&s->lock);
-    if (notify) tw__call_notify(s->e);
 
-    if (s->events_this_write < 0) {
+    rc = tw_decoder_feed(s->dec, ptr, n, tw__stage_event, s, NULL);
+    if (rc == TW_ERR_NOMEM) s->stage_oom = 1;
+    pthread_mutex_lock(&s->lock);
+    s->m.bytes += n;
+    published = tw__publish_locked(s, now);
+    tw__after_push_locked(s);
+    pthread_mutex_unlock(&s->lock);
+
+    if (s->stage_oom && !s->terminal_queued) {
         tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "out of memory while decoding", NULL, 0);
         return 0;
     }
-    if (s->events_this_write > 0) s->last_event = now;
+    if (published > 0) s->last_event = now;
     if (s->terminal_queued) {
         /* END or an error from the decoder. Only this thread sets terminal_queued, so the
          * unlocked read is safe. Let the response finish so the connection can be reused. */
@@ -373,7 +379,6 @@ static void deliver_http_error(tw_stream *s) {
     tw_str msg = {NULL, 0};
     char *text;
     tw_event ev;
-    int notify;
     tw_buf_init(&scratch);
     if (s->body_buf.len) msg = tw_error_body_message(s->body_buf.data, s->body_buf.len, &scratch);
     if (msg.ptr) {
@@ -400,47 +405,45 @@ static void deliver_http_error(tw_stream *s) {
     }
     pthread_mutex_lock(&s->lock);
     tw__queue_push_locked(s, &ev, tw__now());
-    notify = tw__after_push_locked(s);
+    tw__after_push_locked(s);
     pthread_mutex_unlock(&s->lock);
-    if (notify) tw__call_notify(s->e);
     free(text);
     tw_buf_free(&scratch);
 }
 
 static void deliver_end_of_body(tw_stream *s) {
     tw_event ev;
-    int notify;
-    tw_code rc = TW_OK;
-    pthread_mutex_lock(&s->lock);
-    s->now = tw__now();
-    s->events_this_write = 0;
+    double now = tw__now();
+    tw_code rc;
     if (s->mode == TW__MODE_JSON) {
         /* simdjson reads up to TW_JSON_PADDING bytes past the end: tw_buf keeps that room. */
         if (tw_buf_reserve(&s->body_buf, 0) == TW_OK)
             rc = tw_decoder_decode_body(s->dec, s->body_buf.data, s->body_buf.len,
-                                        tw__on_decoded_locked, s, NULL);
+                                        tw__stage_event, s, NULL);
         else
             rc = TW_ERR_NOMEM;
     } else {
-        rc = tw_decoder_finish(s->dec, tw__on_decoded_locked, s, NULL);
+        rc = tw_decoder_finish(s->dec, tw__stage_event, s, NULL);
     }
-    if (!s->terminal_queued && (rc == TW_ERR_NOMEM || s->events_this_write < 0)) {
+    if (rc == TW_ERR_NOMEM) s->stage_oom = 1;
+    pthread_mutex_lock(&s->lock);
+    tw__publish_locked(s, now);
+    if (!s->terminal_queued && s->stage_oom) {
         tw_event_init(&ev);
         ev.type = TW_EV_ERROR;
         ev.error_kind = TW_KIND_TRANSPORT;
         ev.text.ptr = "out of memory while decoding";
         ev.text.len = strlen(ev.text.ptr);
-        tw__queue_push_locked(s, &ev, s->now);
+        tw__queue_push_locked(s, &ev, now);
     }
     if (!s->terminal_queued) {
         /* The decoder ended without its own terminal (e.g. an empty 2xx body): end cleanly. */
         tw_event_init(&ev);
         ev.type = TW_EV_END;
-        tw__queue_push_locked(s, &ev, s->now);
+        tw__queue_push_locked(s, &ev, now);
     }
-    notify = tw__after_push_locked(s);
+    tw__after_push_locked(s);
     pthread_mutex_unlock(&s->lock);
-    if (notify) tw__call_notify(s->e);
 }
 
 static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
@@ -780,8 +783,10 @@ static void *io_main(void *arg) {
         }
         read_done(io);
         run_timers(io);
+        tw__io_flush_ready(io);
     }
     shutdown_io(io);
+    tw__io_flush_ready(io);
     return NULL;
 }
 

@@ -1,9 +1,12 @@
 /*
  * stream.c - a stream's event queue and metrics.
  *
- * The queue is one tw_batch that the I/O thread fills under s->lock; tw_stream_take swaps the
- * whole batch out (O(1) under the lock) and hands it to the consumer, and the I/O thread starts
- * a fresh one on its next push. Its byte size (tw_batch_bytes) is what the watermarks compare.
+ * The queue is one tw_batch; tw_stream_take swaps the whole batch out (O(1) under the lock) and
+ * hands it to the consumer. The I/O thread decodes each received chunk into a private staging
+ * batch without holding s->lock (so a consumer taking events never waits for a decode), then
+ * publishes it under the lock: when the queue is empty, which is the steady state of a consumer
+ * that keeps up, the staging batch simply becomes the queue; otherwise its events are appended.
+ * The queue's byte size (tw_batch_bytes) is what the watermarks compare.
  *
  * Inter-token gaps go into a log-linear histogram (16 steps per power of two, 6% resolution,
  * 1 us .. 25 days) so that p50/p99 cost O(1) memory and time per token however long the stream.
@@ -56,10 +59,9 @@ static int is_terminal(const tw_event *ev) {
     return ev->type == TW_EV_END || ev->type == TW_EV_ERROR;
 }
 
-tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now) {
+/* Metrics and terminal bookkeeping of one event about to be queued. */
+static void account_locked(tw_stream *s, const tw_event *ev, double now) {
     tw_engine *e = s->e;
-    size_t bytes;
-    if (s->terminal_queued) return TW_OK; /* nothing after the terminal event */
     if (is_terminal(ev)) {
         s->terminal_queued = 1;
         s->m.duration = now - s->t_start;
@@ -72,14 +74,6 @@ tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now) {
         atomic_fetch_sub(&e->st_active, 1);
         atomic_fetch_add(&e->st_finished, 1);
     }
-    if (s->released) return TW_OK; /* nobody will read it */
-    if (!s->queue) {
-        s->queue = tw_batch_new();
-        if (!s->queue) return TW_ERR_NOMEM;
-    }
-    if (tw_batch_push(s->queue, ev) != TW_OK) return TW_ERR_NOMEM;
-    bytes = tw_batch_bytes(s->queue);
-    if (bytes > s->queue_peak) s->queue_peak = bytes;
     s->m.events++;
     if (ev->type == TW_EV_TEXT) {
         if (s->m.text_events == 0) {
@@ -87,39 +81,88 @@ tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now) {
         } else {
             double gap = now - s->last_text_at;
             if (!s->gaps) s->gaps = calloc(TW__GAP_BUCKETS, sizeof *s->gaps);
-            if (s->gaps) {
-                s->gaps[gap_bucket(gap > 0 ? (uint64_t)(gap * 1e6) : 0)]++;
-            }
+            if (s->gaps) s->gaps[gap_bucket(gap > 0 ? (uint64_t)(gap * 1e6) : 0)]++;
         }
         s->last_text_at = now;
         s->m.text_events++;
     }
+}
+
+static void note_peak_locked(tw_stream *s) {
+    size_t bytes = tw_batch_bytes(s->queue);
+    atomic_store_explicit(&s->qbytes, bytes, memory_order_relaxed);
+    if (bytes > s->queue_peak) s->queue_peak = bytes;
+}
+
+tw_code tw__queue_push_locked(tw_stream *s, const tw_event *ev, double now) {
+    if (s->terminal_queued) return TW_OK; /* nothing after the terminal event */
+    account_locked(s, ev, now);
+    if (s->released) return TW_OK; /* nobody will read it */
+    if (!s->queue) {
+        s->queue = tw_batch_new();
+        if (!s->queue) return TW_ERR_NOMEM;
+    }
+    if (tw_batch_push(s->queue, ev) != TW_OK) return TW_ERR_NOMEM;
+    note_peak_locked(s);
     return TW_OK;
 }
 
-int tw__on_decoded_locked(void *userdata, const tw_event *ev) {
+int tw__stage_event(void *userdata, const tw_event *ev) {
     tw_stream *s = userdata;
-    if (s->terminal_queued) return 1;
-    if (tw__queue_push_locked(s, ev, s->now) != TW_OK) {
-        s->events_this_write = -1; /* out of memory: the write callback ends the stream */
+    if (s->stage_terminal) return 1;
+    if (!s->stage && !(s->stage = tw_batch_new())) {
+        s->stage_oom = 1;
         return 1;
     }
-    if (s->events_this_write >= 0) s->events_this_write++;
+    if (tw_batch_push(s->stage, ev) != TW_OK) {
+        s->stage_oom = 1;
+        return 1;
+    }
     /* The engine's contract: an END or ERROR is the stream's last event (a decoder's protocol
      * error would let decoding go on; the engine stops there). */
-    return is_terminal(ev) ? 1 : 0;
+    if (is_terminal(ev)) {
+        s->stage_terminal = 1;
+        return 1;
+    }
+    return 0;
 }
 
-int tw__after_push_locked(tw_stream *s) {
-    if (tw_batch_count(s->queue) == 0) return 0;
+size_t tw__publish_locked(tw_stream *s, double now) {
+    size_t n = tw_batch_count(s->stage);
+    if (n == 0) return 0;
+    if (s->terminal_queued) {
+        tw_batch_clear(s->stage);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) account_locked(s, tw_batch_get(s->stage, i), now);
+    if (s->released) {
+        tw_batch_clear(s->stage);
+        return n;
+    }
+    if (tw_batch_count(s->queue) == 0) {
+        /* The consumer is keeping up: hand the staged batch over as it is. */
+        tw_batch *old = s->queue;
+        s->queue = s->stage;
+        s->stage = old;
+    } else {
+        /* The consumer is behind: append (a copy; this is the rarer, throttled path). */
+        for (size_t i = 0; i < n; i++)
+            if (tw_batch_push(s->queue, tw_batch_get(s->stage, i)) != TW_OK) s->stage_oom = 1;
+        tw_batch_clear(s->stage);
+    }
+    note_peak_locked(s);
+    return n;
+}
+
+void tw__after_push_locked(tw_stream *s) {
+    if (tw_batch_count(s->queue) == 0) return;
     if (s->waiters) pthread_cond_broadcast(&s->cond);
-    return tw__mark_ready_locked(s);
+    tw__mark_ready_locked(s);
 }
 
 void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char *msg,
                        const char *raw, size_t raw_len) {
     tw_event ev;
-    int notify = 0;
     tw_event_init(&ev);
     ev.type = TW_EV_ERROR;
     ev.error_kind = kind;
@@ -139,10 +182,9 @@ void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char 
              * then reports TW_ERR_CLOSED instead of blocking forever. */
             if (s->waiters) pthread_cond_broadcast(&s->cond);
         }
-        notify = tw__after_push_locked(s);
+        tw__after_push_locked(s);
     }
     pthread_mutex_unlock(&s->lock);
-    if (notify) tw__call_notify(s->e);
 }
 
 /* ---- consumer side ------------------------------------------------------------------------- */
@@ -155,6 +197,7 @@ tw_batch *tw_stream_take(tw_stream *s) {
     if (tw_batch_count(s->queue) > 0) {
         out = s->queue;
         s->queue = NULL;
+        atomic_store_explicit(&s->qbytes, 0, memory_order_relaxed);
         if (s->terminal_queued) s->terminal_taken = 1;
     }
     tw__ready_remove_locked(s);
@@ -261,6 +304,7 @@ void tw__stream_free(tw_stream *s) {
     curl_slist_free_all(s->headers);
     tw_decoder_free(s->dec);
     tw_batch_free(s->queue);
+    tw_batch_free(s->stage);
     tw_buf_free(&s->body_buf);
     free(s->gaps);
     pthread_mutex_destroy(&s->lock);
