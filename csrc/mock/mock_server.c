@@ -61,6 +61,7 @@ struct conn {
     long ncoal;
     int state;
     int keep_alive;     /* for the current request */
+    int head_only;      /* the current request is HEAD: headers without a body (RFC 9110) */
     int chunked_out;    /* response uses chunked transfer-encoding */
     int sent_100;       /* 100 Continue already sent for this request */
     size_t dechunked;   /* chunked request body: raw bytes already decoded into body */
@@ -414,7 +415,9 @@ static int send_head(conn *c, int status, const char *ctype, long long content_l
 static int send_simple(conn *c, int status, const char *ctype, const char *body, size_t n,
                        const char *extra) {
     if (send_head(c, status, ctype, (long long)n, extra)) return -1;
-    if (send_raw(c, body, n)) return -1;
+    /* A HEAD answer carries no body even though Content-Length says how long it would be;
+     * sending one would corrupt the next response on a kept-alive connection. */
+    if (!c->head_only && send_raw(c, body, n)) return -1;
     c->state = ST_DRAIN;
     return 0;
 }
@@ -526,7 +529,8 @@ static int start_stream(conn *c, uint64_t reqno) {
 /* Handles one complete request. @return 0, or -1 when the connection failed. */
 static int handle_request(conn *c, const tw__mock_req *r) {
     tw_mock *m = c->lp->m;
-    int is_get = r->method_len == 3 && !memcmp(r->method, "GET", 3);
+    int is_head = r->method_len == 4 && !memcmp(r->method, "HEAD", 4);
+    int is_get = is_head || (r->method_len == 3 && !memcmp(r->method, "GET", 3));
     int is_post = r->method_len == 4 && !memcmp(r->method, "POST", 4);
     const char *gm, *v;
     size_t gml, vl;
@@ -534,6 +538,7 @@ static int handle_request(conn *c, const tw__mock_req *r) {
     uint64_t reqno;
     tw__mock_dialect d;
 
+    c->head_only = is_head;
     if (is_get && r->path_len == 12 && !memcmp(r->path, "/_mock/stats", 12)) {
         char b[256];
         int n = snprintf(b, sizeof b,

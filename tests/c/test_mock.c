@@ -691,6 +691,31 @@ TW_TEST(mock_stream_false_bodies) {
     tw_mock_stop(m);
 }
 
+/* HEAD (what a connection prewarm sends) gets headers only, so the kept-alive connection stays
+ * usable: a POST right behind it on the same connection gets a clean response. */
+TW_TEST(mock_head_has_no_body) {
+    tw_mock *m = start_mock();
+    tconn c;
+    const char reqs[] = "HEAD /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "POST /v1/chat/completions?chunks=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}";
+    uint64_t t0;
+    const char *end_of_head, *second;
+    if (!m) return;
+    CHECK(tc_open(&c, tw_mock_port(m)) == 0);
+    tc_send(&c, reqs, sizeof reqs - 1);
+    t0 = now_ms();
+    while (now_ms() - t0 < 5000 &&
+           !(c.rb.len && memmem(c.rb.data, c.rb.len, "[DONE]", 6)))
+        if (tc_fill(&c, 500) <= 0 && c.rb.len == 0) break;
+    CHECK(c.rb.len > 12 && !memcmp(c.rb.data, "HTTP/1.1 405", 12));
+    end_of_head = c.rb.len ? memmem(c.rb.data, c.rb.len, "\r\n\r\n", 4) : NULL;
+    second = c.rb.len ? memmem(c.rb.data, c.rb.len, "HTTP/1.1 200", 12) : NULL;
+    CHECK(end_of_head != NULL && second == end_of_head + 4);
+    CHECK(c.rb.len && memmem(c.rb.data, c.rb.len, "[DONE]", 6) != NULL);
+    tc_close(&c);
+    tw_mock_stop(m);
+}
+
 TW_TEST(mock_keepalive_and_connection_close) {
     tw_mock *m = start_mock();
     tconn c;
