@@ -124,6 +124,7 @@ struct tw__prewarm {
     tw__prewarm *next;
     CURL *easy;
     char *url;
+    size_t bytes; /* answer body bytes read */
 };
 
 struct tw__io {
@@ -212,6 +213,8 @@ void tw__stream_free(tw_stream *s);
 /* Peak queued bytes seen and number of pauses (for tests of the watermarks). */
 size_t tw__stream_queue_peak(tw_stream *s);
 uint64_t tw__stream_pauses(tw_stream *s);
+/* 1 once the terminal event is queued (taken or not). */
+int tw__stream_terminal_queued(tw_stream *s);
 /* The receive buffer size used for e's transfers (bounds the watermark overshoot). */
 long tw__engine_buffer_size(const tw_engine *e);
 /* The high watermark in effect. */

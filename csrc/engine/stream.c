@@ -296,6 +296,14 @@ uint64_t tw__stream_pauses(tw_stream *s) {
     return v;
 }
 
+int tw__stream_terminal_queued(tw_stream *s) {
+    int v;
+    pthread_mutex_lock(&s->lock);
+    v = s->terminal_queued;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
 void tw__stream_free(tw_stream *s) {
     free(s->url);
     free(s->method);

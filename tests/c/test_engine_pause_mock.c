@@ -15,10 +15,9 @@ TW_TEST(engine_pause_mock) {
         tw_dialect d;
         int n, min_pauses, sleep_us;
     } cases[] = {
-        {"/v1/chat/completions?chunks=20000&split=coalesce", TW_DIALECT_OPENAI, 20000, 20, 2000},
-        {"/v1/messages?chunks=8000&split=coalesce&coalesce=16", TW_DIALECT_ANTHROPIC, 8000, 10,
-         2000},
-        {"/v1/chat/completions?chunks=3000&split=random", TW_DIALECT_OPENAI, 3000, 1, 30000},
+        {"/v1/chat/completions?chunks=20000&split=coalesce", TW_DIALECT_OPENAI, 20000, 20, 0},
+        {"/v1/messages?chunks=8000&split=coalesce&coalesce=16", TW_DIALECT_ANTHROPIC, 8000, 10, 0},
+        {"/v1/chat/completions?chunks=3000&split=random", TW_DIALECT_OPENAI, 3000, 1, 0},
     };
     tw_mock *mk = te_mock_start();
     tw_engine *e = te_small_engine(HIGH);

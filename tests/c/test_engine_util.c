@@ -131,13 +131,28 @@ void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_p
     uint64_t pauses;
     tw_engine_stats st;
     memset(&r, 0, sizeof r);
-    /* Do not read until the engine paused the transfer once: a consumer that is merely slow
-     * may still keep up with a slow producer on a loaded machine. */
-    {
+    /* A consumer that only reads once the engine has paused the transfer (or the stream has
+     * ended): every take then is one pause/resume cycle, whatever the machine's load. sleep_us
+     * adds a delay after each pause. */
+    for (;;) {
+        uint64_t p0 = tw__stream_pauses(s);
         double t0 = te_now();
-        while (tw__stream_pauses(s) == 0 && te_now() - t0 < 20) te_sleep_ms(1);
+        tw_batch *b;
+        while (tw__stream_pauses(s) == p0 && !tw__stream_terminal_queued(s) && te_now() - t0 < 20)
+            te_sleep_ms(0.2);
+        if (sleep_us > 0) te_sleep_ms(sleep_us / 1000.0);
+        if (tw_stream_wait(s, 20000) != TW_OK) break;
+        b = tw_stream_take(s);
+        if (!b) continue;
+        r.batches++;
+        for (size_t i = 0; i < tw_batch_count(b); i++) add_event(&r, tw_batch_get(b, i));
+        tw_batch_free(b);
+        if (tw_stream_finished(s)) break;
     }
-    te_drain(s, &r, 20000, sleep_us);
+    tw_buf_append(&r.text, "", 1);
+    r.text.len--;
+    tw_buf_append(&r.msg, "", 1);
+    r.msg.len--;
     peak = tw__stream_queue_peak(s);
     pauses = tw__stream_pauses(s);
     CHECK(te_contract_ok(&r));
