@@ -70,6 +70,11 @@ const char *tw_dialect_name(tw_dialect d) {
     return dialects[d]->name;
 }
 
+int tw_dialect_indexes_choices(tw_dialect d) {
+    /* Keep in line with what each dialect (csrc/dialects/) puts in tw_event.index. */
+    return d == TW_DIALECT_OPENAI || d == TW_DIALECT_GEMINI;
+}
+
 /*==============================================================================================
  * Staging helpers shared by the dialects
  *============================================================================================*/

@@ -31,6 +31,18 @@ typedef enum tw_dialect {
 TW_API tw_dialect tw_dialect_from_name(const char *name, size_t len);
 /** Static name of a dialect, or NULL if invalid. */
 TW_API const char *tw_dialect_name(tw_dialect d);
+/**
+ * Whether the dialect's event index is a choice / candidate index, i.e. the value to give
+ * tw_encoder_opts.index_is_choice when relaying that dialect in the openai format.
+ * 1: openai (choices[i].index, n > 1) and gemini (candidates[i].index, candidateCount > 1).
+ * 0: openai-responses and anthropic (the index is an output-item / content-block position:
+ * thinking at 0 and text at 1 must stay in one choice), ollama (one answer per request: text
+ * and finish are always at index 0, so 0 and 1 encode alike; tool-call indices key the call),
+ * sse and ndjson (raw events carry no index), and an invalid dialect.
+ * @param d any value; an invalid one gives 0.
+ * @return 1 or 0. Thread: any. Ownership: none.
+ */
+TW_API int tw_dialect_indexes_choices(tw_dialect d);
 
 typedef struct tw_decoder tw_decoder;
 

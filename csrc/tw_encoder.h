@@ -62,7 +62,9 @@ typedef struct tw_encoder_opts {
      * choice 0. 1: the index is the choice / candidate index (OpenAI n > 1, Gemini
      * candidateCount > 1) and each index of text / reasoning / finish becomes its own choice.
      * Tool calls always go to choice 0 (their index keys the call) and are renumbered 0, 1,
-     * 2... in order of appearance, as OpenAI clients require. */
+     * 2... in order of appearance, as OpenAI clients require.
+     * Set it from the source dialect with tw_dialect_indexes_choices() (tw_decoder.h);
+     * leave 0 for a mix of dialects (merged streams). */
     int index_is_choice;
 } tw_encoder_opts;
 

@@ -304,6 +304,7 @@ class Stream extends EventEmitter {
     constructor(request, opts) {
         super();
         this._request = request;
+        this._dialect = request.dialect; /* tells the encoder what an event index means */
         this._done = false;
         this._error = null;
         this._summary = null;
@@ -670,7 +671,9 @@ class Stream extends EventEmitter {
         if (!(typeof hb === 'number' && hb >= 0)) throw new TypeError('heartbeatMs must be a number >= 0');
         if (this._iter !== null || this._bytes !== null || this._taps !== null)
             throw new TypeError('tokenwire: this stream is already being consumed');
-        const enc = binding.encoderNew(format, opts.id, opts.model);
+        /* The dialect decides whether an event index is a choice (OpenAI n > 1, Gemini
+         * candidates) or a content-block position; the C core knows which. */
+        const enc = binding.encoderNew(format, opts.id, opts.model, this._dialect);
         return this._readable(enc, format, hb, null, true);
     }
 

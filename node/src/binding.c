@@ -818,8 +818,8 @@ static twn_enc *enc_get(napi_env env, napi_value v)
 /* encoderNew(format, id|undefined, model|undefined) -> handle */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 3;
-    napi_value argv[3], out;
+    size_t argc = 4;
+    napi_value argv[4], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     size_t len = 0;
     char *name = twn_get_string(env, argv[0], &len);
@@ -832,6 +832,17 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     }
     char *id = NULL, *model = NULL;
     napi_valuetype t;
+    /* 4th argument: the source's dialect (string), or undefined for a mix (merge). */
+    tw_dialect dl = (tw_dialect)0;
+    if (argc >= 4 && napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string) {
+        if (!(name = twn_get_string(env, argv[3], &len))) return NULL;
+        dl = tw_dialect_from_name(name, len);
+        free(name);
+        if (!dl) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown dialect");
+            return NULL;
+        }
+    }
     if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_string &&
         !(id = twn_get_string(env, argv[1], NULL)))
         return NULL;
@@ -844,6 +855,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     tw_encoder_opts_init(&o);
     o.id = id;
     o.model = model;
+    o.index_is_choice = tw_dialect_indexes_choices(dl);
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_enc *x = calloc(1, sizeof *x);

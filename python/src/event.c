@@ -521,15 +521,16 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
 }
 
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"format", "id", "model", NULL};
-    const char *fmt, *id = NULL, *model = NULL;
-    Py_ssize_t fmt_len;
+    static char *kwlist[] = {"format", "id", "model", "dialect", NULL};
+    const char *fmt, *id = NULL, *model = NULL, *dialect = NULL;
+    Py_ssize_t fmt_len, dialect_len = 0;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
+    tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|zz:Encoder", kwlist, &fmt, &fmt_len, &id,
-                                     &model))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|zzz#:Encoder", kwlist, &fmt, &fmt_len, &id,
+                                     &model, &dialect, &dialect_len))
         return NULL;
     f = tw_format_from_name(fmt, (size_t)fmt_len);
     if (!f) {
@@ -539,6 +540,16 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
                      PyTuple_GET_ITEM(args, 0));
         return NULL;
     }
+    if (dialect) {
+        dl = tw_dialect_from_name(dialect, (size_t)dialect_len);
+        if (!dl) {
+            PyErr_Format(PyExc_ValueError,
+                         "unknown dialect '%s': expected 'openai', 'openai-responses', "
+                         "'anthropic', 'gemini', 'ollama', 'sse' or 'ndjson'",
+                         dialect);
+            return NULL;
+        }
+    }
     self = (EncoderObject *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     tw_buf_init(&self->out);
@@ -546,6 +557,8 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     tw_encoder_opts_init(&o);
     o.id = id;
     o.model = model;
+    /* The source dialect decides what an event index means (None: content-block position). */
+    o.index_is_choice = tw_dialect_indexes_choices(dl);
     self->enc = tw_encoder_new(f, &o, &err);
     if (!self->enc) {
         Py_DECREF(self);
@@ -632,7 +645,8 @@ static PyGetSetDef Encoder_getset[] = {
 PyTypeObject Encoder_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.Encoder",
-    .tp_doc = "Encoder(format, id=None, model=None): normalized events to downstream bytes.",
+    .tp_doc = "Encoder(format, id=None, model=None, dialect=None): normalized events to downstream "
+              "bytes; dialect (of the source) decides whether an event index is a choice.",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,

@@ -79,7 +79,8 @@ typedef struct StreamObject {
     /* Accumulated from the events consumed (choice 0 for text). */
     tw_buf text, model, resp_id, finish;
     int has_finish;
-    int multi_choice; /* index means choice / candidate (openai, gemini): text of 0 only */
+    int dialect;      /* tw_dialect of the request; immutable after start */
+    int multi_choice; /* tw_dialect_indexes_choices(dialect): text of choice 0 only */
     ToolCall *calls;
     size_t n_calls, cap_calls;
     int64_t in_tok, out_tok, tot_tok;
@@ -882,7 +883,8 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     if (!s) goto cleanup;
     s->in_tok = s->out_tok = s->tot_tok = -1;
     s->merge_index = -1;
-    s->multi_choice = dl == TW_DIALECT_OPENAI || dl == TW_DIALECT_GEMINI;
+    s->dialect = (int)dl;
+    s->multi_choice = tw_dialect_indexes_choices(dl);
     if (consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
         goto cleanup;
@@ -1126,6 +1128,10 @@ static PyObject *Stream_get_error(StreamObject *s, void *Py_UNUSED(c)) {
     return Py_NewRef(s->error ? s->error : Py_None);
 }
 
+static PyObject *Stream_get_dialect(StreamObject *s, void *Py_UNUSED(c)) {
+    return PyUnicode_FromString(tw_dialect_name((tw_dialect)s->dialect));
+}
+
 static PyObject *Stream_get_metrics(StreamObject *s, void *Py_UNUSED(c)) {
     tw_metrics m;
     if (!s->ts) Py_RETURN_NONE;
@@ -1169,6 +1175,8 @@ static PyGetSetDef Stream_getset[] = {
     {"done", (getter)Stream_get_done, NULL, "True once the terminal event was consumed.", NULL},
     {"error", (getter)Stream_get_error, NULL, "The terminal exception, or None.", NULL},
     {"metrics", (getter)Stream_get_metrics, NULL, "The engine's timings and counters.", NULL},
+    {"dialect", (getter)Stream_get_dialect, NULL, "The request's dialect name ('openai', ...).",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -41,7 +41,11 @@ def encode_stream(
                         % type(source).__name__)
     if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
         raise ValueError("heartbeat must be >= 0 seconds or None")
-    encoder = _native.Encoder(format, id=id, model=model)
+    # A single Stream has one dialect, which tells the encoder whether an event index is a
+    # choice (OpenAI n > 1, Gemini candidates) or a content-block position. A merge may mix
+    # dialects: its sources keep the default (everything in choice 0 per agent).
+    dialect = source.dialect if isinstance(source, _native.Stream) else None
+    encoder = _native.Encoder(format, id=id, model=model, dialect=dialect)
     chunks = source._encoded(encoder, float(heartbeat or 0.0))
 
     async def body() -> AsyncIterator[bytes]:

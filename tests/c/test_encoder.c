@@ -1511,3 +1511,138 @@ TW_TEST(ai_sdk_parts_per_source) {
                  "data: {\"type\":\"finish-step\"}\n\ndata: {\"type\":\"finish\"}\n\ndata: [DONE]\n\n");
     tw_buf_free(&out);
 }
+
+/* ---- tw_dialect_indexes_choices: relaying a dialect in the openai format ------------------ */
+
+/* What a relay does: decode upstream bytes of dialect dl, encode every event to openai with
+ * index_is_choice = tw_dialect_indexes_choices(dl). */
+typedef struct relay_ctx {
+    tw_encoder *e;
+    tw_buf *out;
+} relay_ctx;
+
+static int relay_event(void *ud, const tw_event *ev) {
+    relay_ctx *r = ud;
+    CHECK_EQ_INT(tw_encoder_encode(r->e, ev, r->out), TW_OK);
+    return 0;
+}
+
+static void relay_to_openai(tw_dialect dl, const char *in, tw_buf *out) {
+    tw_encoder_opts o;
+    relay_ctx r;
+    tw_decoder *d = tw_decoder_new(dl, NULL, NULL);
+    tw_encoder_opts_init(&o);
+    o.index_is_choice = tw_dialect_indexes_choices(dl);
+    tw_buf_init(out);
+    r.e = tw_encoder_new(TW_FORMAT_OPENAI, &o, NULL);
+    r.out = out;
+    CHECK(d != NULL && r.e != NULL);
+    if (d && r.e) {
+        CHECK_EQ_INT(tw_decoder_feed(d, in, strlen(in), relay_event, &r, NULL), TW_OK);
+        CHECK_EQ_INT(tw_decoder_finish(d, relay_event, &r, NULL), TW_OK);
+        CHECK_EQ_INT(tw_encoder_finish(r.e, out), TW_OK);
+    }
+    tw_encoder_free(r.e);
+    tw_decoder_free(d);
+}
+
+/* Reads the relayed openai bytes back: "text <choice> <text>" / "finish <choice> <reason>"
+ * lines, in order, texts of one choice run together. */
+static int per_choice_event(void *ud, const tw_event *ev) {
+    tw_buf *b = ud;
+    char head[48];
+    int n;
+    if (ev->type == TW_EV_TEXT) {
+        n = snprintf(head, sizeof head, "text %d ", (int)ev->index);
+        tw_buf_append(b, head, (size_t)n);
+        tw_buf_append(b, ev->text.ptr, ev->text.len);
+        tw_buf_append(b, "\n", 1);
+    } else if (ev->type == TW_EV_FINISH) {
+        n = snprintf(head, sizeof head, "finish %d ", (int)ev->index);
+        tw_buf_append(b, head, (size_t)n);
+        tw_buf_append(b, ev->reason.ptr, ev->reason.len);
+        tw_buf_append(b, "\n", 1);
+    }
+    return 0;
+}
+
+static void read_choices(const tw_buf *bytes, tw_buf *got) {
+    tw_decoder *d = tw_decoder_new(TW_DIALECT_OPENAI, NULL, NULL);
+    tw_buf_init(got);
+    CHECK(d != NULL);
+    if (!d) return;
+    CHECK_EQ_INT(tw_decoder_feed(d, bytes->data, bytes->len, per_choice_event, got, NULL), TW_OK);
+    CHECK_EQ_INT(tw_decoder_finish(d, per_choice_event, got, NULL), TW_OK);
+    tw_decoder_free(d);
+}
+
+TW_TEST(encoder_dialect_indexes_choices) {
+    tw_buf out, got;
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_OPENAI), 1);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_GEMINI), 1);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_OPENAI_RESPONSES), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_ANTHROPIC), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_OLLAMA), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_SSE), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT_NDJSON), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices((tw_dialect)0), 0);
+    CHECK_EQ_INT(tw_dialect_indexes_choices(TW_DIALECT__LAST), 0);
+
+    /* OpenAI n = 2: each choice keeps its own text and finish_reason. */
+    relay_to_openai(TW_DIALECT_OPENAI,
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                    "\"assistant\",\"content\":\"\"}}]}\n\n"
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":1,\"delta\":{\"role\":"
+                    "\"assistant\",\"content\":\"\"}}]}\n\n"
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                    "\"zero\"}}]}\n\n"
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":1,\"delta\":{\"content\":"
+                    "\"one\"}}]}\n\n"
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},"
+                    "\"finish_reason\":\"stop\"}]}\n\n"
+                    "data: {\"id\":\"x\",\"choices\":[{\"index\":1,\"delta\":{},"
+                    "\"finish_reason\":\"length\"}]}\n\n"
+                    "data: [DONE]\n\n",
+                    &out);
+    read_choices(&out, &got);
+    CHECK_EQ_STR(got.data, got.len,
+                 "text 0 zero\ntext 1 one\nfinish 0 stop\nfinish 1 length\n");
+    tw_buf_free(&out);
+    tw_buf_free(&got);
+
+    /* Gemini candidateCount = 2: candidates become choices 0 and 1. */
+    relay_to_openai(TW_DIALECT_GEMINI,
+                    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"g0\"}],"
+                    "\"role\":\"model\"},\"index\":0},{\"content\":{\"parts\":[{\"text\":"
+                    "\"g1\"}],\"role\":\"model\"},\"index\":1}]}\r\n\r\n"
+                    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"!\"}],"
+                    "\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0},{\"content\":"
+                    "{\"parts\":[{\"text\":\"?\"}],\"role\":\"model\"},\"finishReason\":"
+                    "\"MAX_TOKENS\",\"index\":1}]}\r\n\r\n",
+                    &out);
+    read_choices(&out, &got);
+    CHECK_EQ_STR(got.data, got.len,
+                 "text 0 g0\ntext 1 g1\ntext 0 !\nfinish 0 stop\ntext 1 ?\n"
+                 "finish 1 length\n");
+    tw_buf_free(&out);
+    tw_buf_free(&got);
+
+    /* Anthropic: thinking at block 0 and text at block 1 stay in choice 0. */
+    relay_to_openai(TW_DIALECT_ANTHROPIC,
+                    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                    "{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
+                    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                    "\"thinking_delta\",\"thinking\":\"hm\"}}\n\n"
+                    "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+                    "{\"type\":\"text\",\"text\":\"\"}}\n\n"
+                    "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+                    "\"text_delta\",\"text\":\"hi\"}}\n\n"
+                    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                    "\"end_turn\"}}\n\n"
+                    "data: {\"type\":\"message_stop\"}\n\n",
+                    &out);
+    read_choices(&out, &got);
+    CHECK_EQ_STR(got.data, got.len, "text 0 hi\nfinish 0 stop\n");
+    tw_buf_free(&out);
+    tw_buf_free(&got);
+}

@@ -83,6 +83,40 @@ test('openai-node reads an anthropic upstream relayed as sse-openai', async () =
     }
 });
 
+test('openai-node reads every choice of an n=2 upstream relayed as sse-openai', async () => {
+    const { default: OpenAI } = await import('openai');
+    const c = new tw.Client({ baseURL: mock.url + '/v1' });
+    const http = require('http');
+    const { Readable } = require('stream');
+    const srv = http.createServer((req, res) => {
+        req.resume();
+        const s = c.stream('/chat/completions', { json: body(), query: { chunks: '7', choices: '2' } });
+        res.writeHead(200, tw.streamHeaders('sse-openai'));
+        Readable.fromWeb(s.toReadableStream({ format: 'sse-openai' })).pipe(res);
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+        const openai = new OpenAI({ baseURL: `http://127.0.0.1:${srv.address().port}/v1`, apiKey: 'x', maxRetries: 0 });
+        const stream = await openai.chat.completions.create({ model: 'm', messages: [], stream: true, n: 2 });
+        const text = {};
+        const finish = {};
+        for await (const chunk of stream) {
+            for (const ch of chunk.choices) {
+                if (ch.delta.content) text[ch.index] = (text[ch.index] || '') + ch.delta.content;
+                if (ch.finish_reason) finish[ch.index] = ch.finish_reason;
+            }
+        }
+        /* Delta i of choice c is word i + c of the mock's text: choice 1 is shifted by one word. */
+        const one = expectedText(8);
+        assert.deepEqual(text, { 0: expectedText(7), 1: one.slice(one.indexOf(' ') + 1) });
+        assert.notEqual(text[0], text[1]);
+        assert.deepEqual(finish, { 0: 'stop', 1: 'stop' });
+    } finally {
+        srv.closeAllConnections();
+        await new Promise((r) => srv.close(r));
+    }
+});
+
 test('the ai package reads the ai-sdk relay with its own UI message stream reader', async () => {
     const { parseJsonEventStream, uiMessageChunkSchema, readUIMessageStream } = await import('ai');
     const query = { chunks: '45', tools: '1', reasoning: '2' };

@@ -107,6 +107,43 @@ def test_async_openai_sdk_reads_the_relay(relay, mock):
     assert asyncio.run(main()) == mock.expected_text(30)
 
 
+def test_openai_sdk_reads_every_choice_of_an_n2_relay(relay, mock):
+    """An OpenAI n > 1 upstream relayed in format "openai": each choice stays its own (the
+    encoder is told the stream's dialect indexes choices), as the SDK reads it back."""
+    import openai
+
+    async def main():
+        client = openai.AsyncOpenAI(base_url=relay + "/v1", api_key="unused", max_retries=0,
+                                    default_headers={"X-Mock-Chunks": "7",
+                                                     "X-Mock-Choices": "2"})
+        r = await client.chat.completions.create(model="gpt-test", messages=BODY["messages"],
+                                                 stream=True, n=2)
+        text, finish = {}, {}
+        async for chunk in r:
+            for ch in chunk.choices:
+                if ch.delta.content:
+                    text[ch.index] = text.get(ch.index, "") + ch.delta.content
+                if ch.finish_reason:
+                    finish[ch.index] = ch.finish_reason
+        await client.close()
+        return text, finish
+
+    text, finish = asyncio.run(main())
+    # Delta i of choice c is word i + c of the mock's text: choice 1 is shifted by one word.
+    assert text == {0: mock.expected_text(7), 1: mock.expected_text(8).split(" ", 1)[1]}
+    assert text[0] != text[1]
+    assert finish == {0: "stop", 1: "stop"}
+
+
+def test_encoder_dialect_and_stream_dialect(mock):
+    s = direct(mock, "openai", "/v1/chat/completions", **{"X-Mock-Chunks": "1"})
+    assert s.dialect == "openai"
+    assert tw.Encoder("openai", dialect="gemini").format == "openai"
+    assert tw.Encoder("openai", dialect=None).format == "openai"
+    with pytest.raises(ValueError, match="unknown dialect"):
+        tw.Encoder("openai", dialect="bogus")
+
+
 @pytest.mark.parametrize("fmt", ["openai", "events", "ai-sdk", "ndjson", "text"])
 def test_every_format_and_headers(relay, mock, fmt):
     with httpx.Client(timeout=30) as h:
