@@ -6,9 +6,8 @@
 #   env: DEMO_PORT (default 0 = any free port), DEMO_CHUNKS (40), DEMO_DELAY_MS (50),
 #        DEMO_DIALECT (openai)
 #
-# With `tokenwire stream` built, the tokens go through the real client (engine, SSE framing,
-# decoder) and print as plain text, metrics on stderr. Before that command exists the script
-# shows the raw SSE stream with `curl -N` (or bash's /dev/tcp when curl is missing).
+# The tokens go through the real client (engine, SSE framing, decoder) and print as plain
+# text; the stream's metrics follow on stderr.
 set -euo pipefail
 
 TW=${1:-build/release/tokenwire}
@@ -28,7 +27,7 @@ pid=$!
 cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    rm -f "$log"
+    rm -f "$log" "$log.err"
 }
 trap cleanup EXIT INT TERM
 
@@ -59,19 +58,15 @@ url="$base$path${sep}chunks=$CHUNKS&delay_ms=$DELAY"
 body='{"model":"mock","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 
 echo "demo: mock LLM server at $base; streaming $CHUNKS tokens from $url" >&2
-probe=$("$TW" stream --help 2>&1 || true)
-if [[ "$probe" != *"not built yet"* ]]; then
+# Text to stdout as it arrives; the stream's metrics line (or its error) follows on stderr.
+# On a terminal `tokenwire stream` ends the text with a line break itself; otherwise the
+# stderr lines are held back and printed on a line of their own after the text.
+if [ -t 1 ]; then
     "$TW" stream "$url" --dialect "$DIALECT" --json "$body"
-    echo
-elif command -v curl >/dev/null 2>&1; then
-    echo "demo: 'tokenwire stream' is not built yet; showing the raw stream with curl -N" >&2
-    curl -sS -N -H 'Content-Type: application/json' -d "$body" "$url"
 else
-    echo "demo: 'tokenwire stream' is not built yet and curl is missing; raw HTTP via bash" >&2
-    hostport=${base#http://}
-    exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
-    printf 'POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
-        "${url#$base}" "$hostport" "${#body}" "$body" >&3
-    cat <&3
-    exec 3<&-
+    rc=0
+    "$TW" stream "$url" --dialect "$DIALECT" --json "$body" 2>"$log.err" || rc=$?
+    echo >&2
+    cat "$log.err" >&2
+    exit "$rc"
 fi

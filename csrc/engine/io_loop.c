@@ -757,6 +757,9 @@ static void *io_main(void *arg) {
     tw__io *io = arg;
     struct epoll_event evs[128];
     int running = 0, stop = 0;
+    char name[16];
+    snprintf(name, sizeof name, "tw-io-%d", io->index);
+    pthread_setname_np(pthread_self(), name); /* shows in top -H, perf, gdb */
     while (!stop) {
         double now = tw__now(), next = dmin(io->curl_deadline, tw__heap_next(io));
         int timeout_ms, n;

@@ -1066,6 +1066,7 @@ static void *loop_main(void *arg) {
     mock_loop *lp = arg;
     struct epoll_event evs[256];
     int stop = 0;
+    pthread_setname_np(pthread_self(), "tw-mock"); /* tells it from the engine in perf / top */
     while (!stop) {
         int timeout = -1, n;
         if (lp->nheap) {
