@@ -40,6 +40,12 @@ typedef struct tw_engine_opts {
     size_t queue_low_watermark;   /* resume below this; default high / 4 */
     tw_notify_fn notify;          /* optional */
     void *notify_userdata;
+    /* Interrupt moderation, in microseconds; default 200, 0 = off. While socket events
+     * arrive less than this far apart (bulk streams, many concurrent streams), each I/O loop
+     * turn waits this long before polling again, so that one turn reads many chunks per recv
+     * and wakes the consumer once for all of them. A chunk is held at most this long; a
+     * stream slower than one event per coalesce_us (any single LLM stream) is never held. */
+    int coalesce_us;
 } tw_engine_opts;
 
 TW_API void tw_engine_opts_init(tw_engine_opts *o);

@@ -59,6 +59,14 @@ static double engine_cpu(tw_engine *e) {
     return c;
 }
 
+/* TW_BENCH_COALESCE_US overrides tw_engine_opts.coalesce_us (0 = interrupt moderation off). */
+static tw_engine *new_engine(void) {
+    tw_engine_opts o;
+    tw_engine_opts_init(&o);
+    if (getenv("TW_BENCH_COALESCE_US")) o.coalesce_us = atoi(getenv("TW_BENCH_COALESCE_US"));
+    return tw_engine_new(&o, NULL);
+}
+
 static tw_mock *start_mock(int threads) {
     tw_mock_opts o;
     tw_error err;
@@ -83,7 +91,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static void bench_throughput(int chunks) {
     tw_mock *mk = start_mock(1);
-    tw_engine *e = tw_engine_new(NULL, NULL);
+    tw_engine *e = new_engine();
     char url[256];
     tw_request_opts o;
     double best = 0, best_cpu = 0;
@@ -140,7 +148,7 @@ static void bench_throughput(int chunks) {
 static void bench_fanin(int n, double seconds) {
     int chunks = (int)(seconds * 50);
     tw_mock *mk = start_mock(1);
-    tw_engine *e = tw_engine_new(NULL, NULL);
+    tw_engine *e = new_engine();
     tw_stream **ss = calloc((size_t)n, sizeof *ss), **ready = calloc((size_t)n, sizeof *ready);
     double *lat = malloc(sizeof(double) * LAT_MAX);
     size_t n_lat = 0;
@@ -222,7 +230,7 @@ static void bench_fanin(int n, double seconds) {
 
 static void bench_ttft(int reps) {
     tw_mock *mk = start_mock(1);
-    tw_engine *e = tw_engine_new(NULL, NULL);
+    tw_engine *e = new_engine();
     char url[256], cmd[8192];
     double *t = malloc(sizeof(double) * (size_t)reps), *c = malloc(sizeof(double) * (size_t)reps);
     int nc = 0;

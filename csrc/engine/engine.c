@@ -45,6 +45,7 @@ void tw_engine_opts_init(tw_engine_opts *o) {
     o->io_threads = 1;
     o->queue_high_watermark = (size_t)1024 * 1024;
     o->queue_low_watermark = o->queue_high_watermark / 4;
+    o->coalesce_us = 200;
 }
 
 void tw_request_opts_init(tw_request_opts *o) {
@@ -100,6 +101,10 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
         set_err(err, TW_ERR_INVALID_ARG, "io_threads must be 1..256");
         return NULL;
     }
+    if (o.coalesce_us < 0 || o.coalesce_us > 100000) {
+        set_err(err, TW_ERR_INVALID_ARG, "coalesce_us must be 0..100000");
+        return NULL;
+    }
     if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
     if (o.queue_low_watermark == 0 || o.queue_low_watermark >= o.queue_high_watermark)
         o.queue_low_watermark = o.queue_high_watermark / 4;
@@ -115,6 +120,7 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     e->notify = o.notify;
     e->notify_userdata = o.notify_userdata;
     e->n_io = o.io_threads;
+    e->coalesce = o.coalesce_us * 1e-6;
     e->wake_fd = -1;
     atomic_init(&e->refs, 1);
     pthread_mutex_init(&e->ready_lock, NULL);

@@ -146,6 +146,7 @@ struct tw__io {
     /* ---- I/O thread only ---- */
     CURLM *multi;
     double curl_deadline; /* from CURLMOPT_TIMERFUNCTION; INFINITY when none */
+    double last_io_turn;  /* when the previous turn with socket events ran (coalescing) */
     tw_stream *streams;   /* RUNNING / WAIT_RETRY / DRAINING streams */
     tw__prewarm *prewarms;
     tw_stream **heap;
@@ -160,6 +161,7 @@ struct tw_engine {
     tw_notify_fn notify;
     void *notify_userdata;
     int n_io;
+    double coalesce; /* seconds; tw_engine_opts.coalesce_us */
     tw__io *io;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
