@@ -43,10 +43,11 @@ TW_API const char *tw_format_name(tw_format f);
  */
 TW_API const char *tw_format_content_type(tw_format f);
 /**
- * Extra HTTP response headers the format wants, as a static array of name, value, name,
- * value, ..., NULL. SSE formats: cache-control: no-cache and x-accel-buffering: no (so nginx
- * does not buffer the stream); ai-sdk adds x-vercel-ai-ui-message-stream: v1, which the AI SDK
- * client checks. ndjson and text: none (the array is just {NULL}).
+ * The HTTP response headers for relaying the format, as a static array of lower-case name,
+ * value, name, value, ..., NULL: content-type (tw_format_content_type), cache-control:
+ * no-cache, no-transform and x-accel-buffering: no (so caches and nginx neither buffer nor
+ * rewrite the stream); ai-sdk adds x-vercel-ai-ui-message-stream: v1, which the AI SDK
+ * client checks. The bindings' relay helpers send exactly these.
  * @param f a format; an invalid one gives {NULL}.
  * @return a static array. Thread: any. Ownership: static, never free.
  */

@@ -288,14 +288,15 @@ const FORMATS = new Set(['sse-openai', 'openai', 'events', 'ai-sdk', 'ndjson', '
 /** Headers for relaying a format to a browser through Next.js / proxies without buffering. */
 function streamHeaders(format = 'sse-openai', extra) {
     if (!FORMATS.has(format)) throw new TypeError(`unknown format ${JSON.stringify(format)}`);
-    const h = {
-        'Content-Type': binding.contentType(format),
-        'Cache-Control': 'no-cache, no-transform',
-        'Content-Encoding': 'none',
-        'X-Accel-Buffering': 'no',
-    };
-    if (format === 'ai-sdk') h['x-vercel-ai-ui-message-stream'] = 'v1';
-    if (extra) Object.assign(h, extra instanceof Headers ? Object.fromEntries(extra) : extra);
+    const h = {};
+    const list = binding.formatHeaders(format); // the core's list: content-type, no buffering, ...
+    for (let i = 0; i < list.length; i += 2) h[list[i]] = list[i + 1];
+    // Next.js compresses (and so buffers) a response unless it already names an encoding.
+    h['content-encoding'] = 'none';
+    if (extra) {
+        const entries = extra instanceof Headers ? extra.entries() : Object.entries(extra);
+        for (const [k, v] of entries) h[k.toLowerCase()] = v;
+    }
     return h;
 }
 

@@ -52,22 +52,26 @@ const char *tw_format_content_type(tw_format f) {
     }
 }
 
-static const char *const sse_headers[] = {"cache-control", "no-cache", "x-accel-buffering", "no",
-                                          NULL};
-static const char *const ai_sdk_headers[] = {"cache-control",
-                                             "no-cache",
-                                             "x-accel-buffering",
-                                             "no",
-                                             "x-vercel-ai-ui-message-stream",
-                                             "v1",
+/* What keeps proxies from buffering or rewriting a streamed body. */
+#define TW_NO_BUFFERING "cache-control", "no-cache, no-transform", "x-accel-buffering", "no"
+static const char *const openai_headers[] = {"content-type", "text/event-stream", TW_NO_BUFFERING,
                                              NULL};
+static const char *const ai_sdk_headers[] = {
+    "content-type", "text/event-stream", TW_NO_BUFFERING, "x-vercel-ai-ui-message-stream", "v1",
+    NULL};
+static const char *const ndjson_headers[] = {"content-type", "application/x-ndjson",
+                                             TW_NO_BUFFERING, NULL};
+static const char *const text_headers[] = {"content-type", "text/plain; charset=utf-8",
+                                           TW_NO_BUFFERING, NULL};
 static const char *const no_headers[] = {NULL};
 
 const char *const *tw_format_headers(tw_format f) {
     switch (f) {
     case TW_FORMAT_OPENAI:
-    case TW_FORMAT_EVENTS: return sse_headers;
+    case TW_FORMAT_EVENTS: return openai_headers;
     case TW_FORMAT_AI_SDK: return ai_sdk_headers;
+    case TW_FORMAT_NDJSON: return ndjson_headers;
+    case TW_FORMAT_TEXT: return text_headers;
     default: return no_headers;
     }
 }

@@ -1013,8 +1013,8 @@ static napi_value js_encoder_encode(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* contentType(format) -> string */
-static napi_value js_content_type(napi_env env, napi_callback_info info)
+/* formatHeaders(format) -> [name, value, name, value, ...] (tw_format_headers) */
+static napi_value js_format_headers(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
     napi_value argv[1], out;
@@ -1028,8 +1028,13 @@ static napi_value js_content_type(napi_env env, napi_callback_info info)
         napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
         return NULL;
     }
-    TW_NAPI_CALL(env, napi_create_string_utf8(env, tw_format_content_type(f), NAPI_AUTO_LENGTH,
-                                              &out));
+    TW_NAPI_CALL(env, napi_create_array(env, &out));
+    uint32_t i = 0;
+    for (const char *const *h = tw_format_headers(f); *h; h++, i++) {
+        napi_value s;
+        TW_NAPI_CALL(env, napi_create_string_utf8(env, *h, NAPI_AUTO_LENGTH, &s));
+        TW_NAPI_CALL(env, napi_set_element(env, out, i, s));
+    }
     return out;
 }
 
@@ -1081,7 +1086,7 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
         {"encoderEncode", NULL, js_encoder_encode, NULL, NULL, NULL, napi_default, NULL},
-        {"contentType", NULL, js_content_type, NULL, NULL, NULL, napi_default, NULL},
+        {"formatHeaders", NULL, js_format_headers, NULL, NULL, NULL, napi_default, NULL},
     };
     TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     TW_NAPI_CALL(env, twn_init_parsers(env, exports));

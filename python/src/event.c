@@ -624,6 +624,17 @@ static PyObject *Encoder_get_content_type(EncoderObject *self, void *Py_UNUSED(c
     return PyUnicode_FromString(tw_format_content_type((tw_format)self->format));
 }
 
+static PyObject *Encoder_get_headers(EncoderObject *self, void *Py_UNUSED(c)) {
+    const char *const *h = tw_format_headers((tw_format)self->format);
+    PyObject *out = PyList_New(0);
+    for (; out && *h; h += 2) {
+        PyObject *pair = Py_BuildValue("(ss)", h[0], h[1]);
+        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
+        Py_XDECREF(pair);
+    }
+    return out;
+}
+
 static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
     return PyUnicode_FromString(tw_format_name((tw_format)self->format));
 }
@@ -638,6 +649,9 @@ static PyMethodDef Encoder_methods[] = {
 
 static PyGetSetDef Encoder_getset[] = {
     {"content_type", (getter)Encoder_get_content_type, NULL, "The format's Content-Type.", NULL},
+    {"headers", (getter)Encoder_get_headers, NULL,
+     "The response headers for relaying this format: [(name, value), ...] (content-type, "
+     "no-buffering headers, the AI SDK header).", NULL},
     {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -1,6 +1,6 @@
 """Type stubs of tokenwire._native, the C extension."""
 from typing import (Any, AsyncIterator, Dict, Iterator, List, Literal, Mapping, Optional,
-                    Sequence, Union)
+                    Sequence, Tuple, Union)
 
 __version__: str
 
@@ -111,6 +111,8 @@ class Encoder:
     def heartbeat(self) -> bytes: ...
     @property
     def content_type(self) -> str: ...
+    @property
+    def headers(self) -> List[Tuple[str, str]]: ...
     @property
     def format(self) -> str: ...
 

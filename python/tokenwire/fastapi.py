@@ -73,13 +73,8 @@ def sse_response(
     """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
     'text') with the headers streaming proxies need."""
     body = encode_stream(source, format, heartbeat, id=id, model=model)
-    content_type = _native.Encoder(format).content_type
-    hdrs = {
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-    }
-    if format == "ai-sdk":
-        hdrs["x-vercel-ai-ui-message-stream"] = "v1"
+    hdrs = dict(_native.Encoder(format).headers)  # the core's list for the format
     if headers:
-        hdrs.update(headers)
-    return StreamingResponse(body, status_code=status_code, headers=hdrs, media_type=content_type)
+        hdrs.update((k.lower(), v) for k, v in headers.items())
+    return StreamingResponse(body, status_code=status_code, headers=hdrs,
+                             media_type=hdrs["content-type"])

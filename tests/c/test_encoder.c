@@ -536,7 +536,15 @@ TW_TEST(format_names_and_headers) {
         for (; *h; h += 2)
             if (!strcmp(h[0], "x-vercel-ai-ui-message-stream") && !strcmp(h[1], "v1")) found = 1;
         CHECK(found);
-        CHECK(tw_format_headers(TW_FORMAT_TEXT)[0] == NULL);
+        for (int f = TW_FORMAT_OPENAI; f <= TW_FORMAT_TEXT; f++) {
+            int ct = 0, cache = 0;
+            for (h = tw_format_headers((tw_format)f); *h; h += 2) {
+                ct += !strcmp(h[0], "content-type") &&
+                      !strcmp(h[1], tw_format_content_type((tw_format)f));
+                cache += !strcmp(h[0], "cache-control") && strstr(h[1], "no-cache") != NULL;
+            }
+            CHECK(ct == 1 && cache == 1);
+        }
         CHECK(tw_format_headers((tw_format)99)[0] == NULL);
     }
 }

@@ -148,3 +148,18 @@ test('CommonJS and ESM entry points expose the same module', async () => {
     }
     assert.equal(esm.version, '0.1.0');
 });
+
+test('streamHeaders: the core list per format, Next.js anti-buffering, caller overrides', () => {
+    const sse = tw.streamHeaders('ai-sdk', { 'X-Request-Id': 'r1', 'Cache-Control': 'no-store' });
+    assert.equal(sse['content-type'], 'text/event-stream');
+    assert.equal(sse['x-vercel-ai-ui-message-stream'], 'v1');
+    assert.equal(sse['x-accel-buffering'], 'no');
+    assert.equal(sse['content-encoding'], 'none');
+    assert.equal(sse['cache-control'], 'no-store'); // a caller's header wins, whatever its case
+    assert.equal(sse['x-request-id'], 'r1');
+    const text = tw.streamHeaders('text');
+    assert.equal(text['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(text['cache-control'], 'no-cache, no-transform');
+    assert.equal(text['x-vercel-ai-ui-message-stream'], undefined);
+    assert.throws(() => tw.streamHeaders('xml'), TypeError);
+});

@@ -150,7 +150,7 @@ def test_every_format_and_headers(relay, mock, fmt):
         r = h.post(relay + "/chat", params={"format": fmt}, json=BODY,
                    headers={"X-Mock-Chunks": "9", "X-Mock-Tools": "1"})
     assert r.status_code == 200
-    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["cache-control"] == "no-cache, no-transform"
     assert r.headers["x-accel-buffering"] == "no"
     body = r.content
     if fmt == "text":
