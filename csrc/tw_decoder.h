@@ -75,8 +75,10 @@ TW_API tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_ev
 
 /**
  * End of input: flushes what the dialect defers (Gemini's final usage, a final NDJSON line)
- * and emits TW_EV_END if the stream ended cleanly without its own end marker and no error
- * was emitted. Emits nothing more after an END or a provider error was already emitted.
+ * and emits TW_EV_END if the stream ended without its own end marker and without a terminal
+ * provider error. A protocol error for one malformed event does not end the stream (decoding
+ * went on with the next event), so END still follows it. Emits nothing more after an END or a
+ * provider error was already emitted.
  */
 TW_API tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata,
                                  tw_error *err);
