@@ -815,21 +815,26 @@ static twn_enc *enc_get(napi_env env, napi_value v)
     return d;
 }
 
-/* encoderNew(format, id|undefined, model|undefined) -> handle */
+/* A format name argument; 0 with a TypeError pending when it is not one. */
+static tw_format get_format(napi_env env, napi_value v)
+{
+    size_t len = 0;
+    char *name = twn_get_string(env, v, &len);
+    if (!name) return (tw_format)0;
+    tw_format f = tw_format_from_name(name, len);
+    free(name);
+    if (!f) napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
+    return f;
+}
+
+/* encoderNew(format, id|undefined, model|undefined, dialect|undefined) -> handle */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
     size_t argc = 4;
     napi_value argv[4], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    size_t len = 0;
-    char *name = twn_get_string(env, argv[0], &len);
-    if (!name) return NULL;
-    tw_format f = tw_format_from_name(name, len);
-    free(name);
-    if (!f) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
-        return NULL;
-    }
+    tw_format f = get_format(env, argv[0]);
+    if (!f) return NULL;
     char *id = NULL, *model = NULL;
     napi_valuetype t;
     /* 4th argument: the source's dialect (string), or undefined for a mix (merge). */
@@ -884,8 +889,9 @@ static napi_value buf_result(napi_env env, tw_buf *b)
     return out;
 }
 
-/* encoderFinish(handle) -> Buffer (closing bytes, once) */
-static napi_value js_encoder_finish(napi_env env, napi_callback_info info)
+/* encoderFinish / encoderHeartbeat(handle) -> Buffer: fn's bytes for the encoder. */
+static napi_value encoder_bytes(napi_env env, napi_callback_info info,
+                                tw_code (*fn)(tw_encoder *, tw_buf *))
 {
     size_t argc = 1;
     napi_value argv[1];
@@ -894,28 +900,23 @@ static napi_value js_encoder_finish(napi_env env, napi_callback_info info)
     if (!x) return NULL;
     tw_buf b;
     tw_buf_init(&b);
-    tw_code rc = tw_encoder_finish(x->e, &b);
+    tw_code rc = fn(x->e, &b);
     napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
     if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
     tw_buf_free(&b);
     return out;
 }
 
+/* encoderFinish(handle) -> Buffer (closing bytes, once) */
+static napi_value js_encoder_finish(napi_env env, napi_callback_info info)
+{
+    return encoder_bytes(env, info, tw_encoder_finish);
+}
+
 /* encoderHeartbeat(handle) -> Buffer */
 static napi_value js_encoder_heartbeat(napi_env env, napi_callback_info info)
 {
-    size_t argc = 1;
-    napi_value argv[1];
-    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    twn_enc *x = enc_get(env, argv[0]);
-    if (!x) return NULL;
-    tw_buf b;
-    tw_buf_init(&b);
-    tw_code rc = tw_encoder_heartbeat(x->e, &b);
-    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
-    if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
-    tw_buf_free(&b);
-    return out;
+    return encoder_bytes(env, info, tw_encoder_heartbeat);
 }
 
 static const char *const type_names[] = {
@@ -1019,15 +1020,8 @@ static napi_value js_format_headers(napi_env env, napi_callback_info info)
     size_t argc = 1;
     napi_value argv[1], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    size_t len = 0;
-    char *name = twn_get_string(env, argv[0], &len);
-    if (!name) return NULL;
-    tw_format f = tw_format_from_name(name, len);
-    free(name);
-    if (!f) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown format");
-        return NULL;
-    }
+    tw_format f = get_format(env, argv[0]);
+    if (!f) return NULL;
     TW_NAPI_CALL(env, napi_create_array(env, &out));
     uint32_t i = 0;
     for (const char *const *h = tw_format_headers(f); *h; h++, i++) {

@@ -65,6 +65,53 @@ TW_TEST(engine_openai_basic) {
     tw_mock_stop(mk);
 }
 
+/* Interrupt moderation off, default and wide: every chunk of a fast stream and of a slow one
+ * arrives, in order, ending with END; out-of-range windows are refused. */
+TW_TEST(engine_coalescing_windows) {
+    static const int windows[] = {0, 200, 5000};
+    tw_mock *mk = te_mock_start();
+    char fast[512], slow[512];
+    char *want_fast = tw_mock_expected_text(20000, NULL), *want_slow = tw_mock_expected_text(5, NULL);
+    tw_engine_opts eo;
+    tw_error err;
+    te_url(fast, mk, "/v1/chat/completions?chunks=20000");
+    te_url(slow, mk, "/v1/chat/completions?chunks=5&delay_ms=10");
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        tw_engine *e;
+        tw_request_opts o;
+        te_result r;
+        tw_engine_opts_init(&eo);
+        eo.coalesce_us = windows[i];
+        e = tw_engine_new(&eo, &err);
+        CHECK_MSG(e != NULL, "coalesce_us %d: %s", windows[i], err.msg);
+        if (!e) continue;
+        te_opts(&o, fast, TW_DIALECT_OPENAI);
+        run1(e, &o, &r, NULL);
+        CHECK(te_contract_ok(&r));
+        CHECK_EQ_INT(r.last, TW_EV_END);
+        CHECK_EQ_INT(r.text_events, 20000);
+        CHECK_EQ_STR(r.text.data, r.text.len, want_fast);
+        te_result_free(&r);
+        te_opts(&o, slow, TW_DIALECT_OPENAI);
+        run1(e, &o, &r, NULL);
+        CHECK(te_contract_ok(&r));
+        CHECK_EQ_STR(r.text.data, r.text.len, want_slow);
+        te_result_free(&r);
+        tw_engine_free(e);
+    }
+    tw_engine_opts_init(&eo);
+    CHECK_EQ_INT(eo.coalesce_us, 200);
+    eo.coalesce_us = -1;
+    CHECK(tw_engine_new(&eo, &err) == NULL);
+    CHECK_EQ_INT(err.code, TW_ERR_INVALID_ARG);
+    eo.coalesce_us = 100001;
+    CHECK(tw_engine_new(&eo, &err) == NULL);
+    CHECK_EQ_INT(err.code, TW_ERR_INVALID_ARG);
+    free(want_fast);
+    free(want_slow);
+    tw_mock_stop(mk);
+}
+
 /* Each dialect at its real path; the text a correct client assembles. */
 TW_TEST(engine_all_dialects) {
     static const struct {
