@@ -840,7 +840,9 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     /* 4th argument: the source's dialect (string), or undefined for a mix (merge). */
     tw_dialect dl = (tw_dialect)0;
     if (argc >= 4 && napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string) {
-        if (!(name = twn_get_string(env, argv[3], &len))) return NULL;
+        size_t len = 0;
+        char *name = twn_get_string(env, argv[3], &len);
+        if (!name) return NULL;
         dl = tw_dialect_from_name(name, len);
         free(name);
         if (!dl) {
