@@ -17,6 +17,7 @@ static const char *const code_names[TW_ERR__LAST] = {
     [TW_ERR_TIMEOUT] = "timeout",
     [TW_ERR_BUSY] = "busy",
     [TW_ERR_PROVIDER] = "provider error",
+    [TW_ERR_FORKED] = "created before fork() in the parent process",
 };
 
 const char *tw_strerror(tw_code code) {

@@ -73,6 +73,7 @@ typedef enum tw_code {
     TW_ERR_TIMEOUT,         /* a connect, first-byte, idle or total timeout fired */
     TW_ERR_BUSY,            /* a resource is already attached / in use */
     TW_ERR_PROVIDER,        /* the provider sent an error event inside a 2xx stream */
+    TW_ERR_FORKED,          /* the object belongs to the parent of this fork()ed process */
     TW_ERR__LAST
 } tw_code;
 

@@ -40,6 +40,13 @@ struct tw_decoder {
     void *ud;
     int user_stop; /* the callback returned non-zero */
     int finished;  /* tw_decoder_finish was called */
+    /* A body with bytes but not one event (an HTML page, a compressed or binary body, only
+     * comments) is not an event stream: finish says so instead of ending cleanly. */
+    uint64_t fed;       /* bytes fed */
+    uint64_t emitted;   /* events handed to callbacks */
+    char head[48];      /* the first bytes fed, for the message */
+    size_t head_len;
+    char noevent_msg[160];
 };
 
 /*==============================================================================================
@@ -311,6 +318,7 @@ static void stage_protocol_error(tw__dctx *c, const char *what, tw_str raw) {
 static int emit_staged(tw_decoder *d) {
     tw__dctx *c = &d->c;
     for (size_t i = 0; i < c->nev; i++) {
+        d->emitted++;
         if (d->cb(d->ud, &c->ev[i]) != 0) {
             d->user_stop = 1;
             c->nev = 0;
@@ -513,6 +521,13 @@ tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_event_fn 
     }
     d->cb = on_event;
     d->ud = userdata;
+    if (d->head_len < sizeof d->head) {
+        size_t k = sizeof d->head - d->head_len;
+        if (k > len) k = len;
+        memcpy(d->head + d->head_len, buf, k);
+        d->head_len += k;
+    }
+    d->fed += len;
     rc = frame(d, buf, len, 0, &ferr);
     return after_framing(d, rc, &ferr, err);
 }
@@ -548,7 +563,22 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
     if (!scratch_reserve(&d->c, SCRATCH_EXTRA) ||
         (d->ops->finish && d->ops->finish(&d->c) != TW__OK))
         d->c.nomem = 1;
-    if (!d->c.done) tw__stage_end(&d->c);
+    if (!d->c.done) {
+        if (d->fed > 0 && d->emitted == 0 && d->c.nev == 0) {
+            char shown[sizeof d->head + 1];
+            size_t i;
+            for (i = 0; i < d->head_len; i++)
+                shown[i] = (d->head[i] >= 0x20 && d->head[i] < 0x7f) ? d->head[i] : '.';
+            shown[i] = '\0';
+            snprintf(d->noevent_msg, sizeof d->noevent_msg,
+                     "not an event stream: %llu bytes and no event; first bytes \"%s\"",
+                     (unsigned long long)d->fed, shown);
+            stage_protocol_error(&d->c, d->noevent_msg, (tw_str){d->head, d->head_len});
+            d->c.done = 1;
+        } else {
+            tw__stage_end(&d->c);
+        }
+    }
     if (d->c.nomem) {
         d->c.nomem = 0;
         d->c.nev = 0;

@@ -64,15 +64,55 @@ TW_API tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err);
  */
 TW_API void tw_engine_free(tw_engine *e);
 
-/** The wakeup fd: readable while the ready list is non-empty. Owned by the engine. */
+/** The default sink's wakeup fd (see tw_sink_fd). Owned by the engine. */
 TW_API int tw_engine_fd(const tw_engine *e);
+
+/** tw_sink_take_ready on the engine's default sink (streams started with no opts->sink). */
+TW_API size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap);
+
+/**
+ * 1 when e was created in another process: this one is a fork() child of it. The engine's I/O
+ * threads do not exist here, so every call on it or its streams fails at once instead of
+ * waiting (tw_engine_start and tw_sink_new: TW_ERR_FORKED; tw_stream_take: one error event of
+ * kind transport; tw_engine_take_ready: 0). Free it with tw_engine_free (which then only
+ * closes this process's copies of its descriptors: the parent's connections are not touched,
+ * and its memory is left alone because its locks may be held) and create a new engine.
+ * Thread: any.
+ */
+TW_API int tw_engine_forked(const tw_engine *e);
+
+/*
+ * Sinks: where ready streams are announced. Each sink has its own ready list and wakeup fd, so
+ * several consumers (one per event loop, each on its own thread) share one engine while each
+ * stream is announced only to the loop that started it. Every engine has a default sink
+ * (tw_engine_fd / tw_engine_take_ready); tw_request_opts.sink picks another.
+ */
+typedef struct tw_sink tw_sink;
+
+/**
+ * Creates a sink on e. notify (optional) is called on an I/O thread when the sink's ready
+ * list goes from empty to non-empty; it must not block. @return the sink or NULL (err set).
+ * Thread: any. Ownership: free with tw_sink_free; it stays alive while streams started on it
+ * exist, and keeps its engine's memory alive.
+ */
+TW_API tw_sink *tw_sink_new(tw_engine *e, tw_notify_fn notify, void *notify_userdata,
+                            tw_error *err);
+
+/** Drops the caller's reference. Streams started on the sink keep it (and its fd) alive until
+ * they are gone; nothing reads its fd any more. NULL is a no-op. Thread: any. */
+TW_API void tw_sink_free(tw_sink *k);
+
+/** The sink's wakeup fd: readable while its ready list is non-empty. Owned by the sink. */
+TW_API int tw_sink_fd(const tw_sink *k);
 
 /**
  * Takes up to cap ready streams into out and clears the wakeup fd when the list empties.
- * Each returned pointer is borrowed (valid while the caller holds its own reference).
- * @return the number written. Thread: any.
+ * Each stream comes with a reference owned by the caller, so it stays valid whatever code
+ * runs before the caller gets to it (even code that releases it): drop each one with
+ * tw_stream_unref. A stream released before it was taken is never handed out.
+ * @return the number written. Thread: any (normally the sink's consumer thread).
  */
-TW_API size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap);
+TW_API size_t tw_sink_take_ready(tw_sink *k, tw_stream **out, size_t cap);
 
 /** Engine-wide counters. */
 typedef struct tw_engine_stats {
@@ -92,11 +132,23 @@ TW_API void tw_engine_get_stats(tw_engine *e, tw_engine_stats *out);
  */
 TW_API tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err);
 
-/** Options of one request. Strings are copied by tw_engine_start. */
+/**
+ * Options of one request. Strings are copied by tw_engine_start.
+ *
+ * Everything that reaches the wire is checked by tw_engine_start, which fails with
+ * TW_ERR_INVALID_ARG and a message naming the field: the method is an RFC 9110 token; the
+ * URL is an absolute http(s) URL with no control characters, spaces or non-ASCII bytes;
+ * each header is "Name: value" with a token name and a field value (no CR, LF, NUL or other
+ * control character but tab). Lengths, when given, let an embedded NUL be seen (and refused)
+ * instead of silently cutting the string short.
+ */
 typedef struct tw_request_opts {
     const char *method;      /* "POST" by default */
+    size_t method_len;       /* 0 = strlen(method) */
     const char *url;         /* required */
+    size_t url_len;          /* 0 = strlen(url) */
     const char *const *headers; /* "Name: value" strings */
+    const size_t *header_lens;  /* optional: length of each header (else strlen) */
     size_t n_headers;
     const char *body;        /* may be NULL */
     size_t body_len;
@@ -107,12 +159,21 @@ typedef struct tw_request_opts {
     double idle_timeout;        /* max gap between body bytes (heartbeats count); default 0 */
     double event_timeout;       /* max gap between events (heartbeats do NOT count) */
     double total_timeout;       /* whole stream */
+    double paused_timeout;      /* max time a transfer stays paused because the consumer
+                                   stopped reading (queue at the high watermark); then an
+                                   error of kind timeout. Default 300; 0 = none */
     int max_retries;            /* before the first body byte only; default 2 */
+    int retry_sent;             /* also retry a transport failure that came after the whole
+                                   request was sent (the server may have received it and
+                                   may bill it twice); default 0: such a failure is delivered.
+                                   Failures before that (resolve, connect, TLS handshake,
+                                   a reset while sending) and 429 / 5xx answers are retried. */
     double retry_base_delay;    /* seconds, default 0.5; exponential with jitter, capped 8s */
     int http2;                  /* 1 = negotiate HTTP/2 (ALPN / prior knowledge off) */
     int verify_peer;            /* default 1 */
     const char *ca_file;        /* optional CA bundle path */
     size_t max_event_size;      /* 0 = default */
+    tw_sink *sink;              /* where the stream is announced; NULL = the default sink */
     void *userdata;             /* returned by tw_stream_userdata */
 } tw_request_opts;
 
@@ -128,9 +189,16 @@ TW_API tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_
  * error of kind cancelled unless it had already terminated. */
 TW_API void tw_stream_cancel(tw_stream *s);
 
-/** Drops the caller's reference; cancels a still-running stream. NULL is a no-op. */
+/** Drops the caller's reference; cancels a still-running stream. NULL is a no-op. After it,
+ * the stream is never handed out by tw_sink_take_ready. Thread: any. */
 TW_API void tw_stream_release(tw_stream *s);
 
+/** Drops a reference handed out by tw_sink_take_ready / tw_engine_take_ready (does not
+ * cancel). NULL is a no-op. Thread: any. */
+TW_API void tw_stream_unref(tw_stream *s);
+
+/** opts->userdata until tw_stream_release, NULL after it (so code holding a reference from
+ * take_ready can tell that the owner let go). Thread: any. */
 TW_API void *tw_stream_userdata(const tw_stream *s);
 
 /**
@@ -161,7 +229,8 @@ typedef struct tw_metrics {
     int retries;
     long http_status;
     int http_version;           /* 1 or 2 */
-    int connection_reused;
+    int connection_reused;      /* 1 when the request went out on a kept-alive connection */
+    double retry_after;         /* s, the last Retry-After the server sent; 0 when none */
 } tw_metrics;
 
 /** Snapshot of the stream's metrics. Thread: any. */

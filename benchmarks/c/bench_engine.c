@@ -182,6 +182,7 @@ static void bench_fanin(int n, double seconds) {
         k = tw_engine_take_ready(e, ready, (size_t)n);
         for (size_t j = 0; j < k; j++) {
             tw_batch *b = tw_stream_take(ready[j]);
+            tw_stream_unref(ready[j]); /* take_ready's reference; ours keeps it valid */
             int64_t now_us;
             if (!b) continue;
             now_us = now_real_us();

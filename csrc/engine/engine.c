@@ -1,10 +1,10 @@
 /*
- * engine.c - engine lifecycle, reference counts, the ready list with its wakeup fd, and the
- * public stream calls that run on consumer threads (start, cancel, release).
+ * engine.c - engine lifecycle, reference counts, and the public stream calls that run on
+ * consumer threads (start, cancel, release).
  *
- * Lifetimes. A stream holds a reference on its engine, so the ready list, its lock and the
- * wakeup fd stay valid for streams the caller still holds after tw_engine_free (which stops the
- * I/O threads and curl, then drops the user's reference). A stream itself is counted by: the
+ * Lifetimes. A stream holds a reference on its engine and on its sink, so the ready list, its
+ * lock and the wakeup fd stay valid for streams the caller still holds after tw_engine_free
+ * (which stops the I/O threads and curl, then drops the user's reference). A stream itself is counted by: the
  * caller (until tw_stream_release), the I/O thread (until the transfer is gone and the terminal
  * event is queued) and one per queued command. Whoever drops the last one frees it.
  */
@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +28,10 @@ double tw__now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+#define FORKED_MSG                                                                             \
+    "engine was created before fork() in the parent process: create a new engine in this "     \
+    "process"
 
 static void set_err(tw_error *err, tw_code code, const char *msg) {
     if (!err) return;
@@ -54,6 +57,7 @@ void tw_request_opts_init(tw_request_opts *o) {
     o->method = "POST";
     o->dialect = TW_DIALECT_OPENAI;
     o->connect_timeout = 10;
+    o->paused_timeout = 300;
     o->max_retries = 2;
     o->retry_base_delay = 0.5;
     o->verify_peer = 1;
@@ -79,8 +83,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud) {
 static void engine_destroy(tw_engine *e) {
     if (e->share) curl_share_cleanup(e->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&e->share_locks[i]);
-    pthread_mutex_destroy(&e->ready_lock);
-    if (e->wake_fd >= 0) close(e->wake_fd);
+    if (e->sink0) tw__sink_unref(e->sink0);
     free(e->io);
     free(e);
 }
@@ -108,6 +111,7 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
     if (o.queue_low_watermark == 0 || o.queue_low_watermark >= o.queue_high_watermark)
         o.queue_low_watermark = o.queue_high_watermark / 4;
+    tw__fork_init();
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK) {
         set_err(err, TW_ERR_TRANSPORT, "curl_global_init failed");
@@ -117,17 +121,13 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     if (!e) goto nomem;
     e->high = o.queue_high_watermark;
     e->low = o.queue_low_watermark;
-    e->notify = o.notify;
-    e->notify_userdata = o.notify_userdata;
+    e->fork_gen = tw__fork_generation();
     e->n_io = o.io_threads;
     e->coalesce = o.coalesce_us * 1e-6;
-    e->wake_fd = -1;
     atomic_init(&e->refs, 1);
-    pthread_mutex_init(&e->ready_lock, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&e->share_locks[i], NULL);
-    e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e->wake_fd < 0) {
-        set_err(err, TW_ERR_TRANSPORT, "eventfd failed");
+    e->sink0 = tw__sink_create(e, o.notify, o.notify_userdata, 1, err);
+    if (!e->sink0) {
         engine_destroy(e);
         return NULL;
     }
@@ -170,6 +170,10 @@ nomem:
 
 void tw_engine_free(tw_engine *e) {
     if (!e) return;
+    if (tw_engine_forked(e)) {
+        tw__engine_abandon(e);
+        return;
+    }
     atomic_store(&e->freeing, 1);
     for (int i = 0; i < e->n_io; i++) {
         pthread_mutex_lock(&e->io[i].cmd_lock);
@@ -183,8 +187,6 @@ void tw_engine_free(tw_engine *e) {
 }
 
 size_t tw__engine_high(const tw_engine *e) { return e->high; }
-
-int tw_engine_fd(const tw_engine *e) { return e ? e->wake_fd : -1; }
 
 void tw_engine_get_stats(tw_engine *e, tw_engine_stats *out) {
     if (!out) return;
@@ -205,6 +207,11 @@ tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err) {
         set_err(err, TW_ERR_INVALID_ARG, "engine and url are required");
         return TW_ERR_INVALID_ARG;
     }
+    if (tw_engine_forked(e)) {
+        set_err(err, TW_ERR_FORKED, FORKED_MSG);
+        return TW_ERR_FORKED;
+    }
+    if (tw__check_url(url, strlen(url), err) != TW_OK) return TW_ERR_INVALID_ARG;
     u = curl_url();
     if (!u) {
         set_err(err, TW_ERR_NOMEM, "out of memory");
@@ -229,93 +236,6 @@ tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err) {
     }
     if (err) set_err(err, TW_OK, "");
     return TW_OK;
-}
-
-/* ---- ready list ----------------------------------------------------------------------------- */
-
-static void ready_unlink(tw_engine *e, tw_stream *s) {
-    if (s->rd_prev)
-        s->rd_prev->rd_next = s->rd_next;
-    else
-        e->rd_head = s->rd_next;
-    if (s->rd_next)
-        s->rd_next->rd_prev = s->rd_prev;
-    else
-        e->rd_tail = s->rd_prev;
-    s->rd_prev = s->rd_next = NULL;
-    atomic_store(&s->on_ready, 0);
-}
-
-static void clear_fd_locked(tw_engine *e) {
-    uint64_t v;
-    if (!e->fd_armed) return;
-    while (read(e->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
-    }
-    e->fd_armed = 0;
-}
-
-void tw__mark_ready_locked(tw_stream *s) {
-    tw_engine *e = s->e;
-    if (s->released || atomic_load(&s->on_ready)) return;
-    pthread_mutex_lock(&e->ready_lock);
-    if (!atomic_load(&s->on_ready)) {
-        s->rd_next = NULL;
-        s->rd_prev = e->rd_tail;
-        if (e->rd_tail)
-            e->rd_tail->rd_next = s;
-        else
-            e->rd_head = s;
-        e->rd_tail = s;
-        atomic_store(&s->on_ready, 1);
-        /* The fd write and the notify callback wait for the end of this loop turn
-         * (tw__io_flush_ready): one wakeup for every stream that became ready in the turn. */
-        if (!e->fd_armed) s->io->wake_pending = 1;
-    }
-    pthread_mutex_unlock(&e->ready_lock);
-}
-
-void tw__io_flush_ready(tw__io *io) {
-    tw_engine *e = io->e;
-    int notify = 0;
-    if (!io->wake_pending) return;
-    io->wake_pending = 0;
-    pthread_mutex_lock(&e->ready_lock);
-    if (e->rd_head && !e->fd_armed) {
-        uint64_t one = 1;
-        ssize_t w;
-        do
-            w = write(e->wake_fd, &one, sizeof one);
-        while (w < 0 && errno == EINTR);
-        e->fd_armed = 1;
-        notify = e->notify != NULL;
-    }
-    pthread_mutex_unlock(&e->ready_lock);
-    if (notify) e->notify(e->notify_userdata);
-}
-
-size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap) {
-    size_t n = 0;
-    if (!e) return 0;
-    pthread_mutex_lock(&e->ready_lock);
-    while (n < cap && e->rd_head) {
-        tw_stream *s = e->rd_head;
-        ready_unlink(e, s);
-        out[n++] = s;
-    }
-    if (!e->rd_head) clear_fd_locked(e);
-    pthread_mutex_unlock(&e->ready_lock);
-    return n;
-}
-
-void tw__ready_remove_locked(tw_stream *s) {
-    tw_engine *e = s->e;
-    if (!atomic_load(&s->on_ready)) return;
-    pthread_mutex_lock(&e->ready_lock);
-    if (atomic_load(&s->on_ready)) {
-        ready_unlink(e, s);
-        if (!e->rd_head) clear_fd_locked(e);
-    }
-    pthread_mutex_unlock(&e->ready_lock);
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -381,6 +301,22 @@ static int valid_url(const char *url) {
 
 static int valid_timeout(double t) { return !isnan(t) && t >= 0 && t < 1e9; }
 
+/* Checks everything that reaches the wire (request_check.c). */
+static tw_code check_request(const tw_request_opts *o, tw_error *err) {
+    const char *method = o->method ? o->method : "POST";
+    size_t mlen = o->method ? (o->method_len ? o->method_len : strlen(o->method)) : 4;
+    size_t ulen = o->url_len ? o->url_len : strlen(o->url);
+    if (tw__check_method(method, mlen, err) != TW_OK) return TW_ERR_INVALID_ARG;
+    if (tw__check_url(o->url, ulen, err) != TW_OK) return TW_ERR_INVALID_ARG;
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const char *h = o->headers[i];
+        if (!h) continue;
+        if (tw__check_header(h, o->header_lens ? o->header_lens[i] : strlen(h), err) != TW_OK)
+            return TW_ERR_INVALID_ARG;
+    }
+    return TW_OK;
+}
+
 tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *err) {
     tw_stream *s;
     tw_decoder_opts dopts;
@@ -388,6 +324,14 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     int ok;
     if (!e || !opts || !opts->url || !*opts->url) {
         set_err(err, TW_ERR_INVALID_ARG, "engine, opts and opts->url are required");
+        return NULL;
+    }
+    if (tw_engine_forked(e)) {
+        set_err(err, TW_ERR_FORKED, FORKED_MSG);
+        return NULL;
+    }
+    if (opts->sink && opts->sink->e != e) {
+        set_err(err, TW_ERR_INVALID_ARG, "opts->sink belongs to another engine");
         return NULL;
     }
     if (atomic_load(&e->freeing)) {
@@ -401,11 +345,12 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     if (!valid_timeout(opts->connect_timeout) || !valid_timeout(opts->first_byte_timeout) ||
         !valid_timeout(opts->idle_timeout) || !valid_timeout(opts->event_timeout) ||
         !valid_timeout(opts->total_timeout) || !valid_timeout(opts->retry_base_delay) ||
-        opts->max_retries < 0 || (opts->n_headers && !opts->headers) ||
+        !valid_timeout(opts->paused_timeout) || opts->max_retries < 0 || (opts->n_headers && !opts->headers) ||
         (opts->body_len && !opts->body)) {
         set_err(err, TW_ERR_INVALID_ARG, "bad timeout, retry, header or body argument");
         return NULL;
     }
+    if (check_request(opts, err) != TW_OK) return NULL;
     ok = valid_url(opts->url);
     if (ok <= 0) {
         set_err(err, ok < 0 ? TW_ERR_NOMEM : TW_ERR_INVALID_ARG,
@@ -463,7 +408,9 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     s->event_timeout = opts->event_timeout;
     s->total_timeout = opts->total_timeout;
     s->retry_base_delay = opts->retry_base_delay;
+    s->paused_timeout = opts->paused_timeout;
     s->max_retries = opts->max_retries;
+    s->retry_sent = opts->retry_sent;
     s->http2 = opts->http2;
     s->verify_peer = opts->verify_peer;
     s->max_event_size = opts->max_event_size;
@@ -476,6 +423,8 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         return NULL;
     }
     s->m.http_version = 0;
+    s->sink = opts->sink ? opts->sink : e->sink0;
+    tw__sink_ref(s->sink);
     s->t_start = tw__now();
     /* caller + I/O thread; the start command adds its own while queued. */
     atomic_init(&s->refs, 2);
@@ -501,7 +450,7 @@ nomem:
 }
 
 void tw_stream_cancel(tw_stream *s) {
-    if (!s) return;
+    if (!s || tw__stream_forked(s)) return;
     if (atomic_exchange(&s->cancel_requested, 1)) return;
     /* Sent even when the terminal event is already queued: the stream may still be draining
      * its connection, and the command drops that transfer at once. After the I/O thread is done
@@ -510,7 +459,8 @@ void tw_stream_cancel(tw_stream *s) {
 }
 
 void tw_stream_release(tw_stream *s) {
-    if (!s) return;
+    /* In a fork child the stream is the parent's: its memory is left as it is. */
+    if (!s || tw__stream_forked(s)) return;
     pthread_mutex_lock(&s->lock);
     s->released = 1;
     tw__ready_remove_locked(s);
@@ -519,12 +469,28 @@ void tw_stream_release(tw_stream *s) {
     tw__stream_unref(s);
 }
 
-void *tw_stream_userdata(const tw_stream *s) { return s ? s->userdata : NULL; }
+void tw_stream_unref(tw_stream *s) {
+    if (!s || tw__stream_forked(s)) return;
+    tw__stream_unref(s);
+}
+
+void *tw_stream_userdata(const tw_stream *s) {
+    tw_stream *m = (tw_stream *)s; /* the lock, not the stream, changes */
+    void *ud;
+    if (!s) return NULL;
+    if (tw__stream_forked(s)) return s->userdata;
+    pthread_mutex_lock(&m->lock);
+    ud = s->released ? NULL : s->userdata;
+    pthread_mutex_unlock(&m->lock);
+    return ud;
+}
 
 void tw__stream_unref(tw_stream *s) {
     if (atomic_fetch_sub(&s->refs, 1) == 1) {
         tw_engine *e = s->e;
+        tw_sink *k = s->sink;
         tw__stream_free(s);
+        if (k) tw__sink_unref(k);
         tw__engine_unref(e);
     }
 }

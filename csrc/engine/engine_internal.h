@@ -6,8 +6,11 @@
  *   stream.c   per-stream queue: push from the I/O thread, take/wait from consumers, metrics
  *   io_loop.c  the I/O thread: epoll + curl_multi_socket_action, commands, transfers, callbacks
  *   retry.c    retry policy (which failures, backoff + jitter + Retry-After) and the timer heap
+ *   sink.c     sinks: ready lists with their wakeup fds, one per consumer (event loop)
+ *   fork.c     fork() detection: engines of a parent process are abandoned, never waited on
+ *   request_check.c  RFC 9110 checks of the method, URL and headers of a request
  *
- * Locks, in the only order they are ever nested:  s->lock  ->  e->ready_lock.
+ * Locks, in the only order they are ever nested:  s->lock  ->  k->lock (the stream's sink).
  * io->cmd_lock and e->share_locks[] are leaf locks (nothing is taken while holding them).
  */
 #ifndef TW_ENGINE_INTERNAL_H
@@ -29,7 +32,8 @@ typedef struct tw__prewarm tw__prewarm;
  * this long / this many bytes, then dropped. Nothing more is delivered either way. */
 #define TW__DRAIN_SECONDS 1.0
 #define TW__DRAIN_BYTES ((uint64_t)1024 * 1024)
-/* Retry-After values above this are not honoured (the error is delivered instead). */
+/* Retry-After values above this are not honoured: the error is delivered instead, with the
+ * value in its message and in tw_metrics.retry_after. */
 #define TW__RETRY_AFTER_MAX 60.0
 /* Cap on one exponential backoff step, seconds. */
 #define TW__BACKOFF_CAP 8.0
@@ -58,17 +62,34 @@ enum {
 #define TW__CMD_CANCEL 2u
 #define TW__CMD_RESUME 4u
 
+struct tw_sink {
+    /* ---- immutable after tw_sink_new ---- */
+    tw_engine *e;
+    tw_notify_fn notify;
+    void *notify_userdata;
+    int wake_fd;   /* eventfd returned by tw_sink_fd */
+    int is_default; /* the engine's own sink: owned by the engine, holds no engine reference */
+
+    atomic_int refs; /* the owner's + one per stream started on it + one per pending flush */
+
+    /* ---- guarded by lock ---- */
+    pthread_mutex_t lock;
+    tw_stream *rd_head, *rd_tail;
+    int fd_armed; /* wake_fd has been written and not read since */
+};
+
 struct tw_stream {
     /* ---- immutable after tw_engine_start ---- */
     tw_engine *e;
     tw__io *io;
+    tw_sink *sink; /* holds a reference */
     char *url, *method, *body, *ca_file;
     size_t body_len;
     struct curl_slist *headers;
     tw_dialect dialect;
     double connect_timeout, first_byte_timeout, idle_timeout, event_timeout, total_timeout;
-    double retry_base_delay;
-    int max_retries, http2, verify_peer;
+    double retry_base_delay, paused_timeout;
+    int max_retries, retry_sent, http2, verify_peer;
     size_t max_event_size;
     void *userdata;
     double t_start; /* monotonic seconds at tw_engine_start */
@@ -94,6 +115,9 @@ struct tw_stream {
     int stage_terminal;  /* an END/ERROR was staged: nothing more is decoded */
     int stage_oom;       /* an allocation failed while staging or publishing */
     long status;
+    char content_type[64]; /* of the current 2xx answer, for error messages */
+    char head[48];         /* the first body bytes of the current 2xx answer, likewise */
+    size_t head_len;
     tw_buf body_buf;     /* JSON body or error body of the current attempt */
     double attempt_start, last_byte, last_event, drain_deadline, retry_at;
     uint64_t drain_bytes;
@@ -111,13 +135,17 @@ struct tw_stream {
     uint64_t pauses; /* times the transfer was paused (for tests and metrics dumps) */
     int terminal_queued, terminal_taken, released;
     int pause_flag;       /* transfer paused by backpressure (CURL_WRITEFUNC_PAUSE returned) */
+    double paused_since;  /* when pause_flag was set */
     int resume_requested; /* a resume command is on its way */
     tw_metrics m;
     uint32_t *gaps; /* TW__GAP_BUCKETS counters, allocated on the first gap */
     double last_text_at;
 
-    /* ---- guarded by e->ready_lock ---- */
+    /* ---- guarded by sink->lock ---- */
     tw_stream *rd_prev, *rd_next;
+
+    /* ---- in a fork() child only (the consumer's thread) ---- */
+    int fork_reported; /* the "belongs to the parent" error was handed out */
 };
 
 struct tw__prewarm {
@@ -152,29 +180,26 @@ struct tw__io {
     tw_stream **heap;
     size_t heap_len, heap_cap;
     uint64_t rng;
-    int wake_pending; /* streams became ready this turn: see tw__io_flush_ready */
+    tw_sink **pending; /* sinks whose wakeup is due at the end of this turn (each referenced):
+                          see tw__io_flush_ready */
+    size_t n_pending, cap_pending;
 };
 
 struct tw_engine {
     /* ---- immutable after tw_engine_new ---- */
     size_t high, low;
-    tw_notify_fn notify;
-    void *notify_userdata;
+    tw_sink *sink0; /* the default sink (tw_engine_fd / tw_engine_take_ready) */
+    unsigned fork_gen; /* tw__fork_generation() when created */
+    tw_engine *abandoned_next; /* in a fork child: list of engines of the parent */
     int n_io;
     double coalesce; /* seconds; tw_engine_opts.coalesce_us */
     tw__io *io;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    int wake_fd; /* eventfd returned by tw_engine_fd */
 
     atomic_int refs;    /* the user's (until tw_engine_free) + one per live stream */
     atomic_uint next_io;
     atomic_int freeing;
-
-    /* ---- guarded by ready_lock ---- */
-    pthread_mutex_t ready_lock;
-    tw_stream *rd_head, *rd_tail;
-    int fd_armed; /* wake_fd has been written and not read since */
 
     /* ---- statistics (atomics) ---- */
     atomic_uint_fast64_t st_active, st_paused, st_reused, st_started, st_finished;
@@ -187,14 +212,37 @@ void tw__stream_unref(tw_stream *s);
 /* Queues a command for s on its I/O thread (takes a reference while queued).
  * @return 0, or -1 when the thread is closed (a START is also refused once it is stopping). */
 int tw__send_cmd(tw_stream *s, unsigned flag);
-/* With s->lock held, on s's I/O thread: puts s on the ready list unless it is there or
+
+/* ---- sink.c ---- */
+/* Creates a sink; is_default: the engine's own (no engine reference). NULL on failure. */
+tw_sink *tw__sink_create(tw_engine *e, tw_notify_fn notify, void *ud, int is_default,
+                         tw_error *err);
+void tw__sink_ref(tw_sink *k);
+void tw__sink_unref(tw_sink *k);
+/* With s->lock held, on s's I/O thread: puts s on its sink's ready list unless it is there or
  * released; the wakeup itself is deferred to tw__io_flush_ready. */
 void tw__mark_ready_locked(tw_stream *s);
-/* End of a loop turn on io's thread: makes the wakeup fd readable and calls the notify callback
- * if streams became ready during the turn and the consumer has not been told yet. */
+/* End of a loop turn on io's thread: makes the wakeup fd of every sink that got ready streams
+ * readable and calls its notify callback, unless its consumer has not read it since. */
 void tw__io_flush_ready(tw__io *io);
 /* With s->lock held: takes s off the ready list (tw_stream_take emptied its queue). */
 void tw__ready_remove_locked(tw_stream *s);
+
+/* ---- fork.c ---- */
+/* Registers the fork handler (once). */
+void tw__fork_init(void);
+/* Counts fork() children: each child sees one more than its parent did. */
+unsigned tw__fork_generation(void);
+/* 1 when s's engine was created before the fork() that made this process. */
+int tw__stream_forked(const tw_stream *s);
+/* In a fork child: closes this process's copies of e's descriptors and keeps e reachable
+ * (never freed: its locks may have been held by threads that do not exist here). */
+void tw__engine_abandon(tw_engine *e);
+
+/* ---- request_check.c ---- */
+tw_code tw__check_method(const char *m, size_t len, tw_error *err);
+tw_code tw__check_url(const char *u, size_t len, tw_error *err);
+tw_code tw__check_header(const char *h, size_t len, tw_error *err);
 
 /* ---- stream.c ---- */
 /* With s->lock held: appends ev (deep copy). @return TW_OK or TW_ERR_NOMEM. */

@@ -84,17 +84,22 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 static void record_conn_info(tw_stream *s) {
     curl_off_t ct = 0, act = 0;
-    long nconn = 1, ver = 0, status = 0;
+    long nconn = 1, ver = 0, status = 0, req_size = 0;
+    int reused;
     curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &ct);
     curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &act);
     curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
     curl_easy_getinfo(s->easy, CURLINFO_HTTP_VERSION, &ver);
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (!s->info_recorded && nconn == 0) atomic_fetch_add(&s->e->st_reused, 1);
+    curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &req_size);
+    /* No new connection is also what a refused or unresolved one looks like: a reused
+     * connection is one that no new connect was made for and that carried the request. */
+    reused = nconn == 0 && (req_size > 0 || status > 0);
+    if (!s->info_recorded && reused) atomic_fetch_add(&s->e->st_reused, 1);
     s->info_recorded = 1;
     pthread_mutex_lock(&s->lock);
     s->m.connect_time = (double)(act > ct ? act : ct) * 1e-6;
-    s->m.connection_reused = nconn == 0;
+    s->m.connection_reused = reused;
     s->m.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : ver == CURL_HTTP_VERSION_3 ? 3 : 1;
     s->m.http_status = status;
     pthread_mutex_unlock(&s->lock);
@@ -110,6 +115,7 @@ static void classify_body(tw_stream *s, double now) {
         s->mode = TW__MODE_ERRBODY;
     } else {
         curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
+        snprintf(s->content_type, sizeof s->content_type, "%s", ct ? ct : "");
         s->mode = (ct && !strncasecmp(ct, "application/json", 16)) ? TW__MODE_JSON
                                                                     : TW__MODE_STREAM;
         s->body_started = 1;
@@ -119,6 +125,30 @@ static void classify_body(tw_stream *s, double now) {
     s->m.ttfb = now - s->t_start;
     pthread_mutex_unlock(&s->lock);
     record_conn_info(s);
+}
+
+/* ---- bodies that are not event streams ------------------------------------------------------- */
+
+/* Content types that no dialect reads: an HTML page (a captive portal, a proxy's or WAF's
+ * answer, a wrong base URL) is refused at its first byte rather than read as a stream. Other
+ * types are given the benefit of the doubt (servers label SSE text/plain, octet-stream...):
+ * a body that yields no event at all is refused at its end (deliver_end_of_body). */
+static int unreadable_type(const char *ct) {
+    return !strncasecmp(ct, "text/html", 9) || !strncasecmp(ct, "application/xhtml", 17);
+}
+
+/* Ends the stream with a protocol error that says what came instead of events: the content
+ * type and the first bytes (printable ASCII, the rest as '.'); raw = those bytes. */
+static void deliver_not_a_stream(tw_stream *s, const char *why) {
+    char msg[256], shown[sizeof s->head + 1];
+    size_t i;
+    for (i = 0; i < s->head_len; i++)
+        shown[i] = (s->head[i] >= 0x20 && s->head[i] < 0x7f) ? s->head[i] : '.';
+    shown[i] = '\0';
+    snprintf(msg, sizeof msg, "not an event stream (%s): HTTP %ld, content-type \"%s\", %llu body "
+             "bytes, first bytes \"%s\"", why, s->status, s->content_type[0] ? s->content_type
+             : "none", (unsigned long long)s->m.bytes, shown);
+    tw__deliver_error(s, TW_KIND_PROTOCOL, (int)s->status, msg, s->head, s->head_len);
 }
 
 /* ---- the write callback --------------------------------------------------------------------- */
@@ -154,6 +184,19 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         first = 1;
     }
     s->last_byte = now;
+    if (s->mode != TW__MODE_ERRBODY && s->head_len < sizeof s->head) {
+        size_t k = sizeof s->head - s->head_len;
+        if (k > n) k = n;
+        memcpy(s->head + s->head_len, ptr, k);
+        s->head_len += k;
+    }
+    if (first && s->mode == TW__MODE_STREAM && unreadable_type(s->content_type)) {
+        pthread_mutex_lock(&s->lock);
+        s->m.bytes += n;
+        pthread_mutex_unlock(&s->lock);
+        deliver_not_a_stream(s, "a content type no dialect reads");
+        return 0; /* handle_done sees the terminal event and finishes the transfer */
+    }
     if (s->mode != TW__MODE_STREAM) {
         size_t cap = s->mode == TW__MODE_ERRBODY ? TW__ERROR_BODY_CAP
                      : s->max_event_size         ? s->max_event_size
@@ -171,12 +214,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         pthread_mutex_lock(&s->lock);
         if (tw_batch_bytes(s->queue) >= s->e->high) {
             /* Backpressure: keep the chunk in libcurl (redelivered after CURLPAUSE_CONT). */
-            if (!s->pause_flag) {
+            int newly = !s->pause_flag;
+            if (newly) {
                 s->pause_flag = 1;
+                s->paused_since = now;
                 s->pauses++;
                 atomic_fetch_add(&s->e->st_paused, 1);
             }
             pthread_mutex_unlock(&s->lock);
+            if (newly && s->paused_timeout > 0) tw__heap_update(io, s);
             return CURL_WRITEFUNC_PAUSE;
         }
         pthread_mutex_unlock(&s->lock);
@@ -254,6 +300,10 @@ static CURLcode setup_easy(tw__io *io, tw_stream *s) {
     SET(CURLOPT_USERAGENT, "tokenwire/" TW_VERSION_STRING);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_HTTPHEADER, s->headers);
+    /* "Accept-Encoding: identity" (a compressed stream waits on the compressor), and decoding
+     * on for whatever a server compresses anyway (gzip, deflate, br, zstd as libcurl has them):
+     * compressed bytes never reach the decoder. A user's own Accept-Encoding header wins. */
+    SET(CURLOPT_ACCEPT_ENCODING, "identity");
     if (s->connect_timeout > 0) SET(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(s->connect_timeout * 1e3));
     if (s->http2) {
         SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -354,13 +404,34 @@ static int can_retry(const tw_stream *s) {
            !atomic_load(&s->cancel_requested);
 }
 
-/* @return 1 when a retry was scheduled. */
-static int schedule_retry(tw__io *io, tw_stream *s, double now) {
+/* The Retry-After of the current answer, seconds (0 when none); recorded in the metrics. */
+static double retry_after_of(tw_stream *s) {
     curl_off_t ra = 0;
-    double delay;
     curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra);
+    if (ra > 0) {
+        pthread_mutex_lock(&s->lock);
+        s->m.retry_after = (double)ra;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return ra > 0 ? (double)ra : 0;
+}
+
+/* 1 when the whole request (headers and body) went out before the failure: the server may
+ * have acted on it, so it is retried only when the caller said so (retry_sent). */
+static int request_sent(tw_stream *s) {
+    long req = 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &req);
+    curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    return req > 0 && up >= (curl_off_t)s->body_len;
+}
+
+/* @return 1 when a retry was scheduled. */
+static int schedule_retry(tw__io *io, tw_stream *s, double now, double retry_after) {
+    double delay;
+    if (retry_after > TW__RETRY_AFTER_MAX) return 0; /* delivered, with the value */
     s->attempt++;
-    delay = tw__retry_delay(io, s, (double)ra);
+    delay = tw__retry_delay(io, s, retry_after);
     if (s->total_timeout > 0 && now + delay >= s->t_start + s->total_timeout) {
         s->attempt--;
         return 0; /* the retry could not start in time: report this failure now */
@@ -375,22 +446,26 @@ static int schedule_retry(tw__io *io, tw_stream *s, double now) {
     return 1;
 }
 
-static void deliver_http_error(tw_stream *s) {
+static void deliver_http_error(tw_stream *s, double retry_after) {
     tw_buf scratch;
     tw_str msg = {NULL, 0};
-    char *text;
+    char *text, ra[96] = "";
+    size_t cap;
     tw_event ev;
     tw_buf_init(&scratch);
+    if (retry_after > TW__RETRY_AFTER_MAX)
+        snprintf(ra, sizeof ra, " (Retry-After: %.0f s, over the %.0f s a retry waits: not retried)",
+                 retry_after, TW__RETRY_AFTER_MAX);
+    else if (retry_after > 0)
+        snprintf(ra, sizeof ra, " (Retry-After: %.0f s)", retry_after);
     if (s->body_buf.len) msg = tw_error_body_message(s->body_buf.data, s->body_buf.len, &scratch);
-    if (msg.ptr) {
-        text = malloc(msg.len + 1);
-        if (text) {
-            memcpy(text, msg.ptr, msg.len);
-            text[msg.len] = '\0';
-        }
-    } else {
-        text = malloc(48);
-        if (text) snprintf(text, 48, "HTTP status %ld", s->status);
+    cap = (msg.ptr ? msg.len : 48) + strlen(ra) + 1;
+    text = malloc(cap);
+    if (text) {
+        if (msg.ptr)
+            snprintf(text, cap, "%.*s%s", (int)msg.len, msg.ptr, ra);
+        else
+            snprintf(text, cap, "HTTP status %ld%s", s->status, ra);
     }
     tw_event_init(&ev);
     ev.type = TW_EV_ERROR;
@@ -425,6 +500,15 @@ static void deliver_end_of_body(tw_stream *s) {
             rc = TW_ERR_NOMEM;
     } else {
         rc = tw_decoder_finish(s->dec, tw__stage_event, s, NULL);
+        if (rc == TW_OK && s->m.events == 0 && tw_batch_count(s->stage) == 1 &&
+            tw_batch_get(s->stage, 0)->type == TW_EV_ERROR &&
+            tw_batch_get(s->stage, 0)->error_kind == TW_KIND_PROTOCOL) {
+            /* The decoder's "bytes but no event": say it with the content type. */
+            tw_batch_clear(s->stage);
+            s->stage_terminal = 0;
+            deliver_not_a_stream(s, "no event in the body");
+            return;
+        }
     }
     if (rc == TW_ERR_NOMEM) s->stage_oom = 1;
     pthread_mutex_lock(&s->lock);
@@ -463,17 +547,25 @@ static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
     }
     if (s->mode == TW__MODE_ERRBODY ||
         (rc == CURLE_OK && s->mode == TW__MODE_UNKNOWN && (s->status < 200 || s->status > 299))) {
-        if (tw__retryable(CURLE_OK, s->status) && can_retry(s) && schedule_retry(io, s, now))
+        double ra = retry_after_of(s);
+        if (tw__retryable(CURLE_OK, s->status) && can_retry(s) && schedule_retry(io, s, now, ra))
             return;
-        deliver_http_error(s);
+        deliver_http_error(s, ra);
         finish_transfer(io, s);
         return;
     }
     if (rc != CURLE_OK) {
-        char msg[CURL_ERROR_SIZE + 64];
-        if (tw__retryable(rc, 0) && can_retry(s) && schedule_retry(io, s, now)) return;
-        snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "",
-                 s->errbuf);
+        char msg[CURL_ERROR_SIZE + 160];
+        int held_back = 0;
+        if (tw__retryable(rc, 0) && can_retry(s)) {
+            held_back = !s->retry_sent && request_sent(s);
+            if (!held_back && schedule_retry(io, s, now, 0)) return;
+        }
+        snprintf(msg, sizeof msg, "%s%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "",
+                 s->errbuf,
+                 held_back ? " (not retried: the whole request had been sent and may have "
+                             "reached the server; retry_sent allows it)"
+                           : "");
         if (rc == CURLE_WRITE_ERROR && s->mode == TW__MODE_JSON)
             snprintf(msg, sizeof msg, "JSON response larger than %zu bytes",
                      s->max_event_size ? s->max_event_size : TW_DEFAULT_MAX_EVENT_SIZE);
@@ -529,6 +621,13 @@ static void on_deadline(tw__io *io, tw_stream *s, double now) {
                 finish_transfer(io, s);
                 return;
             }
+        } else if (s->paused_timeout > 0 && now >= s->paused_since + s->paused_timeout) {
+            snprintf(msg, sizeof msg,
+                     "paused timeout: the consumer read nothing for %.3g s (transfer paused "
+                     "with a full queue)", s->paused_timeout);
+            tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
+            finish_transfer(io, s);
+            return;
         }
         break;
     case TW__ST_DRAINING:
@@ -900,5 +999,9 @@ void tw__io_destroy(tw__io *io) {
     io->epfd = io->cmd_fd = -1;
     free(io->heap);
     io->heap = NULL;
+    for (size_t i = 0; i < io->n_pending; i++) tw__sink_unref(io->pending[i]);
+    free(io->pending);
+    io->pending = NULL;
+    io->n_pending = io->cap_pending = 0;
     pthread_mutex_destroy(&io->cmd_lock);
 }

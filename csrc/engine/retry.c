@@ -3,9 +3,11 @@
  *
  * Retries happen only before the first body byte of a 2xx answer reached the decoder: after
  * that, events may already be in the consumer's hands and a second attempt would repeat them.
- * Retried: HTTP 429 and 5xx, and connection-level failures (resolve, connect, connect timeout,
- * a reset or empty reply before any body). Never retried: TLS verification failures, other
- * 4xx, anything after the body started.
+ * Retried: HTTP 429 and 5xx (after Retry-After when the server sends one of at most 60 s; a
+ * longer one is delivered with the error), and connection-level failures (resolve, connect,
+ * connect timeout, a reset while sending). A reset or empty reply after the whole request was
+ * sent is retried only with retry_sent (the server may have acted on it). Never retried: TLS
+ * verification failures, other 4xx, anything after the body started.
  *
  * Timers: each I/O thread keeps a binary min-heap of its streams keyed by their earliest engine
  * deadline (total, first byte, idle bytes, idle events, drain, retry). The key may be earlier
@@ -77,6 +79,8 @@ double tw__stream_deadline(const tw_stream *s) {
             if (s->idle_timeout > 0) d = dmin(d, s->last_byte + s->idle_timeout);
             if (s->event_timeout > 0 && s->mode == TW__MODE_STREAM)
                 d = dmin(d, s->last_event + s->event_timeout);
+        } else if (s->paused_timeout > 0) {
+            d = dmin(d, s->paused_since + s->paused_timeout);
         }
         break;
     case TW__ST_DRAINING:

@@ -189,10 +189,34 @@ void tw__deliver_error(tw_stream *s, tw_error_kind kind, int status, const char 
 
 /* ---- consumer side ------------------------------------------------------------------------- */
 
+/* In a fork child: the stream's transfer runs (if at all) in the parent, so it ends here with
+ * one error, taken without touching its lock. */
+static tw_batch *take_forked(tw_stream *s) {
+    static const char msg[] = "stream was started before fork() in the parent process; its "
+                              "transfer does not exist in this process";
+    tw_batch *b;
+    tw_event ev;
+    if (s->fork_reported) return NULL;
+    b = tw_batch_new();
+    if (!b) return NULL;
+    tw_event_init(&ev);
+    ev.type = TW_EV_ERROR;
+    ev.error_kind = TW_KIND_TRANSPORT;
+    ev.text.ptr = msg;
+    ev.text.len = sizeof msg - 1;
+    if (tw_batch_push(b, &ev) != TW_OK) {
+        tw_batch_free(b);
+        return NULL;
+    }
+    s->fork_reported = 1;
+    return b;
+}
+
 tw_batch *tw_stream_take(tw_stream *s) {
     tw_batch *out = NULL;
     int resume = 0;
     if (!s) return NULL;
+    if (tw__stream_forked(s)) return take_forked(s);
     pthread_mutex_lock(&s->lock);
     if (tw_batch_count(s->queue) > 0) {
         out = s->queue;
@@ -220,6 +244,7 @@ tw_code tw_stream_wait(tw_stream *s, int timeout_ms) {
     struct timespec dl;
     tw_code rc = TW_OK;
     if (!s) return TW_ERR_INVALID_ARG;
+    if (tw__stream_forked(s)) return s->fork_reported ? TW_ERR_CLOSED : TW_OK;
     if (timeout_ms >= 0) {
         clock_gettime(CLOCK_MONOTONIC, &dl);
         dl.tv_sec += timeout_ms / 1000;
@@ -258,6 +283,7 @@ int tw_stream_finished(const tw_stream *s) {
     int r;
     tw_stream *m = (tw_stream *)s;
     if (!s) return 0;
+    if (tw__stream_forked(s)) return s->fork_reported;
     pthread_mutex_lock(&m->lock);
     r = m->terminal_taken;
     pthread_mutex_unlock(&m->lock);
@@ -268,7 +294,7 @@ void tw_stream_get_metrics(tw_stream *s, tw_metrics *out) {
     uint64_t n = 0;
     if (!out) return;
     memset(out, 0, sizeof *out);
-    if (!s) return;
+    if (!s || tw__stream_forked(s)) return;
     pthread_mutex_lock(&s->lock);
     *out = s->m;
     if (!s->terminal_queued) out->duration = tw__now() - s->t_start;

@@ -487,6 +487,7 @@ TW_TEST(engine_ready_list) {
         n = tw_engine_take_ready(e, got, 16);
         for (size_t i = 0; i < n; i++) {
             tw_batch *b = tw_stream_take(got[i]);
+            tw_stream_unref(got[i]); /* take_ready's reference; ours keeps it valid */
             if (!b) continue;
             for (size_t k = 0; k < tw_batch_count(b); k++) {
                 const tw_event *ev = tw_batch_get(b, k);

@@ -66,6 +66,7 @@ static void many(int n, int io_threads, int mock_threads, const char *path, int 
         for (size_t j = 0; j < k; j++) {
             slot *x = tw_stream_userdata(ready[j]);
             tw_batch *b = tw_stream_take(ready[j]);
+            tw_stream_unref(ready[j]); /* take_ready's reference; ours keeps it valid */
             if (!b) continue;
             for (size_t i = 0; i < tw_batch_count(b); i++) {
                 const tw_event *ev = tw_batch_get(b, i);
