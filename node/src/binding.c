@@ -309,6 +309,9 @@ static void drain(twn_env *E)
                  napi_open_callback_scope(env, resource, E->actx, &cs) == napi_ok;
     enum { CAP = 256 };
     tw_stream *ready[CAP];
+    /* Each taken stream comes with its own reference: JS run for one entry (merge -> setFlow
+     * -> deliver -> terminate) may release a later one, which then stays valid memory and
+     * reports NULL userdata instead of a freed twn_stream. */
     size_t n = tw_engine_take_ready(E->engine, ready, CAP);
     for (size_t i = 0; i < n; i++) {
         twn_stream *ns = tw_stream_userdata(ready[i]);
@@ -321,6 +324,7 @@ static void drain(twn_env *E)
         if (napi_get_reference_value(env, ns->self, &obj) != napi_ok || !obj) continue;
         if (deliver(env, E, ns, obj) < 0) report_pending(env);
     }
+    for (size_t i = 0; i < n; i++) tw_stream_unref(ready[i]);
     /* More ready streams than one pass takes: come back after other I/O had its turn. */
     if (n == CAP) uv_async_send(&E->async);
     if (scoped) napi_close_callback_scope(env, cs);

@@ -250,7 +250,10 @@ static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(igno
                 consumer_wake((ConsumerObject *)s);
             }
         }
-        for (i = 0; i < n; i++) Py_XDECREF(objs[i]);
+        for (i = 0; i < n; i++) {
+            Py_XDECREF(objs[i]);
+            tw_stream_unref(ready[i]); /* take_ready's reference */
+        }
     } while (n == 64);
     Py_RETURN_NONE;
 }
