@@ -500,7 +500,7 @@ static void deliver_end_of_body(tw_stream *s) {
             rc = TW_ERR_NOMEM;
     } else {
         rc = tw_decoder_finish(s->dec, tw__stage_event, s, NULL);
-        if (rc == TW_OK && s->m.events == 0 && tw_batch_count(s->stage) == 1 &&
+        if (rc != TW_ERR_NOMEM && s->m.events == 0 && tw_batch_count(s->stage) == 1 &&
             tw_batch_get(s->stage, 0)->type == TW_EV_ERROR &&
             tw_batch_get(s->stage, 0)->error_kind == TW_KIND_PROTOCOL) {
             /* The decoder's "bytes but no event": say it with the content type. */

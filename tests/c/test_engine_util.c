@@ -167,3 +167,98 @@ void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_p
     te_result_free(&r);
 }
 
+
+/* ---- canned server ------------------------------------------------------------------------ */
+
+struct te_canned {
+    int fd;
+    pthread_t thread;
+    const char *answer;
+    size_t len;
+    int reset;
+    atomic_int requests;
+    atomic_int stop;
+};
+
+/* Reads one request: headers up to CRLFCRLF, then Content-Length bytes. @return 0 or -1. */
+static int canned_read_request(int c) {
+    char buf[16384];
+    size_t have = 0;
+    char *end = NULL;
+    long clen = 0;
+    while (!end) {
+        ssize_t r = recv(c, buf + have, sizeof buf - 1 - have, 0);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        buf[have] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (!end && have >= sizeof buf - 1) return -1;
+    }
+    {
+        char *cl = strcasestr(buf, "\r\nContent-Length:");
+        if (cl) clen = strtol(cl + 17, NULL, 10);
+    }
+    {
+        size_t body = have - (size_t)(end + 4 - buf);
+        while ((long)body < clen) {
+            ssize_t r = recv(c, buf, sizeof buf, 0);
+            if (r <= 0) return -1;
+            body += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+static void *canned_main(void *arg) {
+    te_canned *k = arg;
+    for (;;) {
+        int c = accept(k->fd, NULL, NULL);
+        if (c < 0) {
+            if (atomic_load(&k->stop)) break;
+            continue;
+        }
+        if (canned_read_request(c) == 0) {
+            atomic_fetch_add(&k->requests, 1);
+            if (k->answer) {
+                size_t off = 0;
+                while (off < k->len) {
+                    ssize_t w = send(c, k->answer + off, k->len - off, MSG_NOSIGNAL);
+                    if (w <= 0) break;
+                    off += (size_t)w;
+                }
+            }
+        }
+        if (k->reset) {
+            struct linger lg = {1, 0};
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+te_canned *te_canned_start(const char *answer, size_t len, int reset, int *port) {
+    te_canned *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->fd = te_listen_silent(port);
+    k->answer = answer;
+    k->len = len;
+    k->reset = reset;
+    if (pthread_create(&k->thread, NULL, canned_main, k) != 0) {
+        close(k->fd);
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+int te_canned_requests(te_canned *k) { return atomic_load(&k->requests); }
+
+void te_canned_stop(te_canned *k) {
+    if (!k) return;
+    atomic_store(&k->stop, 1);
+    shutdown(k->fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(k->thread, NULL);
+    close(k->fd);
+    free(k);
+}

@@ -54,6 +54,15 @@ static inline void te_url(char out[512], tw_mock *m, const char *path_query) {
  * the backlog, and no answer ever comes. */
 int te_listen_silent(int *port);
 
+/* A canned HTTP server on 127.0.0.1 (its own thread): for each connection it reads one whole
+ * request (headers and Content-Length body), counts it, writes `answer` (len bytes; none when
+ * NULL) and closes the connection (with a reset when `reset`). */
+typedef struct te_canned te_canned;
+te_canned *te_canned_start(const char *answer, size_t len, int reset, int *port);
+/* Requests read completely so far. */
+int te_canned_requests(te_canned *c);
+void te_canned_stop(te_canned *c);
+
 /* A port on 127.0.0.1 where nothing listens (bound, then closed). */
 int te_unused_port(void);
 
