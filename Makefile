@@ -115,6 +115,11 @@ fuzz-quick: deps $(FUZZ_BINS)
 fuzz-long: deps $(FUZZ_BINS)
 	@./scripts/run-fuzz.sh $${FUZZ_LONG_SECONDS:-300} $(FUZZ_BINS)
 
+# ---- valgrind: the release CLI (no sanitizers) under memcheck on the fuzz corpora -------------
+.PHONY: valgrind
+valgrind: deps $(REL)/tokenwire
+	@./scripts/valgrind-corpora.sh $(REL)/tokenwire
+
 # ---- benchmarks -------------------------------------------------------------------------------
 $(REL)/bench_%: benchmarks/c/bench_%.c $(REL)/libtokenwire.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS_COMMON) -O2 -o $@.o -c $<
@@ -134,7 +139,7 @@ demo: all
 	@./scripts/demo.sh $(REL)/tokenwire
 
 # ---- everything -------------------------------------------------------------------------------
-test: test-c fuzz-quick test-py test-node
+test: test-c fuzz-quick valgrind test-py test-node
 
 # The bindings' suites install their own Python / npm dependencies (see the scripts).
 test-py: all

@@ -86,6 +86,10 @@ tw_code tw_buf_reserve(tw_buf *b, size_t n) {
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     p = realloc(b->data, cap);
     if (!p) return TW_ERR_NOMEM;
+    /* Zero the new bytes so that everything below cap is initialised: the bytes after len are
+     * the padding handed to tw_json_parse, which simdjson reads and branches on. Once per
+     * growth, unlike zeroing the padding at every append. */
+    memset(p + b->cap, 0, cap - b->cap);
     b->data = p;
     b->cap = cap;
     return TW_OK;

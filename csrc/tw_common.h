@@ -183,7 +183,11 @@ TW_API void tw_buf_init(tw_buf *b);
 TW_API void tw_buf_free(tw_buf *b);
 /** Appends n bytes. @return TW_OK or TW_ERR_NOMEM (b unchanged). */
 TW_API tw_code tw_buf_append(tw_buf *b, const void *p, size_t n);
-/** Ensures room for n more bytes plus TW_JSON_PADDING. @return TW_OK or TW_ERR_NOMEM. */
+/**
+ * Ensures room for n more bytes plus TW_JSON_PADDING. Bytes from len to cap are always
+ * initialised (zero unless written before), so they can serve as tw_json_parse's padding.
+ * @return TW_OK or TW_ERR_NOMEM.
+ */
 TW_API tw_code tw_buf_reserve(tw_buf *b, size_t n);
 
 /*==============================================================================================

@@ -140,7 +140,8 @@ tw_code tw_json_parse(tw_json *j, const char *buf, size_t len, size_t capacity,
     /* In place only with the padding, and only when the byte after the text is not '}':
      * simdjson checks bracket balance only when that byte is '}' (its issue #1834), so parsing
      * in place would make the verdict on an unbalanced text depend on the bytes that follow it
-     * (which differ with how the stream was cut). The copy is padded with zeros. */
+     * (which differ with how the stream was cut). That test, like simdjson's, reads the padding:
+     * the caller's must be initialised (tw_json.h). The copy is padded with zeros. */
     if (capacity < len || capacity - len < TW_JSON_PADDING || buf[len] == '}') {
         if (len > SIZE_MAX - TW_JSON_PADDING) return TW_ERR_NOMEM;
         size_t need = len + TW_JSON_PADDING;
@@ -154,7 +155,7 @@ tw_code tw_json_parse(tw_json *j, const char *buf, size_t len, size_t capacity,
         std::memcpy(j->pad, buf, len);
         std::memset(j->pad + len, 0, TW_JSON_PADDING);
         buf = j->pad;
-        capacity = j->pad_cap;
+        capacity = need; /* past the zeroed padding, j->pad holds never-written bytes */
     }
     if (j->parser.capacity() > SHRINK_ABOVE && len < j->parser.capacity() / 4) {
         size_t cap = len < SHRINK_TO ? SHRINK_TO : len;
@@ -234,8 +235,9 @@ int tw_json_obj_begin(tw_json *j, tw_json_val *v, tw_json_iter *it) {
 
 /* Length of a raw key: it ends at the first unescaped quote (stage 1 proved it is closed).
  * A byte loop here was the decoder's hottest spot; 16 bytes at a time with SSE2 (baseline on
- * x86-64). Reading past the key is safe: the document is padded by TW_JSON_PADDING bytes and a
- * key is always followed by at least ":x}" before the end. */
+ * x86-64). Reading past the key is safe: the document is padded by TW_JSON_PADDING initialised
+ * bytes and stage 1 proved the closing quote lies inside the text, so the bytes read after it
+ * (at most 15, all in the padding at worst) never change the result. */
 static inline size_t raw_key_len(const char *p) {
     const char *s = p;
 #if defined(__SSE2__)
@@ -313,7 +315,8 @@ int tw_json_arr_next(tw_json *j, tw_json_iter *it, tw_json_val *val) {
 
 /* Whether [p, p+n) holds a backslash. The strings of a stream are short: 16 bytes at a time
  * inline beats a call to memchr. Reads up to 15 bytes past p+n, inside the document's padding
- * (p+n is a string's closing quote, at least 64 padding bytes before the end of the buffer). */
+ * (p+n is a string's closing quote, at least 64 initialised padding bytes before the end of
+ * the buffer); the mask drops them. */
 static inline bool has_backslash(const char *p, size_t n) {
 #if defined(__SSE2__)
     const __m128i bs = _mm_set1_epi8('\\');

@@ -3,9 +3,12 @@
  * in tw_json.cc). Internal to the core: the bindings never see it.
  *
  * Padding: simdjson reads up to TW_JSON_PADDING (64) bytes past the end of a JSON text. The
- * bytes must be readable (their values do not matter). tw_json_parse takes the readable
- * capacity of the caller's buffer: when capacity >= len + TW_JSON_PADDING the text is parsed in
- * place with no copy (the SSE parser and NDJSON splitter hand out such buffers, see
+ * bytes must be readable and initialised: their values do not change the result, but simdjson
+ * and this wrapper branch on the first one (simdjson issue #1834), so uninitialised padding
+ * is a use of indeterminate memory that valgrind and MSan report (tw_buf's spare bytes are
+ * always initialised, see tw_buf_reserve). tw_json_parse takes the readable capacity of the
+ * caller's buffer: when capacity >= len + TW_JSON_PADDING the text is parsed in place with no
+ * copy (the SSE parser and NDJSON splitter hand out such buffers, see
  * tw_sse_event.data_capacity); otherwise it is first copied into an internal padded buffer.
  *
  * On-demand model: values are read forward only, once, in document order. A tw_json_val is a
