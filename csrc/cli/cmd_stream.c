@@ -38,11 +38,21 @@ static void usage(FILE *out) {
           "  --idle-timeout S        max seconds between body bytes (heartbeats count)\n"
           "  --event-timeout S       max seconds between events (heartbeats do not count)\n"
           "  --timeout S             whole stream\n"
+          "  --paused-timeout S      end the stream when output is blocked this long (default\n"
+          "                          300; 0 = never)\n"
           "  --retries N             retries before the first body byte (default 2)\n"
+          "  --retry-sent            also retry a failure after the whole request was sent\n"
+          "                          (the server may have received it twice)\n"
           "  --http2                 negotiate HTTP/2\n"
           "  --cacert FILE           CA bundle for TLS verification\n"
           "  -k, --insecure          do not verify the TLS peer\n"
           "  -q, --quiet             no metrics on stderr\n"
+          "\n"
+          "The method, URL, headers and the API key are checked before anything is sent: CR, LF,\n"
+          "NUL or other control characters in a header, a method that is not an HTTP token or a\n"
+          "URL with spaces or control characters are refused (exit 2, the field named).\n"
+          "A 2xx answer that is not an event stream (an HTML page, bytes with no event) ends\n"
+          "with a protocol error; a Retry-After over 60 s is reported, not waited for.\n"
           "\n"
           "Exit status: 0 the stream ended cleanly; 1 it ended with an error event (printed on\n"
           "stderr with its kind, status and message); 2 usage error; 130 interrupted.\n",
@@ -115,8 +125,8 @@ int tw_cli_stream(int argc, char **argv) {
     const char *headers[MAX_HEADERS + 4];
     char *owned[4] = {NULL, NULL, NULL, NULL};
     size_t n_headers = 0, n_owned = 0;
-    int quiet = 0, insecure = 0, http2 = 0, retries = 2, status = 0;
-    double connect_t = 10, first_byte_t = 0, idle_t = 0, event_t = 0, total_t = 0;
+    int quiet = 0, insecure = 0, http2 = 0, retries = 2, retry_sent = 0, status = 0;
+    double connect_t = 10, first_byte_t = 0, idle_t = 0, event_t = 0, total_t = 0, paused_t = 300;
     tw_dialect dialect;
     tw_format format;
     tw_buf body, out;
@@ -144,6 +154,8 @@ int tw_cli_stream(int argc, char **argv) {
             insecure = 1;
         } else if (!strcmp(a, "--http2")) {
             http2 = 1;
+        } else if (!strcmp(a, "--retry-sent")) {
+            retry_sent = 1;
         } else if (!strcmp(a, "-H") || opt_value(argc, argv, &i, "--header", &v)) {
             if (!strcmp(a, "-H")) v = i + 1 < argc ? argv[++i] : NULL;
             if (!v || !strchr(v, ':')) return usage_error("-H wants 'Name: value'", NULL);
@@ -182,6 +194,8 @@ int tw_cli_stream(int argc, char **argv) {
             if (parse_seconds(v, &idle_t)) return usage_error("bad --idle-timeout '%s'", v);
         } else if (opt_value(argc, argv, &i, "--event-timeout", &v)) {
             if (parse_seconds(v, &event_t)) return usage_error("bad --event-timeout '%s'", v);
+        } else if (opt_value(argc, argv, &i, "--paused-timeout", &v)) {
+            if (parse_seconds(v, &paused_t)) return usage_error("bad --paused-timeout '%s'", v);
         } else if (opt_value(argc, argv, &i, "--timeout", &v)) {
             if (parse_seconds(v, &total_t)) return usage_error("bad --timeout '%s'", v);
         } else if (a[0] == '-' && a[1]) {
@@ -281,7 +295,9 @@ int tw_cli_stream(int argc, char **argv) {
     o.idle_timeout = idle_t;
     o.event_timeout = event_t;
     o.total_timeout = total_t;
+    o.paused_timeout = paused_t;
     o.max_retries = retries;
+    o.retry_sent = retry_sent;
     o.http2 = http2;
     o.verify_peer = !insecure;
     o.ca_file = cacert;

@@ -185,6 +185,44 @@ TW_TEST(engine_cli_stream_errors) {
     tw_mock_stop(mk);
 }
 
+/* Header injection through every CLI input: -H, -X, the key variable. Refused before any
+ * connection (exit 2, the field named): the mock counts no request. */
+TW_TEST(engine_cli_refuses_injection) {
+    tw_mock *mk = te_mock_start();
+    tw_mock_stats st;
+    char url[512];
+    cli_run r;
+    te_url(url, mk, "/v1/chat/completions?chunks=3");
+    {
+        const char *args[] = {url, "-H", "X-A: 1\r\nX-Injected: yes", NULL};
+        r = run_stream(args);
+        CHECK_EQ_INT(r.status, 2);
+        CHECK_MSG(strstr(r.err, "header \"X-A\"") && strstr(r.err, "CR"), "stderr: %s", r.err);
+        cli_free(&r);
+    }
+    {
+        const char *args[] = {url, "-X", "PO ST", NULL};
+        r = run_stream(args);
+        CHECK_EQ_INT(r.status, 2);
+        CHECK_MSG(strstr(r.err, "method") != NULL, "stderr: %s", r.err);
+        cli_free(&r);
+    }
+    setenv("TW_TEST_EVIL_KEY", "sk-x\nHost: evil.example", 1);
+    {
+        const char *args[] = {url, "--api-key-env", "TW_TEST_EVIL_KEY", "--dialect", "anthropic",
+                              NULL};
+        r = run_stream(args);
+        CHECK_EQ_INT(r.status, 2);
+        CHECK_MSG(strstr(r.err, "x-api-key") && strstr(r.err, "LF"), "stderr: %s", r.err);
+        CHECK_MSG(strstr(r.err, "evil") == NULL, "the value was echoed: %s", r.err);
+        cli_free(&r);
+    }
+    unsetenv("TW_TEST_EVIL_KEY");
+    tw_mock_get_stats(mk, &st);
+    CHECK_EQ_INT((int)st.total, 0);
+    tw_mock_stop(mk);
+}
+
 /* The body from a file, the key from the environment (gemini wants x-goog-api-key). */
 TW_TEST(engine_cli_stream_body_file_and_key) {
     tw_mock *mk = te_mock_start();
