@@ -49,7 +49,7 @@ static const char *const kind_names[TW_KIND__LAST] = {
     [TW_KIND_NONE] = "none",         [TW_KIND_HTTP] = "http",
     [TW_KIND_PROVIDER] = "provider", [TW_KIND_TIMEOUT] = "timeout",
     [TW_KIND_PROTOCOL] = "protocol", [TW_KIND_CANCELLED] = "cancelled",
-    [TW_KIND_TRANSPORT] = "transport",
+    [TW_KIND_TRANSPORT] = "transport", [TW_KIND_TRUNCATED] = "truncated",
 };
 
 const char *tw_error_kind_name(tw_error_kind kind) {

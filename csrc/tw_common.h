@@ -123,6 +123,8 @@ typedef enum tw_error_kind {
     TW_KIND_PROTOCOL,  /* malformed framing or JSON; raw = the offending data */
     TW_KIND_CANCELLED, /* cancelled by the user */
     TW_KIND_TRANSPORT, /* connection failure / reset */
+    TW_KIND_TRUNCATED, /* the body ended before the dialect's end marker and without a finish
+                          reason: the answer is incomplete (everything received came first) */
     TW_KIND__LAST
 } tw_error_kind;
 
@@ -137,6 +139,9 @@ typedef struct tw_event {
     tw_error_kind error_kind; /* TW_EV_ERROR only */
     int32_t index;            /* choice / content block / candidate index; 0 by default */
     int32_t status;           /* error: HTTP status or provider numeric code, else 0 */
+    int32_t recoverable;      /* error: 1 = one event was bad (malformed JSON, oversized) and
+                                 decoding went on: the stream continues; 0 = the stream ends
+                                 here (every other error) */
     int64_t input_tokens;     /* usage, -1 if absent */
     int64_t output_tokens;    /* usage, -1 if absent */
     int64_t total_tokens;     /* usage, -1 if absent */

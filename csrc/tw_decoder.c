@@ -44,6 +44,7 @@ struct tw_decoder {
      * comments) is not an event stream: finish says so instead of ending cleanly. */
     uint64_t fed;       /* bytes fed */
     uint64_t emitted;   /* events handed to callbacks */
+    int saw_finish;     /* a FINISH was emitted: the answer completed even without END */
     char head[48];      /* the first bytes fed, for the message */
     size_t head_len;
     char noevent_msg[160];
@@ -120,6 +121,12 @@ tw_event *tw__stage_at(tw__dctx *c, size_t pos, tw_event_type t) {
     *e = blank_event;
     e->type = t;
     return e;
+}
+
+void tw__unstage(tw__dctx *c, size_t pos) {
+    if (pos >= c->nev) return;
+    memmove(&c->ev[pos], &c->ev[pos + 1], (c->nev - pos - 1) * sizeof c->ev[0]);
+    c->nev--;
 }
 
 void tw__stage_raw_payload(tw__dctx *c) {
@@ -306,10 +313,18 @@ static tw_str utf8_clean(tw__dctx *c, tw_str s) {
     return (tw_str){out, (size_t)(o - out)};
 }
 
+static int has_staged(const tw__dctx *c, tw_event_type t) {
+    for (size_t i = 0; i < c->nev; i++)
+        if (c->ev[i].type == t) return 1;
+    return 0;
+}
+
+/* One bad event: reported, and decoding goes on with the next (recoverable). */
 static void stage_protocol_error(tw__dctx *c, const char *what, tw_str raw) {
     tw_event *e = tw__stage(c, TW_EV_ERROR);
     if (!e) return;
     e->error_kind = TW_KIND_PROTOCOL;
+    e->recoverable = 1;
     e->text = tw__lit(what);
     e->raw = raw;
 }
@@ -319,6 +334,7 @@ static int emit_staged(tw_decoder *d) {
     tw__dctx *c = &d->c;
     for (size_t i = 0; i < c->nev; i++) {
         d->emitted++;
+        if (c->ev[i].type == TW_EV_FINISH) d->saw_finish = 1;
         if (d->cb(d->ud, &c->ev[i]) != 0) {
             d->user_stop = 1;
             c->nev = 0;
@@ -574,6 +590,18 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
                      "not an event stream: %llu bytes and no event; first bytes \"%s\"",
                      (unsigned long long)d->fed, shown);
             stage_protocol_error(&d->c, d->noevent_msg, (tw_str){d->head, d->head_len});
+            if (d->c.nev) d->c.ev[d->c.nev - 1].recoverable = 0; /* nothing came: the end */
+            d->c.done = 1;
+        } else if (d->ops->body && !d->saw_finish && !has_staged(&d->c, TW_EV_FINISH)) {
+            /* An LLM dialect whose body stopped before its end marker ([DONE], message_stop,
+             * done: true...) and before any finish reason: the answer was cut short. */
+            tw_event *e = tw__stage(&d->c, TW_EV_ERROR);
+            if (e) {
+                e->error_kind = TW_KIND_TRUNCATED;
+                e->text = tw__lit(d->fed ? "stream ended before its end marker and without a "
+                                           "finish reason: the answer is incomplete"
+                                         : "empty response body: no answer");
+            }
             d->c.done = 1;
         } else {
             tw__stage_end(&d->c);
@@ -649,6 +677,7 @@ tw_code tw_decoder_decode_body(tw_decoder *d, const char *body, size_t len, tw_e
         msg = scratch_alloc(c, 160);
         if (msg) snprintf(msg, 160, "invalid JSON response body (%s)", why);
         stage_protocol_error(c, msg ? msg : "invalid JSON response body", raw);
+        if (c->nev) c->ev[c->nev - 1].recoverable = 0; /* the whole answer was bad */
     } else if (!c->done) {
         tw__stage_end(c);
     }

@@ -78,7 +78,10 @@ TW_API tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_ev
  * and emits TW_EV_END if the stream ended without its own end marker and without a terminal
  * provider error. A protocol error for one malformed event does not end the stream (decoding
  * went on with the next event), so END still follows it. Emits nothing more after an END or a
- * provider error was already emitted.
+ * provider error was already emitted. Input that had bytes but gave not one event (an HTML
+ * page, compressed or binary bytes, only comments) is not an event stream: instead of END,
+ * a protocol error "not an event stream" with the first bytes as raw (nothing is dropped
+ * silently). Empty input ends with END.
  */
 TW_API tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata,
                                  tw_error *err);

@@ -116,6 +116,8 @@ extern const tw__dialect tw__dialect_ndjson;
 tw_event *tw__stage(tw__dctx *c, tw_event_type t);
 /* Inserts an initialized event at position pos (<= c->nev). */
 tw_event *tw__stage_at(tw__dctx *c, size_t pos, tw_event_type t);
+/* Removes the staged event at position pos (< c->nev). */
+void tw__unstage(tw__dctx *c, size_t pos);
 /* Stages a TW_EV_RAW carrying the current payload untouched. */
 void tw__stage_raw_payload(tw__dctx *c);
 /* Stages a TW_EV_RAW for a sub-object of a payload/body (name = its kind, text = its JSON). */

@@ -10,7 +10,9 @@
  *   (servers that send both carry the same text: it is emitted once). Empty strings emit nothing.
  * - delta.tool_calls[j] -> TOOL_CALL with index = tool_calls[j].index (the tool-call slot,
  *   as OpenAI numbers it), id, function.name, function.arguments (a delta); a fragment with no
- *   id, name or arguments emits nothing. Legacy delta.function_call -> TOOL_CALL index 0.
+ *   id, name or arguments emits nothing. Legacy delta.function_call -> TOOL_CALL index 0, only
+ *   when the same delta/message has no tool_calls array (servers that send both repeat one
+ *   fragment in each).
  * - finish_reason -> FINISH after the choice's other events. A choice without delta (Azure
  *   asynchronous content filter) emits only its finish_reason, if any.
  * - Usage: the standard "usage" object (the include_usage chunk, or vLLM's continuous usage
@@ -58,32 +60,38 @@ static void tool_call(tw__dctx *c, tw_json_val *v, int32_t pos) {
     e->arguments = args;
 }
 
-/* The legacy function_call object: one call at index 0. */
-static void function_call(tw__dctx *c, tw_json_val *v) {
+/* The legacy function_call object: one call at index 0. @return 1 when an event was staged. */
+static int function_call(tw__dctx *c, tw_json_val *v) {
     tw_json *j = c->json;
     tw_json_iter it;
     tw_str k, name = {NULL, 0}, args = {NULL, 0};
     tw_json_val f;
     tw_event *e;
-    if (!tw_json_obj_begin(j, v, &it)) return;
+    if (!tw_json_obj_begin(j, v, &it)) return 0;
     while (tw_json_obj_next(j, &it, &k, &f)) {
         if (TW__IS(k, "name")) tw_json_get_str(j, &f, &name);
         else if (TW__IS(k, "arguments")) tw_json_get_str(j, &f, &args);
     }
-    if (!name.len && !args.len) return;
+    if (!name.len && !args.len) return 0;
     e = tw__stage(c, TW_EV_TOOL_CALL);
-    if (!e) return;
+    if (!e) return 0;
     e->name = name;
     e->arguments = args;
+    return 1;
 }
 
-/* delta (stream) or message (body): tool calls are staged in place, texts returned. */
+/* delta (stream) or message (body): tool calls are staged in place, texts returned.
+ * Servers that speak both tool-call forms (llama-cpp-python's chatml-function-calling) send
+ * the same fragment as function_call and as tool_calls[0]: function_call counts only when the
+ * same object has no tool_calls array, whichever of the two comes first. */
 static void delta(tw__dctx *c, tw_json_val *v, delta_text *t) {
     tw_json *j = c->json;
     tw_json_iter it, ait;
     tw_str k;
     tw_json_val f, el;
     int32_t pos;
+    int saw_tools = 0;
+    size_t fc_at = SIZE_MAX; /* stage position of the function_call event */
     if (!tw_json_obj_begin(j, v, &it)) return;
     while (tw_json_obj_next(j, &it, &k, &f)) {
         if (TW__IS(k, "content")) tw_json_get_str(j, &f, &t->content);
@@ -91,12 +99,15 @@ static void delta(tw__dctx *c, tw_json_val *v, delta_text *t) {
         else if (TW__IS(k, "reasoning")) tw_json_get_str(j, &f, &t->reasoning);
         else if (TW__IS(k, "refusal")) tw_json_get_str(j, &f, &t->refusal);
         else if (TW__IS(k, "tool_calls") && tw_json_arr_begin(j, &f, &ait)) {
+            saw_tools = 1;
             pos = 0;
             while (tw_json_arr_next(j, &ait, &el)) tool_call(c, &el, pos++);
-        } else if (TW__IS(k, "function_call")) {
-            function_call(c, &f);
+        } else if (TW__IS(k, "function_call") && !saw_tools) {
+            size_t at = c->nev;
+            if (function_call(c, &f)) fc_at = at;
         }
     }
+    if (saw_tools && fc_at != SIZE_MAX) tw__unstage(c, fc_at);
 }
 
 static void choice(tw__dctx *c, tw_json_val *v) {

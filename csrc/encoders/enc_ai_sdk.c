@@ -323,7 +323,10 @@ tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         if (ev->total_tokens >= 0) s->total_tok = ev->total_tokens;
         s->have_usage |= ev->input_tokens >= 0 || ev->output_tokens >= 0 || ev->total_tokens >= 0;
         return TW_OK;
-    case TW_EV_ERROR: return encode_error(e, ev, out);
+    case TW_EV_ERROR:
+        /* One bad upstream event: a comment, since these clients end at any error object. */
+        if (ev->recoverable) return tw__put_sse_comment(out, "recoverable error: ", ev->text);
+        return encode_error(e, ev, out);
     case TW_EV_PROGRESS:
         TW__TRY(ensure_started(e, ev, out));
         TW__TRY(TW__PUT(out, "data: {\"type\":\"data-progress\",\"data\":{\"text\":"));

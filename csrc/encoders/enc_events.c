@@ -252,8 +252,10 @@ tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     }
     case TW_EV_ERROR: {
         const char *kind = tw_error_kind_name(ev->error_kind);
-        a->errored = 1;
-        s->errors++;
+        if (!ev->recoverable) {
+            a->errored = 1;
+            s->errors++;
+        }
         TW__TRY(open_event(out, "error", a));
         TW__TRY(TW__PUT(out, ",\"kind\":\""));
         TW__TRY(tw__put(out, kind, strlen(kind)));
@@ -264,6 +266,7 @@ tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         }
         OPT_STR("message", ev->text);
         OPT_STR("name", ev->name);
+        if (ev->recoverable) TW__TRY(TW__PUT(out, ",\"recoverable\":true"));
         return CLOSE_EVENT();
     }
     default: return TW_OK;

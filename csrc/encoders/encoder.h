@@ -50,6 +50,9 @@ struct tw_encoder {
 tw_code tw__put_i64(tw_buf *out, int64_t v);
 /** Appends a tw_str as a JSON string literal; an absent string ({NULL,0}) gives "". */
 tw_code tw__put_jstr(tw_buf *out, tw_str s);
+/* An SSE comment ": <prefix><text>\n\n" with CR/LF in text turned into spaces: how the SSE
+ * formats carry a recoverable error (seen in the byte stream, ignored by every SSE client). */
+tw_code tw__put_sse_comment(tw_buf *out, const char *prefix, tw_str text);
 /** Appends a NUL-terminated C string as a JSON string literal. */
 tw_code tw__put_jcstr(tw_buf *out, const char *s);
 /* Raw UTF-8 repair (tw__utf8_append) and validation (tw__utf8_valid) come from tw_scan.h. */

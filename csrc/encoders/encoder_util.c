@@ -163,3 +163,13 @@ const char *tw__finish_reason_ai_sdk(tw_str reason) {
     default: return "other";
     }
 }
+
+tw_code tw__put_sse_comment(tw_buf *out, const char *prefix, tw_str text) {
+    TW__TRY(tw__put(out, ": ", 2));
+    TW__TRY(tw__put(out, prefix, strlen(prefix)));
+    for (size_t i = 0; i < text.len; i++) {
+        char ch = text.ptr[i] == '\r' || text.ptr[i] == '\n' ? ' ' : text.ptr[i];
+        TW__TRY(tw__put(out, &ch, 1));
+    }
+    return tw__put(out, "\n\n", 2);
+}

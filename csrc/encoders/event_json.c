@@ -78,6 +78,7 @@ static tw_code event_json(const tw_event *ev, tw_buf *out) {
         KEY_STR("message", ev->text);
         KEY_STR("name", ev->name);
         KEY_STR("raw", ev->raw);
+        if (ev->recoverable) TW__TRY(TW__PUT(out, ",\"recoverable\":true"));
         break;
     case TW_EV_RAW:
         KEY_STR("event", ev->name);

@@ -55,8 +55,9 @@ static double gap_percentile(const uint32_t *h, uint64_t n, double p) {
 
 /* ---- pushing (I/O thread, s->lock held) ---------------------------------------------------- */
 
+/* END, or an error that is not a recoverable one (a decoder's report of one bad event). */
 static int is_terminal(const tw_event *ev) {
-    return ev->type == TW_EV_END || ev->type == TW_EV_ERROR;
+    return ev->type == TW_EV_END || (ev->type == TW_EV_ERROR && !ev->recoverable);
 }
 
 /* Metrics and terminal bookkeeping of one event about to be queued. */
@@ -118,8 +119,8 @@ int tw__stage_event(void *userdata, const tw_event *ev) {
         s->stage_oom = 1;
         return 1;
     }
-    /* The engine's contract: an END or ERROR is the stream's last event (a decoder's protocol
-     * error would let decoding go on; the engine stops there). */
+    /* The engine's contract: an END or a terminal ERROR is the stream's last event; a
+     * recoverable error (one malformed event) is delivered in order and decoding goes on. */
     if (is_terminal(ev)) {
         s->stage_terminal = 1;
         return 1;

@@ -247,7 +247,7 @@ TW_TEST(cli_parse_ndjson_format_equals_json_lines) {
 }
 
 /* Input with bytes but no event (an HTML page) is not a stream: an error event, exit 1.
- * Empty input stays a clean end. */
+ * Empty input is no answer either (truncated); for the raw dialects it is a clean end. */
 TW_TEST(cli_parse_no_event_exits_1) {
     run_result r = run_parse("html_page.html", ARGS("--dialect", "openai"));
     CHECK_EQ_INT(r.status, 1);
@@ -258,6 +258,10 @@ TW_TEST(cli_parse_no_event_exits_1) {
     CHECK_EQ_INT(r.status, 0); /* NDJSON: each line is a raw event */
     run_free(&r);
     r = run_parse(NULL, ARGS("--dialect", "openai"));
+    CHECK_EQ_INT(r.status, 1);
+    CHECK(r.out && strstr(r.out, "\"kind\":\"truncated\"") != NULL);
+    run_free(&r);
+    r = run_parse(NULL, ARGS("--dialect", "sse"));
     CHECK_EQ_INT(r.status, 0);
     run_free(&r);
 }

@@ -209,20 +209,42 @@ TW_TEST(engine_sinks_separate_consumers) {
     tw_mock_stop(mk);
 }
 
-/* fork(): the child's copy of an engine fails at once, never waits; a new engine works. */
+/* fork(): the child's copy of an engine fails at once, never waits; a new engine works; the
+ * parent's engine and its stream are not disturbed. The parent's stream waits on a listener
+ * that never answers, so its I/O thread sleeps in epoll_wait when fork() happens: under
+ * AddressSanitizer a fork while another thread holds the sanitizer's allocator lock leaves that
+ * lock held in the child forever (a sanitizer limitation; glibc's malloc handles fork). */
 TW_TEST(engine_fork_child_never_hangs) {
     tw_mock *mk = te_mock_start();
     tw_engine *e = tw_engine_new(NULL, NULL);
+    int port, ls = te_listen_silent(&port);
     char url[512];
     tw_request_opts o;
     tw_stream *before;
     pid_t pid;
-    int status = 0;
-    te_url(url, mk, "/v1/chat/completions?chunks=200&delay_ms=5");
+    int status = 0, conn = -1;
+    size_t got = 0;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
     te_opts(&o, url, TW_DIALECT_OPENAI);
     before = tw_engine_start(e, &o, NULL);
     CHECK(before != NULL);
     CHECK_EQ_INT(tw_engine_forked(e), 0);
+    /* The request has arrived whole (the server read it): the I/O thread has nothing left to
+     * do but wait for the answer. */
+    {
+        struct pollfd p = {ls, POLLIN, 0};
+        char req[4096] = "";
+        CHECK(poll(&p, 1, 10000) == 1);
+        conn = accept(ls, NULL, NULL);
+        CHECK(conn >= 0);
+        while (!strstr(req, "\r\n\r\n")) {
+            ssize_t k = recv(conn, req + got, sizeof req - 1 - got, 0);
+            if (k <= 0) break;
+            got += (size_t)k;
+            req[got] = '\0';
+        }
+        te_sleep_ms(20); /* from its last send() back into epoll_wait */
+    }
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
@@ -262,17 +284,29 @@ TW_TEST(engine_fork_child_never_hangs) {
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d (exit %d, signal %d)",
               status, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    /* The parent's stream was not disturbed by the child. */
+    /* The parent's engine still works: its stream cancels normally, a new one streams. */
     {
         te_result r;
+        tw_stream *s;
+        tw_stream_cancel(before);
         memset(&r, 0, sizeof r);
-        te_drain(before, &r, 20000, 0);
+        te_drain(before, &r, 10000, 0);
         CHECK(te_contract_ok(&r));
-        CHECK_EQ_INT(r.last, TW_EV_END);
-        CHECK_EQ_INT(r.text_events, 200);
+        CHECK_EQ_INT(r.kind, TW_KIND_CANCELLED);
         te_result_free(&r);
+        te_url(url, mk, "/v1/chat/completions?chunks=7");
+        te_opts(&o, url, TW_DIALECT_OPENAI);
+        s = tw_engine_start(e, &o, NULL);
+        memset(&r, 0, sizeof r);
+        te_drain(s, &r, 10000, 0);
+        CHECK_EQ_INT(r.last, TW_EV_END);
+        CHECK_EQ_INT(r.text_events, 7);
+        te_result_free(&r);
+        tw_stream_release(s);
     }
     tw_stream_release(before);
+    if (conn >= 0) close(conn);
+    close(ls);
     tw_engine_free(e);
     tw_mock_stop(mk);
 }

@@ -15,6 +15,7 @@ void te_result_free(te_result *r) {
     tw_buf_free(&r->text);
     tw_buf_free(&r->msg);
     tw_buf_free(&r->raw);
+    tw_buf_free(&r->rec_raw);
     memset(r, 0, sizeof *r);
 }
 
@@ -75,6 +76,14 @@ static void add_event(te_result *r, const tw_event *ev) {
     if (ev->type == TW_EV_TEXT) {
         r->text_events++;
         if (ev->index == 0) tw_buf_append(&r->text, ev->text.ptr, ev->text.len);
+    }
+    if (ev->type == TW_EV_ERROR && ev->recoverable) {
+        /* One bad event: the stream goes on. Remember the first one. */
+        if (r->recoverable++ == 0) {
+            r->rec_kind = ev->error_kind;
+            tw_buf_append(&r->rec_raw, ev->raw.ptr, ev->raw.len);
+        }
+        return;
     }
     if (ev->type == TW_EV_END || ev->type == TW_EV_ERROR) {
         r->terminals++;

@@ -14,7 +14,10 @@
 /* What a drained stream gave. */
 typedef struct te_result {
     int events;           /* every event taken, the terminal included */
-    int terminals;        /* END + ERROR events seen: must be exactly 1 */
+    int terminals;        /* END + terminal ERROR events seen: must be exactly 1 */
+    int recoverable;      /* recoverable ERROR events (the stream went on after them) */
+    tw_error_kind rec_kind; /* of the first recoverable error */
+    tw_buf rec_raw;       /* its raw */
     int after_terminal;   /* events seen after the first terminal: must be 0 */
     int text_events;
     tw_event_type last;   /* type of the last event */
