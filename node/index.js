@@ -46,6 +46,8 @@ class HTTPError extends TokenwireError {
     constructor(message, opts) {
         super(message, { code: 'ERR_HTTP_STATUS', kind: 'http', ...opts });
         this.name = 'HTTPError';
+        /* Seconds from the answer's Retry-After header, null when none. */
+        this.retryAfter = opts && opts.retryAfter !== undefined ? opts.retryAfter : null;
     }
 }
 class TimeoutError extends TokenwireError {
@@ -323,7 +325,9 @@ class Stream extends EventEmitter {
         this._summaryWaiters = null;
         this._inPull = false;
         this._parentWants = null; /* merge: does the merged consumer want more? */
-        /* summary accumulators */
+        /* summary accumulators; with accumulate: false text and reasoning are not kept (a
+         * long stream then holds no more than its current batch) */
+        this._accumulate = opts.accumulate !== false;
         this._text = '';
         this._reasoning = '';
         this._tools = null;
@@ -436,11 +440,11 @@ class Stream extends EventEmitter {
                 continue;
             }
             /* Any other record: close the text run before its strings. */
-            if (c.p > runStart) this._text += str.slice(runStart, c.p);
+            if (c.p > runStart && this._accumulate) this._text += str.slice(runStart, c.p);
             last = this._event(c.event(), emitEvent, emitText, iter);
             runStart = c.p;
         }
-        if (c.p > runStart) this._text += str.slice(runStart, c.p);
+        if (c.p > runStart && this._accumulate) this._text += str.slice(runStart, c.p);
         return done ? last : null;
     }
 
@@ -452,7 +456,7 @@ class Stream extends EventEmitter {
                 if (emitText) this.emit('text', ev.text, ev);
                 break;
             case 'reasoning':
-                this._reasoning += ev.text;
+                if (this._accumulate) this._reasoning += ev.text;
                 this.emit('reasoning', ev.text, ev);
                 break;
             case 'start':
@@ -508,8 +512,8 @@ class Stream extends EventEmitter {
         return {
             id: this._id,
             model: this._model,
-            text: this._text,
-            reasoning: this._reasoning,
+            text: this._accumulate ? this._text : null,
+            reasoning: this._accumulate ? this._reasoning : null,
             toolCalls,
             usage: this._usage,
             finishReason: this._finishReason,
@@ -525,6 +529,12 @@ class Stream extends EventEmitter {
         if (terminal && terminal.type === 'error') err = errorFromEvent(terminal);
         if (err && err.kind === 'cancelled' && this._cancelled) err = null;
         this._summary = this._buildSummary();
+        /* The server's Retry-After (seconds) on the error it came with: over the 60 s a
+         * retry waits, the answer is delivered at once and the caller decides. */
+        if (err instanceof HTTPError) {
+            const m = this._summary.metrics;
+            err.retryAfter = m && m.retryAfter > 0 ? m.retryAfter : null;
+        }
         if (err) this._error = err;
         if (this._bytes) this._bytes.close();
         this._settle();
@@ -603,8 +613,9 @@ class Stream extends EventEmitter {
         });
     }
 
-    /** Resolves with the whole text (consuming the stream). */
+    /** Resolves with the whole text (consuming the stream); needs accumulate (the default). */
     async fullText() {
+        if (!this._accumulate) throw new TypeError('tokenwire: fullText() needs accumulate: true (the text is not kept)');
         return (await this.finalSummary()).text;
     }
 
@@ -1123,6 +1134,12 @@ function secondsFromMs(v, name) {
     return v / 1000;
 }
 
+function boolOption(v, name) {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') throw argError(`${name} must be a boolean`, 'ERR_INVALID_ARG_TYPE');
+    return v;
+}
+
 function timeoutFields(timeout, out) {
     if (timeout === undefined || timeout === null) return;
     if (typeof timeout === 'number') {
@@ -1131,7 +1148,7 @@ function timeoutFields(timeout, out) {
     }
     if (typeof timeout !== 'object') throw argError('timeout must be a number or an object', 'ERR_INVALID_ARG_TYPE');
     const map = { connect: 'connectTimeout', firstByte: 'firstByteTimeout', idle: 'idleTimeout',
-        event: 'eventTimeout', total: 'totalTimeout' };
+        event: 'eventTimeout', total: 'totalTimeout', paused: 'pausedTimeout' };
     for (const k of Object.keys(timeout)) {
         if (!(k in map)) throw argError(`unknown timeout field ${JSON.stringify(k)}`);
         out[map[k]] = secondsFromMs(timeout[k], 'timeout.' + k);
@@ -1159,8 +1176,8 @@ function headerList(h, name) {
 class Client {
     constructor(opts = {}) {
         if (opts === null || typeof opts !== 'object') throw argError('Client options must be an object', 'ERR_INVALID_ARG_TYPE');
-        const { baseURL, apiKey, headers, dialect = 'openai', timeout, maxRetries, http2, verifyPeer,
-            caFile, maxEventSize } = opts;
+        const { baseURL, apiKey, headers, dialect = 'openai', timeout, maxRetries, retrySent, http2, verifyPeer,
+            caFile, maxEventSize, accumulate } = opts;
         if (typeof baseURL !== 'string' || !/^https?:\/\//i.test(baseURL))
             throw argError('baseURL must be an http:// or https:// URL string');
         if (!DIALECTS.has(dialect)) throw argError(`unknown dialect ${JSON.stringify(dialect)}`);
@@ -1176,6 +1193,8 @@ class Client {
         this._base = {};
         timeoutFields(timeout, this._base);
         if (maxRetries !== undefined) this._base.maxRetries = maxRetries;
+        if (boolOption(retrySent, 'retrySent') !== undefined) this._base.retrySent = retrySent;
+        this._accumulate = boolOption(accumulate, 'accumulate') !== false;
         if (http2 !== undefined) this._base.http2 = !!http2;
         if (verifyPeer !== undefined) this._base.verifyPeer = !!verifyPeer;
         if (caFile !== undefined) this._base.caFile = caFile;
@@ -1205,8 +1224,11 @@ class Client {
     stream(pathOrUrl, opts = {}) {
         if (typeof pathOrUrl !== 'string') throw argError('path must be a string', 'ERR_INVALID_ARG_TYPE');
         if (opts === null || typeof opts !== 'object') throw argError('options must be an object', 'ERR_INVALID_ARG_TYPE');
-        const { method = 'POST', json, body, headers, signal, dialect = this.dialect, timeout, query } = opts;
+        const { method = 'POST', json, body, headers, signal, dialect = this.dialect, timeout, query, retrySent,
+            accumulate = this._accumulate } = opts;
         if (typeof method !== 'string') throw argError('method must be a string', 'ERR_INVALID_ARG_TYPE');
+        boolOption(retrySent, 'retrySent');
+        boolOption(accumulate, 'accumulate');
         if (!DIALECTS.has(dialect)) throw argError(`unknown dialect ${JSON.stringify(dialect)}`);
         if (json !== undefined && body !== undefined) throw argError('pass either json or body, not both');
         if (signal !== undefined && signal !== null && !(typeof signal === 'object' && 'aborted' in signal))
@@ -1221,6 +1243,7 @@ class Client {
         /* 'post' means POST; any other method goes as given, and the core refuses one that is
          * not an RFC 9110 token (so a non-ASCII one is never folded into ASCII here). */
         const req = { url, method: /^[a-z]+$/i.test(method) ? method.toUpperCase() : method, dialect, ...this._base };
+        if (retrySent !== undefined) req.retrySent = retrySent;
         if (json !== undefined) {
             req.body = JSON.stringify(json);
             if (!given.some((h) => h.toLowerCase().startsWith('content-type:'))) given.push('Content-Type: application/json');
@@ -1232,7 +1255,7 @@ class Client {
             given.push(dialect === 'ollama' || dialect === 'ndjson' ? 'Accept: application/x-ndjson' : 'Accept: text/event-stream');
         req.headers = given.concat(this._authHeaders(dialect, given));
         timeoutFields(timeout, req);
-        return new Stream(req, { signal: signal || null });
+        return new Stream(req, { signal: signal || null, accumulate });
     }
 
     /** Opens a connection to baseURL ahead of the first request (DNS + TCP + TLS). */

@@ -565,6 +565,7 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
     if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
     if (get_num(env, js, "totalTimeout", &d)) o->total_timeout = d;
+    if (get_num(env, js, "pausedTimeout", &d)) o->paused_timeout = d;
     if (get_num(env, js, "maxRetries", &d)) o->max_retries = (int)d;
     if (get_num(env, js, "retryBaseDelay", &d)) o->retry_base_delay = d;
     if (get_num(env, js, "maxEventSize", &d) && d > 0) o->max_event_size = (size_t)d;
@@ -572,6 +573,11 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         bool b = false;
         napi_get_value_bool(env, v, &b);
         o->http2 = b;
+    }
+    if (get_prop(env, js, "retrySent", &v)) {
+        bool b = false;
+        napi_get_value_bool(env, v, &b);
+        o->retry_sent = b;
     }
     if (get_prop(env, js, "verifyPeer", &v)) {
         bool b = true;
@@ -764,6 +770,7 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, set_num(env, out, "retries", m.retries));
     TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
     TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
+    TW_NAPI_CALL(env, set_num(env, out, "retryAfter", m.retry_after));
     napi_value b;
     TW_NAPI_CALL(env, napi_get_boolean(env, m.connection_reused != 0, &b));
     TW_NAPI_CALL(env, napi_set_named_property(env, out, "connectionReused", b));

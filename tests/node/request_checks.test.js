@@ -126,5 +126,6 @@ test('argument type errors use the same convention (TypeError with a Node code)'
     assert.throws(() => client.stream('/x', { headers: { '': 'v' } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => client.stream('/x', { headers: { 'X-A:b': 'v' } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => client.stream('/x', { timeout: { nope: 1 } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => client.stream('/x', { retrySent: 'yes' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => new tw.Client({ baseURL: srv.url, caFile: 1 }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
 });
