@@ -42,6 +42,10 @@ test.before(async () => {
                 /* Compressed whatever the request said (some proxies do this). */
                 res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
                 res.end(zlib.gzipSync(SSE));
+            } else if (req.url === '/deflate' || req.url === '/br') {
+                const enc = req.url.slice(1);
+                res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': enc });
+                res.end(enc === 'br' ? zlib.brotliCompressSync(SSE) : zlib.deflateSync(SSE));
             } else if (req.url === '/gzip-chunked') {
                 res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
                 const z = zlib.createGzip();
@@ -109,8 +113,8 @@ test('random bytes labelled text/event-stream -> ProtocolError, not a clean empt
     assert.deepEqual(events.map((e) => e.type), ['error']);
 });
 
-test('gzip-encoded SSE the client never asked for is decoded: full text', async () => {
-    for (const path of ['/gzip', '/gzip-chunked']) {
+test('gzip / deflate / br-encoded SSE the client never asked for is decoded: full text', async () => {
+    for (const path of ['/gzip', '/gzip-chunked', '/deflate', '/br']) {
         const { events, error, s } = await run(path);
         assert.equal(error, null, `${path}: ${error}`);
         const text = events.filter((e) => e.type === 'text').map((e) => e.text).join('');
@@ -119,7 +123,9 @@ test('gzip-encoded SSE the client never asked for is decoded: full text', async 
         assert.ok(s.metrics().bytes > 0);
     }
     /* What the request offered: libcurl names only encodings it decodes (or none). */
-    for (const r of seen.filter((x) => x.url.startsWith('/gzip'))) {
+    const compressed = seen.filter((x) => ['/gzip', '/gzip-chunked', '/deflate', '/br'].includes(x.url));
+    assert.equal(compressed.length, 4);
+    for (const r of compressed) {
         if (r.acceptEncoding === null) continue;
         for (const enc of r.acceptEncoding.split(',').map((x) => x.trim()))
             assert.ok(['gzip', 'deflate', 'br', 'zstd', 'identity'].includes(enc), r.acceptEncoding);
