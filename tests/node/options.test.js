@@ -181,3 +181,19 @@ test('accumulate: false: fullText() refuses (there is no text to give)', async (
     assert.equal(sum.text, null);
     assert.throws(() => new tw.Client({ baseURL: mock.url, accumulate: 'no' }), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+test('a refused connection is not reported as reused (metrics.connectionReused false)', async () => {
+    /* A port that was just listening and is closed now: the connection is refused. */
+    const net = require('node:net');
+    const { listen } = require('./helpers');
+    const srv = net.createServer();
+    const port = await listen(srv);
+    await new Promise((r) => srv.close(r));
+    const client = new tw.Client({ baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+    /* A kept-alive connection to the mock exists in the cache, so "reused" could leak over. */
+    await new tw.Client({ baseURL: mock.url, maxRetries: 0 }).stream('/v1/chat/completions?chunks=2', { json: body() }).fullText();
+    const s = client.stream('/v1/chat/completions', { json: body() });
+    const { error } = await collect(s);
+    assert.ok(error instanceof tw.ConnectionError, String(error));
+    assert.equal(s.metrics().connectionReused, false);
+});
