@@ -84,6 +84,15 @@ function createServer(upstream) {
                 res.writeHead(404).end();
             }
         } catch (e) {
+            /* client.stream() refuses a request whose method, URL or headers would put bytes
+             * on the wire that do not belong there (a CR/LF in API_KEY, say): that is this
+             * server's configuration, not the caller's fault, and not the caller's business. */
+            if (e.code === 'ERR_INVALID_ARG_VALUE') {
+                console.error(`refused upstream request: ${e.message}`);
+                if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+                res.end(JSON.stringify({ error: { message: 'upstream request misconfigured' } }));
+                return;
+            }
             const status = e.status || 400;
             if (!res.headersSent) res.writeHead(status, { 'Content-Type': 'application/json' });
             res.end(JSON.stringify({ error: { message: e.message } }));

@@ -85,11 +85,18 @@ export declare class TokenwireError extends Error {
     /** Merged streams: the source the error came from. */
     source: string | null;
 }
-/** The server answered with a non-2xx status (body = response body). */
-export declare class HTTPError extends TokenwireError {}
-/** A connect, first-byte, idle, event or total timeout fired. */
+/** The server answered with a non-2xx status (body = response body). 429 and 5xx are retried
+ * first (maxRetries) unless the server's Retry-After is over 60 s: that answer is delivered at
+ * once, with the value in the message and in `retryAfter`. */
+export declare class HTTPError extends TokenwireError {
+    /** Seconds from the answer's Retry-After header; null when it had none. */
+    retryAfter: number | null;
+}
+/** A connect, first-byte, idle, event, total or paused timeout fired. */
 export declare class TimeoutError extends TokenwireError {}
-/** Malformed framing / JSON, or an oversized event. */
+/** Malformed framing / JSON, an oversized event, or a 2xx body that is not an event stream
+ * (a content type the dialect cannot read, e.g. text/html, named in the message; or bytes
+ * that held no event at all). */
 export declare class ProtocolError extends TokenwireError { events?: unknown[]; }
 /** The provider sent an error inside a 2xx stream. */
 export declare class ProviderError extends TokenwireError {}
@@ -149,6 +156,10 @@ export type Timeout = number | {
     event?: number;
     /** Whole stream. */
     total?: number;
+    /** Max time the transfer stays paused because nobody reads the stream (its queue is
+     * full); then the upstream connection is closed and, after the events received before,
+     * the stream ends with a TimeoutError. Default 300000 (5 min); 0 = none. */
+    paused?: number;
 };
 export type HeadersLike = Record<string, string | number | undefined | null> | Headers |
     Map<string, string> | Array<[string, string]>;
@@ -162,13 +173,25 @@ export interface ClientOptions {
     /** Default 'openai'. */
     dialect?: Dialect;
     timeout?: Timeout;
-    /** Retries before the first body byte (429/5xx/connect errors); default 2. */
+    /** Retries before the first body byte: 429 / 5xx answers (honouring a Retry-After of up to
+     * 60 s) and failures before the whole request was sent (resolve, connect, TLS, a reset
+     * while sending); default 2. */
     maxRetries?: number;
+    /** Also retry a transport failure that came after the whole request was sent (the server
+     * may have received it, acted on it and billed it). Default false: that failure is
+     * delivered as a ConnectionError. */
+    retrySent?: boolean;
     http2?: boolean;
+    /** Default true. */
     verifyPeer?: boolean;
+    /** Path of a PEM CA bundle to verify the server with, instead of the system's. */
     caFile?: string;
     /** Cap on one SSE event / NDJSON line in bytes (default 64 MiB). */
     maxEventSize?: number;
+    /** Keep the text and reasoning for the summary (default true). false: summary.text and
+     * summary.reasoning are null and a long stream holds no more than its current batch
+     * (listeners and iterators still get every delta; tool calls, usage etc. are kept). */
+    accumulate?: boolean;
 }
 
 export interface StreamOptions {
@@ -182,6 +205,10 @@ export interface StreamOptions {
     signal?: AbortSignal;
     dialect?: Dialect;
     timeout?: Timeout;
+    /** Overrides the client's retrySent for this request. */
+    retrySent?: boolean;
+    /** Overrides the client's accumulate for this stream. */
+    accumulate?: boolean;
 }
 
 export interface Usage {
@@ -210,14 +237,18 @@ export interface Metrics {
     retries: number;
     httpStatus: number;
     httpVersion: number;
+    /** The request went out on a kept-alive connection. */
     connectionReused: boolean;
+    /** Seconds from the last Retry-After header the server sent; 0 when none. */
+    retryAfter: number;
 }
 export interface Summary {
     id: string | null;
     model: string | null;
-    /** Every text delta, concatenated in arrival order. */
-    text: string;
-    reasoning: string;
+    /** Every text delta, concatenated in arrival order; null with accumulate: false. */
+    text: string | null;
+    /** null with accumulate: false. */
+    reasoning: string | null;
     toolCalls: ToolCall[];
     usage: Usage | null;
     finishReason: string | null;
@@ -243,7 +274,13 @@ export declare class Client {
     constructor(opts: ClientOptions);
     readonly baseURL: string;
     readonly dialect: Dialect;
-    /** Starts a streaming request; `path` is appended to baseURL (absolute URLs are used as is). */
+    /**
+     * Starts a streaming request; `path` is appended to baseURL (absolute URLs are used as is).
+     * @throws TypeError with code 'ERR_INVALID_ARG_VALUE', before anything is sent, when the
+     * method is not an RFC 9110 token, the URL has a control character, space or non-ASCII
+     * byte, or a header (the API key's included) has a CR, LF, NUL or other control character:
+     * the message names the field and the byte position, never the value.
+     */
     stream(path: string, opts?: StreamOptions): Stream;
     /** Opens a connection to baseURL ahead of the first request. */
     prewarm(): void;
@@ -280,6 +317,7 @@ export declare class Stream extends EventEmitter implements AsyncIterable<Event>
     readonly summary: Summary | null;
     /** Resolves with the summary at the end (consumes the stream if nothing else does). */
     finalSummary(): Promise<Summary>;
+    /** The summary's text; rejects with a TypeError on a stream with accumulate: false. */
     fullText(): Promise<string>;
     metrics(): Metrics | null;
     [Symbol.asyncIterator](): AsyncIterator<Event>;

@@ -46,6 +46,8 @@ class HTTPError extends TokenwireError {
     constructor(message, opts) {
         super(message, { code: 'ERR_HTTP_STATUS', kind: 'http', ...opts });
         this.name = 'HTTPError';
+        /* Seconds from the answer's Retry-After header, null when none. */
+        this.retryAfter = opts && opts.retryAfter !== undefined ? opts.retryAfter : null;
     }
 }
 class TimeoutError extends TokenwireError {
@@ -323,7 +325,9 @@ class Stream extends EventEmitter {
         this._summaryWaiters = null;
         this._inPull = false;
         this._parentWants = null; /* merge: does the merged consumer want more? */
-        /* summary accumulators */
+        /* summary accumulators; with accumulate: false text and reasoning are not kept (a
+         * long stream then holds no more than its current batch) */
+        this._accumulate = opts.accumulate !== false;
         this._text = '';
         this._reasoning = '';
         this._tools = null;
@@ -345,7 +349,13 @@ class Stream extends EventEmitter {
             this._onAbort = () => this._abort(abortReason(this._signal));
             this._signal.addEventListener('abort', this._onAbort, { once: true });
         }
-        binding.start(this, request);
+        try {
+            binding.start(this, request);
+        } catch (e) {
+            /* Refused before anything was sent (e.g. a CR/LF in a header): no listener left. */
+            this._cleanupSignal();
+            throw e;
+        }
         this._started = true;
         this.on('newListener', this._newListener);
     }
@@ -430,11 +440,11 @@ class Stream extends EventEmitter {
                 continue;
             }
             /* Any other record: close the text run before its strings. */
-            if (c.p > runStart) this._text += str.slice(runStart, c.p);
+            if (c.p > runStart && this._accumulate) this._text += str.slice(runStart, c.p);
             last = this._event(c.event(), emitEvent, emitText, iter);
             runStart = c.p;
         }
-        if (c.p > runStart) this._text += str.slice(runStart, c.p);
+        if (c.p > runStart && this._accumulate) this._text += str.slice(runStart, c.p);
         return done ? last : null;
     }
 
@@ -446,7 +456,7 @@ class Stream extends EventEmitter {
                 if (emitText) this.emit('text', ev.text, ev);
                 break;
             case 'reasoning':
-                this._reasoning += ev.text;
+                if (this._accumulate) this._reasoning += ev.text;
                 this.emit('reasoning', ev.text, ev);
                 break;
             case 'start':
@@ -502,8 +512,8 @@ class Stream extends EventEmitter {
         return {
             id: this._id,
             model: this._model,
-            text: this._text,
-            reasoning: this._reasoning,
+            text: this._accumulate ? this._text : null,
+            reasoning: this._accumulate ? this._reasoning : null,
             toolCalls,
             usage: this._usage,
             finishReason: this._finishReason,
@@ -519,6 +529,12 @@ class Stream extends EventEmitter {
         if (terminal && terminal.type === 'error') err = errorFromEvent(terminal);
         if (err && err.kind === 'cancelled' && this._cancelled) err = null;
         this._summary = this._buildSummary();
+        /* The server's Retry-After (seconds) on the error it came with: over the 60 s a
+         * retry waits, the answer is delivered at once and the caller decides. */
+        if (err instanceof HTTPError) {
+            const m = this._summary.metrics;
+            err.retryAfter = m && m.retryAfter > 0 ? m.retryAfter : null;
+        }
         if (err) this._error = err;
         if (this._bytes) this._bytes.close();
         this._settle();
@@ -597,8 +613,9 @@ class Stream extends EventEmitter {
         });
     }
 
-    /** Resolves with the whole text (consuming the stream). */
+    /** Resolves with the whole text (consuming the stream); needs accumulate (the default). */
     async fullText() {
+        if (!this._accumulate) throw new TypeError('tokenwire: fullText() needs accumulate: true (the text is not kept)');
         return (await this.finalSummary()).text;
     }
 
@@ -1102,10 +1119,25 @@ class MergedStream extends EventEmitter {
 
 const DIALECTS = new Set(['openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'sse', 'ndjson']);
 
+/* Invalid arguments throw TypeErrors carrying Node's codes, the same convention as the addon
+ * (whose request checks, e.g. a CR or LF in a header, throw code ERR_INVALID_ARG_VALUE). */
+function argError(message, code = 'ERR_INVALID_ARG_VALUE') {
+    const e = new TypeError(message);
+    e.code = code;
+    return e;
+}
+
 function secondsFromMs(v, name) {
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !(v >= 0)) throw new TypeError(`${name} must be a number of milliseconds >= 0`);
+    if (typeof v !== 'number') throw argError(`${name} must be a number of milliseconds >= 0`, 'ERR_INVALID_ARG_TYPE');
+    if (!(v >= 0)) throw argError(`${name} must be a number of milliseconds >= 0`);
     return v / 1000;
+}
+
+function boolOption(v, name) {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') throw argError(`${name} must be a boolean`, 'ERR_INVALID_ARG_TYPE');
+    return v;
 }
 
 function timeoutFields(timeout, out) {
@@ -1114,11 +1146,11 @@ function timeoutFields(timeout, out) {
         out.idleTimeout = secondsFromMs(timeout, 'timeout');
         return;
     }
-    if (typeof timeout !== 'object') throw new TypeError('timeout must be a number or an object');
+    if (typeof timeout !== 'object') throw argError('timeout must be a number or an object', 'ERR_INVALID_ARG_TYPE');
     const map = { connect: 'connectTimeout', firstByte: 'firstByteTimeout', idle: 'idleTimeout',
-        event: 'eventTimeout', total: 'totalTimeout' };
+        event: 'eventTimeout', total: 'totalTimeout', paused: 'pausedTimeout' };
     for (const k of Object.keys(timeout)) {
-        if (!(k in map)) throw new TypeError(`unknown timeout field ${JSON.stringify(k)}`);
+        if (!(k in map)) throw argError(`unknown timeout field ${JSON.stringify(k)}`);
         out[map[k]] = secondsFromMs(timeout[k], 'timeout.' + k);
     }
 }
@@ -1127,29 +1159,33 @@ function headerList(h, name) {
     const out = [];
     if (h === undefined || h === null) return out;
     const entries = h instanceof Headers || h instanceof Map ? [...h.entries()] : Array.isArray(h) ? h : Object.entries(h);
+    /* Only what joining "Name: value" would hide is checked here (an empty name, a colon in
+     * it); the characters of names and values (RFC 9110 tokens, no CR, LF, NUL or other
+     * control characters) are checked by the core when the request starts, for every
+     * header alike: the user's, the API key's and the defaults. */
     for (const [k, v] of entries) {
-        if (typeof k !== 'string' || /[\r\n:]/.test(k) || k.length === 0)
-            throw new TypeError(`${name}: invalid header name ${JSON.stringify(k)}`);
+        if (typeof k !== 'string') throw argError(`${name}: a header name must be a string`, 'ERR_INVALID_ARG_TYPE');
+        if (k.length === 0 || k.includes(':'))
+            throw argError(`${name}: invalid header name ${JSON.stringify(k)} (empty or with a colon)`);
         if (v === undefined || v === null) continue;
-        const sv = String(v);
-        if (/[\r\n]/.test(sv)) throw new TypeError(`${name}: invalid value for header ${k}`);
-        out.push(k + ': ' + sv);
+        out.push(k + ': ' + String(v));
     }
     return out;
 }
 
 class Client {
     constructor(opts = {}) {
-        if (opts === null || typeof opts !== 'object') throw new TypeError('Client options must be an object');
-        const { baseURL, apiKey, headers, dialect = 'openai', timeout, maxRetries, http2, verifyPeer, caFile,
-            maxEventSize } = opts;
+        if (opts === null || typeof opts !== 'object') throw argError('Client options must be an object', 'ERR_INVALID_ARG_TYPE');
+        const { baseURL, apiKey, headers, dialect = 'openai', timeout, maxRetries, retrySent, http2, verifyPeer,
+            caFile, maxEventSize, accumulate } = opts;
         if (typeof baseURL !== 'string' || !/^https?:\/\//i.test(baseURL))
-            throw new TypeError('baseURL must be an http:// or https:// URL string');
-        if (!DIALECTS.has(dialect)) throw new TypeError(`unknown dialect ${JSON.stringify(dialect)}`);
+            throw argError('baseURL must be an http:// or https:// URL string');
+        if (!DIALECTS.has(dialect)) throw argError(`unknown dialect ${JSON.stringify(dialect)}`);
         if (apiKey !== undefined && apiKey !== null && typeof apiKey !== 'string')
-            throw new TypeError('apiKey must be a string');
+            throw argError('apiKey must be a string', 'ERR_INVALID_ARG_TYPE');
         if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0))
-            throw new TypeError('maxRetries must be an integer >= 0');
+            throw argError('maxRetries must be an integer >= 0');
+        if (caFile !== undefined && typeof caFile !== 'string') throw argError('caFile must be a string', 'ERR_INVALID_ARG_TYPE');
         this.baseURL = baseURL.replace(/\/+$/, '');
         this.apiKey = apiKey || null;
         this.dialect = dialect;
@@ -1157,9 +1193,11 @@ class Client {
         this._base = {};
         timeoutFields(timeout, this._base);
         if (maxRetries !== undefined) this._base.maxRetries = maxRetries;
+        if (boolOption(retrySent, 'retrySent') !== undefined) this._base.retrySent = retrySent;
+        this._accumulate = boolOption(accumulate, 'accumulate') !== false;
         if (http2 !== undefined) this._base.http2 = !!http2;
         if (verifyPeer !== undefined) this._base.verifyPeer = !!verifyPeer;
-        if (caFile !== undefined) this._base.caFile = String(caFile);
+        if (caFile !== undefined) this._base.caFile = caFile;
         if (maxEventSize !== undefined) this._base.maxEventSize = maxEventSize;
     }
 
@@ -1184,14 +1222,17 @@ class Client {
      * @returns {Stream}
      */
     stream(pathOrUrl, opts = {}) {
-        if (typeof pathOrUrl !== 'string') throw new TypeError('path must be a string');
-        if (opts === null || typeof opts !== 'object') throw new TypeError('options must be an object');
-        const { method = 'POST', json, body, headers, signal, dialect = this.dialect, timeout, query } = opts;
-        if (typeof method !== 'string' || !/^[A-Z]+$/i.test(method)) throw new TypeError('method must be an HTTP method name');
-        if (!DIALECTS.has(dialect)) throw new TypeError(`unknown dialect ${JSON.stringify(dialect)}`);
-        if (json !== undefined && body !== undefined) throw new TypeError('pass either json or body, not both');
+        if (typeof pathOrUrl !== 'string') throw argError('path must be a string', 'ERR_INVALID_ARG_TYPE');
+        if (opts === null || typeof opts !== 'object') throw argError('options must be an object', 'ERR_INVALID_ARG_TYPE');
+        const { method = 'POST', json, body, headers, signal, dialect = this.dialect, timeout, query, retrySent,
+            accumulate = this._accumulate } = opts;
+        if (typeof method !== 'string') throw argError('method must be a string', 'ERR_INVALID_ARG_TYPE');
+        boolOption(retrySent, 'retrySent');
+        boolOption(accumulate, 'accumulate');
+        if (!DIALECTS.has(dialect)) throw argError(`unknown dialect ${JSON.stringify(dialect)}`);
+        if (json !== undefined && body !== undefined) throw argError('pass either json or body, not both');
         if (signal !== undefined && signal !== null && !(typeof signal === 'object' && 'aborted' in signal))
-            throw new TypeError('signal must be an AbortSignal');
+            throw argError('signal must be an AbortSignal', 'ERR_INVALID_ARG_TYPE');
         let url = /^https?:\/\//i.test(pathOrUrl) ? pathOrUrl
             : this.baseURL + (pathOrUrl.startsWith('/') ? '' : '/') + pathOrUrl;
         if (query !== undefined && query !== null) {
@@ -1199,7 +1240,10 @@ class Client {
             if (qs) url += (url.includes('?') ? '&' : '?') + qs;
         }
         const given = this._headers.concat(headerList(headers, 'headers'));
-        const req = { url, method: method.toUpperCase(), dialect, ...this._base };
+        /* 'post' means POST; any other method goes as given, and the core refuses one that is
+         * not an RFC 9110 token (so a non-ASCII one is never folded into ASCII here). */
+        const req = { url, method: /^[a-z]+$/i.test(method) ? method.toUpperCase() : method, dialect, ...this._base };
+        if (retrySent !== undefined) req.retrySent = retrySent;
         if (json !== undefined) {
             req.body = JSON.stringify(json);
             if (!given.some((h) => h.toLowerCase().startsWith('content-type:'))) given.push('Content-Type: application/json');
@@ -1211,7 +1255,7 @@ class Client {
             given.push(dialect === 'ollama' || dialect === 'ndjson' ? 'Accept: application/x-ndjson' : 'Accept: text/event-stream');
         req.headers = given.concat(this._authHeaders(dialect, given));
         timeoutFields(timeout, req);
-        return new Stream(req, { signal: signal || null });
+        return new Stream(req, { signal: signal || null, accumulate });
     }
 
     /** Opens a connection to baseURL ahead of the first request (DNS + TCP + TLS). */

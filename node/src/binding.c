@@ -461,6 +461,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
 typedef struct req_strings {
     char *method, *url, *body, *ca_file;
     char **headers;
+    size_t *header_lens; /* lengths as read from JS, so the core sees an embedded NUL */
     size_t n_headers;
 } req_strings;
 
@@ -472,6 +473,7 @@ static void req_strings_free(req_strings *r)
     free(r->ca_file);
     for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
     free(r->headers);
+    free(r->header_lens);
 }
 
 /* Fills o from the JS options object; strings are copied into r. 0 ok, -1 exception. */
@@ -479,7 +481,10 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
 {
     napi_value v;
     double d;
-    if (!get_prop(env, js, "url", &v) || !(r->url = twn_get_string(env, v, NULL))) {
+    /* Method, URL and headers are checked by tw_engine_start (the one place every binding
+     * and the CLI go through); their lengths go with them so that an embedded NUL is refused
+     * there instead of cutting the string short. */
+    if (!get_prop(env, js, "url", &v) || !(r->url = twn_get_string(env, v, &o->url_len))) {
         bool pending = false;
         napi_is_exception_pending(env, &pending);
         if (!pending) napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: url required");
@@ -487,7 +492,7 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     }
     o->url = r->url;
     if (get_prop(env, js, "method", &v)) {
-        if (!(r->method = twn_get_string(env, v, NULL))) return -1;
+        if (!(r->method = twn_get_string(env, v, &o->method_len))) return -1;
         o->method = r->method;
     }
     if (get_prop(env, js, "dialect", &v)) {
@@ -508,17 +513,19 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
             return -1;
         }
         r->headers = calloc(n ? n : 1, sizeof *r->headers);
-        if (!r->headers) {
+        r->header_lens = calloc(n ? n : 1, sizeof *r->header_lens);
+        if (!r->headers || !r->header_lens) {
             napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
             return -1;
         }
         for (uint32_t i = 0; i < n; i++) {
             napi_value h;
             if (napi_get_element(env, v, i, &h) != napi_ok) return -1;
-            if (!(r->headers[i] = twn_get_string(env, h, NULL))) return -1;
+            if (!(r->headers[i] = twn_get_string(env, h, &r->header_lens[i]))) return -1;
             r->n_headers = i + 1;
         }
         o->headers = (const char *const *)r->headers;
+        o->header_lens = r->header_lens;
         o->n_headers = r->n_headers;
     }
     if (get_prop(env, js, "body", &v)) {
@@ -543,7 +550,14 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         o->body_len = len;
     }
     if (get_prop(env, js, "caFile", &v)) {
-        if (!(r->ca_file = twn_get_string(env, v, NULL))) return -1;
+        size_t len = 0;
+        if (!(r->ca_file = twn_get_string(env, v, &len))) return -1;
+        /* A path is read up to its first NUL: refuse one rather than open another file. */
+        if (strlen(r->ca_file) != len) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                                  "tokenwire: start: invalid caFile: NUL in the path");
+            return -1;
+        }
         o->ca_file = r->ca_file;
     }
     if (get_num(env, js, "connectTimeout", &d)) o->connect_timeout = d;
@@ -551,6 +565,7 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
     if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
     if (get_num(env, js, "totalTimeout", &d)) o->total_timeout = d;
+    if (get_num(env, js, "pausedTimeout", &d)) o->paused_timeout = d;
     if (get_num(env, js, "maxRetries", &d)) o->max_retries = (int)d;
     if (get_num(env, js, "retryBaseDelay", &d)) o->retry_base_delay = d;
     if (get_num(env, js, "maxEventSize", &d) && d > 0) o->max_event_size = (size_t)d;
@@ -558,6 +573,11 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         bool b = false;
         napi_get_value_bool(env, v, &b);
         o->http2 = b;
+    }
+    if (get_prop(env, js, "retrySent", &v)) {
+        bool b = false;
+        napi_get_value_bool(env, v, &b);
+        o->retry_sent = b;
     }
     if (get_prop(env, js, "verifyPeer", &v)) {
         bool b = true;
@@ -750,6 +770,7 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, set_num(env, out, "retries", m.retries));
     TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
     TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
+    TW_NAPI_CALL(env, set_num(env, out, "retryAfter", m.retry_after));
     napi_value b;
     TW_NAPI_CALL(env, napi_get_boolean(env, m.connection_reused != 0, &b));
     TW_NAPI_CALL(env, napi_set_named_property(env, out, "connectionReused", b));

@@ -255,3 +255,24 @@ test('a client disconnecting from the relay cancels the upstream', async () => {
     await sleep(10);
     assert.ok(await waitFor(() => mock.stats().active === 0, 5000), 'upstream released after the disconnect');
 });
+
+test('examples/node_server.js: an API key with CR/LF is refused (500, detail kept out of the answer), upstream untouched', async () => {
+    const before = mock.stats().total;
+    const bad = createServer({ baseURL: mock.url + '/v1', apiKey: 'sk-x\r\nX-Injected: yes' });
+    await new Promise((r) => bad.listen(0, '127.0.0.1', r));
+    const logged = [];
+    const orig = console.error;
+    console.error = (m) => logged.push(String(m));
+    try {
+        const r = await fetch(`http://127.0.0.1:${bad.address().port}/api/chat?format=text`, { method: 'POST', body: '{"prompt":"hi"}' });
+        assert.equal(r.status, 500);
+        const j = await r.json();
+        assert.equal(j.error.message, 'upstream request misconfigured');
+    } finally {
+        console.error = orig;
+        await new Promise((r) => bad.close(r));
+    }
+    assert.equal(logged.length, 1);
+    assert.match(logged[0], /header "Authorization"/);
+    assert.equal(mock.stats().total, before, 'nothing reached the upstream');
+});

@@ -48,4 +48,18 @@ merged.on('event', (ev) => void ev.source);
 const res2: Response = merged.toResponse({ format: 'events' });
 configure({ ioThreads: 1 });
 const n: number = stats().activeStreams;
+const quiet = new Client({ baseURL: 'http://127.0.0.1:1', retrySent: true, accumulate: false, caFile: '/etc/ssl/ca.pem',
+    timeout: { paused: 60000, total: 120000 } });
+const qs = quiet.stream('/x', { retrySent: false, accumulate: true });
+qs.on('end', (sum: Summary) => {
+    const t: string | null = sum.text;
+    const ra: number = (sum.metrics as Metrics).retryAfter;
+    void [t, ra];
+});
+qs.on('error', (e: Error) => {
+    if (e instanceof HTTPError) {
+        const after: number | null = e.retryAfter;
+        void after;
+    }
+});
 void [evs, id, res, res2, n];
