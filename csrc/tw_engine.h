@@ -172,6 +172,7 @@ typedef struct tw_request_opts {
     int http2;                  /* 1 = negotiate HTTP/2 (ALPN / prior knowledge off) */
     int verify_peer;            /* default 1 */
     const char *ca_file;        /* optional CA bundle path */
+    size_t ca_file_len;         /* 0 = strlen(ca_file) */
     size_t max_event_size;      /* 0 = default */
     tw_sink *sink;              /* where the stream is announced; NULL = the default sink */
     void *userdata;             /* returned by tw_stream_userdata */

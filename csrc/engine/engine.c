@@ -311,8 +311,20 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
     for (size_t i = 0; i < o->n_headers; i++) {
         const char *h = o->headers[i];
         if (!h) continue;
-        if (tw__check_header(h, o->header_lens ? o->header_lens[i] : strlen(h), err) != TW_OK)
+        if (tw__check_header(h, o->header_lens ? o->header_lens[i] : strlen(h), i, err) != TW_OK)
             return TW_ERR_INVALID_ARG;
+    }
+    if (o->ca_file) {
+        /* A path cut short by a NUL would open another file. */
+        size_t n = o->ca_file_len ? o->ca_file_len : strlen(o->ca_file);
+        if (memchr(o->ca_file, '\0', n)) {
+            if (err) {
+                memset(err, 0, sizeof *err);
+                err->code = TW_ERR_INVALID_ARG;
+                snprintf(err->msg, sizeof err->msg, "invalid ca_file: NUL inside the path");
+            }
+            return TW_ERR_INVALID_ARG;
+        }
     }
     return TW_OK;
 }

@@ -242,7 +242,7 @@ void tw__engine_abandon(tw_engine *e);
 /* ---- request_check.c ---- */
 tw_code tw__check_method(const char *m, size_t len, tw_error *err);
 tw_code tw__check_url(const char *u, size_t len, tw_error *err);
-tw_code tw__check_header(const char *h, size_t len, tw_error *err);
+tw_code tw__check_header(const char *h, size_t len, size_t index, tw_error *err);
 
 /* ---- stream.c ---- */
 /* With s->lock held: appends ev (deep copy). @return TW_OK or TW_ERR_NOMEM. */

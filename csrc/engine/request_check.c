@@ -65,18 +65,13 @@ tw_code tw__check_url(const char *u, size_t len, tw_error *err) {
     return TW_OK;
 }
 
-tw_code tw__check_header(const char *h, size_t len, tw_error *err) {
+tw_code tw__check_header(const char *h, size_t len, size_t index, tw_error *err) {
     size_t colon = 0, i;
     char what[96];
     while (colon < len && h[colon] != ':') colon++;
     if (colon == len || colon == 0) {
-        /* Name the header by its printable prefix so the user finds it. */
-        size_t n = 0;
-        memcpy(what, "header \"", 8);
-        n = 8;
-        for (i = 0; i < len && i < 32; i++) what[n++] = (h[i] > 0x20 && h[i] < 0x7f) ? h[i] : '?';
-        what[n++] = '"';
-        what[n] = '\0';
+        /* No name to show, and the string may be a bare secret: name it by its position. */
+        snprintf(what, sizeof what, "header #%zu", index + 1);
         return bad(err, what, h, len, len, "expected \"Name: value\"");
     }
     for (i = 0; i < colon; i++) {

@@ -69,11 +69,21 @@ TW_TEST(engine_request_checks_refuse_injection) {
         expect_refused(e, &o, "header name");
     }
     {
-        const char *h[] = {"NoColon"};
+        /* A bare secret passed as a header: refused, and never quoted back. */
+        const char *h[] = {"X-Ok: 1", "sk-secret-token"};
+        tw_error err;
         te_opts(&o, url, TW_DIALECT_OPENAI);
         o.headers = h;
-        o.n_headers = 1;
-        expect_refused(e, &o, "Name: value");
+        o.n_headers = 2;
+        expect_refused(e, &o, "header #2");
+        CHECK(tw_engine_start(e, &o, &err) == NULL && strstr(err.msg, "secret") == NULL);
+    }
+    {
+        static const char ca[] = "/etc/ssl/certs/ca.pem\0/tmp/evil.pem";
+        te_opts(&o, url, TW_DIALECT_OPENAI);
+        o.ca_file = ca;
+        o.ca_file_len = sizeof ca - 1;
+        expect_refused(e, &o, "ca_file");
     }
     te_opts(&o, url, TW_DIALECT_OPENAI);
     o.method = "\xef\xbc\xb0OST"; /* a fullwidth P */
