@@ -20,5 +20,6 @@
 #include "tw_decoder.h"
 #include "tw_encoder.h"
 #include "tw_engine.h"
+#include "tw_summary.h"
 
 #endif /* TOKENWIRE_H */

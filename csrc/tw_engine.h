@@ -22,6 +22,7 @@
 
 #include "tw_common.h"
 #include "tw_decoder.h"
+#include "tw_summary.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -132,8 +133,25 @@ TW_API void tw_engine_get_stats(tw_engine *e, tw_engine_stats *out);
  */
 TW_API tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err);
 
+/** How the API key is sent. */
+typedef enum tw_auth {
+    TW_AUTH_DIALECT = 0, /* the dialect's provider's way: "Authorization: Bearer K" (openai,
+                            openai-responses, ollama, sse, ndjson), "x-api-key: K" (anthropic),
+                            "x-goog-api-key: K" (gemini) */
+    TW_AUTH_BEARER,      /* "Authorization: Bearer K" */
+    TW_AUTH_API_KEY,     /* "api-key: K" (Azure OpenAI) */
+    TW_AUTH_X_API_KEY,   /* "x-api-key: K" */
+    TW_AUTH_GOOG,        /* "x-goog-api-key: K" */
+    TW_AUTH__LAST
+} tw_auth;
+
 /**
  * Options of one request. Strings are copied by tw_engine_start.
+ *
+ * Headers sent: the caller's, then the defaults the caller did not give (names compared
+ * case-insensitively): the API key's header, "anthropic-version: 2023-06-01" for the anthropic
+ * dialect, "Content-Type: application/json" with a body. So a caller's "authorization" or
+ * "Anthropic-Version" replaces the default instead of going out beside it.
  *
  * Everything that reaches the wire is checked by tw_engine_start, which fails with
  * TW_ERR_INVALID_ARG and a message naming the field: the method is an RFC 9110 token; the
@@ -153,12 +171,21 @@ typedef struct tw_request_opts {
     const char *body;        /* may be NULL */
     size_t body_len;
     tw_dialect dialect;      /* default TW_DIALECT_OPENAI */
-    /* timeouts in seconds; 0 = none */
+    /* The API key, sent the way the dialect's provider expects (auth below); NULL = none. */
+    const char *api_key;
+    size_t api_key_len;      /* 0 = strlen(api_key) */
+    tw_auth auth;            /* default TW_AUTH_DIALECT */
+    /* Query parameters appended to url: n_query (name, value) pairs, 2 * n_query strings,
+     * percent-encoded here (UTF-8 bytes other than unreserved ones become %XX). */
+    const char *const *query;
+    size_t n_query;
+    /* timeouts in seconds; 0 = none. The defaults are the one policy of every binding. */
     double connect_timeout;     /* default 10 */
-    double first_byte_timeout;  /* from request start to the first body byte; default 0 */
-    double idle_timeout;        /* max gap between body bytes (heartbeats count); default 0 */
-    double event_timeout;       /* max gap between events (heartbeats do NOT count) */
-    double total_timeout;       /* whole stream */
+    double first_byte_timeout;  /* from request start to the first body byte; default 600
+                                   (reasoning models may think for minutes before it) */
+    double idle_timeout;        /* max gap between body bytes (heartbeats count); default 600 */
+    double event_timeout;       /* max gap between events (heartbeats do NOT count); default 0 */
+    double total_timeout;       /* whole stream; default 0 */
     double paused_timeout;      /* max time a transfer stays paused because the consumer
                                    stopped reading (queue at the high watermark); then an
                                    error of kind timeout. Default 300; 0 = none */
@@ -174,6 +201,8 @@ typedef struct tw_request_opts {
     const char *ca_file;        /* optional CA bundle path */
     size_t ca_file_len;         /* 0 = strlen(ca_file) */
     size_t max_event_size;      /* 0 = default */
+    int accumulate;             /* 1 (default): the summary keeps text and reasoning; 0: it
+                                   counts them only (long streams use no memory for them) */
     tw_sink *sink;              /* where the stream is announced; NULL = the default sink */
     void *userdata;             /* returned by tw_stream_userdata */
 } tw_request_opts;
@@ -232,10 +261,23 @@ typedef struct tw_metrics {
     int http_version;           /* 1 or 2 */
     int connection_reused;      /* 1 when the request went out on a kept-alive connection */
     double retry_after;         /* s, the last Retry-After the server sent; 0 when none */
+    int streamed;               /* 1: the answer was an event stream; 0: one JSON body (or
+                                   nothing yet) */
+    double generation_time;     /* s, from the first content event (text, reasoning, tool
+                                   call) to the terminal event (or now) */
+    double tokens_per_second;   /* output tokens (usage; else content events) per second of
+                                   generation_time; 0 when unknown */
 } tw_metrics;
 
 /** Snapshot of the stream's metrics. Thread: any. */
 TW_API void tw_stream_get_metrics(tw_stream *s, tw_metrics *out);
+
+/**
+ * Snapshot of the stream's summary (tw_summary.h) as of the events queued so far, whether or
+ * not the consumer has taken them. @return an owned copy, or NULL on NOMEM.
+ * Thread: any. Ownership: free with tw_summary_free.
+ */
+TW_API tw_summary *tw_stream_summary(tw_stream *s);
 
 #ifdef __cplusplus
 }

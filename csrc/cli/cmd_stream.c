@@ -121,7 +121,7 @@ static void print_metrics(const tw_metrics *m) {
 
 int tw_cli_stream(int argc, char **argv) {
     const char *url = NULL, *dialect_name = "openai", *format_name = "text", *json = NULL;
-    const char *key_env = NULL, *method = NULL, *cacert = NULL;
+    const char *key_env = NULL, *key = NULL, *method = NULL, *cacert = NULL;
     const char *headers[MAX_HEADERS + 4];
     char *owned[4] = {NULL, NULL, NULL, NULL};
     size_t n_headers = 0, n_owned = 0;
@@ -242,32 +242,14 @@ int tw_cli_stream(int argc, char **argv) {
         }
     }
 
-    /* The API key, in the header the provider expects. */
+    /* The API key: the engine sends it the way the dialect's provider expects (and checks it). */
     if (key_env) {
-        const char *key = getenv(key_env);
-        const char *fmt = dialect == TW_DIALECT_ANTHROPIC ? "x-api-key: %s"
-                          : dialect == TW_DIALECT_GEMINI  ? "x-goog-api-key: %s"
-                                                          : "Authorization: Bearer %s";
-        size_t need;
+        key = getenv(key_env);
         if (!key || !*key) {
             fprintf(stderr, "tokenwire stream: environment variable %s is not set\n", key_env);
             tw_buf_free(&body);
             return 2;
         }
-        need = strlen(fmt) + strlen(key) + 1;
-        owned[n_owned] = malloc(need);
-        if (!owned[n_owned]) {
-            tw_buf_free(&body);
-            return 1;
-        }
-        snprintf(owned[n_owned], need, fmt, key);
-        headers[n_headers++] = owned[n_owned++];
-    }
-    if (dialect == TW_DIALECT_ANTHROPIC) {
-        int has = 0;
-        for (size_t i = 0; i < n_headers; i++)
-            if (!strncasecmp(headers[i], "anthropic-version:", 18)) has = 1;
-        if (!has) headers[n_headers++] = "anthropic-version: 2023-06-01";
     }
 
     e = tw_engine_new(NULL, &err);
@@ -287,6 +269,7 @@ int tw_cli_stream(int argc, char **argv) {
     o.method = method ? method : (json ? "POST" : "GET");
     o.headers = headers;
     o.n_headers = n_headers;
+    o.api_key = key;
     o.body = json ? (body.data ? body.data : "") : NULL;
     o.body_len = body.len;
     o.dialect = dialect;

@@ -1,5 +1,6 @@
 /* encoder_util.c - small helpers shared by the encoders: integers, finish reasons, strings. */
 #include "encoders/encoder.h"
+#include "tw_summary.h"
 
 #include <stdlib.h>
 
@@ -90,76 +91,30 @@ void tw__map_free(tw__map *m) {
 }
 
 /* ---- finish reasons ----------------------------------------------------------------------------
- * Every provider spelling we know, lowercased, with its family. Gemini spells them in capitals
- * (STOP, MAX_TOKENS, SAFETY); comparison is ASCII case-insensitive. */
+ * The vocabulary is the summary's (tw_finish_from_reason); each format spells it its own way.
+ * OpenAI keeps the legacy function_call apart for the clients that still read it. */
 
-enum reason_family { R_OTHER, R_STOP, R_LENGTH, R_TOOL, R_FUNCTION, R_FILTER, R_ERROR };
-
-static const struct {
-    const char *name;
-    enum reason_family family;
-} reasons[] = {
-    {"stop", R_STOP},                  /* OpenAI, Gemini STOP, Ollama */
-    {"end_turn", R_STOP},              /* Anthropic */
-    {"stop_sequence", R_STOP},         /* Anthropic */
-    {"completed", R_STOP},             /* OpenAI Responses status */
-    {"finish_reason_stop", R_STOP},    /* Vertex enum spelling */
-    {"eos", R_STOP},                   /* some local servers */
-    {"length", R_LENGTH},              /* OpenAI, Ollama */
-    {"max_tokens", R_LENGTH},          /* Anthropic, Gemini MAX_TOKENS */
-    {"max_output_tokens", R_LENGTH},   /* OpenAI Responses incomplete_details.reason */
-    {"model_context_window_exceeded", R_LENGTH}, /* Anthropic */
-    {"tool_calls", R_TOOL},            /* OpenAI */
-    {"tool_use", R_TOOL},              /* Anthropic */
-    {"function_call", R_FUNCTION},     /* OpenAI legacy */
-    {"content_filter", R_FILTER},      /* OpenAI, Azure, Responses */
-    {"safety", R_FILTER},              /* Gemini */
-    {"recitation", R_FILTER},          /* Gemini */
-    {"blocklist", R_FILTER},           /* Gemini */
-    {"prohibited_content", R_FILTER},  /* Gemini */
-    {"spii", R_FILTER},                /* Gemini */
-    {"image_safety", R_FILTER},        /* Gemini */
-    {"language", R_FILTER},            /* Gemini: unsupported language, blocked */
-    {"refusal", R_FILTER},             /* Anthropic */
-    {"error", R_ERROR},                /* generic */
-    {"failed", R_ERROR},               /* OpenAI Responses status */
-    {"malformed_function_call", R_ERROR}, /* Gemini */
-};
-
-static enum reason_family reason_family(tw_str r) {
-    size_t n = r.ptr ? r.len : 0;
-    for (size_t k = 0; k < sizeof reasons / sizeof reasons[0]; k++) {
-        const char *name = reasons[k].name;
-        size_t i;
-        if (strlen(name) != n) continue;
-        for (i = 0; i < n; i++) {
-            char ch = r.ptr[i];
-            if (ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
-            if (ch != name[i]) break;
-        }
-        if (i == n) return reasons[k].family;
-    }
-    return R_OTHER;
+static int is_function_call(tw_str r) {
+    return r.ptr && r.len == 13 && !memcmp(r.ptr, "function_call", 13);
 }
 
 const char *tw__finish_reason_openai(tw_str reason) {
-    switch (reason_family(reason)) {
-    case R_LENGTH: return "length";
-    case R_TOOL: return "tool_calls";
-    case R_FUNCTION: return "function_call";
-    case R_FILTER: return "content_filter";
+    if (is_function_call(reason)) return "function_call";
+    switch (tw_finish_from_reason(reason)) {
+    case TW_FINISH_LENGTH: return "length";
+    case TW_FINISH_TOOL_CALLS: return "tool_calls";
+    case TW_FINISH_CONTENT_FILTER: return "content_filter";
     default: return "stop"; /* OpenAI has no "other": clients only know these five */
     }
 }
 
 const char *tw__finish_reason_ai_sdk(tw_str reason) {
-    switch (reason_family(reason)) {
-    case R_STOP: return "stop";
-    case R_LENGTH: return "length";
-    case R_TOOL:
-    case R_FUNCTION: return "tool-calls";
-    case R_FILTER: return "content-filter";
-    case R_ERROR: return "error";
+    switch (tw_finish_from_reason(reason)) {
+    case TW_FINISH_STOP: return "stop";
+    case TW_FINISH_LENGTH: return "length";
+    case TW_FINISH_TOOL_CALLS: return "tool-calls";
+    case TW_FINISH_CONTENT_FILTER: return "content-filter";
+    case TW_FINISH_ERROR: return "error";
     default: return "other";
     }
 }

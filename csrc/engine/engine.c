@@ -57,7 +57,10 @@ void tw_request_opts_init(tw_request_opts *o) {
     o->method = "POST";
     o->dialect = TW_DIALECT_OPENAI;
     o->connect_timeout = 10;
+    o->first_byte_timeout = 600;
+    o->idle_timeout = 600;
     o->paused_timeout = 300;
+    o->accumulate = 1;
     o->max_retries = 2;
     o->retry_base_delay = 0.5;
     o->verify_peer = 1;
@@ -301,6 +304,80 @@ static int valid_url(const char *url) {
 
 static int valid_timeout(double t) { return !isnan(t) && t >= 0 && t < 1e9; }
 
+/* The header name of the API key, or NULL when none is sent. */
+static const char *auth_header(const tw_request_opts *o) {
+    tw_auth a = o->auth;
+    if (!o->api_key) return NULL;
+    if (a == TW_AUTH_DIALECT)
+        a = o->dialect == TW_DIALECT_ANTHROPIC ? TW_AUTH_X_API_KEY
+            : o->dialect == TW_DIALECT_GEMINI  ? TW_AUTH_GOOG
+                                               : TW_AUTH_BEARER;
+    switch (a) {
+    case TW_AUTH_BEARER: return "Authorization";
+    case TW_AUTH_API_KEY: return "api-key";
+    case TW_AUTH_X_API_KEY: return "x-api-key";
+    case TW_AUTH_GOOG: return "x-goog-api-key";
+    default: return NULL;
+    }
+}
+
+/* Appends "Name: value" to the list. @return 0 or -1 (NOMEM). */
+static int add_header(struct curl_slist **list, const char *name, const char *prefix,
+                      const char *value, size_t vlen) {
+    size_t n = strlen(name) + 2 + strlen(prefix) + vlen + 1;
+    char *h = malloc(n);
+    struct curl_slist *sl;
+    if (!h) return -1;
+    snprintf(h, n, "%s: %s%.*s", name, prefix, (int)vlen, value);
+    sl = curl_slist_append(*list, h);
+    free(h);
+    if (!sl) return -1;
+    *list = sl;
+    return 0;
+}
+
+/* Percent-encodes every byte but RFC 3986 unreserved ones. */
+static int put_encoded(tw_buf *b, const char *p, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            if (tw_buf_append(b, (const char *)&c, 1)) return -1;
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            if (tw_buf_append(b, e, 3)) return -1;
+        }
+    }
+    return 0;
+}
+
+/* url + the query parameters, NUL-terminated, owned by the caller. NULL on NOMEM. */
+static char *url_with_query(const tw_request_opts *o, size_t ulen) {
+    tw_buf b;
+    int sep = memchr(o->url, '?', ulen) != NULL;
+    char *out;
+    tw_buf_init(&b);
+    if (tw_buf_append(&b, o->url, ulen)) goto fail;
+    for (size_t i = 0; i < o->n_query; i++) {
+        const char *k = o->query[2 * i], *v = o->query[2 * i + 1];
+        if (!k) continue;
+        if (tw_buf_append(&b, sep ? "&" : "?", 1) || put_encoded(&b, k, strlen(k)) ||
+            tw_buf_append(&b, "=", 1) || (v && put_encoded(&b, v, strlen(v))))
+            goto fail;
+        sep = 1;
+    }
+    out = malloc(b.len + 1);
+    if (!out) goto fail;
+    memcpy(out, b.data, b.len);
+    out[b.len] = '\0';
+    tw_buf_free(&b);
+    return out;
+fail:
+    tw_buf_free(&b);
+    return NULL;
+}
+
 /* Checks everything that reaches the wire (request_check.c). */
 static tw_code check_request(const tw_request_opts *o, tw_error *err) {
     const char *method = o->method ? o->method : "POST";
@@ -313,6 +390,29 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
         if (!h) continue;
         if (tw__check_header(h, o->header_lens ? o->header_lens[i] : strlen(h), i, err) != TW_OK)
             return TW_ERR_INVALID_ARG;
+    }
+    if (o->api_key) {
+        size_t n = o->api_key_len ? o->api_key_len : strlen(o->api_key);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)o->api_key[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                if (err) {
+                    memset(err, 0, sizeof *err);
+                    err->code = TW_ERR_INVALID_ARG;
+                    err->pos = i;
+                    snprintf(err->msg, sizeof err->msg,
+                             "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
+                             "characters are refused in header values)",
+                             c == '\r' ? "CR" : c == '\n' ? "LF" : c == 0 ? "NUL" : "a control byte",
+                             i);
+                }
+                return TW_ERR_INVALID_ARG;
+            }
+        }
+    }
+    if ((int)o->auth < 0 || o->auth >= TW_AUTH__LAST || (o->n_query && !o->query)) {
+        set_err(err, TW_ERR_INVALID_ARG, "bad auth or query argument");
+        return TW_ERR_INVALID_ARG;
     }
     if (o->ca_file) {
         /* A path cut short by a NUL would open another file. */
@@ -382,7 +482,7 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     s->heap_idx = SIZE_MAX;
     s->e = e;
     tw_buf_init(&s->body_buf);
-    s->url = dup_str(opts->url, strlen(opts->url));
+    s->url = url_with_query(opts, strlen(opts->url));
     s->method = dup_str(opts->method ? opts->method : "POST",
                         strlen(opts->method ? opts->method : "POST"));
     if (!s->url || !s->method) goto nomem_s;
@@ -401,6 +501,19 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         if (!sl) goto nomem_s;
         s->headers = sl;
     }
+    /* The defaults the caller did not give (request preparation lives here, once). */
+    {
+        const char *auth = auth_header(opts);
+        if (auth && !has_header(opts, auth)) {
+            size_t klen = opts->api_key_len ? opts->api_key_len : strlen(opts->api_key);
+            if (add_header(&s->headers, auth, strcmp(auth, "Authorization") ? "" : "Bearer ",
+                           opts->api_key, klen))
+                goto nomem_s;
+        }
+    }
+    if (opts->dialect == TW_DIALECT_ANTHROPIC && !has_header(opts, "anthropic-version") &&
+        add_header(&s->headers, "anthropic-version", "", "2023-06-01", 10))
+        goto nomem_s;
     /* No "Expect: 100-continue" round trip for bodies over 1 KiB: it costs up to a second. */
     if (!has_header(opts, "Expect")) {
         sl = curl_slist_append(s->headers, "Expect:");
@@ -435,6 +548,12 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         return NULL;
     }
     s->m.http_version = 0;
+    s->sum = tw_summary_new(opts->accumulate);
+    if (!s->sum) {
+        tw__stream_free(s);
+        set_err(err, TW_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     s->sink = opts->sink ? opts->sink : e->sink0;
     tw__sink_ref(s->sink);
     s->t_start = tw__now();

@@ -138,6 +138,9 @@ struct tw_stream {
     double paused_since;  /* when pause_flag was set */
     int resume_requested; /* a resume command is on its way */
     tw_metrics m;
+    tw_summary *sum;      /* the result so far (every queued event went into it) */
+    double first_content; /* when the first text / reasoning / tool call was queued; 0 none */
+    double ended_at;      /* when the terminal event was queued; 0 before */
     uint32_t *gaps; /* TW__GAP_BUCKETS counters, allocated on the first gap */
     double last_text_at;
 

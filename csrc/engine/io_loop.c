@@ -123,6 +123,7 @@ static void classify_body(tw_stream *s, double now) {
     s->last_byte = s->last_event = now;
     pthread_mutex_lock(&s->lock);
     s->m.ttfb = now - s->t_start;
+    s->m.streamed = s->mode == TW__MODE_STREAM;
     pthread_mutex_unlock(&s->lock);
     record_conn_info(s);
 }

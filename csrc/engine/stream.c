@@ -63,8 +63,13 @@ static int is_terminal(const tw_event *ev) {
 /* Metrics and terminal bookkeeping of one event about to be queued. */
 static void account_locked(tw_stream *s, const tw_event *ev, double now) {
     tw_engine *e = s->e;
+    tw_summary_add(s->sum, ev); /* on NOMEM the summary misses this event, nothing more */
+    if (!s->first_content &&
+        (ev->type == TW_EV_TEXT || ev->type == TW_EV_REASONING || ev->type == TW_EV_TOOL_CALL))
+        s->first_content = now;
     if (is_terminal(ev)) {
         s->terminal_queued = 1;
+        s->ended_at = now;
         s->m.duration = now - s->t_start;
         /* Counters are settled before the consumer can see the terminal event. A paused
          * transfer is dropped right after this (finish_transfer), never resumed. */
@@ -299,12 +304,33 @@ void tw_stream_get_metrics(tw_stream *s, tw_metrics *out) {
     pthread_mutex_lock(&s->lock);
     *out = s->m;
     if (!s->terminal_queued) out->duration = tw__now() - s->t_start;
+    if (s->first_content) {
+        int64_t in, outt = -1;
+        double end = s->ended_at ? s->ended_at : tw__now();
+        uint64_t content = 0;
+        out->generation_time = end - s->first_content;
+        tw_summary_usage(s->sum, &in, &outt, NULL);
+        if (outt < 0) content = s->m.text_events; /* no usage: content events stand in */
+        if (out->generation_time > 0)
+            out->tokens_per_second =
+                (double)(outt >= 0 ? (uint64_t)outt : content) / out->generation_time;
+    }
     if (s->gaps) {
         for (unsigned i = 0; i < TW__GAP_BUCKETS; i++) n += s->gaps[i];
         out->gap_p50 = gap_percentile(s->gaps, n, 0.50);
         out->gap_p99 = gap_percentile(s->gaps, n, 0.99);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+tw_summary *tw_stream_summary(tw_stream *s) {
+    tw_summary *c;
+    if (!s) return NULL;
+    if (tw__stream_forked(s)) return tw_summary_new(1);
+    pthread_mutex_lock(&s->lock);
+    c = tw_summary_copy(s->sum);
+    pthread_mutex_unlock(&s->lock);
+    return c;
 }
 
 size_t tw__stream_queue_peak(tw_stream *s) {
@@ -338,6 +364,7 @@ void tw__stream_free(tw_stream *s) {
     free(s->ca_file);
     curl_slist_free_all(s->headers);
     tw_decoder_free(s->dec);
+    tw_summary_free(s->sum);
     tw_batch_free(s->queue);
     tw_batch_free(s->stage);
     tw_buf_free(&s->body_buf);
