@@ -176,8 +176,9 @@ class Client:
 
     Threads and event loops: one Client may be shared by any number of event loops, each on
     its own thread (asyncio or uvloop). A stream belongs to the loop it was started in: the
-    engine announces it on that loop's own wakeup fd (one per loop, registered on first use
-    and dropped once the loop is closed), so its Futures are resolved on that loop's thread.
+    engine announces it on that loop's own wakeup fd (one per loop, registered on first use;
+    a closed loop's is freed when the next new loop shows up or with the Client), so its
+    Futures are resolved on that loop's thread.
     stream_sync works from any thread. fork(): a Client made before fork() (gunicorn
     --preload, multiprocessing with the fork start method) works in the child: on first use
     there it starts a new engine; streams started in the parent end in the child with

@@ -189,7 +189,9 @@ class merge:
 class Engine:
     """The libcurl I/O thread(s). Shared by any number of event loops on any threads: each
     loop gets its own sink (ready list + eventfd, registered with its add_reader on first
-    use, dropped after the loop is closed). In a fork() child the first start / stats /
+    use; a closed loop's is freed when a new loop shows up, or with the engine; dropping the
+    engine while a loop runs on another thread removes its reader on that thread). In a
+    fork() child the first start / stats /
     prewarm replaces the parent's engine with a new one."""
     def __init__(self, io_threads: int = ..., high_watermark: int = ...,
                  low_watermark: int = ...) -> None: ...

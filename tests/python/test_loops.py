@@ -124,3 +124,38 @@ def test_stream_from_another_loop_is_delivered(mock, kind):
         assert out == [mock.expected_text(25)]
     finally:
         home.close()
+
+
+def test_client_dropped_while_its_loop_runs_in_another_thread(mock):
+    """The reader is removed on the loop's own thread (call_soon_threadsafe) and the engine's
+    descriptors are closed; the loop keeps running."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    t = threading.Thread(target=loop.run_forever)
+    t.start()
+    proc = psutil.Process()
+    try:
+        fds0 = proc.num_fds()
+        readers0 = len(loop._selector.get_map())
+        c = tw.Client(base_url=mock.base, max_retries=0, timeout=30)
+
+        async def job():
+            async with c.stream("POST", "/v1/chat/completions?chunks=3", json=BODY) as s:
+                return "".join([x async for x in s.text()])
+
+        assert asyncio.run_coroutine_threadsafe(job(), loop).result(20) == \
+            mock.expected_text(3)
+        assert len(loop._selector.get_map()) == readers0 + 1
+        del c
+        gc.collect()
+        # Runs after the removal queued by the engine's teardown.
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(20)
+        gc.collect()
+        assert len(loop._selector.get_map()) == readers0
+        assert proc.num_fds() <= fds0
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(20)
+        loop.close()
