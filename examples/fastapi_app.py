@@ -4,6 +4,8 @@ Run it (the built-in mock LLM server is started in-process when no upstream is c
 
     pip install . fastapi uvicorn
     uvicorn examples.fastapi_app:app --port 8000
+    # or, several workers sharing one preloaded app:
+    gunicorn --preload -k uvicorn.workers.UvicornWorker -w 2 examples.fastapi_app:app
     curl -N -X POST 'localhost:8000/chat?format=events' -H 'content-type: application/json' \
          -d '{"messages":[{"role":"user","content":"hi"}]}'
 
@@ -41,8 +43,11 @@ if not BASE_URL:
     if DIALECT == "ollama":
         BASE_URL = "http://127.0.0.1:%d" % _mock.port
 
+# A relay never reads text_content / tool_calls: accumulate=False keeps memory flat however
+# long the streams are. The client may be made before gunicorn --preload forks its workers:
+# each worker starts its own engine on first use.
 client = tw.Client(base_url=BASE_URL, api_key=os.environ.get("TOKENWIRE_API_KEY"),
-                   dialect=DIALECT, max_retries=2)
+                   dialect=DIALECT, max_retries=2, accumulate=False)
 app = FastAPI(title="tokenwire relay example")
 
 

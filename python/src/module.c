@@ -41,6 +41,11 @@ PyObject *tw_py_raise_code(tw_code code, const tw_error *err) {
     case TW_ERR_PROVIDER:
         type = st->ProviderError;
         break;
+    case TW_ERR_FORKED:
+        /* The engine belongs to the parent of this fork() child. Engine replaces such an
+         * engine on first use, so this is only seen from code that holds on to one. */
+        type = st->Error;
+        break;
     default:
         type = st->Error;
         break;
@@ -286,6 +291,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->CancelledError);
     Py_VISIT(st->TransportError);
     Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->get_running_loop_or_none);
     for (i = 0; i < TW_EV__LAST; i++) Py_VISIT(st->type_names[i]);
     for (i = 0; i < TW_KIND__LAST; i++) Py_VISIT(st->kind_names[i]);
     return 0;
@@ -303,6 +309,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->CancelledError);
     Py_CLEAR(st->TransportError);
     Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->get_running_loop_or_none);
     for (i = 0; i < TW_EV__LAST; i++) Py_CLEAR(st->type_names[i]);
     for (i = 0; i < TW_KIND__LAST; i++) Py_CLEAR(st->kind_names[i]);
     Py_CLEAR(st->str_message);
@@ -325,6 +332,9 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->str_message_attr);
     Py_CLEAR(st->str_waiter_done);
     Py_CLEAR(st->str_heartbeat);
+    Py_CLEAR(st->str_wake);
+    Py_CLEAR(st->str_is_running);
+    Py_CLEAR(st->str_call_soon_threadsafe);
     return 0;
 }
 
@@ -429,12 +439,16 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(str_message_attr, "message");
     INTERN(str_waiter_done, "_waiter_done");
     INTERN(str_heartbeat, "_heartbeat");
+    INTERN(str_wake, "_wake");
+    INTERN(str_is_running, "is_running");
+    INTERN(str_call_soon_threadsafe, "call_soon_threadsafe");
 
     asyncio = PyImport_ImportModule("asyncio");
     if (!asyncio) goto error;
     st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+    st->get_running_loop_or_none = PyObject_GetAttrString(asyncio, "_get_running_loop");
     Py_CLEAR(asyncio);
-    if (!st->get_running_loop) goto error;
+    if (!st->get_running_loop || !st->get_running_loop_or_none) goto error;
 
     if (PyType_Ready(&Mock_Type) < 0) goto error;
     Py_INCREF(&Mock_Type);

@@ -1,14 +1,14 @@
 /*
- * stream.c - the engine binding and the asyncio adapter: tokenwire._native.Engine (one wakeup
- * fd registered once per loop with loop.add_reader), Stream (async and sync iteration over a
- * transfer's normalized events), StreamIter (text / batches / encoded views) and Merge (several
- * agent streams in arrival order).
+ * stream.c - the engine binding and the asyncio adapter: tokenwire._native.Engine (one tw_sink
+ * per event loop, its fd registered once with that loop's add_reader), Stream (async and sync
+ * iteration over a transfer's normalized events), StreamIter (text / batches / encoded views)
+ * and Merge (several agent streams in arrival order).
  *
  * Delivery: the engine queues events per stream. A consumer first takes what is queued
- * (tw_stream_take) and only when nothing is there parks one Future; the engine's fd then tells
- * the loop that some stream became ready and Engine._on_readable resolves the parked Futures.
- * Events are never pulled from the engine for a consumer that is not asking, so a slow consumer
- * leaves them in the engine's bounded queue and backpressure pauses the transfer.
+ * (tw_stream_take) and only when nothing is there parks one Future; the fd of the stream's sink
+ * then tells the loop that some stream became ready and the sink's reader resolves the parked
+ * Futures. Events are never pulled from the engine for a consumer that is not asking, so a slow
+ * consumer leaves them in the engine's bounded queue and backpressure pauses the transfer.
  */
 #include "tw_py.h"
 
@@ -22,24 +22,45 @@ enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED };
 enum { POP_VALUE = 0, POP_EMPTY, POP_END, POP_ERROR };
 enum { NR_EVENT = 0, NR_EMPTY, NR_DONE };
 
-struct EngineReaderObject;
+/* A tw_sink (a ready list and its eventfd). Held by the streams started on it and by the loop
+ * readers watching its fd, so the fd stays open while any loop may still poll it. */
+typedef struct SinkObject {
+    PyObject_HEAD
+    tw_sink *k;
+    int fd;
+} SinkObject;
+
+/* The callable registered with loop.add_reader(sink fd): one per (loop, sink). It holds the
+ * sink, not the engine, so a loop never keeps an engine alive. */
+typedef struct ReaderObject {
+    PyObject_HEAD
+    SinkObject *sink; /* strong */
+    PyObject *loop;   /* borrowed, compared by identity only: the loop calls us while alive */
+    int registered;   /* add_reader done and not undone */
+} ReaderObject;
+
+/* What an engine knows of one event loop. Touched by that loop's thread, except that any
+ * thread may drop it once the loop is closed or collected. */
+typedef struct LoopEntryObject {
+    PyObject_HEAD
+    PyObject *loop_ref; /* weak reference to the loop */
+    SinkObject *own;    /* the sink of the streams started in this loop; NULL until the first */
+    PyObject *readers;  /* list of the ReaderObjects registered with this loop */
+} LoopEntryObject;
 
 typedef struct EngineObject {
     PyObject_HEAD
     tw_engine *e;
-    int fd;
-    PyObject *loop;                    /* the loop whose reader is registered, or NULL */
-    struct EngineReaderObject *reader; /* the callable registered with loop.add_reader */
+    int io_threads; /* the options, to create a new engine in a fork() child */
+    size_t high, low;
+    SinkObject *sync_sink;  /* streams started with no running loop, and stream_sync */
+    PyObject *entries;      /* list of LoopEntryObject, one per loop that used the engine */
+    LoopEntryObject *last;  /* borrowed: the entry found last (an element of entries) */
 } EngineObject;
 
-/* The loop's reader callback. It points at its engine without owning it, so that the loop
- * never keeps an engine alive; the engine clears the pointer when it goes away. */
-typedef struct EngineReaderObject {
-    PyObject_HEAD
-    EngineObject *engine; /* borrowed; NULL once the engine is gone */
-} EngineReaderObject;
-
-static PyTypeObject EngineReader_Type;
+static PyTypeObject Sink_Type;
+static PyTypeObject Reader_Type;
+static PyTypeObject LoopEntry_Type;
 
 struct StreamIterObject;
 
@@ -48,6 +69,7 @@ struct StreamIterObject;
     PyObject_HEAD                                                                                \
     int is_merge;                                                                                \
     PyObject *waiter;          /* asyncio Future or NULL */                                      \
+    PyObject *waiter_loop;     /* the loop of waiter: only it resolves the Future */            \
     struct StreamIterObject *waiter_iter; /* view that parked it (NULL = plain events) */        \
     int waiter_mode;                                                                             \
     PyObject *hb_handle;       /* heartbeat TimerHandle or NULL */                               \
@@ -67,6 +89,7 @@ struct MergeObject;
 typedef struct StreamObject {
     CONSUMER_HEAD
     EngineObject *engine;
+    SinkObject *sink; /* the sink the stream was started on */
     tw_stream *ts;
     tw_batch *cur; /* batch being consumed */
     size_t cur_i, cur_n;
@@ -76,7 +99,9 @@ typedef struct StreamObject {
     PyObject *error;           /* the terminal exception, kept for .error */
     struct MergeObject *merge; /* borrowed: the merge consuming this stream */
     Py_ssize_t merge_index;
-    /* Accumulated from the events consumed (choice 0 for text). */
+    /* Accumulated from the events consumed (choice 0 for text); text and tool call arguments
+     * only when accumulate is set. */
+    int accumulate;
     tw_buf text, model, resp_id, finish;
     int has_finish;
     int dialect;      /* tw_dialect of the request; immutable after start */
@@ -115,123 +140,140 @@ typedef struct MergeObject {
 } MergeObject;
 
 static PyObject *consumer_pop(ConsumerObject *c, int mode, StreamIterObject *it, int *st);
-
-/*==============================================================================================
- * Engine
- *============================================================================================*/
-
-static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"io_threads", "high_watermark", "low_watermark", NULL};
-    int io_threads = 1;
-    Py_ssize_t high = 0, low = 0;
-    tw_engine_opts o;
-    tw_error err = {0};
-    EngineObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|inn:Engine", kwlist, &io_threads, &high,
-                                     &low))
-        return NULL;
-    if (io_threads < 1 || high < 0 || low < 0) {
-        PyErr_SetString(PyExc_ValueError, "io_threads must be >= 1 and watermarks >= 0");
-        return NULL;
-    }
-    self = (EngineObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    self->fd = -1;
-    tw_engine_opts_init(&o);
-    o.io_threads = io_threads;
-    if (high) o.queue_high_watermark = (size_t)high;
-    if (low) o.queue_low_watermark = (size_t)low;
-    else if (high) o.queue_low_watermark = (size_t)high / 4;
-    Py_BEGIN_ALLOW_THREADS
-    self->e = tw_engine_new(&o, &err);
-    Py_END_ALLOW_THREADS
-    if (!self->e) {
-        Py_DECREF(self);
-        return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
-    }
-    self->fd = tw_engine_fd(self->e);
-    self->reader = PyObject_New(EngineReaderObject, &EngineReader_Type);
-    if (!self->reader) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    self->reader->engine = self;
-    return (PyObject *)self;
-}
-
-static int loop_is_closed(PyObject *loop) {
-    PyObject *r = PyObject_CallMethodNoArgs(loop, tw_state->str_is_closed);
-    int closed;
-    if (!r) {
-        PyErr_Clear();
-        return 1;
-    }
-    closed = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return closed != 0;
-}
-
-static void engine_detach(EngineObject *self) {
-    PyObject *loop = self->loop, *r;
-    if (!loop) return;
-    self->loop = NULL;
-    if (!loop_is_closed(loop)) {
-        PyObject *fd = PyLong_FromLong(self->fd);
-        if (fd) {
-            r = PyObject_CallMethodOneArg(loop, tw_state->str_remove_reader, fd);
-            Py_DECREF(fd);
-            if (r) Py_DECREF(r);
-            else PyErr_Clear();
-        } else {
-            PyErr_Clear();
-        }
-    }
-    Py_DECREF(loop);
-}
-
-/* Registers the wakeup fd with loop unless it already is (one reader per engine per loop). */
-static int engine_attach(EngineObject *self, PyObject *loop) {
-    PyObject *fd, *r;
-    if (self->loop == loop) return 0;
-    engine_detach(self);
-    fd = PyLong_FromLong(self->fd);
-    if (!fd) return -1;
-    r = PyObject_CallMethodObjArgs(loop, tw_state->str_add_reader, fd, (PyObject *)self->reader,
-                                   NULL);
-    Py_DECREF(fd);
-    if (!r) return -1;
-    Py_DECREF(r);
-    self->loop = Py_NewRef(loop);
-    return 0;
-}
-
-static void Engine_dealloc(EngineObject *self) {
-    if (self->reader) self->reader->engine = NULL;
-    engine_detach(self);
-    Py_CLEAR(self->reader);
-    if (self->e) {
-        tw_engine *e = self->e;
-        self->e = NULL;
-        Py_BEGIN_ALLOW_THREADS
-        tw_engine_free(e);
-        Py_END_ALLOW_THREADS
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static void consumer_wake(ConsumerObject *c);
+static void consumer_notify(ConsumerObject *c, PyObject *loop);
 static void merge_mark_ready(struct MergeObject *m, Py_ssize_t i);
 
-/* The loop's reader callback: every ready stream in one pass. */
-static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+/*==============================================================================================
+ * Engine, sinks and loop readers
+ *
+ * Each event loop that starts streams gets its own tw_sink, created on its first start, whose
+ * fd is registered once with that loop's add_reader. Streams started in a loop are announced
+ * on its sink only, so the reader runs on the loop's own thread and resolves the loop's own
+ * Futures, for any number of loops on any threads. Streams started with no running loop (and
+ * stream_sync) use the engine's sync sink, which a loop watches once it awaits one of them;
+ * likewise a loop awaiting a stream of another loop's sink watches that sink too. A reader
+ * that finds a Future of another loop hands the wakeup to that loop (call_soon_threadsafe).
+ *
+ * The engine keeps one LoopEntry per loop (a weak reference to the loop, its sink and its
+ * readers). Entries of closed or collected loops are dropped when a new loop shows up and when
+ * the engine goes away; the readers of a loop still open are then removed on its own thread.
+ *
+ * fork(): a child process inherits the engine but not its I/O threads. The first start (or
+ * stats / prewarm) in the child sees tw_engine_forked, drops the parent's sinks without
+ * touching the parent's loops (an epoll set is shared across fork(), so removing a reader in
+ * the child would remove it in the parent) and creates a new engine; streams of the parent
+ * end with a TransportError at once.
+ *============================================================================================*/
+
+static int weakref_is(PyObject *ref, PyObject *o) {
+#if PY_VERSION_HEX >= 0x030d0000
+    PyObject *t;
+    int r;
+    if (PyWeakref_GetRef(ref, &t) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    r = t == o;
+    Py_XDECREF(t);
+    return r;
+#else
+    return PyWeakref_GetObject(ref) == o;
+#endif
+}
+
+/* The referent of a weak reference (new reference), or NULL when it is gone. */
+static PyObject *weakref_get(PyObject *ref) {
+#if PY_VERSION_HEX >= 0x030d0000
+    PyObject *t;
+    if (PyWeakref_GetRef(ref, &t) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return t;
+#else
+    PyObject *t = PyWeakref_GetObject(ref);
+    if (!t || t == Py_None) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(t);
+#endif
+}
+
+/* The running loop of this thread (new reference), or NULL (no exception) when none runs. */
+static PyObject *running_loop(void) {
+    PyObject *loop = PyObject_CallNoArgs(tw_state->get_running_loop_or_none);
+    if (!loop) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+static int loop_flag(PyObject *loop, PyObject *method) {
+    PyObject *r = PyObject_CallMethodNoArgs(loop, method);
+    int v;
+    if (!r) {
+        PyErr_Clear();
+        return -1;
+    }
+    v = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return v;
+}
+
+static int loop_is_closed(PyObject *loop) { return loop_flag(loop, tw_state->str_is_closed) != 0; }
+
+/* ---- Sink ----------------------------------------------------------------------------------- */
+
+static SinkObject *sink_new(EngineObject *self) {
+    tw_error err = {0};
+    SinkObject *k = PyObject_New(SinkObject, &Sink_Type);
+    if (!k) return NULL;
+    k->fd = -1;
+    k->k = tw_sink_new(self->e, NULL, NULL, &err);
+    if (!k->k) {
+        Py_DECREF(k);
+        tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+        return NULL;
+    }
+    k->fd = tw_sink_fd(k->k);
+    return k;
+}
+
+static void Sink_dealloc(SinkObject *k) {
+    /* In a fork() child, for a sink of the parent's engine, this only closes the child's copy
+     * of the fd. */
+    if (k->k) tw_sink_free(k->k);
+    PyObject_Free(k);
+}
+
+static PyTypeObject Sink_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.Sink",
+    .tp_basicsize = sizeof(SinkObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Sink_dealloc,
+};
+
+/* ---- Reader --------------------------------------------------------------------------------- */
+
+/* The loop's reader callback: every ready stream of the sink in one pass. */
+static PyObject *Reader_call(ReaderObject *r, PyObject *args, PyObject *kwargs) {
     tw_stream *ready[64];
     StreamObject *objs[64];
     size_t n, i;
-    if (!self->e) Py_RETURN_NONE;
+    (void)args;
+    (void)kwargs;
+    Py_INCREF(r); /* code run below may remove this reader from its loop */
     do {
-        n = tw_engine_take_ready(self->e, ready, 64);
-        /* Every returned stream is alive (release takes a stream off the ready list); hold
-         * them all before running any Python code that could drop the last reference. */
+        n = tw_sink_take_ready(r->sink->k, ready, 64);
+        /* Each stream comes with a reference of its own; hold every Python object too before
+         * running any Python code that could drop the last reference to one of them. */
         for (i = 0; i < n; i++) {
             objs[i] = tw_stream_userdata(ready[i]);
             if (objs[i] && objs[i]->ts == ready[i]) Py_INCREF(objs[i]);
@@ -244,10 +286,10 @@ static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(igno
                 struct MergeObject *m = s->merge;
                 Py_INCREF(m);
                 merge_mark_ready(m, s->merge_index);
-                consumer_wake((ConsumerObject *)m);
+                consumer_notify((ConsumerObject *)m, r->loop);
                 Py_DECREF(m);
             } else if (s->waiter) {
-                consumer_wake((ConsumerObject *)s);
+                consumer_notify((ConsumerObject *)s, r->loop);
             }
         }
         for (i = 0; i < n; i++) {
@@ -255,15 +297,303 @@ static PyObject *Engine_on_readable(EngineObject *self, PyObject *Py_UNUSED(igno
             tw_stream_unref(ready[i]); /* take_ready's reference */
         }
     } while (n == 64);
+    Py_DECREF(r);
     Py_RETURN_NONE;
+}
+
+static void Reader_dealloc(ReaderObject *r) {
+    Py_XDECREF(r->sink);
+    PyObject_Free(r);
+}
+
+static PyTypeObject Reader_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.Reader",
+    .tp_basicsize = sizeof(ReaderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_call = (ternaryfunc)Reader_call,
+};
+
+/* Makes loop watch sink (once per loop and sink). @return 0 or -1 (raised). */
+static int entry_watch(LoopEntryObject *en, PyObject *loop, SinkObject *sink) {
+    Py_ssize_t i;
+    ReaderObject *r;
+    PyObject *fd, *res;
+    int rc;
+    for (i = 0; i < PyList_GET_SIZE(en->readers); i++) {
+        r = (ReaderObject *)PyList_GET_ITEM(en->readers, i);
+        if (r->sink == sink && r->registered) return 0;
+    }
+    r = PyObject_New(ReaderObject, &Reader_Type);
+    if (!r) return -1;
+    r->sink = (SinkObject *)Py_NewRef(sink);
+    r->loop = loop;
+    r->registered = 0;
+    fd = PyLong_FromLong(sink->fd);
+    if (!fd) {
+        Py_DECREF(r);
+        return -1;
+    }
+    res = PyObject_CallMethodObjArgs(loop, tw_state->str_add_reader, fd, (PyObject *)r, NULL);
+    Py_DECREF(fd);
+    if (!res) {
+        Py_DECREF(r);
+        return -1;
+    }
+    Py_DECREF(res);
+    r->registered = 1;
+    rc = PyList_Append(en->readers, (PyObject *)r);
+    Py_DECREF(r);
+    return rc;
+}
+
+/* Undoes a reader's add_reader where that is safe: on the loop's thread directly, on a loop
+ * running in another thread through call_soon_threadsafe (the reader keeps the fd open until
+ * then), on a closed loop not at all (nothing polls it). In a fork() child never: the loop is
+ * the parent's and its epoll set is shared with the parent. */
+static void reader_detach(ReaderObject *r, PyObject *loop, int forked) {
+    PyObject *fd, *res = NULL, *cur;
+    if (!r->registered) return;
+    r->registered = 0;
+    if (forked || loop_is_closed(loop)) return;
+    fd = PyLong_FromLong(r->sink->fd);
+    if (!fd) {
+        PyErr_Clear();
+        return;
+    }
+    cur = running_loop();
+    if (cur != loop && loop_flag(loop, tw_state->str_is_running) == 1) {
+        PyObject *cb = PyObject_GetAttr(loop, tw_state->str_remove_reader);
+        if (cb) {
+            res = PyObject_CallMethodObjArgs(loop, tw_state->str_call_soon_threadsafe, cb, fd,
+                                             NULL);
+            Py_DECREF(cb);
+        }
+    } else {
+        res = PyObject_CallMethodOneArg(loop, tw_state->str_remove_reader, fd);
+    }
+    Py_XDECREF(cur);
+    Py_DECREF(fd);
+    if (res) Py_DECREF(res);
+    else PyErr_Clear();
+}
+
+/* ---- LoopEntry ------------------------------------------------------------------------------ */
+
+static void LoopEntry_dealloc(LoopEntryObject *en) {
+    Py_XDECREF(en->loop_ref);
+    Py_XDECREF(en->own);
+    Py_XDECREF(en->readers);
+    PyObject_Free(en);
+}
+
+static PyTypeObject LoopEntry_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.LoopEntry",
+    .tp_basicsize = sizeof(LoopEntryObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)LoopEntry_dealloc,
+};
+
+/* Removes en from self->entries (identity; no Python code runs before the removal). */
+static void engine_forget(EngineObject *self, LoopEntryObject *en) {
+    Py_ssize_t i;
+    if (self->last == en) self->last = NULL;
+    for (i = 0; i < PyList_GET_SIZE(self->entries); i++) {
+        if (PyList_GET_ITEM(self->entries, i) == (PyObject *)en) {
+            if (PyList_SetSlice(self->entries, i, i + 1, NULL) < 0) PyErr_Clear();
+            return;
+        }
+    }
+}
+
+/* Drops the entries of loops that are closed or collected. */
+static void engine_purge(EngineObject *self) {
+    PyObject *snap = PyList_GetSlice(self->entries, 0, PyList_GET_SIZE(self->entries));
+    Py_ssize_t i;
+    if (!snap) {
+        PyErr_Clear();
+        return;
+    }
+    for (i = 0; i < PyList_GET_SIZE(snap); i++) {
+        LoopEntryObject *en = (LoopEntryObject *)PyList_GET_ITEM(snap, i);
+        PyObject *loop = weakref_get(en->loop_ref);
+        /* A closed loop polls nothing: its readers need no removal. */
+        if (!loop || loop_is_closed(loop)) engine_forget(self, en);
+        Py_XDECREF(loop);
+    }
+    Py_DECREF(snap);
+}
+
+/* The entry of loop, created on first use (new reference). */
+static LoopEntryObject *engine_entry(EngineObject *self, PyObject *loop) {
+    LoopEntryObject *en = self->last;
+    Py_ssize_t i;
+    if (en && weakref_is(en->loop_ref, loop)) return (LoopEntryObject *)Py_NewRef(en);
+    for (i = 0; i < PyList_GET_SIZE(self->entries); i++) {
+        en = (LoopEntryObject *)PyList_GET_ITEM(self->entries, i);
+        if (weakref_is(en->loop_ref, loop)) {
+            self->last = en;
+            return (LoopEntryObject *)Py_NewRef(en);
+        }
+    }
+    /* A new loop: the moment to let go of the ones that are gone. */
+    engine_purge(self);
+    en = PyObject_New(LoopEntryObject, &LoopEntry_Type);
+    if (!en) return NULL;
+    en->own = NULL;
+    en->readers = PyList_New(0);
+    en->loop_ref = PyWeakref_NewRef(loop, NULL);
+    if (!en->readers || !en->loop_ref || PyList_Append(self->entries, (PyObject *)en) < 0) {
+        Py_DECREF(en);
+        return NULL;
+    }
+    self->last = en;
+    return en;
+}
+
+/* Drops every entry; removes the readers of loops still open (see reader_detach). */
+static void engine_drop_entries(EngineObject *self, int forked) {
+    PyObject *entries = self->entries;
+    Py_ssize_t i, j;
+    if (!entries) return;
+    self->entries = PyList_New(0);
+    if (!self->entries) PyErr_Clear();
+    self->last = NULL;
+    for (i = 0; i < PyList_GET_SIZE(entries); i++) {
+        LoopEntryObject *en = (LoopEntryObject *)PyList_GET_ITEM(entries, i);
+        PyObject *loop = weakref_get(en->loop_ref);
+        if (!loop) continue;
+        for (j = 0; j < PyList_GET_SIZE(en->readers); j++)
+            reader_detach((ReaderObject *)PyList_GET_ITEM(en->readers, j), loop, forked);
+        Py_DECREF(loop);
+    }
+    Py_DECREF(entries);
+}
+
+/* ---- Engine --------------------------------------------------------------------------------- */
+
+static tw_engine *engine_create(int io_threads, size_t high, size_t low) {
+    tw_engine_opts o;
+    tw_error err = {0};
+    tw_engine *e;
+    tw_engine_opts_init(&o);
+    o.io_threads = io_threads;
+    if (high) o.queue_high_watermark = high;
+    if (low) o.queue_low_watermark = low;
+    else if (high) o.queue_low_watermark = high / 4;
+    Py_BEGIN_ALLOW_THREADS
+    e = tw_engine_new(&o, &err);
+    Py_END_ALLOW_THREADS
+    if (!e) tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    return e;
+}
+
+static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"io_threads", "high_watermark", "low_watermark", NULL};
+    int io_threads = 1;
+    Py_ssize_t high = 0, low = 0;
+    EngineObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|inn:Engine", kwlist, &io_threads, &high,
+                                     &low))
+        return NULL;
+    if (io_threads < 1 || high < 0 || low < 0) {
+        PyErr_SetString(PyExc_ValueError, "io_threads must be >= 1 and watermarks >= 0");
+        return NULL;
+    }
+    self = (EngineObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->io_threads = io_threads;
+    self->high = (size_t)high;
+    self->low = (size_t)low;
+    self->entries = PyList_New(0);
+    if (!self->entries) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->e = engine_create(io_threads, self->high, self->low);
+    if (!self->e) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void Engine_dealloc(EngineObject *self) {
+    int forked = self->e && tw_engine_forked(self->e);
+    engine_drop_entries(self, forked);
+    Py_CLEAR(self->entries);
+    Py_CLEAR(self->sync_sink);
+    if (self->e) {
+        tw_engine *e = self->e;
+        self->e = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        tw_engine_free(e); /* in a fork() child: only closes the child's copies of its fds */
+        Py_END_ALLOW_THREADS
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Makes the engine usable in this process: in a fork() child of the process that created
+ * it, replaces it with a new one (see the section comment). @return 0 or -1 (raised). */
+static int engine_ready(EngineObject *self) {
+    tw_engine *old = self->e, *e;
+    if (!old) {
+        PyErr_SetString(PyExc_ValueError, "engine is closed");
+        return -1;
+    }
+    if (!tw_engine_forked(old)) return 0;
+    e = engine_create(self->io_threads, self->high, self->low);
+    if (!e) return -1;
+    engine_drop_entries(self, 1);
+    Py_CLEAR(self->sync_sink);
+    self->e = e;
+    tw_engine_free(old); /* fork-safe: closes this process's copies of the parent's fds */
+    return 0;
+}
+
+static SinkObject *engine_sync_sink(EngineObject *self) {
+    if (!self->sync_sink) self->sync_sink = sink_new(self);
+    return self->sync_sink;
+}
+
+/* The sink of the streams started in loop: created, and watched by loop, on first use. */
+static SinkObject *engine_loop_sink(EngineObject *self, PyObject *loop) {
+    LoopEntryObject *en = engine_entry(self, loop);
+    SinkObject *k;
+    if (!en) return NULL;
+    if (!en->own) {
+        k = sink_new(self);
+        if (!k || entry_watch(en, loop, k) < 0) {
+            Py_XDECREF(k);
+            Py_DECREF(en);
+            return NULL;
+        }
+        if (!en->own) en->own = k;
+        else Py_DECREF(k);
+    }
+    k = en->own;
+    Py_DECREF(en); /* k stays referenced by the entry, which the engine holds */
+    return k;
+}
+
+/* Makes loop watch the sink of s before a Future of loop waits on s. @return 0 or -1. */
+static int stream_watch(StreamObject *s, PyObject *loop) {
+    EngineObject *eng = s->engine;
+    LoopEntryObject *en;
+    int r = 0;
+    if (!s->sink || !eng || !eng->e) return 0;
+    en = engine_entry(eng, loop);
+    if (!en) return -1;
+    if (en->own != s->sink) r = entry_watch(en, loop, s->sink);
+    Py_DECREF(en);
+    return r;
 }
 
 static PyObject *Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
     tw_engine_stats s;
-    if (!self->e) {
-        PyErr_SetString(PyExc_ValueError, "engine is closed");
-        return NULL;
-    }
+    if (engine_ready(self) < 0) return NULL;
     tw_engine_get_stats(self->e, &s);
     return Py_BuildValue("{sKsKsKsKsK}", "active_streams", (unsigned long long)s.active_streams,
                          "paused_streams", (unsigned long long)s.paused_streams,
@@ -274,25 +604,28 @@ static PyObject *Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored)) 
 
 static PyObject *Engine_prewarm(EngineObject *self, PyObject *arg) {
     const char *url;
+    Py_ssize_t len;
     tw_error err = {0};
     tw_code c;
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "prewarm() takes a URL str");
         return NULL;
     }
-    if (!self->e) {
-        PyErr_SetString(PyExc_ValueError, "engine is closed");
+    if (engine_ready(self) < 0) return NULL;
+    url = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (!url) return NULL;
+    if ((size_t)len != strlen(url)) {
+        PyErr_Format(PyExc_ValueError, "invalid url: NUL at byte %zu", strlen(url));
         return NULL;
     }
-    url = PyUnicode_AsUTF8(arg);
-    if (!url) return NULL;
     c = tw_engine_prewarm(self->e, url, &err);
     if (c != TW_OK) return tw_py_raise_code(c, &err);
     Py_RETURN_NONE;
 }
 
-static PyObject *Engine_get_fd(EngineObject *self, void *Py_UNUSED(c)) {
-    return PyLong_FromLong(self->fd);
+static PyObject *Engine_loops(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+    /* For tests: the number of loops the engine keeps a sink / readers for. */
+    return PyLong_FromSsize_t(self->entries ? PyList_GET_SIZE(self->entries) : 0);
 }
 
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs);
@@ -302,14 +635,9 @@ static PyMethodDef Engine_methods[] = {
      "start(url, *, method='POST', headers=(), body=None, dialect='openai', ...) -> Stream"},
     {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "Engine-wide counters."},
     {"prewarm", (PyCFunction)Engine_prewarm, METH_O, "Open a connection to url's host early."},
-    {"_on_readable", (PyCFunction)Engine_on_readable, METH_NOARGS,
-     "Loop reader callback: drain every ready stream."},
+    {"_loops", (PyCFunction)Engine_loops, METH_NOARGS,
+     "The number of event loops the engine keeps a sink for (tests)."},
     {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef Engine_getset[] = {
-    {"fd", (getter)Engine_get_fd, NULL, "The wakeup fd.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyTypeObject Engine_Type = {
@@ -321,25 +649,6 @@ PyTypeObject Engine_Type = {
     .tp_new = Engine_new,
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_methods = Engine_methods,
-    .tp_getset = Engine_getset,
-};
-
-static PyObject *EngineReader_call(EngineReaderObject *r, PyObject *args, PyObject *kwargs) {
-    (void)args;
-    (void)kwargs;
-    if (!r->engine) Py_RETURN_NONE;
-    return Engine_on_readable(r->engine, NULL);
-}
-
-static void EngineReader_dealloc(EngineReaderObject *r) { PyObject_Free(r); }
-
-static PyTypeObject EngineReader_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "tokenwire._native.EngineReader",
-    .tp_basicsize = sizeof(EngineReaderObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_dealloc = (destructor)EngineReader_dealloc,
-    .tp_call = (ternaryfunc)EngineReader_call,
 };
 
 /*==============================================================================================
@@ -373,11 +682,11 @@ static ToolCall *tool_call_slot(StreamObject *s, int32_t index) {
 static void account(StreamObject *s, const tw_event *ev) {
     switch (ev->type) {
     case TW_EV_TEXT:
-        if (ev->index == 0 || !s->multi_choice)
+        if (s->accumulate && (ev->index == 0 || !s->multi_choice))
             (void)tw_buf_append(&s->text, ev->text.ptr, ev->text.len);
         break;
     case TW_EV_TOOL_CALL: {
-        ToolCall *tc = tool_call_slot(s, ev->index);
+        ToolCall *tc = s->accumulate ? tool_call_slot(s, ev->index) : NULL;
         if (!tc) break;
         if (ev->id.len && !tc->id.len) (void)buf_set(&tc->id, ev->id);
         if (ev->name.len && !tc->name.len) (void)buf_set(&tc->name, ev->name);
@@ -599,12 +908,20 @@ static void cancel_heartbeat(ConsumerObject *c) {
     Py_DECREF(h);
 }
 
-/* Completes the parked Future with the outcome of a pop (st != POP_EMPTY). */
-static void consumer_resolve(ConsumerObject *c, PyObject *v, int st) {
-    PyObject *fut = c->waiter, *r = NULL;
+/* Forgets the parked Future (returned, owned by the caller; NULL if none) and what goes with
+ * it. Runs on the Future's loop. */
+static PyObject *consumer_unpark(ConsumerObject *c) {
+    PyObject *fut = c->waiter;
     c->waiter = NULL;
     Py_CLEAR(c->waiter_iter);
+    Py_CLEAR(c->waiter_loop);
     cancel_heartbeat(c);
+    return fut;
+}
+
+/* Completes the parked Future with the outcome of a pop (st != POP_EMPTY). */
+static void consumer_resolve(ConsumerObject *c, PyObject *v, int st) {
+    PyObject *fut = consumer_unpark(c), *r = NULL;
     if (!fut) {
         Py_XDECREF(v);
         return;
@@ -641,7 +958,7 @@ static int future_done(PyObject *fut) {
     return d != 0;
 }
 
-/* Called from the reader callback: give the parked Future what is now available. */
+/* On the Future's loop: give the parked Future what is now available. */
 static void consumer_wake(ConsumerObject *c) {
     PyObject *v;
     int st;
@@ -653,17 +970,46 @@ static void consumer_wake(ConsumerObject *c) {
     consumer_resolve(c, v, st);
 }
 
+/* Hands the wakeup to the loop of the parked Future (another thread's loop). */
+static void consumer_post_wake(ConsumerObject *c) {
+    PyObject *cb, *r = NULL;
+    if (!c->waiter_loop) return;
+    cb = PyObject_GetAttr((PyObject *)c, tw_state->str_wake);
+    if (cb) {
+        r = PyObject_CallMethodOneArg(c->waiter_loop, tw_state->str_call_soon_threadsafe, cb);
+        Py_DECREF(cb);
+    }
+    /* Fails only when that loop is closed: then nobody awaits the Future any more. */
+    if (r) Py_DECREF(r);
+    else PyErr_Clear();
+}
+
+/* From a reader running on loop: wake c on its own loop. */
+static void consumer_notify(ConsumerObject *c, PyObject *loop) {
+    if (!c->waiter) return;
+    if (c->waiter_loop == loop) consumer_wake(c);
+    else consumer_post_wake(c);
+}
+
+/* call_soon_threadsafe target of consumer_post_wake, on the Future's loop. */
+static PyObject *Consumer_wake(ConsumerObject *c, PyObject *Py_UNUSED(ignored)) {
+    PyObject *loop;
+    if (!c->waiter) Py_RETURN_NONE;
+    loop = running_loop();
+    if (loop && loop == c->waiter_loop) consumer_wake(c);
+    else consumer_post_wake(c); /* parked again meanwhile, on yet another loop */
+    Py_XDECREF(loop);
+    Py_RETURN_NONE;
+}
+
 static void consumer_cancel(ConsumerObject *c);
 
 /* Future done-callback: a Future still parked here when it completes was cancelled (its task
  * was cancelled or a timeout wrapper gave up): cancel the upstream transfer. */
 static PyObject *Consumer_waiter_done(ConsumerObject *c, PyObject *fut) {
     if (c->waiter == fut) {
-        c->waiter = NULL;
-        Py_CLEAR(c->waiter_iter);
-        cancel_heartbeat(c);
+        Py_DECREF(consumer_unpark(c));
         consumer_cancel(c);
-        Py_DECREF(fut);
     }
     Py_RETURN_NONE;
 }
@@ -686,7 +1032,7 @@ static PyObject *Consumer_heartbeat(ConsumerObject *c, PyObject *Py_UNUSED(ignor
     Py_RETURN_NONE;
 }
 
-static int attach_engines(ConsumerObject *c, PyObject *loop);
+static int watch_sinks(ConsumerObject *c, PyObject *loop);
 
 /* The awaitable for one step: done at once when something is available, else a Future. */
 static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *it) {
@@ -698,8 +1044,7 @@ static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *i
                             "another coroutine is already waiting on this stream");
             return NULL;
         }
-        Py_CLEAR(c->waiter);
-        Py_CLEAR(c->waiter_iter);
+        Py_DECREF(consumer_unpark(c));
     }
     v = consumer_pop(c, mode, it, &st);
     switch (st) {
@@ -715,7 +1060,7 @@ static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *i
     }
     loop = PyObject_CallNoArgs(tw_state->get_running_loop);
     if (!loop) return NULL;
-    if (attach_engines(c, loop) < 0) goto error;
+    if (watch_sinks(c, loop) < 0) goto error;
     fut = PyObject_CallMethodNoArgs(loop, tw_state->str_create_future);
     if (!fut) goto error;
     /* Bound methods are made here rather than cached on the consumer: a cached one would
@@ -738,10 +1083,10 @@ static PyObject *consumer_anext(ConsumerObject *c, int mode, StreamIterObject *i
         if (!c->hb_handle) goto error;
     }
     c->waiter = Py_NewRef(fut);
+    c->waiter_loop = loop; /* the reference from get_running_loop */
     c->waiter_mode = mode;
     Py_XINCREF(it);
     c->waiter_iter = it;
-    Py_DECREF(loop);
     return fut;
 error:
     Py_XDECREF(fut);
@@ -781,6 +1126,7 @@ static int consumer_init(ConsumerObject *c, int is_merge) {
 
 static int consumer_traverse(ConsumerObject *c, visitproc visit, void *arg) {
     Py_VISIT(c->waiter);
+    Py_VISIT(c->waiter_loop);
     Py_VISIT(c->waiter_iter);
     Py_VISIT(c->hb_handle);
     Py_VISIT(c->done_cache);
@@ -789,51 +1135,76 @@ static int consumer_traverse(ConsumerObject *c, visitproc visit, void *arg) {
 
 static void consumer_clear(ConsumerObject *c) {
     Py_CLEAR(c->waiter);
+    Py_CLEAR(c->waiter_loop);
     Py_CLEAR(c->waiter_iter);
     Py_CLEAR(c->hb_handle);
     Py_CLEAR(c->done_cache);
 }
 
+/* UTF-8 of a str option (None allowed): NULL with *out = NULL for None; a str holding a NUL is
+ * refused (a C string would silently end there). */
 static PyObject *cstr_opt(PyObject *o, const char *what, const char **out) {
+    Py_ssize_t len;
     *out = NULL;
     if (!o || o == Py_None) return Py_None;
     if (!PyUnicode_Check(o)) {
         PyErr_Format(PyExc_TypeError, "%s must be str or None", what);
         return NULL;
     }
-    *out = PyUnicode_AsUTF8(o);
-    return *out ? o : NULL;
+    *out = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!*out) return NULL;
+    if (strlen(*out) != (size_t)len) {
+        PyErr_Format(PyExc_ValueError, "invalid %s: NUL at byte %zu", what, strlen(*out));
+        return NULL;
+    }
+    return o;
+}
+
+/* UTF-8 and length of a required str argument (the core checks the bytes, NULs included). */
+static const char *utf8_arg(PyObject *o, const char *what, size_t *len) {
+    Py_ssize_t n;
+    const char *p;
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(o)->tp_name);
+        return NULL;
+    }
+    p = PyUnicode_AsUTF8AndSize(o, &n);
+    *len = (size_t)n;
+    return p;
 }
 
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"url",          "method",          "headers",
                              "body",         "dialect",         "connect_timeout",
                              "first_byte_timeout", "idle_timeout", "event_timeout",
-                             "total_timeout", "max_retries",     "retry_base_delay",
-                             "http2",        "verify_peer",     "ca_file",
-                             "max_event_size", NULL};
-    const char *url, *method = "POST", *dialect = "openai";
-    PyObject *headers = NULL, *body = Py_None, *ca_file = Py_None, *hseq = NULL;
+                             "total_timeout", "paused_timeout", "max_retries",
+                             "retry_sent",   "retry_base_delay", "http2",
+                             "verify_peer",  "ca_file",         "max_event_size",
+                             "accumulate",   "sync",            NULL};
+    const char *dialect = "openai";
+    PyObject *url_o, *method_o = NULL, *headers = NULL, *body = Py_None, *ca_file = Py_None;
+    PyObject *hseq = NULL, *loop = NULL;
     Py_buffer view = {0};
-    int have_view = 0;
+    int have_view = 0, accumulate = 1, sync = 0;
     tw_request_opts o;
     tw_error err = {0};
     const char **hv = NULL;
+    size_t *hl = NULL;
     Py_ssize_t nh = 0, i, max_event_size = 0;
     StreamObject *s = NULL;
+    SinkObject *sink;
     tw_dialect dl;
 
     tw_request_opts_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|$sOOsdddddidppOn:start", kwlist, &url,
-                                     &method, &headers, &body, &dialect, &o.connect_timeout,
-                                     &o.first_byte_timeout, &o.idle_timeout, &o.event_timeout,
-                                     &o.total_timeout, &o.max_retries, &o.retry_base_delay,
-                                     &o.http2, &o.verify_peer, &ca_file, &max_event_size))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOsddddddipdppOnpp:start", kwlist,
+                                     &url_o, &method_o, &headers, &body, &dialect,
+                                     &o.connect_timeout, &o.first_byte_timeout, &o.idle_timeout,
+                                     &o.event_timeout, &o.total_timeout, &o.paused_timeout,
+                                     &o.max_retries, &o.retry_sent, &o.retry_base_delay,
+                                     &o.http2, &o.verify_peer, &ca_file, &max_event_size,
+                                     &accumulate, &sync))
         return NULL;
-    if (!self->e) {
-        PyErr_SetString(PyExc_ValueError, "engine is closed");
-        return NULL;
-    }
+    if (engine_ready(self) < 0) return NULL;
     dl = tw_dialect_from_name(dialect, strlen(dialect));
     if (!dl) {
         PyErr_Format(PyExc_ValueError,
@@ -846,13 +1217,20 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
         return NULL;
     }
+    if (!(o.paused_timeout >= 0) || isinf(o.paused_timeout)) {
+        PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");
+        return NULL;
+    }
+    if (!(o.url = utf8_arg(url_o, "url", &o.url_len))) return NULL;
+    if (method_o && !(o.method = utf8_arg(method_o, "method", &o.method_len))) return NULL;
     if (!cstr_opt(ca_file, "ca_file", &o.ca_file)) return NULL;
     if (headers && headers != Py_None) {
         hseq = PySequence_Fast(headers, "headers must be a sequence of 'Name: value' str");
         if (!hseq) return NULL;
         nh = PySequence_Fast_GET_SIZE(hseq);
         hv = PyMem_Calloc((size_t)nh + 1, sizeof *hv);
-        if (!hv) {
+        hl = PyMem_Calloc((size_t)nh + 1, sizeof *hl);
+        if (!hv || !hl) {
             PyErr_NoMemory();
             goto cleanup;
         }
@@ -862,7 +1240,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
                 PyErr_SetString(PyExc_TypeError, "headers must be 'Name: value' str");
                 goto cleanup;
             }
-            if (!(hv[i] = PyUnicode_AsUTF8(h))) goto cleanup;
+            if (!(hv[i] = utf8_arg(h, "header", &hl[i]))) goto cleanup;
         }
     }
     if (body != Py_None) {
@@ -875,12 +1253,16 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         o.body = view.buf;
         o.body_len = (size_t)view.len;
     }
-    o.method = method;
-    o.url = url;
     o.headers = hv;
+    o.header_lens = hl;
     o.n_headers = (size_t)nh;
     o.dialect = dl;
     o.max_event_size = (size_t)max_event_size;
+    /* A stream belongs to the loop it was started in: announced on that loop's sink. */
+    loop = sync ? NULL : running_loop();
+    sink = loop ? engine_loop_sink(self, loop) : engine_sync_sink(self);
+    if (!sink) goto cleanup;
+    o.sink = sink->k;
 
     s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
     if (!s) goto cleanup;
@@ -888,11 +1270,13 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     s->merge_index = -1;
     s->dialect = (int)dl;
     s->multi_choice = tw_dialect_indexes_choices(dl);
+    s->accumulate = accumulate;
     if (consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
         goto cleanup;
     }
     s->engine = (EngineObject *)Py_NewRef(self);
+    s->sink = (SinkObject *)Py_NewRef(sink);
     o.userdata = s;
     s->ts = tw_engine_start(self->e, &o, &err);
     if (!s->ts) {
@@ -900,8 +1284,10 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
     }
 cleanup:
+    Py_XDECREF(loop);
     if (have_view) PyBuffer_Release(&view);
     PyMem_Free(hv);
+    PyMem_Free(hl);
     Py_XDECREF(hseq);
     return (PyObject *)s;
 }
@@ -939,6 +1325,7 @@ static void Stream_dealloc(StreamObject *s) {
     PyObject_GC_UnTrack(s);
     stream_release_c(s);
     Stream_clear(s);
+    Py_CLEAR(s->sink);
     Py_CLEAR(s->engine);
     tw_buf_free(&s->text);
     tw_buf_free(&s->model);
@@ -972,10 +1359,7 @@ static void stream_close(StreamObject *s) {
         s->cur = NULL;
     }
     if (s->waiter) {
-        PyObject *fut = s->waiter, *r;
-        s->waiter = NULL;
-        Py_CLEAR(s->waiter_iter);
-        cancel_heartbeat((ConsumerObject *)s);
+        PyObject *fut = consumer_unpark((ConsumerObject *)s), *r;
         r = PyObject_CallMethodNoArgs(fut, tw_state->str_cancel);
         if (r) Py_DECREF(r);
         else PyErr_Clear();
@@ -1062,12 +1446,15 @@ static PyObject *buf_str(const tw_buf *b) {
 }
 
 static PyObject *Stream_get_text_content(StreamObject *s, void *Py_UNUSED(c)) {
+    if (!s->accumulate) Py_RETURN_NONE;
     return buf_str(&s->text);
 }
 
 static PyObject *Stream_get_tool_calls(StreamObject *s, void *Py_UNUSED(c)) {
-    PyObject *list = PyList_New(0);
+    PyObject *list;
     size_t i;
+    if (!s->accumulate) Py_RETURN_NONE;
+    list = PyList_New(0);
     if (!list) return NULL;
     for (i = 0; i < s->n_calls; i++) {
         ToolCall *tc = &s->calls[i];
@@ -1139,13 +1526,14 @@ static PyObject *Stream_get_metrics(StreamObject *s, void *Py_UNUSED(c)) {
     tw_metrics m;
     if (!s->ts) Py_RETURN_NONE;
     tw_stream_get_metrics(s->ts, &m);
-    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisi}", "connect_time", m.connect_time, "ttfb",
-                         m.ttfb, "ttft", m.ttft, "duration", m.duration, "gap_p50", m.gap_p50,
-                         "gap_p99", m.gap_p99, "text_events", (unsigned long long)m.text_events,
-                         "events", (unsigned long long)m.events, "bytes",
-                         (unsigned long long)m.bytes, "retries", m.retries, "http_status",
-                         (int)m.http_status, "http_version", m.http_version,
-                         "connection_reused", m.connection_reused);
+    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisisd}", "connect_time", m.connect_time,
+                         "ttfb", m.ttfb, "ttft", m.ttft, "duration", m.duration, "gap_p50",
+                         m.gap_p50, "gap_p99", m.gap_p99, "text_events",
+                         (unsigned long long)m.text_events, "events",
+                         (unsigned long long)m.events, "bytes", (unsigned long long)m.bytes,
+                         "retries", m.retries, "http_status", (int)m.http_status,
+                         "http_version", m.http_version, "connection_reused",
+                         m.connection_reused, "retry_after", m.retry_after);
 }
 
 static PyMethodDef Stream_methods[] = {
@@ -1163,14 +1551,17 @@ static PyMethodDef Stream_methods[] = {
     {"__exit__", (PyCFunction)(void (*)(void))Stream_exit, METH_FASTCALL, NULL},
     {"_waiter_done", (PyCFunction)Consumer_waiter_done, METH_O, NULL},
     {"_heartbeat", (PyCFunction)Consumer_heartbeat, METH_NOARGS, NULL},
+    {"_wake", (PyCFunction)Consumer_wake, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Stream_getset[] = {
     {"text_content", (getter)Stream_get_text_content, NULL,
-     "Text consumed so far (of choice 0 where the dialect has choices).", NULL},
+     "Text consumed so far (of choice 0 where the dialect has choices); None when the stream "
+     "was started with accumulate=False.", NULL},
     {"tool_calls", (getter)Stream_get_tool_calls, NULL,
-     "Tool calls consumed so far, arguments assembled: [{index, id, name, arguments}].", NULL},
+     "Tool calls consumed so far, arguments assembled: [{index, id, name, arguments}]; None "
+     "when the stream was started with accumulate=False.", NULL},
     {"usage", (getter)Stream_get_usage, NULL, "Token usage dict, or None.", NULL},
     {"finish_reason", (getter)Stream_get_finish_reason, NULL, "Finish reason, or None.", NULL},
     {"model", (getter)Stream_get_model, NULL, "Model named by the provider, or None.", NULL},
@@ -1548,10 +1939,7 @@ static PyObject *Merge_anext(MergeObject *m) {
 static void merge_close(MergeObject *m) {
     merge_cancel(m);
     if (m->waiter) {
-        PyObject *fut = m->waiter, *r;
-        m->waiter = NULL;
-        Py_CLEAR(m->waiter_iter);
-        cancel_heartbeat((ConsumerObject *)m);
+        PyObject *fut = consumer_unpark((ConsumerObject *)m), *r;
         r = PyObject_CallMethodNoArgs(fut, tw_state->str_cancel);
         if (r) Py_DECREF(r);
         else PyErr_Clear();
@@ -1606,6 +1994,7 @@ static PyMethodDef Merge_methods[] = {
     {"__aexit__", (PyCFunction)(void (*)(void))Merge_aexit, METH_FASTCALL, NULL},
     {"_waiter_done", (PyCFunction)Consumer_waiter_done, METH_O, NULL},
     {"_heartbeat", (PyCFunction)Consumer_heartbeat, METH_NOARGS, NULL},
+    {"_wake", (PyCFunction)Consumer_wake, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1654,22 +2043,25 @@ static void consumer_cancel(ConsumerObject *c) {
     }
 }
 
-static int attach_engines(ConsumerObject *c, PyObject *loop) {
+/* Before c parks a Future of loop: loop watches the sink of every stream c reads. */
+static int watch_sinks(ConsumerObject *c, PyObject *loop) {
     if (c->is_merge) {
         MergeObject *m = (MergeObject *)c;
         Py_ssize_t i;
         for (i = 0; i < m->n; i++)
-            if (engine_attach(m->ent[i].s->engine, loop) < 0) return -1;
+            if (!m->ent[i].completed && stream_watch(m->ent[i].s, loop) < 0) return -1;
         return 0;
     }
-    return engine_attach(((StreamObject *)c)->engine, loop);
+    return stream_watch((StreamObject *)c, loop);
 }
 
 int tw_py_init_stream(PyObject *m) {
     PyTypeObject *types[] = {&Engine_Type, &Stream_Type, &StreamIter_Type, &Merge_Type};
-    if (PyType_Ready(&EngineReader_Type) < 0) return -1;
     const char *names[] = {"Engine", "Stream", "StreamIter", "merge"};
     size_t i;
+    if (PyType_Ready(&Sink_Type) < 0 || PyType_Ready(&Reader_Type) < 0 ||
+        PyType_Ready(&LoopEntry_Type) < 0)
+        return -1;
     for (i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i]) < 0) return -1;
         Py_INCREF(types[i]);

@@ -81,7 +81,11 @@ typedef struct TwState {
     PyObject *str_message_attr;
     PyObject *str_waiter_done;
     PyObject *str_heartbeat;
+    PyObject *str_wake;
+    PyObject *str_is_running;
+    PyObject *str_call_soon_threadsafe;
     PyObject *get_running_loop; /* asyncio.get_running_loop (C implementation) */
+    PyObject *get_running_loop_or_none; /* asyncio._get_running_loop: None, not an error */
 } TwState;
 
 /** The module state (the module is single-phase and lives until interpreter exit). */

@@ -1,4 +1,10 @@
-"""Type stubs of tokenwire._native, the C extension."""
+"""Type stubs of tokenwire._native, the C extension.
+
+Errors: a method, URL or header the engine refuses (RFC 9110 token method and header names;
+URL printable ASCII without spaces; header values without CR, LF, NUL or other control
+characters) raises ValueError naming the field and the byte position, before anything is
+sent. Network, HTTP and stream failures are tokenwire.Error subclasses.
+"""
 from typing import (Any, AsyncIterator, Dict, Iterator, List, Literal, Mapping, Optional,
                     Sequence, Tuple, Union)
 
@@ -20,11 +26,15 @@ class Error(Exception):
 
 class HTTPError(Error): ...
 class TimeoutError(Error, TimeoutError): ...  # type: ignore[misc]
+# connect, first byte, idle, event, total, or paused (the consumer stopped reading and the
+# transfer stayed paused longer than paused_timeout).
 class ProtocolError(Error):
+    # Also a 2xx answer that is not an event stream: a text/html page, or a body with bytes
+    # and no event (the message has the first bytes; .body holds them).
     events: List["SSEEvent"]
 class ProviderError(Error): ...
 class CancelledError(Error): ...
-class TransportError(Error): ...
+class TransportError(Error): ...  # also: a stream started before fork(), used in the child
 
 class Event:
     def __init__(self, type: EventType, *, text: Optional[str] = ..., index: int = ...,
@@ -124,6 +134,8 @@ class StreamIter:
     async def aclose(self) -> None: ...
 
 class Stream:
+    """One streaming response. It belongs to the event loop it was started in (announced on
+    that loop's own wakeup fd); sync iteration works from any thread."""
     def __aiter__(self) -> "Stream": ...
     async def __anext__(self) -> Event: ...
     def __iter__(self) -> "Stream": ...
@@ -139,9 +151,9 @@ class Stream:
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
     @property
-    def text_content(self) -> str: ...
+    def text_content(self) -> Optional[str]: ...  # None when started with accumulate=False
     @property
-    def tool_calls(self) -> List[Dict[str, Any]]: ...
+    def tool_calls(self) -> Optional[List[Dict[str, Any]]]: ...  # None: accumulate=False
     @property
     def usage(self) -> Optional[Dict[str, Optional[int]]]: ...
     @property
@@ -156,6 +168,9 @@ class Stream:
     def error(self) -> Optional[Error]: ...
     @property
     def metrics(self) -> Optional[Dict[str, Any]]: ...
+    # connect_time, ttfb, ttft, duration, gap_p50, gap_p99, text_events, events, bytes,
+    # retries, http_status, http_version, connection_reused, retry_after (seconds: the last
+    # Retry-After the server sent, 0 when none)
     @property
     def dialect(self) -> Dialect: ...
 
@@ -172,19 +187,25 @@ class merge:
     def streams(self) -> Dict[str, Stream]: ...
 
 class Engine:
+    """The libcurl I/O thread(s). Shared by any number of event loops on any threads: each
+    loop gets its own sink (ready list + eventfd, registered with its add_reader on first
+    use; a closed loop's is freed when a new loop shows up, or with the engine; dropping the
+    engine while a loop runs on another thread removes its reader on that thread). In a
+    fork() child the first start / stats /
+    prewarm replaces the parent's engine with a new one."""
     def __init__(self, io_threads: int = ..., high_watermark: int = ...,
                  low_watermark: int = ...) -> None: ...
     def start(self, url: str, *, method: str = ..., headers: Sequence[str] = ...,
               body: Optional[Buffer] = ..., dialect: Dialect = ...,
               connect_timeout: float = ..., first_byte_timeout: float = ...,
               idle_timeout: float = ..., event_timeout: float = ..., total_timeout: float = ...,
-              max_retries: int = ..., retry_base_delay: float = ..., http2: bool = ...,
-              verify_peer: bool = ..., ca_file: Optional[str] = ...,
-              max_event_size: int = ...) -> Stream: ...
+              paused_timeout: float = ..., max_retries: int = ..., retry_sent: bool = ...,
+              retry_base_delay: float = ..., http2: bool = ..., verify_peer: bool = ...,
+              ca_file: Optional[str] = ..., max_event_size: int = ..., accumulate: bool = ...,
+              sync: bool = ...) -> Stream: ...
     def stats(self) -> Dict[str, int]: ...
     def prewarm(self, url: str) -> None: ...
-    @property
-    def fd(self) -> int: ...
+    def _loops(self) -> int: ...
 
 class Mock:
     def __init__(self, host: str = ..., port: int = ..., threads: int = ...) -> None: ...
