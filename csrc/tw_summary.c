@@ -87,6 +87,7 @@ typedef struct call {
 
 struct tw_summary {
     int accumulate;
+    int by_choice; /* event indexes are choices */
     choice *ch;
     int32_t n_ch;
     call *calls;
@@ -101,10 +102,11 @@ struct tw_summary {
     uint64_t recoverable;
 };
 
-tw_summary *tw_summary_new(int accumulate) {
+tw_summary *tw_summary_new(int accumulate, int indexes_choices) {
     tw_summary *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->accumulate = accumulate;
+    s->by_choice = indexes_choices;
     s->in_tok = s->out_tok = s->total_tok = -1;
     return s;
 }
@@ -145,7 +147,7 @@ tw_summary *tw_summary_copy(const tw_summary *s) {
     tw_summary *c;
     tw_code rc = TW_OK;
     if (!s) return NULL;
-    c = tw_summary_new(s->accumulate);
+    c = tw_summary_new(s->accumulate, s->by_choice);
     if (!c) return NULL;
     c->in_tok = s->in_tok;
     c->out_tok = s->out_tok;
@@ -229,7 +231,7 @@ tw_code tw_summary_add(tw_summary *s, const tw_event *ev) {
     case TW_EV_TEXT:
     case TW_EV_REASONING: {
         int text = ev->type == TW_EV_TEXT;
-        if (!(c = get_choice(s, ev->index))) return TW_ERR_NOMEM;
+        if (!(c = get_choice(s, s->by_choice ? ev->index : 0))) return TW_ERR_NOMEM;
         *(text ? &c->text_bytes : &c->reasoning_bytes) += ev->text.len;
         if (!s->accumulate || !ev->text.len) return TW_OK;
         return tw_buf_append(text ? &c->text : &c->reasoning, ev->text.ptr, ev->text.len);
@@ -248,7 +250,7 @@ tw_code tw_summary_add(tw_summary *s, const tw_event *ev) {
         if (ev->total_tokens >= 0) s->total_tok = ev->total_tokens;
         return TW_OK;
     case TW_EV_FINISH:
-        if (!(c = get_choice(s, ev->index))) return TW_ERR_NOMEM;
+        if (!(c = get_choice(s, s->by_choice ? ev->index : 0))) return TW_ERR_NOMEM;
         c->finish = tw_finish_from_reason(ev->reason);
         if (c->finish == TW_FINISH_NONE) c->finish = TW_FINISH_OTHER;
         return set_buf(&c->finish_raw, ev->reason);

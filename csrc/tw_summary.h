@@ -3,8 +3,8 @@
  * stream's result that the engine, both bindings and the CLI share. Included by tokenwire.h.
  *
  * Rules (the same everywhere):
- * - text and reasoning are kept per choice (event index): choice 0 is "the" answer; n > 1 and
- *   Gemini candidates keep their own.
+ * - text and reasoning are kept per choice: choice 0 is "the" answer; n > 1 and Gemini
+ *   candidates keep their own (for dialects whose indexes are content blocks, all is choice 0).
  * - tool calls are assembled per tool-call index: the first non-empty id and name win,
  *   argument deltas are concatenated in order.
  * - usage: the last USAGE event's figures; total = input + output when the provider gave no
@@ -44,9 +44,14 @@ TW_API const char *tw_finish_name(tw_finish f);
 
 typedef struct tw_summary tw_summary;
 
-/** @param accumulate 0: text and reasoning are counted, not kept. @return NULL on NOMEM.
- * Thread: any. Ownership: free with tw_summary_free. */
-TW_API tw_summary *tw_summary_new(int accumulate);
+/**
+ * @param accumulate 0: text and reasoning are counted, not kept.
+ * @param indexes_choices tw_dialect_indexes_choices() of the source dialect: 1 when event
+ * indexes are choices (OpenAI n > 1, Gemini candidates), 0 when they are content blocks
+ * (Anthropic, Responses): then every text and finish reason belongs to choice 0.
+ * @return NULL on NOMEM. Thread: any. Ownership: free with tw_summary_free.
+ */
+TW_API tw_summary *tw_summary_new(int accumulate, int indexes_choices);
 TW_API void tw_summary_free(tw_summary *s);
 /** Deep copy (a snapshot). @return NULL on NOMEM. */
 TW_API tw_summary *tw_summary_copy(const tw_summary *s);

@@ -157,10 +157,12 @@ class Cursor {
             case T_ERROR: {
                 const kind = KINDS[meta[this.i]] || 'unknown';
                 const status = meta[this.i + 1];
-                this.i += 2;
+                /* One bad event (malformed JSON, oversized): the stream goes on after it. */
+                const recoverable = meta[this.i + 2] === 1;
+                this.i += 3;
                 const message = this.s();
                 const code = this.s();
-                return { type: 'error', index, kind, status, message, code, raw: this.s() };
+                return { type: 'error', index, kind, status, message, code, raw: this.s(), recoverable };
             }
             case T_RAW: {
                 const event = this.s();

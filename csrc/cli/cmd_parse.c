@@ -28,6 +28,8 @@ static void usage(FILE *out) {
           "                       ndjson\n"
           "  --format F           re-encode instead of printing JSON lines:\n"
           "                       openai | events | ai-sdk | ndjson | text\n"
+          "  --summary            after the events, one more line: the stream's summary as JSON\n"
+          "                       (text, reasoning, tool calls, usage, finish reason, the end)\n"
           "  --max-event-size N   cap on one SSE event / NDJSON line in bytes (suffix k, m or g\n"
           "                       for KiB, MiB, GiB); default 64m\n"
           "\n"
@@ -37,6 +39,11 @@ static void usage(FILE *out) {
           "With --dialect sse and no --format, the raw SSE events:\n"
           "  {\"event\":\"message\",\"data\":\"...\",\"id\":\"\",\"retry\":null}\n"
           "\n"
+          "A data line that is not JSON (or an oversized event) prints an error event with\n"
+          "\"recoverable\":true and decoding goes on. Input that ends before the dialect's end\n"
+          "marker and without a finish reason ends with an error of kind truncated; input with\n"
+          "bytes but no event at all with a protocol error (\"not an event stream\").\n"
+          "\n"
           "Exit status: 0 the stream decoded without error events; 1 the stream carried an error\n"
           "event (provider error, invalid JSON, oversized event...; it is printed like any other\n"
           "event and counted on stderr) or stdin/stdout failed; 2 usage error.\n",
@@ -45,6 +52,7 @@ static void usage(FILE *out) {
 
 typedef struct parse_ctx {
     tw_encoder *enc; /* NULL: JSON lines */
+    tw_summary *sum; /* --summary: every event goes in, printed as the last line */
     int raw_sse;     /* --dialect sse without --format */
     tw_buf out;
     long errors;
@@ -76,6 +84,10 @@ static int on_event(void *ud, const tw_event *ev) {
     parse_ctx *c = ud;
     tw_code rc;
     if (ev->type == TW_EV_ERROR) c->errors++;
+    if (c->sum && tw_summary_add(c->sum, ev) != TW_OK) {
+        c->rc = TW_ERR_NOMEM;
+        return 1;
+    }
     if (c->enc) {
         rc = tw_encoder_encode(c->enc, ev, &c->out);
     } else if (c->raw_sse && ev->type == TW_EV_RAW) {
@@ -158,7 +170,7 @@ int tw_cli_parse(int argc, char **argv) {
     tw_error err;
     parse_ctx c;
     char *buf;
-    int status = 0, eof = 0;
+    int status = 0, eof = 0, want_summary = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -172,6 +184,8 @@ int tw_cli_parse(int argc, char **argv) {
         } else if (opt_value(argc, argv, &i, "--format", &v)) {
             if (!v) return usage_error("--format needs a value", NULL);
             format_name = v;
+        } else if (!strcmp(argv[i], "--summary")) {
+            want_summary = 1;
         } else if (opt_value(argc, argv, &i, "--max-event-size", &v)) {
             if (!v) return usage_error("--max-event-size needs a value", NULL);
             size_arg = v;
@@ -212,6 +226,12 @@ int tw_cli_parse(int argc, char **argv) {
         tw_decoder_free(dec);
         return 1;
     }
+    if (want_summary && !(c.sum = tw_summary_new(1, tw_dialect_indexes_choices(dialect)))) {
+        fputs("tokenwire parse: out of memory\n", stderr);
+        tw_encoder_free(c.enc);
+        tw_decoder_free(dec);
+        return 1;
+    }
     buf = malloc(READ_SIZE);
     if (!buf) {
         fputs("tokenwire parse: out of memory\n", stderr);
@@ -231,6 +251,8 @@ int tw_cli_parse(int argc, char **argv) {
             eof = 1;
             rc = tw_decoder_finish(dec, on_event, &c, &err);
             if (rc == TW_OK && c.enc) rc = tw_encoder_finish(c.enc, &c.out);
+            if (rc == TW_OK && c.sum && (rc = tw_summary_to_json(c.sum, &c.out)) == TW_OK)
+                rc = tw_buf_append(&c.out, "\n", 1);
         } else {
             rc = tw_decoder_feed(dec, buf, (size_t)n, on_event, &c, &err);
         }
@@ -256,6 +278,7 @@ done:
     free(buf);
     tw_buf_free(&c.out);
     tw_encoder_free(c.enc);
+    tw_summary_free(c.sum);
     tw_decoder_free(dec);
     return status;
 }

@@ -123,8 +123,7 @@ int tw_cli_stream(int argc, char **argv) {
     const char *url = NULL, *dialect_name = "openai", *format_name = "text", *json = NULL;
     const char *key_env = NULL, *key = NULL, *method = NULL, *cacert = NULL;
     const char *headers[MAX_HEADERS + 4];
-    char *owned[4] = {NULL, NULL, NULL, NULL};
-    size_t n_headers = 0, n_owned = 0;
+    size_t n_headers = 0;
     int quiet = 0, insecure = 0, http2 = 0, retries = 2, retry_sent = 0, status = 0;
     double connect_t = 10, first_byte_t = 0, idle_t = 0, event_t = 0, total_t = 0, paused_t = 300;
     tw_dialect dialect;
@@ -346,6 +345,5 @@ done:
     tw_encoder_free(enc);
     tw_buf_free(&body);
     tw_buf_free(&out);
-    for (size_t i = 0; i < n_owned; i++) free(owned[i]);
     return status;
 }

@@ -548,7 +548,7 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         return NULL;
     }
     s->m.http_version = 0;
-    s->sum = tw_summary_new(opts->accumulate);
+    s->sum = tw_summary_new(opts->accumulate, tw_dialect_indexes_choices(opts->dialect));
     if (!s->sum) {
         tw__stream_free(s);
         set_err(err, TW_ERR_NOMEM, "out of memory");

@@ -326,7 +326,7 @@ void tw_stream_get_metrics(tw_stream *s, tw_metrics *out) {
 tw_summary *tw_stream_summary(tw_stream *s) {
     tw_summary *c;
     if (!s) return NULL;
-    if (tw__stream_forked(s)) return tw_summary_new(1);
+    if (tw__stream_forked(s)) return tw_summary_new(1, 1);
     pthread_mutex_lock(&s->lock);
     c = tw_summary_copy(s->sum);
     pthread_mutex_unlock(&s->lock);

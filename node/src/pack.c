@@ -258,6 +258,7 @@ void twn_pack_event(twn_packer *p, const tw_event *ev)
     case TW_EV_ERROR:
         twn_pack_num(p, (double)ev->error_kind);
         twn_pack_num(p, (double)ev->status);
+        twn_pack_num(p, (double)ev->recoverable);
         twn_pack_str(p, ev->text);
         twn_pack_str(p, ev->name);
         twn_pack_str(p, ev->raw);

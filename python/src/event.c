@@ -29,6 +29,7 @@ PyObject *tw_py_event_new(const tw_event *ev, PyObject *source) {
     e->kind = (int)ev->error_kind;
     e->index = ev->index;
     e->status = ev->status;
+    e->recoverable = ev->recoverable;
     e->input_tokens = ev->input_tokens;
     e->output_tokens = ev->output_tokens;
     e->total_tokens = ev->total_tokens;
@@ -71,6 +72,7 @@ int tw_py_event_to_c(EventObject *e, tw_event *out) {
     out->error_kind = (tw_error_kind)e->kind;
     out->index = e->index;
     out->status = e->status;
+    out->recoverable = e->recoverable;
     out->input_tokens = e->input_tokens;
     out->output_tokens = e->output_tokens;
     out->total_tokens = e->total_tokens;
@@ -141,15 +143,17 @@ static PyObject *Event_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *kwlist[] = {"type",         "text",          "index",        "id",
                              "name",         "arguments",     "reason",       "input_tokens",
                              "output_tokens", "total_tokens", "kind",         "status",
-                             "raw",          "source",        "retry",        NULL};
+                             "raw",          "source",        "retry",        "recoverable",
+                             NULL};
     PyObject *tname, *text = NULL, *id = NULL, *name = NULL, *arguments = NULL, *reason = NULL;
     PyObject *in_t = NULL, *out_t = NULL, *tot_t = NULL, *kind = NULL, *raw = NULL;
     PyObject *source = NULL, *retry = NULL;
-    int index = 0, status = 0, t;
+    int index = 0, status = 0, recoverable = 0, t;
     EventObject *e;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$OiOOOOOOOOiOOO:Event", kwlist, &tname,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$OiOOOOOOOOiOOOp:Event", kwlist, &tname,
                                      &text, &index, &id, &name, &arguments, &reason, &in_t,
-                                     &out_t, &tot_t, &kind, &status, &raw, &source, &retry))
+                                     &out_t, &tot_t, &kind, &status, &raw, &source, &retry,
+                                     &recoverable))
         return NULL;
     t = type_from_name(tname);
     if (t < 0) return NULL;
@@ -158,6 +162,7 @@ static PyObject *Event_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     e->type = t;
     e->index = index;
     e->status = status;
+    e->recoverable = recoverable;
     e->kind = 0;
     if (kind && kind != Py_None) {
         if (!PyUnicode_Check(kind)) {
@@ -263,6 +268,11 @@ static PyObject *Event_get_message(EventObject *e, void *c) {
     if (e->type != TW_EV_ERROR) Py_RETURN_NONE;
     return or_none(e->text);
 }
+static PyObject *Event_get_recoverable(EventObject *e, void *c) {
+    (void)c;
+    if (e->type != TW_EV_ERROR) Py_RETURN_NONE;
+    return PyBool_FromLong(e->recoverable);
+}
 static PyObject *Event_get_model(EventObject *e, void *c) {
     (void)c;
     if (e->type != TW_EV_START) Py_RETURN_NONE;
@@ -302,6 +312,10 @@ static PyGetSetDef Event_getset[] = {
     {"kind", (getter)Event_get_kind, NULL, "Error kind: 'http', 'provider', 'timeout', ...",
      NULL},
     {"status", (getter)Event_get_status, NULL, "Error: HTTP status or provider code.", NULL},
+    {"recoverable", (getter)Event_get_recoverable, NULL,
+     "Error: True when one event was bad (malformed JSON, oversized) and the stream went on; "
+     "False for the stream's terminal error.",
+     NULL},
     {"message", (getter)Event_get_message, NULL, "Error: the message.", NULL},
     {"model", (getter)Event_get_model, NULL, "Start: the model name.", NULL},
     {"event", (getter)Event_get_event, NULL, "Raw: the SSE event name.", NULL},

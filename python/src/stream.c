@@ -711,9 +711,9 @@ static void account(StreamObject *s, const tw_event *ev) {
         s->done = 1;
         break;
     case TW_EV_ERROR:
-        /* Terminal only when it is the stream's last event (decoders report one bad payload
-         * and go on); the engine guarantees nothing follows the terminal event. */
-        if (s->cur_i == s->cur_n && tw_stream_finished(s->ts)) s->done = 1;
+        /* A recoverable error (one bad event) is delivered as an event and the stream goes
+         * on; any other error is the stream's terminal event (the core says which). */
+        if (!ev->recoverable) s->done = 1;
         break;
     default:
         break;
@@ -1258,6 +1258,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     o.n_headers = (size_t)nh;
     o.dialect = dl;
     o.max_event_size = (size_t)max_event_size;
+    o.accumulate = accumulate;
     /* A stream belongs to the loop it was started in: announced on that loop's sink. */
     loop = sync ? NULL : running_loop();
     sink = loop ? engine_loop_sink(self, loop) : engine_sync_sink(self);

@@ -114,6 +114,7 @@ typedef struct EventObject {
     int kind;
     int32_t index;
     int32_t status;
+    int recoverable; /* error: one bad event, the stream went on */
     int64_t input_tokens;
     int64_t output_tokens;
     int64_t total_tokens;

@@ -35,8 +35,6 @@ const CASES = [
     { fault: 'reset', cls: 'ConnectionError', before: 3 },
     { fault: 'stall', cls: 'TimeoutError', before: 3, timeout: { idle: 300 } },
     { fault: 'heartbeat_only', cls: 'TimeoutError', before: 3, timeout: { event: 300 }, extra: { heartbeat_ms: 20 } },
-    { fault: 'garbage', cls: 'ProtocolError', before: 3 },
-    { fault: 'oversized', cls: 'ProtocolError', before: 3, extra: { oversized: 3 << 20 }, maxEventSize: 1 << 20 },
     { fault: 'provider_error', cls: 'ProviderError', before: 3 },
 ];
 
@@ -61,13 +59,28 @@ for (const dialect of ['openai', 'anthropic', 'gemini', 'openai-responses', 'oll
     }
 }
 
-test('ollama: oversized NDJSON line -> ProtocolError after the lines before it', async () => {
-    const client = new tw.Client({ baseURL: mock.url, dialect: 'ollama', maxRetries: 0, maxEventSize: 1 << 20 });
-    const s = client.stream(q('/api/chat', { chunks: 10, fault: 'oversized', fault_after: 3, oversized: 3 << 20 }), { json: body() });
-    const r = await collect(s);
-    assert.ok(r.error instanceof tw.ProtocolError, String(r.error));
-    assert.equal(r.text, expectedText(3));
-});
+/* One bad event (not JSON, over maxEventSize): an 'error' event with recoverable: true in its
+ * place, no exception, and every later event (one rule in the core, issue 11). */
+for (const dialect of ['openai', 'anthropic', 'gemini', 'openai-responses', 'ollama']) {
+    for (const fault of ['garbage', 'oversized']) {
+        test(`${dialect}: fault=${fault} -> a recoverable error event, then the rest`, async () => {
+            const client = new tw.Client({ baseURL: mock.url, dialect, maxRetries: 0, maxEventSize: 1 << 20 });
+            const s = client.stream(q(DIALECT_PATHS[dialect], { chunks: 10, fault, fault_after: 3, oversized: 3 << 20 }),
+                { json: body() });
+            const events = [];
+            for await (const ev of s) events.push(ev);
+            const errs = events.filter((e) => e.type === 'error');
+            assert.equal(errs.length, 1, JSON.stringify(errs));
+            assert.equal(errs[0].recoverable, true);
+            assert.equal(errs[0].kind, 'protocol');
+            const texts = events.filter((e) => e.type === 'text');
+            assert.equal(texts.length, 10);
+            assert.ok(events.indexOf(errs[0]) > events.indexOf(texts[2]));
+            assert.equal(texts.map((e) => e.text).join(''), expectedText(10));
+            assert.equal(s.summary.text, expectedText(10));
+        });
+    }
+}
 
 test('bad_utf8 is not an error: the bytes become U+FFFD and the stream goes on', async () => {
     const client = new tw.Client({ baseURL: mock.url, maxRetries: 0 });

@@ -88,11 +88,10 @@ def test_random_bytes_labelled_event_stream_are_a_protocol_error(servers, run):
         with pytest.raises(tw.ProtocolError) as ei:
             consume()
         msg = str(ei.value)
-        # The first bytes are in the message (printable ASCII, the rest as '.'). The content
-        # type is not: the core's end-of-body path keeps the decoder's shorter message (see
-        # the report of issue 10; deliver_end_of_body tests rc == TW_OK, but the staging
-        # callback stops the decoder at the error, which makes rc TW_ERR_CANCELLED).
-        assert "not an event stream" in msg and "4096 bytes and no event" in msg, msg
+        # The content type, the body size and the first bytes (printable ASCII, the rest as
+        # '.') are in the message.
+        assert "not an event stream" in msg and "4096 body bytes" in msg, msg
+        assert 'content-type "text/event-stream"' in msg, msg
         assert 'first bytes "' in msg and ei.value.status in (None, 200)
         assert ei.value.body and len(ei.value.body) > 0
 

@@ -143,7 +143,6 @@ def test_decoder_matches_stream(mock, run):
 
 FAULTS = [
     ("reset", tw.TransportError, 3),
-    ("garbage", tw.ProtocolError, 3),
     ("provider_error", tw.ProviderError, 3),
     ("429", tw.HTTPError, 0),
     ("500", tw.HTTPError, 0),
@@ -219,11 +218,25 @@ def test_bad_utf8_is_replaced_not_fatal(mock, run):
     assert evs[-1].type in ("usage", "finish")
 
 
-def test_oversized_event_is_protocol_error(mock, run):
+@pytest.mark.parametrize("fault,extra", [("garbage", {}), ("oversized", {"oversized": 300000})])
+def test_bad_event_is_a_recoverable_error_event(mock, run, fault, extra):
+    """One bad event (not JSON, over max_event_size): an error event with recoverable=True in
+    its place, no exception, and every later event (one rule in the core, issue 11)."""
     c = mk(mock, max_event_size=100000)
-    path = url("/v1/chat/completions", chunks=6, fault="oversized", oversized=300000)
-    with pytest.raises(tw.ProtocolError):
-        run(collect(c.stream("POST", path, json=BODY)))
+    path = url("/v1/chat/completions", chunks=8, fault=fault, fault_after=3, **extra)
+
+    async def main():
+        s = c.stream("POST", path, json=BODY)
+        return await collect(s), s
+
+    evs, s = run(main())
+    errs = [e for e in evs if e.type == "error"]
+    assert len(errs) == 1 and errs[0].recoverable is True and errs[0].kind == "protocol"
+    texts = [e for e in evs if e.type == "text"]
+    assert evs.index(errs[0]) > evs.index(texts[2]) and len(texts) == 8
+    assert s.error is None and s.done and s.text_content == mock.expected_text(8)
+    if fault == "garbage":
+        assert "garbage" in errs[0].raw
 
 
 def test_retries(mock, run):
