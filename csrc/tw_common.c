@@ -57,6 +57,10 @@ const char *tw_error_kind_name(tw_error_kind kind) {
     return kind_names[kind];
 }
 
+int tw_event_is_terminal(const tw_event *ev) {
+    return ev && (ev->type == TW_EV_END || (ev->type == TW_EV_ERROR && !ev->recoverable));
+}
+
 void tw_event_init(tw_event *ev) {
     memset(ev, 0, sizeof *ev);
     ev->input_tokens = ev->output_tokens = ev->total_tokens = -1;

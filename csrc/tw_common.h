@@ -161,6 +161,13 @@ typedef struct tw_event {
  */
 TW_API void tw_event_init(tw_event *ev);
 
+/**
+ * 1 when ev ends its stream: END, or an ERROR that is not recoverable. Every stream's last
+ * event is exactly one such event; a recoverable error is followed by more events.
+ * Thread: any.
+ */
+TW_API int tw_event_is_terminal(const tw_event *ev);
+
 /** Static lowercase name of an event type ("text", "tool_call", ...), "unknown" if invalid. */
 TW_API const char *tw_event_type_name(tw_event_type type);
 /** Static lowercase name of an error kind ("http", "provider", ...), "none" for TW_KIND_NONE. */

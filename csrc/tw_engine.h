@@ -13,9 +13,12 @@
  * the fd) and tw_stream_take() on each to get its events as one owned batch.
  * A blocking per-stream API (tw_stream_wait) serves C users and the CLI.
  *
- * Ending: every stream's last delivered event is exactly one terminal event: TW_EV_END (clean
- * end) or TW_EV_ERROR (kinds http, provider, timeout, protocol, transport, cancelled). It comes
- * after every event received before it. Nothing is delivered after it.
+ * Ending: every stream's last delivered event is exactly one terminal event
+ * (tw_event_is_terminal): TW_EV_END (clean end) or a TW_EV_ERROR that is not recoverable (kinds
+ * http, provider, timeout, protocol, transport, cancelled, truncated). It comes after every
+ * event received before it; nothing is delivered after it. A recoverable error (one malformed
+ * or oversized event) is delivered in order and the stream goes on. A body that ends before
+ * its dialect's end marker and without a finish reason ends with a truncated error.
  */
 #ifndef TW_ENGINE_H
 #define TW_ENGINE_H

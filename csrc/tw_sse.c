@@ -43,7 +43,9 @@ struct tw_sse_parser {
     int64_t retry;     /* retry field of this event, -1 if none */
     int skipping;      /* an oversized event is being dropped up to the next blank line */
 
-    tw_buf last_id;    /* the last event ID buffer; persists across events */
+    tw_buf id_buf;     /* the last event ID buffer: set by id fields of the block being read */
+    tw_buf last_id;    /* the last event ID string: id_buf as of the last dispatch (a blank
+                          line); survives finish(), so a reconnect can send it */
     int64_t reconnect; /* reconnection time from the last valid retry field, -1 if none */
     tw_buf scratch;    /* repaired comment text */
 
@@ -78,6 +80,13 @@ static void reset_event(tw_sse_parser *p) {
     if (p->data.cap > SHRINK_ABOVE) tw_buf_free(&p->data);
 }
 
+/* The last event ID buffer goes back to the string: an id of an undispatched block never
+ * counts. @return 0 or TW_ERR_NOMEM. */
+static int restore_id_buf(tw_sse_parser *p) {
+    p->id_buf.len = 0;
+    return p->last_id.len ? (int)tw_buf_append(&p->id_buf, p->last_id.data, p->last_id.len) : 0;
+}
+
 tw_sse_parser *tw_sse_parser_new(const tw_sse_opts *opts) {
     tw_sse_parser *p = calloc(1, sizeof *p);
     tw_sse_opts o;
@@ -92,6 +101,12 @@ tw_sse_parser *tw_sse_parser_new(const tw_sse_opts *opts) {
     p->comment_userdata = o.comment_userdata;
     tw__lines_init(&p->lines);
     p->retry = p->reconnect = -1;
+    if (o.last_event_id && o.last_event_id_len &&
+        (tw__utf8_append(&p->last_id, o.last_event_id, o.last_event_id_len) ||
+         restore_id_buf(p))) {
+        tw_sse_parser_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -101,6 +116,7 @@ void tw_sse_parser_free(tw_sse_parser *p) {
     tw_buf_free(&p->data);
     tw_buf_free(&p->type);
     tw_buf_free(&p->last_id);
+    tw_buf_free(&p->id_buf);
     tw_buf_free(&p->scratch);
     free(p);
 }
@@ -111,13 +127,18 @@ void tw_sse_parser_reset(tw_sse_parser *p) {
     reset_event(p);
     p->skipping = 0;
     p->last_id.len = 0;
+    p->id_buf.len = 0;
     p->reconnect = -1;
 }
 
 tw_code tw_sse_parser_finish(tw_sse_parser *p) {
-    /* The spec discards an event that was not terminated by a blank line. */
-    tw_sse_parser_reset(p);
-    return TW_OK;
+    /* The spec discards an event that was not terminated by a blank line; the last event ID
+     * string stays (it is the connection's, for the next reconnect). */
+    if (!p) return TW_OK;
+    tw__lines_reset(&p->lines);
+    reset_event(p);
+    p->skipping = 0;
+    return restore_id_buf(p) ? TW_ERR_NOMEM : TW_OK;
 }
 
 tw_str tw_sse_parser_last_event_id(const tw_sse_parser *p) {
@@ -179,6 +200,14 @@ static int dispatch(tw_sse_parser *p) {
         p->skipping = 0;
         reset_event(p);
         return 0;
+    }
+    /* Spec, dispatch step 1: the last event ID string takes the buffer's value, even when
+     * the block had no data (an id-only block moves a reconnect forward). */
+    if (p->id_buf.len != p->last_id.len ||
+        (p->id_buf.len && memcmp(p->id_buf.data, p->last_id.data, p->id_buf.len) != 0)) {
+        p->last_id.len = 0;
+        if (p->id_buf.len && tw_buf_append(&p->last_id, p->id_buf.data, p->id_buf.len))
+            return TW_ERR_NOMEM;
     }
     if (!p->ndata) {
         /* Spec: an empty data buffer dispatches nothing but still resets the event type. */
@@ -306,8 +335,8 @@ static int hook_line(void *ctx, const char *l, size_t len, const char *seg_end) 
         break;
     case 2:
         if (memcmp(l, "id", 2) == 0 && !memchr(v, '\0', vlen)) {
-            p->last_id.len = 0;
-            return (int)tw__utf8_append(&p->last_id, v, vlen);
+            p->id_buf.len = 0;
+            return (int)tw__utf8_append(&p->id_buf, v, vlen);
         }
         break;
     default:

@@ -39,6 +39,10 @@ typedef struct tw_sse_opts {
     size_t max_event_size;
     tw_sse_comment_fn on_comment; /* optional */
     void *comment_userdata;
+    /* The last event ID string to start from (the id a reconnect sent in Last-Event-ID);
+     * events carry it until the stream sets another. Copied; NULL/0 = none. */
+    const char *last_event_id;
+    size_t last_event_id_len;
 } tw_sse_opts;
 
 /** Fills defaults. @param o must not be NULL. */
@@ -78,17 +82,21 @@ TW_API tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
                                   tw_sse_event_fn on_event, void *userdata, tw_error *err);
 
 /**
- * Ends the stream. Per the spec an unterminated event is discarded, so this dispatches
- * nothing; it resets the parser for reuse (keeping last event id cleared). Input kept after a
- * stop is discarded too: drain it first with tw_sse_parser_feed(p, NULL, 0, ...).
- * @return TW_OK.
+ * Ends the stream (the connection). Per the spec an unterminated event is discarded, so this
+ * dispatches nothing, and an id field of that undispatched block does not count. The last
+ * event ID string is kept (WHATWG: it belongs to the event source, and a reconnect sends it),
+ * so the same parser can read the next connection. Input kept after a stop is discarded
+ * too: drain it first with tw_sse_parser_feed(p, NULL, 0, ...).
+ * @return TW_OK or TW_ERR_NOMEM.
  */
 TW_API tw_code tw_sse_parser_finish(tw_sse_parser *p);
 
 /** Forgets all state (including last event id and BOM handling). */
 TW_API void tw_sse_parser_reset(tw_sse_parser *p);
 
-/** Borrowed last event id, valid until the next feed/reset/free. */
+/** The last event ID string: the id in effect at the last dispatch (blank line), or the
+ * starting one; never an id of a block still being read. Borrowed, valid until the next
+ * feed/finish/reset/free. */
 TW_API tw_str tw_sse_parser_last_event_id(const tw_sse_parser *p);
 
 /**

@@ -55,10 +55,7 @@ static double gap_percentile(const uint32_t *h, uint64_t n, double p) {
 
 /* ---- pushing (I/O thread, s->lock held) ---------------------------------------------------- */
 
-/* END, or an error that is not a recoverable one (a decoder's report of one bad event). */
-static int is_terminal(const tw_event *ev) {
-    return ev->type == TW_EV_END || (ev->type == TW_EV_ERROR && !ev->recoverable);
-}
+static int is_terminal(const tw_event *ev) { return tw_event_is_terminal(ev); }
 
 /* Metrics and terminal bookkeeping of one event about to be queued. */
 static void account_locked(tw_stream *s, const tw_event *ev, double now) {

@@ -217,9 +217,13 @@ TW_TEST(sse_last_event_id_accessor) {
     p = new_parser(&r, 0);
     CHECK_EQ_INT(tw_sse_parser_last_event_id(p).len, 0);
     feed_piece(p, &r, "id: abc\n", 8);
-    CHECK_EQ_STR(tw_sse_parser_last_event_id(p).ptr, tw_sse_parser_last_event_id(p).len, "abc");
-    CHECK_EQ_INT(tw_sse_parser_finish(p), TW_OK);
+    /* Only dispatched blocks count: the block being read has not ended yet. */
     CHECK_EQ_INT(tw_sse_parser_last_event_id(p).len, 0);
+    feed_piece(p, &r, "\n", 1);
+    CHECK_EQ_STR(tw_sse_parser_last_event_id(p).ptr, tw_sse_parser_last_event_id(p).len, "abc");
+    /* The end of the connection keeps it (a reconnect sends it). */
+    CHECK_EQ_INT(tw_sse_parser_finish(p), TW_OK);
+    CHECK_EQ_STR(tw_sse_parser_last_event_id(p).ptr, tw_sse_parser_last_event_id(p).len, "abc");
     tw_sse_parser_free(p);
     tw_buf_free(&r.out);
 }
@@ -928,4 +932,45 @@ TW_TEST(sse_oversized_event_memory_stays_bounded) {
     tw_sse_parser_free(p);
     tw_buf_free(&r.out);
     free(buf);
+}
+
+/* WHATWG: the last event ID string is what the buffer held at the last dispatch (an id-only
+ * block counts, an unterminated one does not), it survives the end of the connection, and a
+ * parser can start from a known one (the Last-Event-ID a reconnect sent). */
+TW_TEST(sse_last_event_id_survives_finish_and_can_be_given) {
+    rec r;
+    tw_sse_opts o;
+    tw_sse_parser *p;
+    tw_str id;
+    const char *in1 = "id: 1\ndata: a\n\nid: 2\n\ndata: b\n\nid: 3\ndata: unterminated";
+    memset(&r, 0, sizeof r);
+    tw_sse_opts_init(&o);
+    o.last_event_id = "41";
+    o.last_event_id_len = 2;
+    p = tw_sse_parser_new(&o);
+    CHECK(p != NULL);
+    id = tw_sse_parser_last_event_id(p);
+    CHECK_EQ_STR(id.ptr, id.len, "41");
+    feed_piece(p, &r, "data: first\n\n", 13);
+    feed_piece(p, &r, in1, strlen(in1));
+    /* Mid-block: the id of the block being read does not count yet. */
+    id = tw_sse_parser_last_event_id(p);
+    CHECK_EQ_STR(id.ptr, id.len, "2");
+    CHECK_EQ_INT(tw_sse_parser_finish(p), TW_OK);
+    id = tw_sse_parser_last_event_id(p);
+    CHECK_EQ_STR(id.ptr, id.len, "2");
+    /* The next connection on the same parser: events carry the id until one is set. */
+    feed_piece(p, &r, "data: c\n\n", 9);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data),
+                 "event=message id=41 retry=-1 data=first\n"
+                 "event=message id=1 retry=-1 data=a\n"
+                 "event=message id=2 retry=-1 data=b\n"
+                 "event=message id=2 retry=-1 data=c\n");
+    /* reset() forgets it (a new event source). */
+    tw_sse_parser_reset(p);
+    id = tw_sse_parser_last_event_id(p);
+    CHECK_EQ_INT((int)id.len, 0);
+    tw_sse_parser_free(p);
+    tw_buf_free(&r.out);
 }
