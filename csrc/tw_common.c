@@ -1,5 +1,9 @@
 /* tw_common.c - error strings, event helpers, byte buffer and event batches. */
 #include "tw_common.h"
+#include "tw_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,26 @@ static const char *const code_names[TW_ERR__LAST] = {
     [TW_ERR_PROVIDER] = "provider error",
     [TW_ERR_FORKED] = "created before fork() in the parent process",
 };
+
+void tw__err_at(tw_error *err, tw_code code, uint64_t pos, const char *msg) {
+    if (!err) return;
+    memset(err, 0, sizeof *err);
+    err->code = code;
+    err->pos = (size_t)pos;
+    snprintf(err->msg, sizeof err->msg, "%s", msg ? msg : "");
+}
+
+void tw__err(tw_error *err, tw_code code, const char *msg) { tw__err_at(err, code, 0, msg); }
+
+void tw__errf(tw_error *err, tw_code code, const char *fmt, ...) {
+    va_list ap;
+    if (!err) return;
+    memset(err, 0, sizeof *err);
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
 
 const char *tw_strerror(tw_code code) {
     if ((int)code < 0 || code >= TW_ERR__LAST || !code_names[code]) return "unknown error";

@@ -21,6 +21,7 @@
  *   being emitted are dropped and tw_decoder_feed returns TW_ERR_CANCELLED.
  */
 #include "tw_decoder.h"
+#include "tw_internal.h"
 
 #include "dialects/dialect.h"
 #include "tw_json.h"
@@ -422,18 +423,11 @@ void tw_decoder_opts_init(tw_decoder_opts *o) {
     o->comment_userdata = NULL;
 }
 
-static void set_err(tw_error *err, tw_code code, const char *msg) {
-    if (!err) return;
-    memset(err, 0, sizeof *err);
-    err->code = code;
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
-}
-
 tw_decoder *tw_decoder_new(tw_dialect dialect, const tw_decoder_opts *opts, tw_error *err) {
     tw_decoder_opts defaults;
     tw_decoder *d;
     if ((int)dialect <= 0 || dialect >= TW_DIALECT__LAST) {
-        set_err(err, TW_ERR_INVALID_ARG, "unknown dialect");
+        tw__err(err, TW_ERR_INVALID_ARG, "unknown dialect");
         return NULL;
     }
     if (!opts) {
@@ -457,11 +451,11 @@ tw_decoder *tw_decoder_new(tw_dialect dialect, const tw_decoder_opts *opts, tw_e
         d->sse = tw_sse_parser_new(&so);
         if (!d->sse) goto nomem;
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return d;
 nomem:
     tw_decoder_free(d);
-    set_err(err, TW_ERR_NOMEM, "out of memory");
+    tw__err(err, TW_ERR_NOMEM, "out of memory");
     return NULL;
 }
 
@@ -481,12 +475,12 @@ int tw_decoder_done(const tw_decoder *d) { return d && (d->c.done || d->finished
 static tw_code after_framing(tw_decoder *d, tw_code rc, tw_error *ferr, tw_error *err) {
     if (d->c.nomem) {
         d->c.nomem = 0;
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     if (d->user_stop) {
         d->user_stop = 0;
-        set_err(err, TW_ERR_CANCELLED, "stopped by the event callback");
+        tw__err(err, TW_ERR_CANCELLED, "stopped by the event callback");
         return TW_ERR_CANCELLED;
     }
     if (rc == TW_ERR_CANCELLED && d->c.done) rc = TW_OK; /* we stopped the framing ourselves */
@@ -494,7 +488,7 @@ static tw_code after_framing(tw_decoder *d, tw_code rc, tw_error *ferr, tw_error
         if (err) *err = *ferr;
         return rc;
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return TW_OK;
 }
 
@@ -528,11 +522,11 @@ tw_code tw_decoder_feed(tw_decoder *d, const char *buf, size_t len, tw_event_fn 
     tw_error ferr;
     tw_code rc;
     if (!d || !on_event || (!buf && len)) {
-        set_err(err, TW_ERR_INVALID_ARG, "decoder, callback and buffer are required");
+        tw__err(err, TW_ERR_INVALID_ARG, "decoder, callback and buffer are required");
         return TW_ERR_INVALID_ARG;
     }
     if (d->c.done || d->finished || len == 0) {
-        if (err) set_err(err, TW_OK, "");
+        if (err) tw__err(err, TW_OK, "");
         return TW_OK;
     }
     d->cb = on_event;
@@ -552,11 +546,11 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
     tw_error ferr;
     tw_code rc = TW_OK;
     if (!d || !on_event) {
-        set_err(err, TW_ERR_INVALID_ARG, "decoder and callback are required");
+        tw__err(err, TW_ERR_INVALID_ARG, "decoder and callback are required");
         return TW_ERR_INVALID_ARG;
     }
     if (d->finished) {
-        if (err) set_err(err, TW_OK, "");
+        if (err) tw__err(err, TW_OK, "");
         return TW_OK;
     }
     d->cb = on_event;
@@ -569,7 +563,7 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
     }
     d->finished = 1;
     if (d->c.done) {
-        if (err) set_err(err, TW_OK, "");
+        if (err) tw__err(err, TW_OK, "");
         return TW_OK;
     }
     d->c.nev = 0;
@@ -610,15 +604,15 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
     if (d->c.nomem) {
         d->c.nomem = 0;
         d->c.nev = 0;
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     if (emit_staged(d)) {
         d->user_stop = 0;
-        set_err(err, TW_ERR_CANCELLED, "stopped by the event callback");
+        tw__err(err, TW_ERR_CANCELLED, "stopped by the event callback");
         return TW_ERR_CANCELLED;
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return TW_OK;
 }
 
@@ -629,7 +623,7 @@ tw_code tw_decoder_decode_body(tw_decoder *d, const char *body, size_t len, tw_e
     tw_code rc;
     tw__rc drc;
     if (!d || !on_event || (!body && len)) {
-        set_err(err, TW_ERR_INVALID_ARG, "decoder, callback and body are required");
+        tw__err(err, TW_ERR_INVALID_ARG, "decoder, callback and body are required");
         return TW_ERR_INVALID_ARG;
     }
     if (!d->ops->body) {
@@ -648,12 +642,12 @@ tw_code tw_decoder_decode_body(tw_decoder *d, const char *body, size_t len, tw_e
     c->body.ptr = body;
     c->body.len = len;
     if (!scratch_reserve(c, len + SCRATCH_EXTRA)) {
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     rc = tw_json_parse(c->json, body, len, len, &root);
     if (rc == TW_ERR_NOMEM) {
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     drc = rc == TW_OK ? d->ops->body(c, &root) : TW__BAD_JSON;
@@ -662,7 +656,7 @@ tw_code tw_decoder_decode_body(tw_decoder *d, const char *body, size_t len, tw_e
     if (drc == TW__NOMEM) {
         c->nomem = 0;
         c->nev = 0;
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     if (drc == TW__BAD_JSON) {
@@ -686,15 +680,15 @@ tw_code tw_decoder_decode_body(tw_decoder *d, const char *body, size_t len, tw_e
     if (c->nomem) {
         c->nomem = 0;
         c->nev = 0;
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     if (emit_staged(d)) {
         d->user_stop = 0;
-        set_err(err, TW_ERR_CANCELLED, "stopped by the event callback");
+        tw__err(err, TW_ERR_CANCELLED, "stopped by the event callback");
         return TW_ERR_CANCELLED;
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return TW_OK;
 }
 

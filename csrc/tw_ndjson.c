@@ -8,6 +8,7 @@
  * each line is handed out zero-copy when it lies wholly inside the caller's buffer.
  */
 #include "tw_ndjson.h"
+#include "tw_internal.h"
 
 #include "tw_scan.h"
 
@@ -27,15 +28,6 @@ struct tw_ndjson {
     void *userdata;
     tw_error *err;
 };
-
-static void set_err(tw_error *err, tw_code code, uint64_t pos, const char *msg) {
-    if (!err) return;
-    err->code = code;
-    err->curl_code = 0;
-    err->http_status = 0;
-    err->pos = (size_t)pos;
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
-}
 
 tw_ndjson *tw_ndjson_new(size_t max_line) {
     tw_ndjson *s = calloc(1, sizeof *s);
@@ -61,7 +53,7 @@ static int hook_overflow(void *ctx, uint64_t line_pos) {
     char msg[128];
     snprintf(msg, sizeof msg,
              "NDJSON line larger than max_line (%zu bytes); raise the max_line option", s->max);
-    set_err(s->err, TW_ERR_SSE_PROTOCOL, line_pos, msg);
+    tw__err_at(s->err, TW_ERR_SSE_PROTOCOL, line_pos, msg);
     return TW_ERR_SSE_PROTOCOL;
 }
 
@@ -95,7 +87,7 @@ static int hook_line(void *ctx, const char *l, size_t len, const char *seg_end) 
     stop = s->on_line(s->userdata, line, cap);
     if (s->scratch.cap > SHRINK_ABOVE) tw_buf_free(&s->scratch);
     if (stop) {
-        set_err(s->err, TW_ERR_CANCELLED, s->lines.offset, "stopped by the line callback");
+        tw__err_at(s->err, TW_ERR_CANCELLED, s->lines.offset, "stopped by the line callback");
         return TW_ERR_CANCELLED;
     }
     return 0;
@@ -105,13 +97,13 @@ static const tw__line_ops ndjson_ops = {hook_line, hook_room, hook_overflow, hoo
 
 static tw_code enter(tw_ndjson *s, const char *buf, size_t len, tw_ndjson_line_fn on_line,
                      void *userdata, tw_error *err) {
-    if (err) set_err(err, TW_OK, 0, "");
+    if (err) tw__err_at(err, TW_OK, 0, "");
     if (!s || (!buf && len) || !on_line) {
-        set_err(err, TW_ERR_INVALID_ARG, 0, "tw_ndjson: NULL splitter, buffer or callback");
+        tw__err_at(err, TW_ERR_INVALID_ARG, 0, "tw_ndjson: NULL splitter, buffer or callback");
         return TW_ERR_INVALID_ARG;
     }
     if (s->in_feed) {
-        set_err(err, TW_ERR_BUSY, 0, "tw_ndjson called from inside its own callback");
+        tw__err_at(err, TW_ERR_BUSY, 0, "tw_ndjson called from inside its own callback");
         return TW_ERR_BUSY;
     }
     s->in_feed = 1;
@@ -126,7 +118,7 @@ static tw_code leave(tw_ndjson *s, int rc, tw_error *err) {
     s->on_line = NULL;
     s->userdata = NULL;
     s->err = NULL;
-    if (rc == TW_ERR_NOMEM) set_err(err, TW_ERR_NOMEM, s->lines.offset, "out of memory");
+    if (rc == TW_ERR_NOMEM) tw__err_at(err, TW_ERR_NOMEM, s->lines.offset, "out of memory");
     return (tw_code)rc;
 }
 

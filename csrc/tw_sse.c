@@ -16,6 +16,7 @@
  * which always has TW_JSON_PADDING spare bytes after the data.
  */
 #include "tw_sse.h"
+#include "tw_internal.h"
 
 #include "tw_scan.h"
 
@@ -55,15 +56,6 @@ struct tw_sse_parser {
     void *userdata;
     tw_error *err;
 };
-
-static void set_err(tw_error *err, tw_code code, uint64_t pos, const char *msg) {
-    if (!err) return;
-    err->code = code;
-    err->curl_code = 0;
-    err->http_status = 0;
-    err->pos = (size_t)pos;
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
-}
 
 void tw_sse_opts_init(tw_sse_opts *o) {
     memset(o, 0, sizeof *o);
@@ -176,7 +168,7 @@ static int hook_overflow(void *ctx, uint64_t line_pos) {
     snprintf(msg, sizeof msg,
              "SSE event larger than max_event_size (%zu bytes); raise the max_event_size option",
              p->max);
-    set_err(p->err, TW_ERR_SSE_PROTOCOL, line_pos, msg);
+    tw__err_at(p->err, TW_ERR_SSE_PROTOCOL, line_pos, msg);
     return TW_ERR_SSE_PROTOCOL;
 }
 
@@ -236,7 +228,7 @@ static int dispatch(tw_sse_parser *p) {
     stop = p->on_event(p->userdata, &ev);
     reset_event(p);
     if (stop) {
-        set_err(p->err, TW_ERR_CANCELLED, p->lines.offset, "stopped by the event callback");
+        tw__err_at(p->err, TW_ERR_CANCELLED, p->lines.offset, "stopped by the event callback");
         return TW_ERR_CANCELLED;
     }
     return 0;
@@ -350,13 +342,13 @@ static const tw__line_ops sse_ops = {hook_line, hook_room, hook_overflow, hook_s
 tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
                            tw_sse_event_fn on_event, void *userdata, tw_error *err) {
     int rc;
-    if (err) set_err(err, TW_OK, 0, "");
+    if (err) tw__err_at(err, TW_OK, 0, "");
     if (!p || (!buf && len) || !on_event) {
-        set_err(err, TW_ERR_INVALID_ARG, 0, "tw_sse_parser_feed: NULL parser, buffer or callback");
+        tw__err_at(err, TW_ERR_INVALID_ARG, 0, "tw_sse_parser_feed: NULL parser, buffer or callback");
         return TW_ERR_INVALID_ARG;
     }
     if (p->in_feed) {
-        set_err(err, TW_ERR_BUSY, 0, "tw_sse_parser_feed called from inside its own callback");
+        tw__err_at(err, TW_ERR_BUSY, 0, "tw_sse_parser_feed called from inside its own callback");
         return TW_ERR_BUSY;
     }
     p->in_feed = 1;
@@ -368,6 +360,6 @@ tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
     p->on_event = NULL;
     p->userdata = NULL;
     p->err = NULL;
-    if (rc == TW_ERR_NOMEM) set_err(err, TW_ERR_NOMEM, p->lines.offset, "out of memory");
+    if (rc == TW_ERR_NOMEM) tw__err_at(err, TW_ERR_NOMEM, p->lines.offset, "out of memory");
     return (tw_code)rc;
 }

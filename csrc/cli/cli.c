@@ -10,13 +10,19 @@ static void usage(FILE *out) {
           "\n"
           "commands:\n"
           "  stream URL --dialect D --json BODY|@file [-H 'K: V'] [--api-key-env NAME]\n"
-          "         [--format text|events|openai|ai-sdk|ndjson]\n"
+          "         [--format text|events|openai|ai-sdk|ndjson] [--cacert FILE] [--retry-sent]\n"
           "                 stream a response: tokens to stdout, metrics to stderr\n"
-          "  parse --dialect D [--format F] < capture\n"
+          "  parse --dialect D [--format F] [--summary] < capture\n"
           "                 decode a captured stream: normalized events as JSON lines\n"
           "  mock [--host 127.0.0.1] [--port P]\n"
           "                 run the built-in mock LLM server\n"
-          "  version        print the version\n",
+          "  version        print the version\n"
+          "\n"
+          "`tokenwire COMMAND --help` for each command's options. Headers, the method, the URL and\n"
+          "the API key are checked before anything is sent (CR, LF, NUL refused: exit 2). A\n"
+          "stream ends with exactly one terminal event: end, or an error (http, provider,\n"
+          "timeout, protocol, transport, cancelled, truncated); an error marked recoverable (one\n"
+          "bad event) lets the stream go on.\n",
           out);
 }
 

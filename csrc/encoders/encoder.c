@@ -8,6 +8,7 @@
  *         everything else, reasoning included, is dropped.
  */
 #include "encoders/encoder.h"
+#include "tw_internal.h"
 
 #include <stdlib.h>
 
@@ -83,18 +84,11 @@ void tw_encoder_opts_init(tw_encoder_opts *o) {
     o->index_is_choice = 0;
 }
 
-static void set_err(tw_error *err, tw_code code, const char *msg) {
-    if (!err) return;
-    memset(err, 0, sizeof *err);
-    err->code = code;
-    strncpy(err->msg, msg, sizeof err->msg - 1);
-}
-
 tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err) {
     tw_encoder *e;
     tw_code rc = TW_OK;
     if (!valid_format(f)) {
-        set_err(err, TW_ERR_INVALID_ARG,
+        tw__err(err, TW_ERR_INVALID_ARG,
                 "unknown encoder format (expected openai, events, ai-sdk, ndjson or text)");
         return NULL;
     }
@@ -114,11 +108,11 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
     default: break;
     }
     if (rc) goto nomem;
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return e;
 nomem:
     tw_encoder_free(e);
-    set_err(err, TW_ERR_NOMEM, "out of memory creating an encoder");
+    tw__err(err, TW_ERR_NOMEM, "out of memory creating an encoder");
     return NULL;
 }
 

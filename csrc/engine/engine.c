@@ -9,6 +9,7 @@
  * event is queued) and one per queued command. Whoever drops the last one frees it.
  */
 #include "engine/engine_internal.h"
+#include "tw_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,13 +33,6 @@ double tw__now(void) {
 #define FORKED_MSG                                                                             \
     "engine was created before fork() in the parent process: create a new engine in this "     \
     "process"
-
-static void set_err(tw_error *err, tw_code code, const char *msg) {
-    if (!err) return;
-    memset(err, 0, sizeof *err);
-    err->code = code;
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
-}
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -104,11 +98,11 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     else
         tw_engine_opts_init(&o);
     if (o.io_threads < 1 || o.io_threads > 256) {
-        set_err(err, TW_ERR_INVALID_ARG, "io_threads must be 1..256");
+        tw__err(err, TW_ERR_INVALID_ARG, "io_threads must be 1..256");
         return NULL;
     }
     if (o.coalesce_us < 0 || o.coalesce_us > 100000) {
-        set_err(err, TW_ERR_INVALID_ARG, "coalesce_us must be 0..100000");
+        tw__err(err, TW_ERR_INVALID_ARG, "coalesce_us must be 0..100000");
         return NULL;
     }
     if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
@@ -117,7 +111,7 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     tw__fork_init();
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK) {
-        set_err(err, TW_ERR_TRANSPORT, "curl_global_init failed");
+        tw__err(err, TW_ERR_TRANSPORT, "curl_global_init failed");
         return NULL;
     }
     e = calloc(1, sizeof *e);
@@ -162,12 +156,12 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
         started++;
     }
     (void)started;
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return e;
 nomem_e:
     engine_destroy(e);
 nomem:
-    set_err(err, TW_ERR_NOMEM, "out of memory");
+    tw__err(err, TW_ERR_NOMEM, "out of memory");
     return NULL;
 }
 
@@ -207,17 +201,17 @@ tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err) {
     char *scheme = NULL;
     int ok;
     if (!e || !url || !*url) {
-        set_err(err, TW_ERR_INVALID_ARG, "engine and url are required");
+        tw__err(err, TW_ERR_INVALID_ARG, "engine and url are required");
         return TW_ERR_INVALID_ARG;
     }
     if (tw_engine_forked(e)) {
-        set_err(err, TW_ERR_FORKED, FORKED_MSG);
+        tw__err(err, TW_ERR_FORKED, FORKED_MSG);
         return TW_ERR_FORKED;
     }
     if (tw__check_url(url, strlen(url), err) != TW_OK) return TW_ERR_INVALID_ARG;
     u = curl_url();
     if (!u) {
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return TW_ERR_NOMEM;
     }
     ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
@@ -226,18 +220,18 @@ tw_code tw_engine_prewarm(tw_engine *e, const char *url, tw_error *err) {
     curl_free(scheme);
     curl_url_cleanup(u);
     if (!ok) {
-        set_err(err, TW_ERR_INVALID_ARG, "url must be an absolute http:// or https:// URL");
+        tw__err(err, TW_ERR_INVALID_ARG, "url must be an absolute http:// or https:// URL");
         return TW_ERR_INVALID_ARG;
     }
     /* Connection caches are per I/O thread, so each thread opens one. */
     for (int i = 0; i < e->n_io; i++) {
         tw_code rc = tw__io_prewarm(&e->io[i], url);
         if (rc != TW_OK) {
-            set_err(err, rc, rc == TW_ERR_CLOSED ? "engine is shutting down" : "out of memory");
+            tw__err(err, rc, rc == TW_ERR_CLOSED ? "engine is shutting down" : "out of memory");
             return rc;
         }
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return TW_OK;
 }
 
@@ -396,33 +390,24 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
         for (size_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)o->api_key[i];
             if ((c < 0x20 && c != '\t') || c == 0x7f) {
-                if (err) {
-                    memset(err, 0, sizeof *err);
-                    err->code = TW_ERR_INVALID_ARG;
-                    err->pos = i;
-                    snprintf(err->msg, sizeof err->msg,
-                             "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
-                             "characters are refused in header values)",
-                             c == '\r' ? "CR" : c == '\n' ? "LF" : c == 0 ? "NUL" : "a control byte",
-                             i);
-                }
+                tw__errf(err, TW_ERR_INVALID_ARG,
+                         "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
+                         "characters are refused in header values)",
+                         c == '\r' ? "CR" : c == '\n' ? "LF" : c == 0 ? "NUL" : "a control byte", i);
+                if (err) err->pos = i;
                 return TW_ERR_INVALID_ARG;
             }
         }
     }
     if ((int)o->auth < 0 || o->auth >= TW_AUTH__LAST || (o->n_query && !o->query)) {
-        set_err(err, TW_ERR_INVALID_ARG, "bad auth or query argument");
+        tw__err(err, TW_ERR_INVALID_ARG, "bad auth or query argument");
         return TW_ERR_INVALID_ARG;
     }
     if (o->ca_file) {
         /* A path cut short by a NUL would open another file. */
         size_t n = o->ca_file_len ? o->ca_file_len : strlen(o->ca_file);
         if (memchr(o->ca_file, '\0', n)) {
-            if (err) {
-                memset(err, 0, sizeof *err);
-                err->code = TW_ERR_INVALID_ARG;
-                snprintf(err->msg, sizeof err->msg, "invalid ca_file: NUL inside the path");
-            }
+            tw__err(err, TW_ERR_INVALID_ARG, "invalid ca_file: NUL inside the path");
             return TW_ERR_INVALID_ARG;
         }
     }
@@ -435,23 +420,23 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     struct curl_slist *sl;
     int ok;
     if (!e || !opts || !opts->url || !*opts->url) {
-        set_err(err, TW_ERR_INVALID_ARG, "engine, opts and opts->url are required");
+        tw__err(err, TW_ERR_INVALID_ARG, "engine, opts and opts->url are required");
         return NULL;
     }
     if (tw_engine_forked(e)) {
-        set_err(err, TW_ERR_FORKED, FORKED_MSG);
+        tw__err(err, TW_ERR_FORKED, FORKED_MSG);
         return NULL;
     }
     if (opts->sink && opts->sink->e != e) {
-        set_err(err, TW_ERR_INVALID_ARG, "opts->sink belongs to another engine");
+        tw__err(err, TW_ERR_INVALID_ARG, "opts->sink belongs to another engine");
         return NULL;
     }
     if (atomic_load(&e->freeing)) {
-        set_err(err, TW_ERR_CLOSED, "engine is shutting down");
+        tw__err(err, TW_ERR_CLOSED, "engine is shutting down");
         return NULL;
     }
     if (!tw_dialect_name(opts->dialect)) {
-        set_err(err, TW_ERR_INVALID_ARG, "unknown dialect");
+        tw__err(err, TW_ERR_INVALID_ARG, "unknown dialect");
         return NULL;
     }
     if (!valid_timeout(opts->connect_timeout) || !valid_timeout(opts->first_byte_timeout) ||
@@ -459,13 +444,13 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         !valid_timeout(opts->total_timeout) || !valid_timeout(opts->retry_base_delay) ||
         !valid_timeout(opts->paused_timeout) || opts->max_retries < 0 || (opts->n_headers && !opts->headers) ||
         (opts->body_len && !opts->body)) {
-        set_err(err, TW_ERR_INVALID_ARG, "bad timeout, retry, header or body argument");
+        tw__err(err, TW_ERR_INVALID_ARG, "bad timeout, retry, header or body argument");
         return NULL;
     }
     if (check_request(opts, err) != TW_OK) return NULL;
     ok = valid_url(opts->url);
     if (ok <= 0) {
-        set_err(err, ok < 0 ? TW_ERR_NOMEM : TW_ERR_INVALID_ARG,
+        tw__err(err, ok < 0 ? TW_ERR_NOMEM : TW_ERR_INVALID_ARG,
                 ok < 0 ? "out of memory" : "url must be an absolute http:// or https:// URL");
         return NULL;
     }
@@ -551,7 +536,7 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     s->sum = tw_summary_new(opts->accumulate, tw_dialect_indexes_choices(opts->dialect));
     if (!s->sum) {
         tw__stream_free(s);
-        set_err(err, TW_ERR_NOMEM, "out of memory");
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return NULL;
     }
     s->sink = opts->sink ? opts->sink : e->sink0;
@@ -568,15 +553,15 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         atomic_fetch_sub(&e->st_active, 1);
         atomic_store(&s->refs, 1);
         tw__stream_unref(s);
-        set_err(err, TW_ERR_CLOSED, "engine is shutting down");
+        tw__err(err, TW_ERR_CLOSED, "engine is shutting down");
         return NULL;
     }
-    if (err) set_err(err, TW_OK, "");
+    if (err) tw__err(err, TW_OK, "");
     return s;
 nomem_s:
     tw__stream_free(s);
 nomem:
-    set_err(err, TW_ERR_NOMEM, "out of memory");
+    tw__err(err, TW_ERR_NOMEM, "out of memory");
     return NULL;
 }
 

@@ -30,6 +30,7 @@
  * (timer callback with 0 ms), which the loop honours on its next turn.
  */
 #include "engine/engine_internal.h"
+#include "tw_internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -983,11 +984,7 @@ fail:
     if (io->cmd_fd >= 0) close(io->cmd_fd);
     io->epfd = io->cmd_fd = -1;
     pthread_mutex_destroy(&io->cmd_lock);
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = TW_ERR_TRANSPORT;
-        snprintf(err->msg, sizeof err->msg, "cannot start I/O thread %d", index);
-    }
+    tw__errf(err, TW_ERR_TRANSPORT, "cannot start I/O thread %d", index);
     return TW_ERR_TRANSPORT;
 }
 

@@ -10,6 +10,7 @@
  * absolute http(s) with no control characters, spaces or non-ASCII bytes (percent-encode them).
  */
 #include "engine/engine_internal.h"
+#include "tw_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,16 +36,12 @@ static tw_code bad(tw_error *err, const char *what, const char *p, size_t len, s
     char cn[16];
     /* The message names the field and the position, never the value: it may hold a secret,
      * and must not itself carry the injected bytes into a log line. */
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = TW_ERR_INVALID_ARG;
-        err->pos = at;
-        if (at < len)
-            snprintf(err->msg, sizeof err->msg, "invalid %s: %s at byte %zu (%s)", what,
-                     char_name((unsigned char)p[at], cn, sizeof cn), at, why);
-        else
-            snprintf(err->msg, sizeof err->msg, "invalid %s: %s", what, why);
-    }
+    if (at < len)
+        tw__errf(err, TW_ERR_INVALID_ARG, "invalid %s: %s at byte %zu (%s)", what,
+                 char_name((unsigned char)p[at], cn, sizeof cn), at, why);
+    else
+        tw__errf(err, TW_ERR_INVALID_ARG, "invalid %s: %s", what, why);
+    if (err) err->pos = at;
     return TW_ERR_INVALID_ARG;
 }
 

@@ -12,6 +12,7 @@
  * A non-default sink holds a reference on its engine, so the engine's memory outlives it.
  */
 #include "engine/engine_internal.h"
+#include "tw_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,20 +25,12 @@ tw_sink *tw__sink_create(tw_engine *e, tw_notify_fn notify, void *ud, int is_def
                          tw_error *err) {
     tw_sink *k = calloc(1, sizeof *k);
     if (!k) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = TW_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "out of memory");
-        }
+        tw__err(err, TW_ERR_NOMEM, "out of memory");
         return NULL;
     }
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (k->wake_fd < 0) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = TW_ERR_TRANSPORT;
-            snprintf(err->msg, sizeof err->msg, "eventfd failed: %s", strerror(errno));
-        }
+        tw__errf(err, TW_ERR_TRANSPORT, "eventfd failed: %s", strerror(errno));
         free(k);
         return NULL;
     }
@@ -67,21 +60,13 @@ void tw__sink_unref(tw_sink *k) {
 
 tw_sink *tw_sink_new(tw_engine *e, tw_notify_fn notify, void *notify_userdata, tw_error *err) {
     if (!e) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = TW_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "engine is required");
-        }
+        tw__err(err, TW_ERR_INVALID_ARG, "engine is required");
         return NULL;
     }
     if (tw_engine_forked(e)) {
-        if (err) {
-            memset(err, 0, sizeof *err);
-            err->code = TW_ERR_FORKED;
-            snprintf(err->msg, sizeof err->msg,
-                     "engine was created before fork() in the parent process: create a new "
-                     "engine in this process");
-        }
+        tw__err(err, TW_ERR_FORKED,
+                "engine was created before fork() in the parent process: create a new engine "
+                "in this process");
         return NULL;
     }
     return tw__sink_create(e, notify, notify_userdata, 0, err);
