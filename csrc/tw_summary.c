@@ -15,7 +15,6 @@ static const struct {
     {"stop", TW_FINISH_STOP},                  /* OpenAI, Gemini STOP, Ollama */
     {"end_turn", TW_FINISH_STOP},              /* Anthropic */
     {"stop_sequence", TW_FINISH_STOP},         /* Anthropic */
-    {"pause_turn", TW_FINISH_STOP},            /* Anthropic server tools */
     {"completed", TW_FINISH_STOP},             /* OpenAI Responses status */
     {"finish_reason_stop", TW_FINISH_STOP},    /* Vertex enum spelling */
     {"eos", TW_FINISH_STOP},                   /* some local servers */

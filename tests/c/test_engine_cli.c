@@ -213,7 +213,7 @@ TW_TEST(engine_cli_refuses_injection) {
                               NULL};
         r = run_stream(args);
         CHECK_EQ_INT(r.status, 2);
-        CHECK_MSG(strstr(r.err, "x-api-key") && strstr(r.err, "LF"), "stderr: %s", r.err);
+        CHECK_MSG(strstr(r.err, "api_key") && strstr(r.err, "LF"), "stderr: %s", r.err);
         CHECK_MSG(strstr(r.err, "evil") == NULL, "the value was echoed: %s", r.err);
         cli_free(&r);
     }
