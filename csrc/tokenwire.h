@@ -21,5 +21,6 @@
 #include "tw_encoder.h"
 #include "tw_engine.h"
 #include "tw_summary.h"
+#include "tw_merge.h"
 
 #endif /* TOKENWIRE_H */

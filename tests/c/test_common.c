@@ -57,3 +57,52 @@ TW_TEST(batch_deep_copies_and_keeps_pointers_stable) {
     tw_batch_free(b);
     free(big);
 }
+
+/* Merge framing: agent_start before a source's first event, events tagged, END not
+ * forwarded, a terminal error forwarded, agent_complete after the terminal event, nothing
+ * after it; done when every source completed. */
+typedef struct frame_rec {
+    tw_buf out;
+} frame_rec;
+
+static int frame_rec_event(void *ud, const tw_event *ev) {
+    frame_rec *r = ud;
+    tw_buf_append(&r->out, tw_event_type_name(ev->type), strlen(tw_event_type_name(ev->type)));
+    tw_buf_append(&r->out, ":", 1);
+    tw_buf_append(&r->out, ev->source.ptr, ev->source.len);
+    tw_buf_append(&r->out, " ", 1);
+    return 0;
+}
+
+TW_TEST(merge_framer_rule) {
+    tw_framer *f = tw_framer_new(2);
+    frame_rec r;
+    tw_event text, end, err, rec;
+    tw_str a = {"a", 1}, b = {"b", 1};
+    memset(&r, 0, sizeof r);
+    tw_event_init(&text);
+    text.type = TW_EV_TEXT;
+    tw_event_init(&end);
+    end.type = TW_EV_END;
+    tw_event_init(&err);
+    err.type = TW_EV_ERROR;
+    err.error_kind = TW_KIND_TRANSPORT;
+    rec = err;
+    rec.error_kind = TW_KIND_PROTOCOL;
+    rec.recoverable = 1;
+    CHECK(f != NULL && !tw_framer_started(f, 0));
+    CHECK_EQ_INT(tw_framer_push(f, 0, a, &text, frame_rec_event, &r), TW_OK);
+    CHECK_EQ_INT(tw_framer_push(f, 1, b, &rec, frame_rec_event, &r), TW_OK);
+    CHECK_EQ_INT(tw_framer_push(f, 0, a, &end, frame_rec_event, &r), TW_OK);
+    CHECK(!tw_framer_done(f) && tw_framer_completed(f, 0));
+    CHECK_EQ_INT(tw_framer_push(f, 0, a, &text, frame_rec_event, &r), TW_OK); /* ignored */
+    CHECK_EQ_INT(tw_framer_push(f, 1, b, &err, frame_rec_event, &r), TW_OK);
+    CHECK(tw_framer_done(f));
+    CHECK_EQ_INT(tw_framer_push(f, 2, b, &err, frame_rec_event, &r), TW_ERR_INVALID_ARG);
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data),
+                 "agent_start:a text:a agent_start:b error:b agent_complete:a error:b "
+                 "agent_complete:b ");
+    tw_buf_free(&r.out);
+    tw_framer_free(f);
+}

@@ -535,3 +535,115 @@ TW_TEST(engine_paused_timeout) {
     tw_engine_free(e);
     tw_mock_stop(mk);
 }
+
+/* Request preparation lives in the core: the key goes where the dialect's provider wants it
+ * (or as Azure's api-key), anthropic-version is added unless given, query parameters are
+ * percent-encoded, and a caller's header replaces a default whatever its case. */
+TW_TEST(engine_request_preparation) {
+    static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                 "Content-Length: 14\r\n\r\ndata: [DONE]\n\n";
+    int port;
+    te_canned *srv = te_canned_start(answer, sizeof answer - 1, 0, &port);
+    tw_engine *e = tw_engine_new(NULL, NULL);
+    char url[512], req[8192];
+    tw_request_opts o;
+    te_result r;
+    tw_stream *s;
+    const char *q[] = {"api-version", "2024-10-21", "q", "a b&c=d/é", "empty", NULL};
+    CHECK(srv && e);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/messages", port);
+
+#define RUN()                                                                                  \
+    do {                                                                                       \
+        s = tw_engine_start(e, &o, NULL);                                                      \
+        CHECK(s != NULL);                                                                      \
+        memset(&r, 0, sizeof r);                                                               \
+        te_drain(s, &r, 10000, 0);                                                             \
+        te_result_free(&r);                                                                    \
+        tw_stream_release(s);                                                                  \
+        te_canned_last_request(srv, req, sizeof req);                                          \
+    } while (0)
+
+    te_opts(&o, url, TW_DIALECT_ANTHROPIC);
+    o.api_key = "sk-ant";
+    RUN();
+    CHECK_MSG(strstr(req, "\r\nx-api-key: sk-ant\r\n") && strstr(req, "\r\nanthropic-version: 2023-06-01\r\n") &&
+                  !strstr(req, "Authorization"),
+              "%s", req);
+    {
+        const char *h[] = {"Anthropic-Version: 2099-01-01", "X-API-KEY: mine"};
+        o.headers = h;
+        o.n_headers = 2;
+        RUN();
+        CHECK_MSG(strstr(req, "Anthropic-Version: 2099-01-01") && !strstr(req, "2023-06-01") &&
+                      strstr(req, "X-API-KEY: mine") && !strstr(req, "sk-ant"),
+                  "%s", req);
+    }
+    te_opts(&o, url, TW_DIALECT_OPENAI);
+    o.api_key = "sk-oa";
+    o.query = q;
+    o.n_query = 3;
+    RUN();
+    CHECK_MSG(strstr(req, "\r\nAuthorization: Bearer sk-oa\r\n") && !strstr(req, "anthropic-version"),
+              "%s", req);
+    CHECK_MSG(strstr(req, "/v1/messages?api-version=2024-10-21&q=a%20b%26c%3Dd%2F%C3%A9&empty= HTTP"),
+              "%s", req);
+    o.auth = TW_AUTH_API_KEY; /* Azure OpenAI */
+    o.query = NULL;
+    o.n_query = 0;
+    RUN();
+    CHECK_MSG(strstr(req, "\r\napi-key: sk-oa\r\n") && !strstr(req, "Authorization"), "%s", req);
+    {
+        const char *h[] = {"authorization: Bearer user"};
+        o.auth = TW_AUTH_DIALECT;
+        o.headers = h;
+        o.n_headers = 1;
+        RUN();
+        CHECK_MSG(strstr(req, "authorization: Bearer user") && !strstr(req, "sk-oa"), "%s", req);
+    }
+    te_opts(&o, url, TW_DIALECT_GEMINI);
+    o.api_key = "AIza";
+    RUN();
+    CHECK_MSG(strstr(req, "\r\nx-goog-api-key: AIza\r\n"), "%s", req);
+#undef RUN
+    tw_engine_free(e);
+    te_canned_stop(srv);
+}
+
+/* The engine keeps the summary of every stream: what the consumer saw, assembled in C. */
+TW_TEST(engine_stream_summary_and_metrics) {
+    tw_mock *mk = te_mock_start();
+    tw_engine *e = tw_engine_new(NULL, NULL);
+    char url[512];
+    char *want = tw_mock_expected_text(6, NULL);
+    tw_request_opts o;
+    te_result r;
+    tw_metrics m;
+    tw_summary *sum;
+    tw_stream *s;
+    int64_t in, out, total;
+    te_url(url, mk, "/v1/chat/completions?chunks=6&tools=1&delay_ms=2");
+    te_opts(&o, url, TW_DIALECT_OPENAI);
+    s = tw_engine_start(e, &o, NULL);
+    memset(&r, 0, sizeof r);
+    te_drain(s, &r, 10000, 0);
+    CHECK_EQ_INT(r.last, TW_EV_END);
+    sum = tw_stream_summary(s);
+    CHECK(sum != NULL);
+    CHECK_EQ_STR(tw_summary_text(sum, 0).ptr, tw_summary_text(sum, 0).len, want);
+    CHECK_EQ_INT((int)tw_summary_tool_calls(sum), 1);
+    CHECK_EQ_INT(tw_summary_finish(sum, 0), TW_FINISH_TOOL_CALLS);
+    CHECK_EQ_INT(tw_summary_usage(sum, &in, &out, &total), 1);
+    CHECK(in > 0 && out > 0 && total == in + out);
+    CHECK_EQ_INT(tw_summary_end(sum, NULL, NULL, NULL), TW_EV_END);
+    tw_stream_get_metrics(s, &m);
+    CHECK_EQ_INT(m.streamed, 1);
+    CHECK(m.generation_time > 0 && m.generation_time <= m.duration);
+    CHECK(m.tokens_per_second > 0);
+    tw_summary_free(sum);
+    te_result_free(&r);
+    tw_stream_release(s);
+    free(want);
+    tw_engine_free(e);
+    tw_mock_stop(mk);
+}

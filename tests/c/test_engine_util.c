@@ -180,6 +180,8 @@ void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_p
 /* ---- canned server ------------------------------------------------------------------------ */
 
 struct te_canned {
+    pthread_mutex_t lock;
+    char last[8192]; /* the last request's header block, NUL-terminated */
     int fd;
     pthread_t thread;
     const char *answer;
@@ -189,8 +191,9 @@ struct te_canned {
     atomic_int stop;
 };
 
-/* Reads one request: headers up to CRLFCRLF, then Content-Length bytes. @return 0 or -1. */
-static int canned_read_request(int c) {
+/* Reads one request: headers up to CRLFCRLF (kept in k->last), then Content-Length bytes.
+ * @return 0 or -1. */
+static int canned_read_request(te_canned *k, int c) {
     char buf[16384];
     size_t have = 0;
     char *end = NULL;
@@ -205,7 +208,13 @@ static int canned_read_request(int c) {
     }
     {
         char *cl = strcasestr(buf, "\r\nContent-Length:");
+        size_t hl = (size_t)(end + 4 - buf);
         if (cl) clen = strtol(cl + 17, NULL, 10);
+        pthread_mutex_lock(&k->lock);
+        if (hl >= sizeof k->last) hl = sizeof k->last - 1;
+        memcpy(k->last, buf, hl);
+        k->last[hl] = '\0';
+        pthread_mutex_unlock(&k->lock);
     }
     {
         size_t body = have - (size_t)(end + 4 - buf);
@@ -226,7 +235,7 @@ static void *canned_main(void *arg) {
             if (atomic_load(&k->stop)) break;
             continue;
         }
-        if (canned_read_request(c) == 0) {
+        if (canned_read_request(k, c) == 0) {
             atomic_fetch_add(&k->requests, 1);
             if (k->answer) {
                 size_t off = 0;
@@ -249,6 +258,7 @@ static void *canned_main(void *arg) {
 te_canned *te_canned_start(const char *answer, size_t len, int reset, int *port) {
     te_canned *k = calloc(1, sizeof *k);
     if (!k) return NULL;
+    pthread_mutex_init(&k->lock, NULL);
     k->fd = te_listen_silent(port);
     k->answer = answer;
     k->len = len;
@@ -263,11 +273,18 @@ te_canned *te_canned_start(const char *answer, size_t len, int reset, int *port)
 
 int te_canned_requests(te_canned *k) { return atomic_load(&k->requests); }
 
+void te_canned_last_request(te_canned *k, char *out, size_t cap) {
+    pthread_mutex_lock(&k->lock);
+    snprintf(out, cap, "%s", k->last);
+    pthread_mutex_unlock(&k->lock);
+}
+
 void te_canned_stop(te_canned *k) {
     if (!k) return;
     atomic_store(&k->stop, 1);
     shutdown(k->fd, SHUT_RDWR); /* wakes accept() */
     pthread_join(k->thread, NULL);
     close(k->fd);
+    pthread_mutex_destroy(&k->lock);
     free(k);
 }

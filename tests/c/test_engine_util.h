@@ -64,6 +64,8 @@ typedef struct te_canned te_canned;
 te_canned *te_canned_start(const char *answer, size_t len, int reset, int *port);
 /* Requests read completely so far. */
 int te_canned_requests(te_canned *c);
+/* The header block of the last request read (request line and headers). */
+void te_canned_last_request(te_canned *c, char *out, size_t cap);
 void te_canned_stop(te_canned *c);
 
 /* A port on 127.0.0.1 where nothing listens (bound, then closed). */
