@@ -26,6 +26,7 @@
 #include "dialects/dialect.h"
 #include "tw_json.h"
 #include "tw_ndjson.h"
+#include "tw_scan.h"
 #include "tw_sse.h"
 
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct tw_decoder {
     int saw_finish;     /* a FINISH was emitted: the answer completed even without END */
     char head[48];      /* the first bytes fed, for the message */
     size_t head_len;
+    tw_buf head_utf8;   /* those bytes as valid UTF-8 (the error's raw) */
     char noevent_msg[160];
 };
 
@@ -466,6 +468,7 @@ void tw_decoder_free(tw_decoder *d) {
     tw_json_free(d->c.json);
     free(d->c.ev);
     free(d->c.scratch);
+    tw_buf_free(&d->head_utf8);
     free(d);
 }
 
@@ -583,7 +586,11 @@ tw_code tw_decoder_finish(tw_decoder *d, tw_event_fn on_event, void *userdata, t
             snprintf(d->noevent_msg, sizeof d->noevent_msg,
                      "not an event stream: %llu bytes and no event; first bytes \"%s\"",
                      (unsigned long long)d->fed, shown);
-            stage_protocol_error(&d->c, d->noevent_msg, (tw_str){d->head, d->head_len});
+            /* raw is text like every event string: invalid bytes (and a sequence cut at the
+             * end of the sample) become U+FFFD. */
+            if (tw__utf8_append(&d->head_utf8, d->head, d->head_len) != TW_OK) d->c.nomem = 1;
+            stage_protocol_error(&d->c, d->noevent_msg,
+                                 (tw_str){d->head_utf8.data, d->head_utf8.len});
             if (d->c.nev) d->c.ev[d->c.nev - 1].recoverable = 0; /* nothing came: the end */
             d->c.done = 1;
         } else if (d->ops->body && !d->saw_finish && !has_staged(&d->c, TW_EV_FINISH)) {

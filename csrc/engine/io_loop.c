@@ -31,6 +31,7 @@
  */
 #include "engine/engine_internal.h"
 #include "tw_internal.h"
+#include "tw_scan.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -144,13 +145,17 @@ static int unreadable_type(const char *ct) {
 static void deliver_not_a_stream(tw_stream *s, const char *why) {
     char msg[256], shown[sizeof s->head + 1];
     size_t i;
+    tw_buf raw; /* the first bytes as valid UTF-8, like every event string */
     for (i = 0; i < s->head_len; i++)
         shown[i] = (s->head[i] >= 0x20 && s->head[i] < 0x7f) ? s->head[i] : '.';
     shown[i] = '\0';
     snprintf(msg, sizeof msg, "not an event stream (%s): HTTP %ld, content-type \"%s\", %llu body "
              "bytes, first bytes \"%s\"", why, s->status, s->content_type[0] ? s->content_type
              : "none", (unsigned long long)s->m.bytes, shown);
-    tw__deliver_error(s, TW_KIND_PROTOCOL, (int)s->status, msg, s->head, s->head_len);
+    tw_buf_init(&raw);
+    if (tw__utf8_append(&raw, s->head, s->head_len) != TW_OK) raw.len = 0;
+    tw__deliver_error(s, TW_KIND_PROTOCOL, (int)s->status, msg, raw.data, raw.len);
+    tw_buf_free(&raw);
 }
 
 /* ---- the write callback --------------------------------------------------------------------- */

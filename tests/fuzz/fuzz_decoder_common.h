@@ -6,6 +6,8 @@
  *    give the same events, in the same order, after tw_decoder_finish (protocol error
  *    messages compared up to their parenthesized JSON-library detail);
  *  - every string of every event is valid UTF-8 (an independent RFC 3629 check);
+ *  - exactly one terminal event (tw_event_is_terminal), and it is the last one;
+ *  - the summary (tw_summary) of the events is the same whole and split;
  *  - the same bytes as a non-streaming body (tw_decoder_decode_body) give valid events too;
  *  - tw_error_body_message returns a slice of the body or of the scratch buffer;
  *  - no crash, no leak, no out-of-bounds read (ASan/UBSan), bounded work.
@@ -61,11 +63,25 @@ static void fz_str(tw_buf *out, tw_str s) {
     tw_buf_append(out, s.ptr, s.len);
 }
 
+typedef struct fz_ctx {
+    tw_buf *out;
+    tw_summary *sum;
+    int terminals; /* terminal events seen */
+} fz_ctx;
+
 static int fz_record(void *ud, const tw_event *ev) {
-    tw_buf *out = ud;
+    fz_ctx *c = ud;
+    tw_buf *out = c->out;
     char head[160];
-    snprintf(head, sizeof head, "\n%d %d %d %d %lld %lld %lld %lld", (int)ev->type,
-             (int)ev->error_kind, (int)ev->index, (int)ev->status, (long long)ev->input_tokens,
+    if (c->terminals) {
+        fprintf(stderr, "an event after the terminal event\n");
+        abort();
+    }
+    if (tw_event_is_terminal(ev)) c->terminals++;
+    if (c->sum && tw_summary_add(c->sum, ev) != TW_OK) abort();
+    snprintf(head, sizeof head, "\n%d %d %d %d %d %lld %lld %lld %lld", (int)ev->type,
+             (int)ev->error_kind, (int)ev->recoverable, (int)ev->index, (int)ev->status,
+             (long long)ev->input_tokens,
              (long long)ev->output_tokens, (long long)ev->total_tokens, (long long)ev->retry);
     tw_buf_append(out, head, strlen(head));
     if (ev->type == TW_EV_ERROR && ev->error_kind == TW_KIND_PROTOCOL) {
@@ -91,19 +107,28 @@ static void fz_decode(tw_dialect dl, const char *in, size_t n, const uint8_t *cu
                       tw_buf *out) {
     tw_decoder *d = tw_decoder_new(dl, NULL, NULL);
     size_t off = 0, i = 0;
-    if (!d) abort();
+    fz_ctx ctx = {out, tw_summary_new(1, tw_dialect_indexes_choices(dl)), 0};
+    if (!d || !ctx.sum) abort();
     while (off < n) {
         size_t piece = ncuts ? (size_t)cuts[i++ % ncuts] % 97 + 1 : n;
         char *copy;
         if (piece > n - off) piece = n - off;
         copy = malloc(piece); /* exact-size heap copy: ASan sees reads past the piece */
         memcpy(copy, in + off, piece);
-        if (tw_decoder_feed(d, copy, piece, fz_record, out, NULL) != TW_OK) abort();
+        if (tw_decoder_feed(d, copy, piece, fz_record, &ctx, NULL) != TW_OK) abort();
         free(copy);
         off += piece;
     }
-    if (tw_decoder_finish(d, fz_record, out, NULL) != TW_OK) abort();
+    if (tw_decoder_finish(d, fz_record, &ctx, NULL) != TW_OK) abort();
     if (!tw_decoder_done(d)) abort();
+    if (ctx.terminals != 1) {
+        fprintf(stderr, "%d terminal events\n", ctx.terminals);
+        abort();
+    }
+    /* The summary goes into the record: whole and split must agree on it too. */
+    tw_buf_append(out, "\nsummary ", 9);
+    if (tw_summary_to_json(ctx.sum, out) != TW_OK) abort();
+    tw_summary_free(ctx.sum);
     tw_decoder_free(d);
 }
 
@@ -127,7 +152,11 @@ static int fz_run(tw_dialect dl, const uint8_t *data, size_t size) {
     copy = malloc(size ? size : 1);
     memcpy(copy, data, size);
     d = tw_decoder_new(dl, NULL, NULL);
-    if (tw_decoder_decode_body(d, copy, size, fz_record, &body, NULL) != TW_OK) abort();
+    {
+        fz_ctx bctx = {&body, NULL, 0};
+        if (tw_decoder_decode_body(d, copy, size, fz_record, &bctx, NULL) != TW_OK) abort();
+        if (bctx.terminals != 1) abort();
+    }
     tw_decoder_free(d);
     m = tw_error_body_message(copy, size, &scratch);
     if (m.ptr && !(m.ptr >= copy && m.ptr + m.len <= copy + size) &&
