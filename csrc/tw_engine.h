@@ -50,6 +50,14 @@ typedef struct tw_engine_opts {
      * and wakes the consumer once for all of them. A chunk is held at most this long; a
      * stream slower than one event per coalesce_us (any single LLM stream) is never held. */
     int coalesce_us;
+    /* Time-sliced delivery, in microseconds; default 1500, 0 = off. While at least
+     * tick_streams transfers run on an I/O thread, the window above is tick_us instead: tokens
+     * are read by humans, and one wakeup of this thread and of the consumer per tick for
+     * everything that arrived costs far less than one per event. Each event is held at most
+     * tick_us; a lone stream (fewer than tick_streams) is never held longer than coalesce_us,
+     * and no stream is held while events arrive further apart than the window. */
+    int tick_us;
+    int tick_streams; /* default 32 */
 } tw_engine_opts;
 
 TW_API void tw_engine_opts_init(tw_engine_opts *o);

@@ -43,6 +43,8 @@ void tw_engine_opts_init(tw_engine_opts *o) {
     o->queue_high_watermark = (size_t)1024 * 1024;
     o->queue_low_watermark = o->queue_high_watermark / 4;
     o->coalesce_us = 200;
+    o->tick_us = 1500;
+    o->tick_streams = 32;
 }
 
 void tw_request_opts_init(tw_request_opts *o) {
@@ -105,6 +107,10 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
         tw__err(err, TW_ERR_INVALID_ARG, "coalesce_us must be 0..100000");
         return NULL;
     }
+    if (o.tick_us < 0 || o.tick_us > 100000 || o.tick_streams < 0) {
+        tw__err(err, TW_ERR_INVALID_ARG, "tick_us must be 0..100000, tick_streams >= 0");
+        return NULL;
+    }
     if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
     if (o.queue_low_watermark == 0 || o.queue_low_watermark >= o.queue_high_watermark)
         o.queue_low_watermark = o.queue_high_watermark / 4;
@@ -121,6 +127,8 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     e->fork_gen = tw__fork_generation();
     e->n_io = o.io_threads;
     e->coalesce = o.coalesce_us * 1e-6;
+    e->tick = o.tick_us * 1e-6;
+    e->tick_streams = o.tick_streams;
     atomic_init(&e->refs, 1);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&e->share_locks[i], NULL);
     e->sink0 = tw__sink_create(e, o.notify, o.notify_userdata, 1, err);

@@ -179,6 +179,7 @@ struct tw__io {
     double curl_deadline; /* from CURLMOPT_TIMERFUNCTION; INFINITY when none */
     double last_io_turn;  /* when the previous turn with socket events ran (coalescing) */
     tw_stream *streams;   /* RUNNING / WAIT_RETRY / DRAINING streams */
+    size_t n_streams;     /* how many */
     tw__prewarm *prewarms;
     tw_stream **heap;
     size_t heap_len, heap_cap;
@@ -196,6 +197,8 @@ struct tw_engine {
     tw_engine *abandoned_next; /* in a fork child: list of engines of the parent */
     int n_io;
     double coalesce; /* seconds; tw_engine_opts.coalesce_us */
+    double tick;     /* seconds; tw_engine_opts.tick_us */
+    int tick_streams;
     tw__io *io;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];

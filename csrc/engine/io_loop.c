@@ -267,14 +267,17 @@ static void link_stream(tw__io *io, tw_stream *s) {
     s->io_next = io->streams;
     if (io->streams) io->streams->io_prev = s;
     io->streams = s;
+    io->n_streams++;
 }
 
 static void unlink_stream(tw__io *io, tw_stream *s) {
+    int linked = s->io_prev != NULL || io->streams == s;
     if (s->io_prev)
         s->io_prev->io_next = s->io_next;
     else if (io->streams == s)
         io->streams = s->io_next;
     if (s->io_next) s->io_next->io_prev = s->io_prev;
+    if (linked) io->n_streams--;
     s->io_prev = s->io_next = NULL;
 }
 
@@ -869,6 +872,10 @@ static void shutdown_io(tw__io *io) {
  * window late; the wait never passes the next timer deadline. @return 1 if it waited. */
 static int coalesce(tw__io *io, const struct epoll_event *evs, int n) {
     double window = io->e->coalesce, now, prev, until;
+    /* Many streams: a time slice (tw_engine_opts.tick_us) instead of the short window. */
+    if (io->e->tick > window && io->e->tick_streams > 0 &&
+        io->n_streams >= (size_t)io->e->tick_streams)
+        window = io->e->tick;
     int sockets = 0;
     if (window <= 0) return 0;
     for (int i = 0; i < n; i++) sockets += evs[i].data.fd != io->cmd_fd;

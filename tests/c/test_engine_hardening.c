@@ -647,3 +647,22 @@ TW_TEST(engine_stream_summary_and_metrics) {
     tw_engine_free(e);
     tw_mock_stop(mk);
 }
+
+/* Time-sliced delivery's options are checked (its behaviour under many streams is exercised
+ * by engine_many_1000_concurrent, its cost measured in benchmarks, never timed here). */
+TW_TEST(engine_tick_options) {
+    tw_engine_opts eo;
+    tw_error err;
+    tw_engine *e;
+    tw_engine_opts_init(&eo);
+    CHECK_EQ_INT(eo.tick_us, 1500);
+    CHECK_EQ_INT(eo.tick_streams, 32);
+    eo.tick_us = -1;
+    CHECK(tw_engine_new(&eo, &err) == NULL && err.code == TW_ERR_INVALID_ARG);
+    eo.tick_us = 100001;
+    CHECK(tw_engine_new(&eo, &err) == NULL && strstr(err.msg, "tick_us"));
+    eo.tick_us = 0; /* off */
+    e = tw_engine_new(&eo, &err);
+    CHECK(e != NULL);
+    tw_engine_free(e);
+}

@@ -3,7 +3,8 @@
  *
  * Same command line and JSON result line as benchmarks/peers/python/peer.py:
  *   tw_peer --workload bulk|fanin|ttft --base URL --dialect openai|anthropic [--query Q]
- *           [--chunks N] [--streams N --rate R --duration S] [--requests N]
+ *           [--chunks N] [--streams N --rate R --duration S] [--requests N] [--tick-us N]
+ * (--tick-us sets tw_engine_opts.tick_us, to compare time slices in one run.)
  * The consumer waits on the engine's wakeup fd with poll(), takes every ready stream and each
  * stream's queued events as one batch, and touches every text delta (counts it and its
  * characters, or parses its timestamp for fan-in): what a binding does, minus the binding.
@@ -31,6 +32,7 @@ typedef struct args {
     double rate;
     double duration;
     long requests;
+    long tick_us; /* -1: the engine's default */
 } args;
 
 typedef struct counters {
@@ -336,7 +338,8 @@ static int do_ttft(const args *a) {
 }
 
 int main(int argc, char **argv) {
-    args a = {"bulk", "http://127.0.0.1:8080", "openai", "", 200000, 1000, 50, 20, 1000};
+    args a = {"bulk", "http://127.0.0.1:8080", "openai", "", 200000, 1000, 50, 20, 1000, -1};
+    tw_engine_opts eo;
     int i, rc;
     tw_engine *e;
     tw_error err;
@@ -351,6 +354,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--rate")) a.rate = atof(v);
         else if (!strcmp(k, "--duration")) a.duration = atof(v);
         else if (!strcmp(k, "--requests")) a.requests = atol(v);
+        else if (!strcmp(k, "--tick-us")) a.tick_us = atol(v);
         else {
             fprintf(stderr, "tw_peer: unknown option %s\n", k);
             return 2;
@@ -362,7 +366,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(a.workload, "ttft")) return do_ttft(&a);
-    e = tw_engine_new(NULL, &err);
+    tw_engine_opts_init(&eo);
+    if (a.tick_us >= 0) eo.tick_us = (int)a.tick_us;
+    e = tw_engine_new(&eo, &err);
     if (!e) {
         fprintf(stderr, "tw_peer: engine: %s\n", err.msg);
         return 1;
