@@ -31,7 +31,11 @@ extern "C" {
  * Export macro
  *============================================================================================*/
 
-#if defined(_WIN32)
+/* TW_STATIC: the core is compiled into another module (the Python extension, the Node addon)
+ * built with -fvisibility=hidden, so that only that module's init symbol is exported. */
+#if defined(TW_STATIC)
+#define TW_API
+#elif defined(_WIN32)
 #define TW_API __declspec(dllexport)
 #elif defined(__GNUC__)
 #define TW_API __attribute__((visibility("default")))
