@@ -67,6 +67,13 @@ typedef struct tw_encoder_opts {
      * Set it from the source dialect with tw_dialect_indexes_choices() (tw_decoder.h);
      * leave 0 for a mix of dialects (merged streams). */
     int index_is_choice;
+    /* Event ids, for resuming a relay (Last-Event-ID): when set (a NUL-terminated stream id,
+     * copied), every SSE event the encoder writes starts with "id: <prefix>:<seq>" (comments
+     * and heartbeats get none, so they never move a reader's last event id), and every
+     * NDJSON line starts with "event_id":"<prefix>:<seq>"; seq counts from first_event_seq,
+     * one per event written. text carries no ids. */
+    const char *event_id_prefix;
+    uint64_t first_event_seq;
 } tw_encoder_opts;
 
 /** Fills defaults (all NULL / 0). @param o NULL is a no-op. Thread: any. */
@@ -77,6 +84,8 @@ TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
  * Thread: any. Ownership: free with tw_encoder_free.
  */
 TW_API tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err);
+/** The seq the next event id will carry (first_event_seq + events written so far). */
+TW_API uint64_t tw_encoder_next_event_seq(const tw_encoder *e);
 /** Frees an encoder. NULL is a no-op. Thread: owner. */
 TW_API void tw_encoder_free(tw_encoder *e);
 /**

@@ -1,6 +1,6 @@
 /*
- * encoder.c - the tw_encoder object: format names, content types, dispatch to the formats,
- * and the two stateless formats (ndjson, text).
+ * encoder.c - the tw_encoder object: format names, content types, dispatch to the formats
+ * (one table), the two stateless formats (ndjson, text), and event ids.
  *
  * ndjson: one tw_event_to_json object per event, each followed by "\n" (see event_json.c for
  *         the schema); tw_encoder_finish appends nothing.
@@ -10,7 +10,9 @@
 #include "encoders/encoder.h"
 #include "tw_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const struct {
     const char *name;
@@ -29,34 +31,10 @@ tw_format tw_format_from_name(const char *name, size_t len) {
     return (tw_format)0;
 }
 
-static int valid_format(tw_format f) { return (int)f >= TW_FORMAT_OPENAI && f < TW_FORMAT__LAST; }
-
-const char *tw_format_name(tw_format f) {
-    switch (f) {
-    case TW_FORMAT_OPENAI: return "openai";
-    case TW_FORMAT_EVENTS: return "events";
-    case TW_FORMAT_AI_SDK: return "ai-sdk";
-    case TW_FORMAT_NDJSON: return "ndjson";
-    case TW_FORMAT_TEXT: return "text";
-    default: return NULL;
-    }
-}
-
-const char *tw_format_content_type(tw_format f) {
-    switch (f) {
-    case TW_FORMAT_OPENAI:
-    case TW_FORMAT_EVENTS:
-    case TW_FORMAT_AI_SDK: return "text/event-stream";
-    case TW_FORMAT_NDJSON: return "application/x-ndjson";
-    case TW_FORMAT_TEXT: return "text/plain; charset=utf-8";
-    default: return NULL;
-    }
-}
-
 /* What keeps proxies from buffering or rewriting a streamed body. */
 #define TW_NO_BUFFERING "cache-control", "no-cache, no-transform", "x-accel-buffering", "no"
-static const char *const openai_headers[] = {"content-type", "text/event-stream", TW_NO_BUFFERING,
-                                             NULL};
+static const char *const sse_headers[] = {"content-type", "text/event-stream", TW_NO_BUFFERING,
+                                          NULL};
 static const char *const ai_sdk_headers[] = {
     "content-type", "text/event-stream", TW_NO_BUFFERING, "x-vercel-ai-ui-message-stream", "v1",
     NULL};
@@ -66,22 +44,57 @@ static const char *const text_headers[] = {"content-type", "text/plain; charset=
                                            TW_NO_BUFFERING, NULL};
 static const char *const no_headers[] = {NULL};
 
+static tw_code ndjson_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
+    tw_code rc = tw_event_to_json(ev, out);
+    (void)e;
+    return rc ? rc : tw__put(out, "\n", 1);
+}
+
+static tw_code text_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
+    (void)e;
+    return (ev->type == TW_EV_TEXT && ev->text.ptr)
+               ? tw__utf8_append(out, ev->text.ptr, ev->text.len)
+               : TW_OK;
+}
+
+/* The formats, dispatched through one table (like the decoders' dialects). */
+static const struct format_ops {
+    const char *name;
+    const char *content_type;
+    const char *const *headers;
+    int sse; /* framed as SSE events (ids, heartbeats) */
+    tw_code (*init)(tw_encoder *e);
+    tw_code (*encode)(tw_encoder *e, const tw_event *ev, tw_buf *out);
+    tw_code (*finish)(tw_encoder *e, tw_buf *out);
+    void (*free)(tw_encoder *e);
+} formats[TW_FORMAT__LAST] = {
+    [TW_FORMAT_OPENAI] = {"openai", "text/event-stream", sse_headers, 1, tw__openai_init,
+                          tw__openai_encode, tw__openai_finish, tw__openai_free},
+    [TW_FORMAT_EVENTS] = {"events", "text/event-stream", sse_headers, 1, tw__events_init,
+                          tw__events_encode, tw__events_finish, tw__events_free},
+    [TW_FORMAT_AI_SDK] = {"ai-sdk", "text/event-stream", ai_sdk_headers, 1, tw__ai_sdk_init,
+                          tw__ai_sdk_encode, tw__ai_sdk_finish, tw__ai_sdk_free},
+    [TW_FORMAT_NDJSON] = {"ndjson", "application/x-ndjson", ndjson_headers, 0, NULL,
+                          ndjson_encode, NULL, NULL},
+    [TW_FORMAT_TEXT] = {"text", "text/plain; charset=utf-8", text_headers, 0, NULL, text_encode,
+                        NULL, NULL},
+};
+
+static int valid_format(tw_format f) { return (int)f >= TW_FORMAT_OPENAI && f < TW_FORMAT__LAST; }
+
+const char *tw_format_name(tw_format f) { return valid_format(f) ? formats[f].name : NULL; }
+
+const char *tw_format_content_type(tw_format f) {
+    return valid_format(f) ? formats[f].content_type : NULL;
+}
+
 const char *const *tw_format_headers(tw_format f) {
-    switch (f) {
-    case TW_FORMAT_OPENAI:
-    case TW_FORMAT_EVENTS: return openai_headers;
-    case TW_FORMAT_AI_SDK: return ai_sdk_headers;
-    case TW_FORMAT_NDJSON: return ndjson_headers;
-    case TW_FORMAT_TEXT: return text_headers;
-    default: return no_headers;
-    }
+    return valid_format(f) ? formats[f].headers : no_headers;
 }
 
 void tw_encoder_opts_init(tw_encoder_opts *o) {
     if (!o) return;
-    o->id = NULL;
-    o->model = NULL;
-    o->index_is_choice = 0;
+    memset(o, 0, sizeof *o);
 }
 
 tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err) {
@@ -100,13 +113,12 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
         if (opts->id && !(e->opt_id = tw__strndup(opts->id, strlen(opts->id)))) goto nomem;
         if (opts->model && !(e->opt_model = tw__strndup(opts->model, strlen(opts->model))))
             goto nomem;
+        if (opts->event_id_prefix &&
+            !(e->id_prefix = tw__strndup(opts->event_id_prefix, strlen(opts->event_id_prefix))))
+            goto nomem;
+        e->next_seq = opts->first_event_seq;
     }
-    switch (f) {
-    case TW_FORMAT_OPENAI: rc = tw__openai_init(e); break;
-    case TW_FORMAT_EVENTS: rc = tw__events_init(e); break;
-    case TW_FORMAT_AI_SDK: rc = tw__ai_sdk_init(e); break;
-    default: break;
-    }
+    if (formats[f].init) rc = formats[f].init(e);
     if (rc) goto nomem;
     if (err) tw__err(err, TW_OK, "");
     return e;
@@ -118,16 +130,69 @@ nomem:
 
 void tw_encoder_free(tw_encoder *e) {
     if (!e) return;
-    switch (e->format) {
-    case TW_FORMAT_OPENAI: tw__openai_free(e); break;
-    case TW_FORMAT_EVENTS: tw__events_free(e); break;
-    case TW_FORMAT_AI_SDK: tw__ai_sdk_free(e); break;
-    default: break;
-    }
+    if (formats[e->format].free) formats[e->format].free(e);
     free(e->opt_id);
     free(e->opt_model);
+    free(e->id_prefix);
+    tw_buf_free(&e->scratch);
     free(e);
 }
+
+/* Event ids (tw_encoder_opts.event_id_prefix): every SSE event written since `start` gets an
+ * "id: <prefix>:<seq>" line first (comment blocks, which dispatch nothing, get none), every
+ * NDJSON line an "event_id" key first. Rewritten through the scratch buffer. */
+static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
+    size_t i = start, plen;
+    char num[24];
+    tw_code rc = TW_OK;
+    if (!e->id_prefix || out->len == start || e->format == TW_FORMAT_TEXT) return TW_OK;
+    plen = strlen(e->id_prefix);
+    e->scratch.len = 0;
+    while (i < out->len && rc == TW_OK) {
+        /* One SSE block (up to and including its blank line) or one NDJSON line. */
+        const char *p = out->data + i, *end;
+        size_t n, left = out->len - i;
+        if (formats[e->format].sse) {
+            const char *bl = NULL;
+            for (size_t k = 0; k + 1 < left; k++)
+                if (p[k] == '\n' && p[k + 1] == '\n') {
+                    bl = p + k + 2;
+                    break;
+                }
+            end = bl ? bl : p + left;
+        } else {
+            const char *nl = memchr(p, '\n', left);
+            end = nl ? nl + 1 : p + left;
+        }
+        n = (size_t)(end - p);
+        snprintf(num, sizeof num, "%llu", (unsigned long long)e->next_seq);
+        if (formats[e->format].sse && p[0] != ':') {
+            if ((rc = tw__put(&e->scratch, "id: ", 4)) || (rc = tw__put(&e->scratch, e->id_prefix, plen)) ||
+                (rc = tw__put(&e->scratch, ":", 1)) || (rc = tw__put(&e->scratch, num, strlen(num))) ||
+                (rc = tw__put(&e->scratch, "\n", 1)) || (rc = tw__put(&e->scratch, p, n)))
+                break;
+            e->next_seq++;
+        } else if (!formats[e->format].sse && p[0] == '{') {
+            if ((rc = tw__put(&e->scratch, "{\"event_id\":", 12)) ||
+                (rc = tw_json_escape(&e->scratch, e->id_prefix, plen)))
+                break;
+            /* The prefix went in quoted: reopen the quote to append ":<seq>". */
+            e->scratch.len--;
+            if ((rc = tw__put(&e->scratch, ":", 1)) || (rc = tw__put(&e->scratch, num, strlen(num))) ||
+                (rc = tw__put(&e->scratch, "\",", 2)) || (rc = tw__put(&e->scratch, p + 1, n - 1)))
+                break;
+            e->next_seq++;
+        } else {
+            rc = tw__put(&e->scratch, p, n);
+        }
+        i += n;
+    }
+    if (rc) return rc;
+    out->len = start;
+    return tw__put(out, e->scratch.data, e->scratch.len);
+}
+
+uint64_t tw_encoder_next_event_seq(const tw_encoder *e) { return e ? e->next_seq : 0; }
 
 tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     size_t start;
@@ -136,21 +201,8 @@ tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_ERR_CLOSED;
     start = out->len;
-    switch (e->format) {
-    case TW_FORMAT_OPENAI: rc = tw__openai_encode(e, ev, out); break;
-    case TW_FORMAT_EVENTS: rc = tw__events_encode(e, ev, out); break;
-    case TW_FORMAT_AI_SDK: rc = tw__ai_sdk_encode(e, ev, out); break;
-    case TW_FORMAT_NDJSON:
-        rc = tw_event_to_json(ev, out);
-        if (!rc) rc = tw__put(out, "\n", 1);
-        break;
-    case TW_FORMAT_TEXT:
-        rc = (ev->type == TW_EV_TEXT && ev->text.ptr) ? tw__utf8_append(out, ev->text.ptr,
-                                                                         ev->text.len)
-                                                      : TW_OK;
-        break;
-    default: rc = TW_ERR_INVALID_ARG; break;
-    }
+    rc = formats[e->format].encode(e, ev, out);
+    if (!rc) rc = add_ids(e, out, start);
     if (rc) out->len = start;
     return rc;
 }
@@ -161,12 +213,8 @@ tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_OK;
     start = out->len;
-    switch (e->format) {
-    case TW_FORMAT_OPENAI: rc = tw__openai_finish(e, out); break;
-    case TW_FORMAT_EVENTS: rc = tw__events_finish(e, out); break;
-    case TW_FORMAT_AI_SDK: rc = tw__ai_sdk_finish(e, out); break;
-    default: break;
-    }
+    if (formats[e->format].finish) rc = formats[e->format].finish(e, out);
+    if (!rc) rc = add_ids(e, out, start);
     if (rc) {
         out->len = start; /* not finished: the caller may retry after freeing memory */
         return rc;
@@ -177,10 +225,5 @@ tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
 
 tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
-    switch (e->format) {
-    case TW_FORMAT_OPENAI:
-    case TW_FORMAT_EVENTS:
-    case TW_FORMAT_AI_SDK: return TW__PUT(out, ": keepalive\n\n");
-    default: return TW_OK;
-    }
+    return formats[e->format].sse ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
 }

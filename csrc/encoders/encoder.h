@@ -41,6 +41,9 @@ struct tw_encoder {
     int index_is_choice; /* copy of tw_encoder_opts.index_is_choice */
     char *opt_id;        /* owned copies of the options, or NULL */
     char *opt_model;
+    char *id_prefix;   /* tw_encoder_opts.event_id_prefix, or NULL: no event ids */
+    uint64_t next_seq; /* the sequence number of the next event id */
+    tw_buf scratch;    /* add_ids' rewrite buffer */
     void *state; /* openai / events / ai-sdk state; NULL for ndjson and text */
 };
 

@@ -1654,3 +1654,57 @@ TW_TEST(encoder_dialect_indexes_choices) {
     tw_buf_free(&out);
     tw_buf_free(&got);
 }
+
+/* ---- event ids ------------------------------------------------------------------------------ */
+
+static int count_sse(void *ud, const tw_sse_event *ev) {
+    (void)ev;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* Every SSE event carries "id: <prefix>:<seq>" (seq from first_event_seq), a comment none;
+ * an SSE reader's last event id is then the last event's; NDJSON lines carry event_id. */
+TW_TEST(encoder_event_ids) {
+    tw_event evs[5];
+    tw_encoder_opts o;
+    tw_buf out;
+    tw_sse_parser *p;
+    tw_str last;
+    int dispatched = 0;
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("Hel"));
+    evs[1] = ev_of(TW_EV_ERROR);
+    evs[1].error_kind = TW_KIND_PROTOCOL;
+    evs[1].recoverable = 1;
+    evs[1].text = S("bad\nline");
+    evs[2] = text_ev(TW_EV_TEXT, 0, S("lo"));
+    evs[3] = finish_ev(0, S("stop"));
+    evs[4] = ev_of(TW_EV_END);
+    tw_encoder_opts_init(&o);
+    o.event_id_prefix = "s-1";
+    o.first_event_seq = 7;
+    encode_all(TW_FORMAT_OPENAI, &o, evs, 5, &out);
+    tw_buf_append(&out, "", 1);
+    out.len--;
+    /* 3 chunks (text, text, finish) + [DONE]: ids 7..10; the recoverable error's comment has
+     * none and says what was wrong on one line. */
+    CHECK_MSG(strstr(out.data, "id: s-1:7\ndata: {") && strstr(out.data, "id: s-1:10\ndata: [DONE]") &&
+                  !strstr(out.data, "s-1:11") && strstr(out.data, "\n\n: recoverable error: bad line\n\n"),
+              "%s", out.data);
+    p = tw_sse_parser_new(NULL);
+    CHECK_EQ_INT(tw_sse_parser_feed(p, out.data, out.len, count_sse, &dispatched, NULL), TW_OK);
+    last = tw_sse_parser_last_event_id(p);
+    CHECK_EQ_STR(last.ptr, last.len, "s-1:10");
+    CHECK_EQ_INT(dispatched, 4);
+    tw_sse_parser_free(p);
+    tw_buf_free(&out);
+
+    o.first_event_seq = 0;
+    encode_all(TW_FORMAT_NDJSON, &o, evs, 5, &out);
+    tw_buf_append(&out, "", 1);
+    out.len--;
+    CHECK_MSG(strstr(out.data, "{\"event_id\":\"s-1:0\",\"type\":\"text\"") == out.data &&
+                  strstr(out.data, "{\"event_id\":\"s-1:4\",\"type\":\"end\"}\n"),
+              "%s", out.data);
+    tw_buf_free(&out);
+}
