@@ -344,7 +344,8 @@ tw_code tw_sse_parser_feed(tw_sse_parser *p, const char *buf, size_t len,
     int rc;
     if (err) tw__err_at(err, TW_OK, 0, "");
     if (!p || (!buf && len) || !on_event) {
-        tw__err_at(err, TW_ERR_INVALID_ARG, 0, "tw_sse_parser_feed: NULL parser, buffer or callback");
+        tw__err_at(err, TW_ERR_INVALID_ARG, 0,
+                   "tw_sse_parser_feed: NULL parser, buffer or callback");
         return TW_ERR_INVALID_ARG;
     }
     if (p->in_feed) {

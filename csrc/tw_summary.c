@@ -347,7 +347,7 @@ tw_event_type tw_summary_end(const tw_summary *s, tw_error_kind *kind, int32_t *
 
 uint64_t tw_summary_recoverable_errors(const tw_summary *s) { return s ? s->recoverable : 0; }
 
-/* ---- JSON -------------------------------------------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------------------------- */
 
 #define PUT(lit) tw_buf_append(out, lit, sizeof lit - 1)
 #define TRY(x)                                                                                 \

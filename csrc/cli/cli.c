@@ -18,8 +18,9 @@ static void usage(FILE *out) {
           "                 run the built-in mock LLM server\n"
           "  version        print the version\n"
           "\n"
-          "`tokenwire COMMAND --help` for each command's options. Headers, the method, the URL and\n"
-          "the API key are checked before anything is sent (CR, LF, NUL refused: exit 2). A\n"
+          "`tokenwire COMMAND --help` for each command's options. Headers, the method, the\n"
+          "URL and the API key are checked before anything is sent (CR, LF, NUL refused:\n"
+          "exit 2). A\n"
           "stream ends with exactly one terminal event: end, or an error (http, provider,\n"
           "timeout, protocol, transport, cancelled, truncated); an error marked recoverable (one\n"
           "bad event) lets the stream go on.\n",

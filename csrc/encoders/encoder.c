@@ -167,9 +167,10 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
         n = (size_t)(end - p);
         snprintf(num, sizeof num, "%llu", (unsigned long long)e->next_seq);
         if (formats[e->format].sse && p[0] != ':') {
-            if ((rc = tw__put(&e->scratch, "id: ", 4)) || (rc = tw__put(&e->scratch, e->id_prefix, plen)) ||
-                (rc = tw__put(&e->scratch, ":", 1)) || (rc = tw__put(&e->scratch, num, strlen(num))) ||
-                (rc = tw__put(&e->scratch, "\n", 1)) || (rc = tw__put(&e->scratch, p, n)))
+            tw_buf *w = &e->scratch;
+            if ((rc = tw__put(w, "id: ", 4)) || (rc = tw__put(w, e->id_prefix, plen)) ||
+                (rc = tw__put(w, ":", 1)) || (rc = tw__put(w, num, strlen(num))) ||
+                (rc = tw__put(w, "\n", 1)) || (rc = tw__put(w, p, n)))
                 break;
             e->next_seq++;
         } else if (!formats[e->format].sse && p[0] == '{') {
@@ -178,8 +179,10 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
                 break;
             /* The prefix went in quoted: reopen the quote to append ":<seq>". */
             e->scratch.len--;
-            if ((rc = tw__put(&e->scratch, ":", 1)) || (rc = tw__put(&e->scratch, num, strlen(num))) ||
-                (rc = tw__put(&e->scratch, "\",", 2)) || (rc = tw__put(&e->scratch, p + 1, n - 1)))
+            if ((rc = tw__put(&e->scratch, ":", 1)) ||
+                (rc = tw__put(&e->scratch, num, strlen(num))) ||
+                (rc = tw__put(&e->scratch, "\",", 2)) ||
+                (rc = tw__put(&e->scratch, p + 1, n - 1)))
                 break;
             e->next_seq++;
         } else {

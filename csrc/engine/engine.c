@@ -4,8 +4,8 @@
  *
  * Lifetimes. A stream holds a reference on its engine and on its sink, so the ready list, its
  * lock and the wakeup fd stay valid for streams the caller still holds after tw_engine_free
- * (which stops the I/O threads and curl, then drops the user's reference). A stream itself is counted by: the
- * caller (until tw_stream_release), the I/O thread (until the transfer is gone and the terminal
+ * (which stops the I/O threads and curl, then drops the user's reference). A stream itself is
+ * counted by: the caller (until tw_stream_release), the I/O thread (until the transfer is gone and the terminal
  * event is queued) and one per queued command. Whoever drops the last one frees it.
  */
 #include "engine/engine_internal.h"
@@ -401,7 +401,11 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
                 tw__errf(err, TW_ERR_INVALID_ARG,
                          "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
                          "characters are refused in header values)",
-                         c == '\r' ? "CR" : c == '\n' ? "LF" : c == 0 ? "NUL" : "a control byte", i);
+                         c == '\r'   ? "CR"
+                         : c == '\n' ? "LF"
+                         : c == 0    ? "NUL"
+                                     : "a control byte",
+                         i);
                 if (err) err->pos = i;
                 return TW_ERR_INVALID_ARG;
             }
@@ -450,7 +454,8 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     if (!valid_timeout(opts->connect_timeout) || !valid_timeout(opts->first_byte_timeout) ||
         !valid_timeout(opts->idle_timeout) || !valid_timeout(opts->event_timeout) ||
         !valid_timeout(opts->total_timeout) || !valid_timeout(opts->retry_base_delay) ||
-        !valid_timeout(opts->paused_timeout) || opts->max_retries < 0 || (opts->n_headers && !opts->headers) ||
+        !valid_timeout(opts->paused_timeout) || opts->max_retries < 0 ||
+        (opts->n_headers && !opts->headers) ||
         (opts->body_len && !opts->body)) {
         tw__err(err, TW_ERR_INVALID_ARG, "bad timeout, retry, header or body argument");
         return NULL;

@@ -464,7 +464,8 @@ static void deliver_http_error(tw_stream *s, double retry_after) {
     tw_event ev;
     tw_buf_init(&scratch);
     if (retry_after > TW__RETRY_AFTER_MAX)
-        snprintf(ra, sizeof ra, " (Retry-After: %.0f s, over the %.0f s a retry waits: not retried)",
+        snprintf(ra, sizeof ra,
+                 " (Retry-After: %.0f s, over the %.0f s a retry waits: not retried)",
                  retry_after, TW__RETRY_AFTER_MAX);
     else if (retry_after > 0)
         snprintf(ra, sizeof ra, " (Retry-After: %.0f s)", retry_after);
