@@ -5,8 +5,9 @@
  * Lifetimes. A stream holds a reference on its engine and on its sink, so the ready list, its
  * lock and the wakeup fd stay valid for streams the caller still holds after tw_engine_free
  * (which stops the I/O threads and curl, then drops the user's reference). A stream itself is
- * counted by: the caller (until tw_stream_release), the I/O thread (until the transfer is gone and the terminal
- * event is queued) and one per queued command. Whoever drops the last one frees it.
+ * counted by: the caller (until tw_stream_release), the I/O thread (until the transfer is gone
+ * and the terminal event is queued), one per queued command and one per take_ready hand-out.
+ * Whoever drops the last one frees it.
  */
 #include "engine/engine_internal.h"
 #include "tw_internal.h"
