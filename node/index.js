@@ -7,7 +7,6 @@
  *   binding.js  the addon and the core's name tables and defaults
  *   errors.js   the error classes, one per error kind
  *   events.js   packed batches -> event objects (the core's event JSON keys, camelCase)
- *   summary.js  the core's summary JSON -> the JS summary
  *   parsers.js  SSEParser, Decoder
  *   relay.js    formats, relay headers, the byte ReadableStream
  *   stream.js   Stream: emitter, iterators, ReadableStream, cancel

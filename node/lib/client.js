@@ -164,8 +164,8 @@ class Client {
             checkBytes(body, 'body');
             req.body = body;
         }
-        /* XXX: Accept per dialect belongs to the core's request preparation, like the API key's
-         * header; tw_request_opts does not add it yet. */
+        /* Accept per dialect is request preparation too, but tw_request_opts does not add it
+         * yet (Python adds it in Python as well): until the core does, it is added here. */
         if (!hasHeader(given, 'accept'))
             given.push(dialect === 'ollama' || dialect === 'ndjson' ? 'Accept: application/x-ndjson' : 'Accept: text/event-stream');
         req.headers = given;

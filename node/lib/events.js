@@ -22,6 +22,10 @@ const { binding, T } = require('./binding');
 
 const NAMES = binding.eventTypes;
 const KIND_NAMES = binding.errorKinds;
+/* The record type numbers, read once into constants for the hot switch below. */
+const T_START = T.start, T_TEXT = T.text, T_REASONING = T.reasoning, T_TOOL_CALL = T.tool_call,
+    T_USAGE = T.usage, T_FINISH = T.finish, T_ERROR = T.error, T_RAW = T.raw, T_AGENT_START = T.agent_start,
+    T_AGENT_COMPLETE = T.agent_complete, T_PROGRESS = T.progress;
 
 class Cursor {
     constructor(str, meta) {
@@ -53,28 +57,28 @@ class Cursor {
         const index = meta[this.i + 1];
         this.i += 2;
         switch (type) {
-            case T.text:
-            case T.reasoning:
-            case T.progress:
+            case T_TEXT:
+            case T_REASONING:
+            case T_PROGRESS:
                 return { type: NAMES[type], index, text: this.s() };
-            case T.start: {
+            case T_START: {
                 const id = this.s();
                 return { type: 'start', index, id, model: this.s() };
             }
-            case T.tool_call: {
+            case T_TOOL_CALL: {
                 const id = this.s();
                 const name = this.s();
                 return { type: 'tool_call', index, id, name, arguments: this.s() };
             }
-            case T.usage: {
+            case T_USAGE: {
                 const i = this.i;
                 this.i += 3;
                 return { type: 'usage', index, inputTokens: tokens(meta[i]), outputTokens: tokens(meta[i + 1]),
                     totalTokens: tokens(meta[i + 2]) };
             }
-            case T.finish:
+            case T_FINISH:
                 return { type: 'finish', index, reason: this.s() };
-            case T.error: {
+            case T_ERROR: {
                 const kind = KIND_NAMES[meta[this.i]] || 'unknown';
                 const status = meta[this.i + 1];
                 /* One bad event (malformed JSON, oversized): the stream goes on after it. */
@@ -84,15 +88,15 @@ class Cursor {
                 const name = this.s();
                 return { type: 'error', index, kind, status, message, name, raw: this.s(), recoverable };
             }
-            case T.raw: {
+            case T_RAW: {
                 const event = this.s();
                 const data = this.s();
                 const id = this.s();
                 const retry = meta[this.i++];
                 return { type: 'raw', index, event, data, id, retry: retry < 0 ? null : retry };
             }
-            case T.agent_start:
-            case T.agent_complete:
+            case T_AGENT_START:
+            case T_AGENT_COMPLETE:
                 return { type: NAMES[type], index, source: this.s() };
             default:
                 return { type: NAMES[type] || 'unknown', index };
@@ -115,4 +119,4 @@ function eventToJSON(ev) {
     return binding.eventToJSON(ev);
 }
 
-module.exports = { Cursor, unpack, eventToJSON };
+module.exports = { Cursor, unpack, eventToJSON, T_TEXT };

@@ -3,7 +3,6 @@
  * of one dialect into normalized events, with the core's summary of what it decoded). */
 const { binding } = require('./binding');
 const { unpack } = require('./events');
-const { summaryFromJSON } = require('./summary');
 const { ProtocolError } = require('./errors');
 
 function checkBytes(v, name) {
@@ -90,7 +89,7 @@ class Decoder {
     /** The core's summary (tw_summary) of every event decoded so far; the same keys as a
      * stream's summary, without metrics. */
     summary() {
-        return summaryFromJSON(binding.decoderSummaryJSON(this._h));
+        return binding.decoderSummary(this._h);
     }
 }
 

@@ -8,9 +8,8 @@
  * event of the last batch is the terminal one, and the summary is tw_stream_summary's.
  */
 const { EventEmitter } = require('events');
-const { binding, T } = require('./binding');
-const { Cursor } = require('./events');
-const { summaryFromJSON } = require('./summary');
+const { binding } = require('./binding');
+const { Cursor, T_TEXT } = require('./events');
 const { AbortError, HTTPError, errorFromEvent } = require('./errors');
 const { checkFormat, streamHeaders, heartbeatOption, byteStream } = require('./relay');
 
@@ -159,7 +158,7 @@ class Stream extends EventEmitter {
         let last = null;
         /* A listener may cancel or abort the stream mid-batch: nothing is delivered after. */
         while (c.i < n && !this._done) {
-            if (meta[c.i] === T.text && !objects) {
+            if (meta[c.i] === T_TEXT && !objects) {
                 const t = c.text(iter === 'text' || emitText);
                 last = null;
                 if (iter === 'text') this._queue.push(t);
@@ -210,10 +209,10 @@ class Stream extends EventEmitter {
         return ev;
     }
 
-    /* The core's summary (tw_stream_summary, snapshot at the terminal event) plus metrics. */
+    /* The core's summary (tw_stream_summary, snapshot at the terminal event; its keys are
+     * tw_summary_to_json's in camelCase, see node/src/summary.c) plus metrics. */
     _buildSummary() {
-        const json = this._started ? binding.summaryJSON(this) : binding.summaryJSON(undefined, this._accumulate);
-        const summary = summaryFromJSON(json);
+        const summary = this._started ? binding.summary(this) : binding.summary(undefined, this._accumulate);
         summary.metrics = this._started ? binding.metrics(this) : null;
         return summary;
     }

@@ -52,6 +52,7 @@ struct twn_stream {
     int held_done;        /* held ends with the terminal event */
     tw_metrics metrics;   /* snapshot taken at the terminal event */
     tw_summary *summary;  /* snapshot taken at the terminal event, until JS reads it */
+    int accumulate;       /* the request's accumulate option */
 };
 
 struct twn_env {
@@ -180,7 +181,7 @@ static void stream_terminate(napi_env env, twn_stream *ns)
     ns->done = 1;
     if (ns->s) {
         tw_stream_get_metrics(ns->s, &ns->metrics);
-        /* NULL on NOMEM: summaryJSON then reports it. */
+        /* NULL on NOMEM: summary() then reports it. */
         ns->summary = tw_stream_summary(ns->s);
         tw_stream_release(ns->s);
         ns->s = NULL;
@@ -696,6 +697,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     }
     o.userdata = ns;
     ns->want_events = 1;
+    ns->accumulate = o.accumulate;
     if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
         req_strings_free(&r);
         free(ns);
@@ -859,12 +861,12 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* summaryJSON(obj | undefined, accumulate) -> the core's summary JSON (tw_summary_to_json).
+/* summary(obj | undefined, accumulate) -> the core's summary as a JS object (summary.c).
  * For a stream: the snapshot taken at its terminal event (handed over once: JS keeps the
  * result), or a snapshot of the events queued so far while it runs (cancel). Without a
  * stream (one aborted before it started): the summary of no events. Throws when the snapshot
  * was already handed over or could not be taken (out of memory at the terminal event). */
-static napi_value js_summary_json(napi_env env, napi_callback_info info)
+static napi_value js_summary(napi_env env, napi_callback_info info)
 {
     size_t argc = 2;
     napi_value argv[2], out;
@@ -872,9 +874,11 @@ static napi_value js_summary_json(napi_env env, napi_callback_info info)
     napi_valuetype t = napi_undefined;
     if (argc >= 1) TW_NAPI_CALL(env, napi_typeof(env, argv[0], &t));
     tw_summary *sum = NULL;
+    bool acc = true;
     if (t == napi_object) {
         twn_stream *ns = stream_get(env, argv[0]);
         if (!ns) return NULL;
+        acc = ns->accumulate;
         if (ns->summary) {
             sum = ns->summary;
             ns->summary = NULL;
@@ -886,7 +890,6 @@ static napi_value js_summary_json(napi_env env, napi_callback_info info)
             return NULL;
         }
     } else {
-        bool acc = true;
         if (argc >= 2) napi_get_value_bool(env, argv[1], &acc);
         sum = tw_summary_new(acc, 0);
     }
@@ -894,7 +897,7 @@ static napi_value js_summary_json(napi_env env, napi_callback_info info)
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
-    napi_status st = twn_summary_string(env, sum, &out);
+    napi_status st = twn_summary_value(env, sum, acc, &out);
     tw_summary_free(sum);
     TW_NAPI_CALL(env, st);
     return out;
@@ -1170,7 +1173,7 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"setOutput", NULL, js_set_output, NULL, NULL, NULL, napi_default, NULL},
         {"cancel", NULL, js_cancel, NULL, NULL, NULL, napi_default, NULL},
         {"metrics", NULL, js_metrics, NULL, NULL, NULL, napi_default, NULL},
-        {"summaryJSON", NULL, js_summary_json, NULL, NULL, NULL, napi_default, NULL},
+        {"summary", NULL, js_summary, NULL, NULL, NULL, napi_default, NULL},
         {"wantEvents", NULL, js_want_events, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},

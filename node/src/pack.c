@@ -295,17 +295,3 @@ napi_status twn_packer_meta(napi_env env, twn_packer *p, napi_value *out)
     if (p->n) memcpy(data, p->meta, p->n * sizeof(double));
     return napi_create_typedarray(env, napi_float64_array, p->n, ab, 0, out);
 }
-
-napi_status twn_summary_string(napi_env env, const tw_summary *s, napi_value *out)
-{
-    tw_buf b;
-    tw_buf_init(&b);
-    if (tw_summary_to_json(s, &b) != TW_OK) {
-        tw_buf_free(&b);
-        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
-        return napi_pending_exception;
-    }
-    napi_status st = napi_create_string_utf8(env, b.data, b.len, out);
-    tw_buf_free(&b);
-    return st;
-}

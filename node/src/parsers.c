@@ -176,6 +176,7 @@ static napi_value sse_last_id(napi_env env, napi_callback_info info)
 typedef struct twn_dec {
     tw_decoder *d;
     tw_summary *sum; /* every event emitted so far */
+    int accumulate;  /* sum keeps text and reasoning */
     tw_buf scratch;
     twn_packer pk;
 } twn_dec;
@@ -251,6 +252,7 @@ static napi_value dec_new(napi_env env, napi_callback_info info)
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
+    d->accumulate = accumulate;
     d->d = tw_decoder_new(dialect, &o, &err);
     if (!d->d) {
         tw_summary_free(d->sum);
@@ -322,7 +324,7 @@ static napi_value dec_done(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* decoderSummaryJSON(handle) -> the core's summary JSON of the events emitted so far. */
+/* decoderSummary(handle) -> the core's summary of the events emitted so far (summary.c). */
 static napi_value dec_summary(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -330,7 +332,7 @@ static napi_value dec_summary(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     twn_dec *d = dec_get(env, argv[0]);
     if (!d) return NULL;
-    TW_NAPI_CALL(env, twn_summary_string(env, d->sum, &out));
+    TW_NAPI_CALL(env, twn_summary_value(env, d->sum, d->accumulate, &out));
     return out;
 }
 
@@ -347,7 +349,7 @@ napi_status twn_init_parsers(napi_env env, napi_value exports)
         {"decoderFinish", NULL, dec_finish, NULL, NULL, NULL, napi_default, NULL},
         {"decoderDecodeBody", NULL, dec_body, NULL, NULL, NULL, napi_default, NULL},
         {"decoderDone", NULL, dec_done, NULL, NULL, NULL, napi_default, NULL},
-        {"decoderSummaryJSON", NULL, dec_summary, NULL, NULL, NULL, napi_default, NULL},
+        {"decoderSummary", NULL, dec_summary, NULL, NULL, NULL, napi_default, NULL},
     };
     return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -78,9 +78,9 @@ char *twn_get_string(napi_env env, napi_value v, size_t *len_out);
  * Returns 0 on success, -1 with an exception pending. */
 int twn_get_bytes(napi_env env, napi_value v, tw_buf *scratch, const char **ptr, size_t *len);
 
-/* The JSON of a summary (tw_summary_to_json) as a JS string; node/lib/summary.js turns it into
- * the JS summary (keys in camelCase). */
-napi_status twn_summary_string(napi_env env, const tw_summary *s, napi_value *out);
+/* A summary as a JS object: tw_summary_to_json's keys in camelCase (summary.c). accumulate:
+ * the option the summary was made with (text and reasoning are null without it). */
+napi_status twn_summary_value(napi_env env, const tw_summary *s, int accumulate, napi_value *out);
 /* Reads a JS-shaped event (see names.c) into ev; its strings are copied into arena, which must
  * outlive ev. Returns 0, or -1 with an exception pending. */
 int twn_event_from_js(napi_env env, napi_value obj, tw_event *ev, tw_buf *arena);
