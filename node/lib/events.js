@@ -58,9 +58,13 @@ class Cursor {
         this.i += 2;
         switch (type) {
             case T_TEXT:
-            case T_REASONING:
+            case T_REASONING: {
+                /* Always a string, as in the core's JSON. */
+                const text = this.s();
+                return { type: NAMES[type], index, text: text === null ? '' : text };
+            }
             case T_PROGRESS:
-                return { type: NAMES[type], index, text: this.s() };
+                return { type: 'progress', index, text: this.s() };
             case T_START: {
                 const id = this.s();
                 return { type: 'start', index, id, model: this.s() };
