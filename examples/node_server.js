@@ -71,7 +71,7 @@ function createServer(upstream) {
             const query = Object.fromEntries([...url.searchParams].filter(([k]) => k !== 'format'));
             if (url.pathname === '/v1/chat/completions') {
                 const s = client.stream(path, { json, query });
-                send(res, s.toReadableStream({ format: 'sse-openai', model: json.model }), 'sse-openai');
+                send(res, s.toReadableStream({ format: 'openai', model: json.model }), 'openai');
             } else if (url.pathname === '/api/chat') {
                 const format = url.searchParams.get('format') || 'ai-sdk';
                 const s = client.stream(path, { json, query });

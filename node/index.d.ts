@@ -7,12 +7,46 @@ import { EventEmitter } from 'node:events';
 
 export declare const version: string;
 
-/* ---- events -------------------------------------------------------------------------------- */
+/* ---- names (read from the core) ----------------------------------------------------------- */
 
 export type Dialect = 'openai' | 'openai-responses' | 'anthropic' | 'gemini' | 'ollama' | 'sse' | 'ndjson';
-export type Format = 'sse-openai' | 'openai' | 'events' | 'ai-sdk' | 'ndjson' | 'text';
-export type ErrorKind = 'http' | 'provider' | 'timeout' | 'protocol' | 'cancelled' | 'transport';
+/** 'sse-openai' is accepted as another name of 'openai'. */
+export type Format = 'openai' | 'sse-openai' | 'events' | 'ai-sdk' | 'ndjson' | 'text';
+export type ErrorKind = 'http' | 'provider' | 'timeout' | 'protocol' | 'cancelled' | 'transport' | 'truncated';
+export type EventType = Event['type'];
+/**
+ * How the API key is sent. 'dialect' (default): the dialect's provider's way (Authorization:
+ * Bearer for openai, openai-responses, ollama, sse, ndjson; x-api-key for anthropic;
+ * x-goog-api-key for gemini). 'bearer': Authorization: Bearer. 'api-key' (or 'azure'): Azure
+ * OpenAI's api-key header. 'x-api-key', 'x-goog-api-key': that header.
+ */
+export type Auth = 'dialect' | 'bearer' | 'api-key' | 'azure' | 'x-api-key' | 'x-goog-api-key';
 
+/** Event type names, in the core's order (tw_event_type_name). */
+export declare const TYPES: readonly EventType[];
+/** Error kinds (tw_error_kind_name). */
+export declare const KINDS: readonly ErrorKind[];
+/** Dialect names (tw_dialect_name). */
+export declare const DIALECTS: readonly Dialect[];
+/** Canonical format names (tw_format_name). */
+export declare const FORMATS: readonly Exclude<Format, 'sse-openai'>[];
+/** Values of the `auth` option. */
+export declare const AUTH: readonly Auth[];
+/**
+ * The core's timeout defaults (tw_request_opts_init), in milliseconds; 0 = none. The one
+ * policy of every binding: connect 10000, firstByte 600000 (reasoning models may think for
+ * minutes before the first byte), idle 600000, event 0, total 0, paused 300000.
+ */
+export declare const DEFAULT_TIMEOUTS: Readonly<Required<TimeoutFields>>;
+
+/* ---- events -------------------------------------------------------------------------------- */
+
+/*
+ * The JS event shape: the keys of the core's event JSON (tw_event_to_json: the ndjson format,
+ * `tokenwire parse`) in camelCase, every key of the type present (null where the core's JSON
+ * leaves it out; status 0 when none), and `index` on every event. eventToJSON(ev) gives the
+ * core's JSON back.
+ */
 interface EventBase {
     /** Choice / content block / candidate index (0 by default). */
     index: number;
@@ -22,30 +56,40 @@ interface EventBase {
 export interface StartEvent extends EventBase { type: 'start'; id: string | null; model: string | null; }
 export interface TextEvent extends EventBase { type: 'text'; text: string; }
 export interface ReasoningEvent extends EventBase { type: 'reasoning'; text: string; }
-/** A tool call delta: concatenate `arguments` per index. */
+/** A tool call delta: concatenate `arguments` per index (the summary does it). */
 export interface ToolCallEvent extends EventBase {
     type: 'tool_call';
     id: string | null;
     name: string | null;
     arguments: string | null;
 }
-/** Token counts; -1 where the provider did not give one. */
+/** Token counts as the provider sent them (JSON input_tokens, output_tokens, total_tokens);
+ * null where it gave none. The summary's usage has the total derived. */
 export interface UsageEvent extends EventBase {
     type: 'usage';
-    inputTokens: number;
-    outputTokens: number;
-    totalTokens: number;
+    inputTokens: number | null;
+    outputTokens: number | null;
+    totalTokens: number | null;
 }
+/** The finish reason as the provider spelled it (the summary normalizes it). */
 export interface FinishEvent extends EventBase { type: 'finish'; reason: string | null; }
+/**
+ * An error. recoverable: true = one bad event (malformed JSON, oversized) and the stream goes
+ * on: iterators and listeners see it as an event. Otherwise it is the stream's terminal
+ * event: iterators throw the matching error class instead of yielding it, emitters emit
+ * 'error'.
+ */
 export interface ErrorEvent extends EventBase {
     type: 'error';
-    kind: ErrorKind | 'unknown';
+    kind: ErrorKind;
+    /** HTTP status or the provider's numeric code; 0 when none. */
     status: number;
     message: string | null;
-    /** Provider error type, e.g. "overloaded_error". */
-    code: string | null;
+    /** Provider error type, e.g. "overloaded_error" (a ProviderError's code). */
+    name: string | null;
     /** Raw body or data that caused the error. */
     raw: string | null;
+    recoverable: boolean;
 }
 /** Raw SSE event / NDJSON line (dialects 'sse' and 'ndjson', unknown provider events). */
 export interface RawEvent extends EventBase {
@@ -55,12 +99,16 @@ export interface RawEvent extends EventBase {
     id: string | null;
     retry: number | null;
 }
+/** The stream's clean end (its protocol end marker, or EOF for sse / ndjson). */
 export interface EndEvent extends EventBase { type: 'end'; }
 export interface AgentStartEvent extends EventBase { type: 'agent_start'; source: string; }
 export interface AgentCompleteEvent extends EventBase { type: 'agent_complete'; source: string; }
 export interface ProgressEvent extends EventBase { type: 'progress'; text: string; }
 export type Event = StartEvent | TextEvent | ReasoningEvent | ToolCallEvent | UsageEvent | FinishEvent |
     ErrorEvent | RawEvent | EndEvent | AgentStartEvent | AgentCompleteEvent | ProgressEvent;
+
+/** The core's JSON text of an event (tw_event_to_json); TypeError for an unknown type. */
+export declare function eventToJSON(ev: Event): string;
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -72,38 +120,49 @@ export interface TokenwireErrorOptions {
     source?: string | null;
     cause?: unknown;
 }
+/**
+ * Base of the errors a stream ends with (the same class names as Python). Argument errors are
+ * TypeErrors with Node codes (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), not these.
+ */
 export declare class TokenwireError extends Error {
     constructor(message: string, opts?: TokenwireErrorOptions);
-    /** 'ERR_HTTP_STATUS', 'ERR_TIMEOUT', 'ERR_PROTOCOL', 'ERR_CONNECTION', 'ABORT_ERR', or the
-     * provider's error type for ProviderError. */
+    /** 'ERR_HTTP_STATUS', 'ERR_PROVIDER' (or the provider's error type), 'ERR_TIMEOUT',
+     * 'ERR_PROTOCOL', 'ABORT_ERR', 'ERR_TRANSPORT', 'ERR_TRUNCATED'. */
     code: string;
     /** HTTP status (or the provider's numeric code), 0 when none. */
     status: number;
     /** Response body / offending data, when known. */
     body: string | null;
+    /** The error kind (ErrorKind). */
     kind: string;
     /** Merged streams: the source the error came from. */
     source: string | null;
 }
-/** The server answered with a non-2xx status (body = response body). 429 and 5xx are retried
- * first (maxRetries) unless the server's Retry-After is over 60 s: that answer is delivered at
- * once, with the value in the message and in `retryAfter`. */
+/** kind 'http': the server answered with a non-2xx status (body = response body). 429 and
+ * 5xx are retried first (maxRetries) unless the server's Retry-After is over 60 s: that answer
+ * is delivered at once, with the value in the message and in `retryAfter`. */
 export declare class HTTPError extends TokenwireError {
+    constructor(message: string, opts?: TokenwireErrorOptions & { retryAfter?: number | null });
     /** Seconds from the answer's Retry-After header; null when it had none. */
     retryAfter: number | null;
 }
-/** A connect, first-byte, idle, event, total or paused timeout fired. */
-export declare class TimeoutError extends TokenwireError {}
-/** Malformed framing / JSON, an oversized event, or a 2xx body that is not an event stream
- * (a content type the dialect cannot read, e.g. text/html, named in the message; or bytes
- * that held no event at all). */
-export declare class ProtocolError extends TokenwireError { events?: unknown[]; }
-/** The provider sent an error inside a 2xx stream. */
+/** kind 'provider': the provider sent an error inside a 2xx stream; code = its error type. */
 export declare class ProviderError extends TokenwireError {}
-/** Connection failure or reset. */
-export declare class ConnectionError extends TokenwireError {}
-/** Cancelled. (An AbortSignal's own reason is thrown when it has one.) */
+/** kind 'timeout': a connect, first-byte, idle, event, total or paused timeout fired. */
+export declare class TimeoutError extends TokenwireError {}
+/** kind 'protocol': a 2xx body that is not an event stream (a content type the dialect cannot
+ * read, e.g. text/html, named in the message; or bytes that held no event at all). One
+ * malformed or oversized event is not this: it is a recoverable error event. */
+export declare class ProtocolError extends TokenwireError { events?: unknown[]; }
+/** kind 'transport': connection failure or reset. */
+export declare class TransportError extends TokenwireError {}
+/** kind 'truncated': the body ended before the dialect's end marker and without a finish
+ * reason; everything received came first. */
+export declare class TruncatedError extends TokenwireError {}
+/** kind 'cancelled'. (An AbortSignal's own reason is thrown when it has one.) */
 export declare class AbortError extends TokenwireError {}
+/** The class of an error kind ('truncated' -> TruncatedError); TokenwireError if unknown. */
+export declare function errorClass(kind: string): typeof TokenwireError;
 
 /* ---- parsers ------------------------------------------------------------------------------- */
 
@@ -121,54 +180,79 @@ type Bytes = string | Uint8Array | ArrayBuffer | ArrayBufferView;
 
 /** Incremental WHATWG "parse an event stream" parser; input may be split anywhere. */
 export declare class SSEParser {
-    constructor(opts?: { maxEventSize?: number });
+    /** lastEventId: the id to start from (the Last-Event-ID a reconnect sent); events carry it
+     * until the stream sets another. */
+    constructor(opts?: { maxEventSize?: number; lastEventId?: string });
     /** @throws ProtocolError (with `.events` parsed before it) when an event exceeds maxEventSize. */
     feed(chunk: Bytes): SSEEvent[];
-    /** Ends the stream: an unterminated event is discarded, per the spec. Returns []. */
+    /** Ends the stream: an unterminated event (and its id) is discarded, per the spec; the
+     * last event id is kept, so the parser can read the next connection. Returns []. */
     finish(): SSEEvent[];
+    /** Forgets everything, the last event id included. */
     reset(): void;
+    /** The last event ID string: the id in effect at the last dispatched event (id-only blocks
+     * count once their blank line came), or the starting one. */
     readonly lastEventId: string;
 }
 
 /** Framing + JSON decoding of one dialect into normalized events. */
 export declare class Decoder {
-    constructor(dialect: Dialect, opts?: { maxEventSize?: number });
+    /** accumulate (default true): summary() keeps text and reasoning. */
+    constructor(dialect: Dialect, opts?: { maxEventSize?: number; accumulate?: boolean });
     readonly dialect: Dialect;
     feed(chunk: Bytes): Event[];
-    /** End of input: flushes deferred events and the end marker. */
+    /** End of input: flushes deferred events, then `end`, or the error that ends the input
+     * (truncated, not an event stream). */
     finish(): Event[];
     /** Decodes a whole non-streaming JSON response body. */
     decodeBody(body: Bytes): Event[];
     /** True once the dialect's end marker or a terminal provider error was seen. */
     readonly done: boolean;
+    /** The core's summary of every event decoded so far. */
+    summary(): Omit<Summary, 'metrics'>;
 }
 
 /* ---- client and streams -------------------------------------------------------------------- */
 
-/** Timeouts in milliseconds. A number is the idle timeout (max gap between body bytes). */
-export type Timeout = number | {
+/** Timeouts in milliseconds; 0 = none. What is not given keeps the core's default
+ * (DEFAULT_TIMEOUTS). */
+export interface TimeoutFields {
+    /** Default 10000. */
     connect?: number;
-    /** Request start to the first body byte. */
+    /** Request start to the first body byte. Default 600000. */
     firstByte?: number;
-    /** Max gap between body bytes (heartbeat comments count). */
+    /** Max gap between body bytes (heartbeat comments count). Default 600000. */
     idle?: number;
-    /** Max gap between events (heartbeat comments do not count). */
+    /** Max gap between events (heartbeat comments do not count). Default 0. */
     event?: number;
-    /** Whole stream. */
+    /** Whole stream. Default 0. */
     total?: number;
     /** Max time the transfer stays paused because nobody reads the stream (its queue is
      * full); then the upstream connection is closed and, after the events received before,
-     * the stream ends with a TimeoutError. Default 300000 (5 min); 0 = none. */
+     * the stream ends with a TimeoutError. Default 300000 (5 min). */
     paused?: number;
-};
+}
+/** A number is the idle timeout (max gap between body bytes). */
+export type Timeout = number | TimeoutFields;
 export type HeadersLike = Record<string, string | number | undefined | null> | Headers |
+    Map<string, string> | Array<[string, string]>;
+/** Query parameters, appended to the URL and percent-encoded by the core (every byte but
+ * RFC 3986 unreserved ones: a space is %20). */
+export type QueryLike = Record<string, string | number | boolean | undefined> | URLSearchParams |
     Map<string, string> | Array<[string, string]>;
 
 export interface ClientOptions {
     /** e.g. "https://api.openai.com/v1" */
     baseURL: string;
-    /** Sent as Authorization: Bearer (x-api-key for anthropic, x-goog-api-key for gemini). */
+    /** Sent the dialect's way (Authorization: Bearer; x-api-key for anthropic,
+     * x-goog-api-key for gemini) unless `auth` says otherwise. A header of the same name in
+     * `headers` (any case) replaces it. */
     apiKey?: string;
+    /** How the API key is sent; e.g. 'azure' for Azure OpenAI's api-key header. */
+    auth?: Auth;
+    /** Sent with every request. The core adds, unless given here or per stream (names
+     * compared case-insensitively): the API key's header, anthropic-version: 2023-06-01
+     * (anthropic), Content-Type: application/json (with a body); this binding adds Accept. */
     headers?: HeadersLike;
     /** Default 'openai'. */
     dialect?: Dialect;
@@ -179,7 +263,7 @@ export interface ClientOptions {
     maxRetries?: number;
     /** Also retry a transport failure that came after the whole request was sent (the server
      * may have received it, acted on it and billed it). Default false: that failure is
-     * delivered as a ConnectionError. */
+     * delivered as a TransportError. */
     retrySent?: boolean;
     http2?: boolean;
     /** Default true. */
@@ -188,22 +272,26 @@ export interface ClientOptions {
     caFile?: string;
     /** Cap on one SSE event / NDJSON line in bytes (default 64 MiB). */
     maxEventSize?: number;
-    /** Keep the text and reasoning for the summary (default true). false: summary.text and
-     * summary.reasoning are null and a long stream holds no more than its current batch
-     * (listeners and iterators still get every delta; tool calls, usage etc. are kept). */
+    /** The summary keeps text and reasoning (default true). false: summary.text, reasoning
+     * and each choice's text are null and a long stream holds no more than its current batch
+     * (listeners, iterators and relays still get every delta; tool calls, usage, finish
+     * reasons are kept). */
     accumulate?: boolean;
 }
 
 export interface StreamOptions {
     /** Default 'POST'. */
     method?: string;
-    /** Serialized as the JSON request body (sets Content-Type). */
+    /** Serialized as the JSON request body. */
     json?: unknown;
     body?: Bytes;
+    /** Added to the client's headers; they replace the core's defaults of the same name. */
     headers?: HeadersLike;
-    query?: Record<string, string> | URLSearchParams;
+    query?: QueryLike;
     signal?: AbortSignal;
     dialect?: Dialect;
+    /** Overrides the client's auth for this request. */
+    auth?: Auth;
     timeout?: Timeout;
     /** Overrides the client's retrySent for this request. */
     retrySent?: boolean;
@@ -211,11 +299,21 @@ export interface StreamOptions {
     accumulate?: boolean;
 }
 
+/* ---- summary ------------------------------------------------------------------------------- */
+
+/*
+ * The summary is the core's (tw_summary, kept by the engine per stream, the same in Python and
+ * the CLI): its JSON (tw_summary_to_json) with every key in camelCase (finish_reason_raw ->
+ * finishReasonRaw, tool_calls -> toolCalls, input_tokens -> inputTokens, ...), plus metrics.
+ */
+/** Usage from the last usage event; total = input + output when the provider gave no total. */
 export interface Usage {
     inputTokens: number | null;
     outputTokens: number | null;
     totalTokens: number | null;
 }
+/** A tool call assembled per index: the first non-empty id and name win, argument deltas are
+ * concatenated in order. */
 export interface ToolCall {
     index: number;
     id: string | null;
@@ -223,6 +321,20 @@ export interface ToolCall {
     /** The assembled arguments (JSON text). */
     arguments: string;
 }
+/** One of the provider's choices (OpenAI n > 1, Gemini candidates); dialects whose indexes
+ * are content blocks (Anthropic, Responses) have one. */
+export interface Choice {
+    index: number;
+    /** null with accumulate: false. */
+    text: string | null;
+    reasoning: string | null;
+    finishReason: FinishReason | null;
+    finishReasonRaw: string | null;
+}
+/** Finish reasons normalized (stop: stop, end_turn, STOP, completed...; length: length,
+ * max_tokens, MAX_TOKENS...; tool_calls: tool_calls, tool_use...; content_filter: SAFETY,
+ * refusal...; error; other). The provider's own spelling is in finishReasonRaw. */
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'error' | 'other';
 /** Times in seconds. */
 export interface Metrics {
     connectTime: number;
@@ -241,28 +353,44 @@ export interface Metrics {
     connectionReused: boolean;
     /** Seconds from the last Retry-After header the server sent; 0 when none. */
     retryAfter: number;
+    /** true: the answer was an event stream; false: one JSON body (stream: false). */
+    streamed: boolean;
+    /** From the first content event (text, reasoning, tool call) to the end. */
+    generationTime: number;
+    /** Output tokens (usage; else content events) per second of generationTime; 0 if unknown. */
+    tokensPerSecond: number;
 }
 export interface Summary {
     id: string | null;
     model: string | null;
-    /** Every text delta, concatenated in arrival order; null with accumulate: false. */
+    /** Choice 0's text (null with accumulate: false). */
     text: string | null;
-    /** null with accumulate: false. */
+    /** Choice 0's reasoning (null with accumulate: false). */
     reasoning: string | null;
+    /** Choice 0's finish reason, normalized; null when none came. */
+    finishReason: FinishReason | null;
+    /** Choice 0's finish reason as the provider spelled it. */
+    finishReasonRaw: string | null;
+    choices: Choice[];
     toolCalls: ToolCall[];
     usage: Usage | null;
-    finishReason: string | null;
+    /** 'end': a clean end; 'error': the terminal error below; null: not ended (cancelled). */
+    end: 'end' | 'error' | null;
+    error: { kind: ErrorKind; status: number; message: string | null } | null;
+    /** Bad events skipped (recoverable error events). */
+    recoverableErrors: number;
+    /** Added by the binding (null for a stream aborted before it started). */
     metrics: Metrics | null;
 }
 
 export interface ReadableStreamOptions {
-    /** Default 'sse-openai' ('events' for merged streams). */
+    /** Default 'openai' ('events' for merged streams). */
     format?: Format;
     /** SSE comment heartbeat after this many ms of upstream silence; 0 = off. Default 15000. */
     heartbeatMs?: number;
-    /** Response id for 'sse-openai' chunks. */
+    /** Response id for 'openai' chunks. */
     id?: string;
-    /** Default model name for 'sse-openai' chunks. */
+    /** Default model name for 'openai' chunks. */
     model?: string;
 }
 export interface ResponseOptions extends ReadableStreamOptions {
@@ -287,16 +415,20 @@ export declare class Client {
 }
 
 /**
- * One streaming response. Consume it one way: listeners (flowing), `for await` (events),
- * `text()` (strings), or `toReadableStream()` (bytes). Listeners attached before
- * toReadableStream() also receive events.
+ * One streaming response. Consume it one way: listeners alone (flowing), `for await`
+ * (events), `text()` (strings), `toReadableStream()` (bytes) or merge(). Listeners observe
+ * whichever consumes it, attached before or after: `on('text')` hears every delta on every
+ * path. The end is one terminal event, last: `end` (then 'end' with the summary, iterators
+ * finish) or an error that is not recoverable (then the matching TokenwireError: iterators
+ * throw it, 'error' listeners get it, finalSummary() rejects with it). Recoverable error
+ * events come in order and the stream goes on. The summary is the core's on every path.
  */
 export declare class Stream extends EventEmitter implements AsyncIterable<Event> {
     on(event: 'start', listener: (ev: StartEvent) => void): this;
     on(event: 'text', listener: (text: string, ev?: TextEvent) => void): this;
     on(event: 'reasoning', listener: (text: string, ev: ReasoningEvent) => void): this;
     on(event: 'tool_call', listener: (ev: ToolCallEvent) => void): this;
-    on(event: 'usage', listener: (usage: Usage, ev: UsageEvent) => void): this;
+    on(event: 'usage', listener: (ev: UsageEvent) => void): this;
     on(event: 'finish', listener: (reason: string | null, ev: FinishEvent) => void): this;
     on(event: 'raw', listener: (ev: RawEvent) => void): this;
     on(event: 'progress', listener: (text: string, ev: ProgressEvent) => void): this;
@@ -313,13 +445,14 @@ export declare class Stream extends EventEmitter implements AsyncIterable<Event>
     cancel(): void;
     abort(): void;
     readonly done: boolean;
-    /** The summary once ended, else null. */
+    /** The summary once ended (also after an error or cancel()), else null. */
     readonly summary: Summary | null;
     /** Resolves with the summary at the end (consumes the stream if nothing else does). */
     finalSummary(): Promise<Summary>;
     /** The summary's text; rejects with a TypeError on a stream with accumulate: false. */
     fullText(): Promise<string>;
     metrics(): Metrics | null;
+    /** Every event but the terminal one (end, or the error it throws). */
     [Symbol.asyncIterator](): AsyncIterator<Event>;
     /** Async iterable of text deltas. */
     text(): AsyncIterableIterator<string>;
@@ -331,7 +464,9 @@ export declare class Stream extends EventEmitter implements AsyncIterable<Event>
 
 export type MergeResult = Record<string, { summary: Summary } | { error: Error }>;
 
-/** Events of several named streams in arrival order, tagged with `source`. */
+/** Events of several named streams in arrival order, tagged with `source`, each framed by
+ * agent_start / agent_complete. A source that fails adds its terminal error event (not
+ * thrown); the others go on. 'end' gives each source's summary or error. */
 export declare class MergedStream extends EventEmitter implements AsyncIterable<Event> {
     on(event: 'event', listener: (ev: Event & { source: string }) => void): this;
     on(event: 'text', listener: (text: string, ev: TextEvent & { source: string }) => void): this;

@@ -20,6 +20,7 @@
  * Environment teardown (main thread exit or worker termination) cancels every stream, joins
  * the engine's threads and closes the handle from an async cleanup hook.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,8 @@ struct twn_stream {
     tw_batch *held;       /* taken from the engine while paused, not yet given to JS */
     int held_done;        /* held ends with the terminal event */
     tw_metrics metrics;   /* snapshot taken at the terminal event */
+    tw_summary *summary;  /* snapshot taken at the terminal event, until JS reads it */
+    int accumulate;       /* the request's accumulate option */
 };
 
 struct twn_env {
@@ -163,20 +166,23 @@ static void stream_finalize(napi_env env, void *data, void *hint)
         if (!ns->done) active_dec(ns->E);
     }
     stream_unlink(ns);
+    tw_summary_free(ns->summary);
     tw_batch_free(ns->held);
     enc_unref(ns->enc);
     free(ns->source);
     free(ns);
 }
 
-/* Called once the terminal event was taken: snapshot metrics, release the engine's stream
- * and drop the strong reference that kept the JS object alive. */
+/* Called once the terminal event was taken: snapshot metrics and summary, release the
+ * engine's stream and drop the strong reference that kept the JS object alive. */
 static void stream_terminate(napi_env env, twn_stream *ns)
 {
     if (ns->done) return;
     ns->done = 1;
     if (ns->s) {
         tw_stream_get_metrics(ns->s, &ns->metrics);
+        /* NULL on NOMEM: summary() then reports it. */
+        ns->summary = tw_stream_summary(ns->s);
         tw_stream_release(ns->s);
         ns->s = NULL;
     }
@@ -244,6 +250,14 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
         if (want_events) twn_pack_event(pk, ev);
         if (encode && encode_one(ns, ev, &E->bytes) != TW_OK) failed = 1;
     }
+    /* JS always learns how the stream ended (the error it settles with), even when it wants
+     * no events (a relay with no listener): the terminal event is the batch's last. */
+    int packed_terminal = 0;
+    if (done && !want_events && !ns->cancelled && n > 0 &&
+        tw_event_is_terminal(tw_batch_get(b, n - 1))) {
+        twn_pack_event(pk, tw_batch_get(b, n - 1));
+        packed_terminal = 1;
+    }
     /* A stream feeding a shared (merged) encoder does not finish it: JS does once every
      * source ended. */
     if (done && encode && ns->own_finish && tw_encoder_finish(ns->enc->e, &E->bytes) != TW_OK)
@@ -264,7 +278,7 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
     if (napi_get_undefined(env, &undef) != napi_ok) goto fail;
     argv[0] = obj;
     argv[1] = argv[2] = argv[3] = undef;
-    if (want_events) {
+    if (want_events || packed_terminal) {
         if (twn_packer_string(env, pk, &argv[1]) != napi_ok) goto fail;
         if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) goto fail;
     }
@@ -459,10 +473,12 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
 }
 
 typedef struct req_strings {
-    char *method, *url, *body, *ca_file;
+    char *method, *url, *body, *ca_file, *api_key;
     char **headers;
     size_t *header_lens; /* lengths as read from JS, so the core sees an embedded NUL */
     size_t n_headers;
+    char **query;        /* name, value, name, value, ... */
+    size_t n_query;      /* strings (2 per parameter) */
 } req_strings;
 
 static void req_strings_free(req_strings *r)
@@ -471,9 +487,52 @@ static void req_strings_free(req_strings *r)
     free(r->url);
     free(r->body);
     free(r->ca_file);
+    free(r->api_key);
     for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
     free(r->headers);
     free(r->header_lens);
+    for (size_t i = 0; i < r->n_query; i++) free(r->query[i]);
+    free(r->query);
+}
+
+/* An array of strings from JS into a malloc'd list (*n strings read, kept on failure so that
+ * req_strings_free frees them). lens may be NULL. 0 ok, -1 exception. */
+static int read_strings(napi_env env, napi_value v, const char *what, char ***out, size_t **lens,
+                        size_t *n)
+{
+    uint32_t len = 0;
+    bool is = false;
+    if (napi_is_array(env, v, &is) != napi_ok || !is ||
+        napi_get_array_length(env, v, &len) != napi_ok) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "tokenwire: %s must be an array", what);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+        return -1;
+    }
+    *out = calloc(len ? len : 1, sizeof **out);
+    if (lens) *lens = calloc(len ? len : 1, sizeof **lens);
+    if (!*out || (lens && !*lens)) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        napi_value h;
+        size_t l = 0;
+        if (napi_get_element(env, v, i, &h) != napi_ok) return -1;
+        if (!((*out)[i] = twn_get_string(env, h, &l))) return -1;
+        if (lens) (*lens)[i] = l;
+        *n = i + 1;
+        /* The core reads query parameters up to their first NUL: refuse one rather than send
+         * a shorter value than the caller gave. */
+        if (!lens && strlen((*out)[i]) != l) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "tokenwire: start: invalid %s: NUL in a %s", what,
+                     i % 2 ? "value" : "name");
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Fills o from the JS options object; strings are copied into r. 0 ok, -1 exception. */
@@ -507,26 +566,41 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         }
     }
     if (get_prop(env, js, "headers", &v)) {
-        uint32_t n = 0;
-        if (napi_get_array_length(env, v, &n) != napi_ok) {
-            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: headers must be an array");
+        if (read_strings(env, v, "headers", &r->headers, &r->header_lens, &r->n_headers) != 0)
             return -1;
-        }
-        r->headers = calloc(n ? n : 1, sizeof *r->headers);
-        r->header_lens = calloc(n ? n : 1, sizeof *r->header_lens);
-        if (!r->headers || !r->header_lens) {
-            napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
-            return -1;
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            napi_value h;
-            if (napi_get_element(env, v, i, &h) != napi_ok) return -1;
-            if (!(r->headers[i] = twn_get_string(env, h, &r->header_lens[i]))) return -1;
-            r->n_headers = i + 1;
-        }
         o->headers = (const char *const *)r->headers;
         o->header_lens = r->header_lens;
         o->n_headers = r->n_headers;
+    }
+    /* The API key goes where the dialect (or auth) says; the core builds that header and
+     * checks the key like any header value (its length lets a NUL be seen). */
+    if (get_prop(env, js, "apiKey", &v)) {
+        if (!(r->api_key = twn_get_string(env, v, &o->api_key_len))) return -1;
+        o->api_key = r->api_key;
+        /* An empty key is no key (api_key_len 0 would mean strlen). */
+        if (o->api_key_len == 0) o->api_key = NULL;
+    }
+    if (get_prop(env, js, "auth", &v)) {
+        size_t len = 0;
+        char *name = twn_get_string(env, v, &len);
+        if (!name) return -1;
+        int bad = twn_auth_from_name(name, len, &o->auth) != 0;
+        free(name);
+        if (bad) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown auth");
+            return -1;
+        }
+    }
+    /* Query parameters: [name, value, ...], percent-encoded and appended by the core. */
+    if (get_prop(env, js, "query", &v)) {
+        if (read_strings(env, v, "query", &r->query, NULL, &r->n_query) != 0) return -1;
+        if (r->n_query % 2) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                                  "tokenwire: query must hold name, value pairs");
+            return -1;
+        }
+        o->query = (const char *const *)r->query;
+        o->n_query = r->n_query / 2;
     }
     if (get_prop(env, js, "body", &v)) {
         tw_buf scratch;
@@ -584,6 +658,11 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         napi_get_value_bool(env, v, &b);
         o->verify_peer = b;
     }
+    if (get_prop(env, js, "accumulate", &v)) {
+        bool b = true;
+        napi_get_value_bool(env, v, &b);
+        o->accumulate = b;
+    }
     return 0;
 }
 
@@ -618,6 +697,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     }
     o.userdata = ns;
     ns->want_events = 1;
+    ns->accumulate = o.accumulate;
     if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
         req_strings_free(&r);
         free(ns);
@@ -771,9 +851,71 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
     TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
     TW_NAPI_CALL(env, set_num(env, out, "retryAfter", m.retry_after));
+    TW_NAPI_CALL(env, set_num(env, out, "generationTime", m.generation_time));
+    TW_NAPI_CALL(env, set_num(env, out, "tokensPerSecond", m.tokens_per_second));
     napi_value b;
     TW_NAPI_CALL(env, napi_get_boolean(env, m.connection_reused != 0, &b));
     TW_NAPI_CALL(env, napi_set_named_property(env, out, "connectionReused", b));
+    TW_NAPI_CALL(env, napi_get_boolean(env, m.streamed != 0, &b));
+    TW_NAPI_CALL(env, napi_set_named_property(env, out, "streamed", b));
+    return out;
+}
+
+/* summary(obj | undefined, accumulate) -> the core's summary as a JS object (summary.c).
+ * For a stream: the snapshot taken at its terminal event (handed over once: JS keeps the
+ * result), or a snapshot of the events queued so far while it runs (cancel). Without a
+ * stream (one aborted before it started): the summary of no events. Throws when the snapshot
+ * was already handed over or could not be taken (out of memory at the terminal event). */
+static napi_value js_summary(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    napi_valuetype t = napi_undefined;
+    if (argc >= 1) TW_NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+    tw_summary *sum = NULL;
+    bool acc = true;
+    if (t == napi_object) {
+        twn_stream *ns = stream_get(env, argv[0]);
+        if (!ns) return NULL;
+        acc = ns->accumulate;
+        if (ns->summary) {
+            sum = ns->summary;
+            ns->summary = NULL;
+        } else if (ns->s) {
+            sum = tw_stream_summary(ns->s);
+        } else {
+            napi_throw_error(env, "ERR_TOKENWIRE",
+                             "tokenwire: the stream's summary was already taken or could not be kept");
+            return NULL;
+        }
+    } else {
+        if (argc >= 2) napi_get_value_bool(env, argv[1], &acc);
+        sum = tw_summary_new(acc, 0);
+    }
+    if (!sum) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return NULL;
+    }
+    napi_status st = twn_summary_value(env, sum, acc, &out);
+    tw_summary_free(sum);
+    TW_NAPI_CALL(env, st);
+    return out;
+}
+
+/* wantEvents(obj, bool): whether JS gets the stream's events (a relay with no listener needs
+ * only its bytes and, at the end, the terminal event). */
+static napi_value js_want_events(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    bool want = true;
+    TW_NAPI_CALL(env, napi_get_value_bool(env, argv[1], &want));
+    ns->want_events = want;
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
     return out;
 }
 
@@ -946,91 +1088,21 @@ static napi_value js_encoder_heartbeat(napi_env env, napi_callback_info info)
     return encoder_bytes(env, info, tw_encoder_heartbeat);
 }
 
-static const char *const type_names[] = {
-    NULL, "start", "text", "reasoning", "tool_call", "usage", "finish", "error", "raw", "end",
-    "agent_start", "agent_complete", "progress",
-};
-static const char *const kind_names[] = {
-    "none", "http", "provider", "timeout", "protocol", "cancelled", "transport",
-};
-
-static int str_prop(napi_env env, napi_value obj, const char *name, tw_str *out, tw_buf *arena,
-                    size_t *offs, int slot)
-{
-    napi_value v;
-    napi_valuetype t;
-    if (!get_prop(env, obj, name, &v)) return 0;
-    if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return 0;
-    size_t len = 0;
-    napi_get_value_string_utf8(env, v, NULL, 0, &len);
-    if (tw_buf_reserve(arena, len + 1) != TW_OK) return -1;
-    napi_get_value_string_utf8(env, v, arena->data + arena->len, len + 1, &len);
-    offs[slot] = arena->len;
-    arena->len += len;
-    out->len = len;
-    out->ptr = (const char *)1; /* fixed up once the arena stops moving */
-    return 0;
-}
-
-/* encoderEncode(handle, eventObject) -> Buffer. The object uses the JS event shape
- * ({type: 'text', text, index, source, ...}). */
+/* encoderEncode(handle, event) -> Buffer. The event has the JS shape (see names.c). */
 static napi_value js_encoder_encode(napi_env env, napi_callback_info info)
 {
     size_t argc = 2;
-    napi_value argv[2], v;
+    napi_value argv[2];
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     twn_enc *x = enc_get(env, argv[0]);
     if (!x) return NULL;
     tw_event ev;
-    tw_event_init(&ev);
-    char tname[32];
-    size_t tlen = 0;
-    if (!get_prop(env, argv[1], "type", &v) ||
-        napi_get_value_string_utf8(env, v, tname, sizeof tname, &tlen) != napi_ok) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: event.type required");
-        return NULL;
-    }
-    for (size_t i = 1; i < sizeof type_names / sizeof type_names[0]; i++)
-        if (strcmp(type_names[i], tname) == 0) ev.type = (tw_event_type)i;
-    if (!ev.type) {
-        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown event type");
-        return NULL;
-    }
-    double d;
-    if (get_num(env, argv[1], "index", &d)) ev.index = (int32_t)d;
-    if (get_num(env, argv[1], "status", &d)) ev.status = (int32_t)d;
-    if (get_num(env, argv[1], "inputTokens", &d)) ev.input_tokens = (int64_t)d;
-    if (get_num(env, argv[1], "outputTokens", &d)) ev.output_tokens = (int64_t)d;
-    if (get_num(env, argv[1], "totalTokens", &d)) ev.total_tokens = (int64_t)d;
-    if (get_prop(env, argv[1], "kind", &v)) {
-        char k[32];
-        size_t kl = 0;
-        if (napi_get_value_string_utf8(env, v, k, sizeof k, &kl) == napi_ok)
-            for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
-                if (strcmp(kind_names[i], k) == 0) ev.error_kind = (tw_error_kind)i;
-    }
     tw_buf arena;
     tw_buf_init(&arena);
-    size_t offs[8] = {0};
-    tw_str *fields[7] = {&ev.text, &ev.id, &ev.name, &ev.arguments, &ev.reason, &ev.raw,
-                         &ev.source};
-    const char *names[7] = {"text", "id", "name", "arguments", "reason", "raw", "source"};
-    for (int i = 0; i < 7; i++) {
-        if (str_prop(env, argv[1], names[i], fields[i], &arena, offs, i) != 0) {
-            tw_buf_free(&arena);
-            napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
-            return NULL;
-        }
-    }
-    /* A message field is the error's text in the JS shape. */
-    if (ev.type == TW_EV_ERROR && !ev.text.ptr &&
-        str_prop(env, argv[1], "message", &ev.text, &arena, offs, 0) != 0) {
+    if (twn_event_from_js(env, argv[1], &ev, &arena) != 0) {
         tw_buf_free(&arena);
-        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
-    for (int i = 0; i < 7; i++)
-        if (fields[i]->ptr) fields[i]->ptr = arena.data + offs[i];
     tw_buf b;
     tw_buf_init(&b);
     tw_code rc = tw_encoder_encode(x->e, &ev, &b);
@@ -1101,6 +1173,8 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"setOutput", NULL, js_set_output, NULL, NULL, NULL, napi_default, NULL},
         {"cancel", NULL, js_cancel, NULL, NULL, NULL, napi_default, NULL},
         {"metrics", NULL, js_metrics, NULL, NULL, NULL, napi_default, NULL},
+        {"summary", NULL, js_summary, NULL, NULL, NULL, napi_default, NULL},
+        {"wantEvents", NULL, js_want_events, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},
         {"encoderNew", NULL, js_encoder_new, NULL, NULL, NULL, napi_default, NULL},
@@ -1112,6 +1186,7 @@ static napi_value module_init(napi_env env, napi_value exports)
     TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     TW_NAPI_CALL(env, twn_init_parsers(env, exports));
     TW_NAPI_CALL(env, twn_init_mock(env, exports));
+    TW_NAPI_CALL(env, twn_init_names(env, exports));
     napi_value ver;
     TW_NAPI_CALL(env, napi_create_string_utf8(env, TW_VERSION_STRING, NAPI_AUTO_LENGTH, &ver));
     TW_NAPI_CALL(env, napi_set_named_property(env, exports, "version", ver));

@@ -279,12 +279,6 @@ void twn_pack_event(twn_packer *p, const tw_event *ev)
     }
 }
 
-int twn_pack_sink(void *packer, const tw_event *ev)
-{
-    twn_pack_event((twn_packer *)packer, ev);
-    return 0;
-}
-
 napi_status twn_packer_string(napi_env env, twn_packer *p, napi_value *out)
 {
     if (p->ascii) return napi_create_string_latin1(env, p->str.data ? p->str.data : "",

@@ -1,7 +1,8 @@
 /*
  * parsers.c - the I/O-free pieces for JS: SSEParser and Decoder. Each is a napi_external
- * owned by a JS object in node/index.js; feed() returns [string, Float64Array] in the packed
- * form described in twn.h.
+ * owned by a JS object in node/lib/parsers.js; feed() returns [string, Float64Array] in the
+ * packed form described in twn.h. A decoder also feeds every event it emits to a tw_summary,
+ * so decoder.summary() is the core's result of the bytes decoded so far.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +38,16 @@ static twn_sse *sse_get(napi_env env, napi_value v)
     return data;
 }
 
+/* sseNew(maxEventSize, lastEventId|undefined) -> handle */
 static napi_value sse_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 1;
-    napi_value argv[1], out;
+    size_t argc = 2;
+    napi_value argv[2], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     tw_sse_opts o;
     tw_sse_opts_init(&o);
+    napi_valuetype t;
     if (argc >= 1) {
-        napi_valuetype t;
         TW_NAPI_CALL(env, napi_typeof(env, argv[0], &t));
         if (t == napi_number) {
             double d = 0;
@@ -53,8 +55,19 @@ static napi_value sse_new(napi_env env, napi_callback_info info)
             if (d > 0) o.max_event_size = (size_t)d;
         }
     }
+    /* The last event ID string to start from (the Last-Event-ID a reconnect sent). */
+    char *last_id = NULL;
+    if (argc >= 2) {
+        TW_NAPI_CALL(env, napi_typeof(env, argv[1], &t));
+        if (t == napi_string) {
+            if (!(last_id = twn_get_string(env, argv[1], &o.last_event_id_len))) return NULL;
+            o.last_event_id = last_id;
+        }
+    }
     twn_sse *s = calloc(1, sizeof *s);
-    if (!s || !(s->p = tw_sse_parser_new(&o))) {
+    if (s) s->p = tw_sse_parser_new(&o);
+    free(last_id);
+    if (!s || !s->p) {
         free(s);
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
@@ -162,9 +175,20 @@ static napi_value sse_last_id(napi_env env, napi_callback_info info)
 
 typedef struct twn_dec {
     tw_decoder *d;
+    tw_summary *sum; /* every event emitted so far */
+    int accumulate;  /* sum keeps text and reasoning */
     tw_buf scratch;
     twn_packer pk;
 } twn_dec;
+
+/* Packs an event for JS and adds it to the decoder's summary. */
+static int dec_sink(void *ud, const tw_event *ev)
+{
+    twn_dec *d = ud;
+    twn_pack_event(&d->pk, ev);
+    if (tw_summary_add(d->sum, ev) != TW_OK) d->pk.oom = 1;
+    return 0;
+}
 
 static void dec_finalize(napi_env env, void *data, void *hint)
 {
@@ -172,6 +196,7 @@ static void dec_finalize(napi_env env, void *data, void *hint)
     (void)hint;
     twn_dec *d = data;
     tw_decoder_free(d->d);
+    tw_summary_free(d->sum);
     tw_buf_free(&d->scratch);
     twn_packer_free(&d->pk);
     free(d);
@@ -187,10 +212,11 @@ static twn_dec *dec_get(napi_env env, napi_value v)
     return data;
 }
 
+/* decoderNew(dialect, maxEventSize, accumulate) -> handle */
 static napi_value dec_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 2;
-    napi_value argv[2], out;
+    size_t argc = 3;
+    napi_value argv[3], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     size_t nlen = 0;
     char *name = twn_get_string(env, argv[0], &nlen);
@@ -212,15 +238,24 @@ static napi_value dec_new(napi_env env, napi_callback_info info)
             if (v > 0) o.max_event_size = (size_t)v;
         }
     }
+    bool accumulate = true;
+    if (argc >= 3) {
+        napi_valuetype t;
+        TW_NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+        if (t == napi_boolean) TW_NAPI_CALL(env, napi_get_value_bool(env, argv[2], &accumulate));
+    }
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_dec *d = calloc(1, sizeof *d);
-    if (!d) {
+    if (!d || !(d->sum = tw_summary_new(accumulate, tw_dialect_indexes_choices(dialect)))) {
+        free(d);
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
+    d->accumulate = accumulate;
     d->d = tw_decoder_new(dialect, &o, &err);
     if (!d->d) {
+        tw_summary_free(d->sum);
         free(d);
         twn_throw_code(env, "Decoder", err.code ? err.code : TW_ERR_NOMEM, &err);
         return NULL;
@@ -251,11 +286,11 @@ static napi_value dec_run(napi_env env, napi_callback_info info, int mode)
     memset(&err, 0, sizeof err);
     tw_code rc;
     if (mode == 0)
-        rc = tw_decoder_feed(d->d, ptr, len, twn_pack_sink, &d->pk, &err);
+        rc = tw_decoder_feed(d->d, ptr, len, dec_sink, d, &err);
     else if (mode == 1)
-        rc = tw_decoder_finish(d->d, twn_pack_sink, &d->pk, &err);
+        rc = tw_decoder_finish(d->d, dec_sink, d, &err);
     else
-        rc = tw_decoder_decode_body(d->d, ptr, len, twn_pack_sink, &d->pk, &err);
+        rc = tw_decoder_decode_body(d->d, ptr, len, dec_sink, d, &err);
     if (rc == TW_ERR_NOMEM) {
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
@@ -289,6 +324,18 @@ static napi_value dec_done(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* decoderSummary(handle) -> the core's summary of the events emitted so far (summary.c). */
+static napi_value dec_summary(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_dec *d = dec_get(env, argv[0]);
+    if (!d) return NULL;
+    TW_NAPI_CALL(env, twn_summary_value(env, d->sum, d->accumulate, &out));
+    return out;
+}
+
 napi_status twn_init_parsers(napi_env env, napi_value exports)
 {
     napi_property_descriptor props[] = {
@@ -302,6 +349,7 @@ napi_status twn_init_parsers(napi_env env, napi_value exports)
         {"decoderFinish", NULL, dec_finish, NULL, NULL, NULL, napi_default, NULL},
         {"decoderDecodeBody", NULL, dec_body, NULL, NULL, NULL, napi_default, NULL},
         {"decoderDone", NULL, dec_done, NULL, NULL, NULL, napi_default, NULL},
+        {"decoderSummary", NULL, dec_summary, NULL, NULL, NULL, napi_default, NULL},
     };
     return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -62,8 +62,6 @@ void twn_pack_num(twn_packer *p, double v);
 void twn_pack_str(twn_packer *p, tw_str s);
 /* Appends one normalized event record. */
 void twn_pack_event(twn_packer *p, const tw_event *ev);
-/* tw_event_fn adapter (userdata = twn_packer). */
-int twn_pack_sink(void *packer, const tw_event *ev);
 /* Creates the JS string of the packed string bytes. */
 napi_status twn_packer_string(napi_env env, twn_packer *p, napi_value *out);
 /* Creates a fresh Float64Array holding the packed records. */
@@ -80,9 +78,19 @@ char *twn_get_string(napi_env env, napi_value v, size_t *len_out);
  * Returns 0 on success, -1 with an exception pending. */
 int twn_get_bytes(napi_env env, napi_value v, tw_buf *scratch, const char **ptr, size_t *len);
 
+/* A summary as a JS object: tw_summary_to_json's keys in camelCase (summary.c). accumulate:
+ * the option the summary was made with (text and reasoning are null without it). */
+napi_status twn_summary_value(napi_env env, const tw_summary *s, int accumulate, napi_value *out);
+/* Reads a JS-shaped event (see names.c) into ev; its strings are copied into arena, which must
+ * outlive ev. Returns 0, or -1 with an exception pending. */
+int twn_event_from_js(napi_env env, napi_value obj, tw_event *ev, tw_buf *arena);
+/* Client option `auth` -> tw_auth. Returns 0, or -1 for an unknown name. */
+int twn_auth_from_name(const char *name, size_t len, tw_auth *out);
+
 /* Registrations of each file's exports. */
 napi_status twn_init_engine(napi_env env, napi_value exports);
 napi_status twn_init_parsers(napi_env env, napi_value exports);
 napi_status twn_init_mock(napi_env env, napi_value exports);
+napi_status twn_init_names(napi_env env, napi_value exports);
 
 #endif /* TWN_H */

@@ -32,7 +32,7 @@ async function collect(stream) {
 const CASES = [
     { fault: '429', cls: 'HTTPError', status: 429, before: 0 },
     { fault: '500', cls: 'HTTPError', status: 500, before: 0 },
-    { fault: 'reset', cls: 'ConnectionError', before: 3 },
+    { fault: 'reset', cls: 'TransportError', before: 3 },
     { fault: 'stall', cls: 'TimeoutError', before: 3, timeout: { idle: 300 } },
     { fault: 'heartbeat_only', cls: 'TimeoutError', before: 3, timeout: { event: 300 }, extra: { heartbeat_ms: 20 } },
     { fault: 'provider_error', cls: 'ProviderError', before: 3 },
@@ -117,10 +117,10 @@ test('429 with Retry-After is retried before the first byte (maxRetries)', async
     assert.equal(sum.metrics.retries, 1);
 });
 
-test('connection refused -> ConnectionError', async () => {
+test('connection refused -> TransportError', async () => {
     const client = new tw.Client({ baseURL: 'http://127.0.0.1:9', maxRetries: 0 });
     const r = await collect(client.stream('/v1/chat/completions', { json: body() }));
-    assert.ok(r.error instanceof tw.ConnectionError, String(r.error));
+    assert.ok(r.error instanceof tw.TransportError, String(r.error));
 });
 
 test('no stream left behind', async () => {
@@ -133,7 +133,7 @@ test('finalSummary() rejects with the typed error; no listener needed', async ()
     await assert.rejects(client.stream(q('/v1/chat/completions', { fault: '500' }), { json: body() }).finalSummary(),
         (e) => e instanceof tw.HTTPError && e.status === 500);
     await assert.rejects(client.stream(q('/v1/chat/completions', { fault: 'reset', fault_after: 2 }), { json: body() }).fullText(),
-        tw.ConnectionError);
+        tw.TransportError);
 });
 
 test('aborting an emitter-only stream without an error listener does not throw', async () => {

@@ -70,7 +70,7 @@ test('a request the server received is not retried by default (exactly one reque
         const client = new tw.Client({ baseURL: srv.url, maxRetries: 2 });
         const s = client.stream('/v1/chat/completions', { json: body() });
         const { error } = await collect(s);
-        assert.ok(error instanceof tw.ConnectionError, String(error));
+        assert.ok(error instanceof tw.TransportError, String(error));
         assert.equal(srv.rec.requests, 1);
         assert.equal(srv.rec.connections, 1);
         assert.equal(s.metrics().retries, 0);
@@ -85,16 +85,16 @@ test('retrySent: true (client or per stream) retries it, up to maxRetries', asyn
         const client = new tw.Client({ baseURL: srv.url, maxRetries: 2, retrySent: true });
         const s = client.stream('/v1/chat/completions', { json: body() });
         const { error } = await collect(s);
-        assert.ok(error instanceof tw.ConnectionError, String(error));
+        assert.ok(error instanceof tw.TransportError, String(error));
         assert.equal(srv.rec.requests, 3, 'the first try and two retries');
         assert.equal(s.metrics().retries, 2);
 
         const one = new tw.Client({ baseURL: srv.url, maxRetries: 1 });
         const s2 = one.stream('/v1/chat/completions', { json: body(), retrySent: true });
-        assert.ok((await collect(s2)).error instanceof tw.ConnectionError);
+        assert.ok((await collect(s2)).error instanceof tw.TransportError);
         assert.equal(srv.rec.requests, 5);
         const s3 = client.stream('/v1/chat/completions', { json: body(), retrySent: false });
-        assert.ok((await collect(s3)).error instanceof tw.ConnectionError);
+        assert.ok((await collect(s3)).error instanceof tw.TransportError);
         assert.equal(srv.rec.requests, 6, 'retrySent: false per stream overrides the client');
     } finally {
         await srv.close();
@@ -194,6 +194,6 @@ test('a refused connection is not reported as reused (metrics.connectionReused f
     await new tw.Client({ baseURL: mock.url, maxRetries: 0 }).stream('/v1/chat/completions?chunks=2', { json: body() }).fullText();
     const s = client.stream('/v1/chat/completions', { json: body() });
     const { error } = await collect(s);
-    assert.ok(error instanceof tw.ConnectionError, String(error));
+    assert.ok(error instanceof tw.TransportError, String(error));
     assert.equal(s.metrics().connectionReused, false);
 });

@@ -60,6 +60,31 @@ test('SSEParser: oversized event is a ProtocolError and the parser goes on', () 
     assert.deepEqual(p.feed('data: after\n\n').map((e) => e.data), ['after']);
 });
 
+test('SSEParser({ lastEventId }): the id a reconnect sent, until the stream sets another', () => {
+    const p = new tw.SSEParser({ lastEventId: '7' });
+    assert.equal(p.lastEventId, '7');
+    assert.deepEqual(p.feed('data: a\n\n'), [{ event: 'message', data: 'a', id: '7', retry: null }]);
+    assert.deepEqual(p.feed('id: 8\ndata: b\n\n'), [{ event: 'message', data: 'b', id: '8', retry: null }]);
+    assert.equal(p.lastEventId, '8');
+    assert.equal(new tw.SSEParser().lastEventId, '');
+    assert.equal(new tw.SSEParser({ lastEventId: 'é😀' }).lastEventId, 'é😀');
+    assert.throws(() => new tw.SSEParser({ lastEventId: 7 }), TypeError);
+});
+
+test('SSEParser.lastEventId: only dispatched ids count, and it survives finish()', () => {
+    const p = new tw.SSEParser();
+    p.feed('id: 1\ndata: a\n\nid: 2\ndata: b');
+    assert.equal(p.lastEventId, '1', 'the id of a block still being read does not count');
+    p.feed('\n\nid: 3\n\nid: 4\n');
+    assert.equal(p.lastEventId, '3', 'an id-only block counts once its blank line came');
+    assert.deepEqual(p.finish(), []);
+    assert.equal(p.lastEventId, '3', 'kept after finish(); the unterminated block is dropped');
+    /* The same parser reads the next connection from there. */
+    assert.deepEqual(p.feed('data: c\n\n'), [{ event: 'message', data: 'c', id: '3', retry: null }]);
+    p.reset();
+    assert.equal(p.lastEventId, '', 'reset() forgets it');
+});
+
 test('SSEParser: argument validation', () => {
     const p = new tw.SSEParser();
     assert.throws(() => p.feed(42), TypeError);
@@ -96,6 +121,12 @@ test('Decoder: openai chunks to normalized events', () => {
     const usage = evs.find((e) => e.type === 'usage');
     assert.equal(usage.inputTokens, 5);
     assert.equal(usage.outputTokens, 7);
+    assert.equal(usage.totalTokens, 12);
+    const sum = d.summary();
+    assert.equal(sum.text, 'Hello “x”');
+    assert.deepEqual(sum.toolCalls, [{ index: 0, id: 'call_1', name: 'f', arguments: '{"a":1}' }]);
+    assert.deepEqual(sum.usage, { inputTokens: 5, outputTokens: 7, totalTokens: 12 });
+    assert.equal(sum.finishReason, 'tool_calls');
     assert.equal(types[types.length - 1], 'end');
     assert.equal(d.done, true);
 });
@@ -142,7 +173,8 @@ test('CommonJS and ESM entry points expose the same module', async () => {
     assert.equal(cjs, tw);
     assert.equal(esm.default, tw);
     for (const name of ['SSEParser', 'Decoder', 'Client', 'Stream', 'merge', 'streamHeaders', 'HTTPError',
-        'TimeoutError', 'ProtocolError', 'ProviderError', 'ConnectionError', 'TokenwireError']) {
+        'TimeoutError', 'ProtocolError', 'ProviderError', 'TransportError', 'TruncatedError', 'AbortError', 'TokenwireError',
+        'eventToJSON', 'errorClass', 'TYPES', 'KINDS', 'DIALECTS', 'FORMATS', 'AUTH', 'DEFAULT_TIMEOUTS']) {
         assert.equal(esm[name], tw[name], name);
         assert.ok(tw[name], name);
     }

@@ -200,13 +200,17 @@ test('merge: tagged events in arrival order, agent framing, typed child errors',
     });
     const text = { researcher: '', writer: '', broken: '' };
     const order = [];
-    let err = null;
+    const errs = [];
     for await (const ev of m) {
         assert.ok(ev.source in text, 'tagged');
         if (ev.type === 'text') text[ev.source] += ev.text;
         if (ev.type === 'agent_start' || ev.type === 'agent_complete') order.push(ev.type + ':' + ev.source);
-        if (ev.type === 'error') err = ev;
+        if (ev.type === 'error') errs.push(ev);
     }
+    assert.equal(errs.length, 1, 'the failed source\'s terminal error, once');
+    const err = errs[0];
+    assert.equal(err.recoverable, false);
+    assert.ok(order.indexOf('agent_complete:broken') > 0);
     assert.equal(text.researcher, expectedText(20));
     assert.equal(text.writer, expectedText(30));
     assert.equal(text.broken, expectedText(2));
@@ -273,6 +277,6 @@ test('examples/node_server.js: an API key with CR/LF is refused (500, detail kep
         await new Promise((r) => bad.close(r));
     }
     assert.equal(logged.length, 1);
-    assert.match(logged[0], /header "Authorization"/);
+    assert.match(logged[0], /invalid api_key/);
     assert.equal(mock.stats().total, before, 'nothing reached the upstream');
 });

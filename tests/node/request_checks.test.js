@@ -25,17 +25,17 @@ function cases() {
     const json = { json: { model: 'm', stream: true } };
     return [
         ['openai apiKey with CR/LF (Authorization: Bearer)', () => c({ apiKey: INJECT }).stream('/chat/completions', json),
-            'header "Authorization"'],
+            'api_key'],
         ['anthropic apiKey with CR/LF (x-api-key)', () => c({ apiKey: INJECT, dialect: 'anthropic' }).stream('/messages', json),
-            'header "x-api-key"'],
+            'api_key'],
         ['gemini apiKey with CR/LF (x-goog-api-key)', () => c({ apiKey: INJECT, dialect: 'gemini' }).stream('/models/g:streamGenerateContent', json),
-            'header "x-goog-api-key"'],
+            'api_key'],
         ['apiKey with a lone LF', () => c({ apiKey: 'sk-x\nX-Injected: yes' }).stream('/chat/completions', json),
-            'header "Authorization"'],
+            'api_key'],
         ['apiKey with NUL (would cut the key short)', () => c({ apiKey: 'sk-x\0X-Injected: yes' }).stream('/chat/completions', json),
-            'header "Authorization"'],
+            'api_key'],
         ['anthropic apiKey with NUL', () => c({ apiKey: 'sk-\0', dialect: 'anthropic' }).stream('/messages', json),
-            'header "x-api-key"'],
+            'api_key'],
         ['user header value with CR/LF', () => c({}).stream('/chat/completions', { ...json, headers: { 'X-Trace': 'a\r\nX-Injected: yes' } }),
             'header "X-Trace"'],
         ['user header value with NUL', () => c({}).stream('/chat/completions', { ...json, headers: { 'X-Trace': 'a\0b' } }),
@@ -101,7 +101,7 @@ test('query values given as options are percent-encoded, never sent raw', async 
     assert.equal(await s.fullText(), 'ok');
     assert.equal(srv.rec.requests, before + 1);
     const wire = srv.received();
-    assert.ok(wire.includes('POST /v1/chat/completions?x=a%0D%0AX-Injected%3A+yes&y=b+c HTTP/1.1\r\n'), wire);
+    assert.ok(wire.includes('POST /v1/chat/completions?x=a%0D%0AX-Injected%3A%20yes&y=b%20c HTTP/1.1\r\n'), wire);
     assert.ok(!/\r\nX-Injected/i.test(wire));
 });
 

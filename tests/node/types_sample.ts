@@ -1,10 +1,11 @@
 /* Compiled with `tsc --noEmit` by types.test.js: the public API as a user writes it. */
 import {
     Client, SSEParser, Decoder, merge, streamHeaders, configure, stats, HTTPError, ProviderError,
-    TokenwireError, type Event, type Summary, type SSEEvent, type Metrics,
+    TokenwireError, TruncatedError, TransportError, eventToJSON, errorClass, DEFAULT_TIMEOUTS, KINDS,
+    type Event, type Summary, type SSEEvent, type Metrics, type ErrorKind, type FinishReason,
 } from 'tokenwire';
 
-const p = new SSEParser({ maxEventSize: 1 << 20 });
+const p = new SSEParser({ maxEventSize: 1 << 20, lastEventId: '41' });
 const evs: SSEEvent[] = p.feed(new Uint8Array([100, 97, 116, 97, 58, 10, 10]));
 const id: string = p.lastEventId;
 p.finish();
@@ -14,11 +15,20 @@ const normalized: Event[] = [...d.feed('event: x\n\n'), ...d.finish()];
 for (const ev of normalized) {
     if (ev.type === 'text') ev.text.toUpperCase();
     if (ev.type === 'tool_call') void (ev.arguments ?? '');
-    if (ev.type === 'usage') void (ev.inputTokens + ev.outputTokens);
-    if (ev.type === 'error') void ev.kind;
+    if (ev.type === 'usage') void ((ev.inputTokens ?? 0) + (ev.outputTokens ?? 0));
+    if (ev.type === 'error' && ev.recoverable) void [ev.kind, ev.name];
+    const line: string = eventToJSON(ev);
+    void line;
 }
+const decoded: Omit<Summary, 'metrics'> = d.summary();
+const fr: FinishReason | null = decoded.finishReason;
+const kinds: readonly ErrorKind[] = KINDS;
+const idle: number = DEFAULT_TIMEOUTS.idle;
+void [fr, kinds, idle, errorClass('truncated')];
 
 const client = new Client({ baseURL: 'http://127.0.0.1:1/v1', apiKey: 'k', dialect: 'openai', timeout: { idle: 1000 }, maxRetries: 1 });
+const azure = new Client({ baseURL: 'https://x.openai.azure.com/openai/deployments/d', apiKey: 'k', auth: 'azure' });
+void azure.stream('/chat/completions', { query: { 'api-version': '2024-10-21' }, json: {} });
 client.prewarm();
 const ac = new AbortController();
 const s = client.stream('/chat/completions', { json: { model: 'm' }, signal: ac.signal, headers: { 'X-A': '1' } });
@@ -27,10 +37,14 @@ s.on('end', (sum: Summary) => {
     const m: Metrics | null = sum.metrics;
     void m;
     void sum.toolCalls.map((t) => t.arguments.length);
+    void [sum.finishReasonRaw, sum.choices[0]?.text, sum.usage?.totalTokens, sum.end, sum.error?.kind,
+        sum.recoverableErrors, m?.streamed, m?.generationTime, m?.tokensPerSecond];
 });
+s.on('usage', (u) => void u.totalTokens);
 s.on('error', (e: Error) => {
     if (e instanceof HTTPError) void e.status;
     if (e instanceof ProviderError) void e.code;
+    if (e instanceof TruncatedError || e instanceof TransportError) void e.kind;
     if (e instanceof TokenwireError) void e.body;
 });
 async function consume(): Promise<string> {

@@ -1,0 +1,134 @@
+'use strict';
+/* Relaying to a browser: format names (checked by the core), the response headers of a format
+ * (the core's list plus Next.js's), and the web ReadableStream that carries encoded bytes with
+ * pull-driven backpressure and SSE heartbeats. */
+const { binding } = require('./binding');
+
+/** The canonical name of a format ('sse-openai' -> 'openai'); TypeError for an unknown one. */
+function checkFormat(format) {
+    const name = typeof format === 'string' ? binding.formatName(format) : null;
+    if (name === null) throw new TypeError(`unknown format ${JSON.stringify(format)}`);
+    return name;
+}
+
+/** Headers for relaying a format to a browser through Next.js / proxies without buffering. */
+function streamHeaders(format = 'openai', extra) {
+    checkFormat(format);
+    const h = {};
+    const list = binding.formatHeaders(format); // the core's list: content-type, no buffering, ...
+    for (let i = 0; i < list.length; i += 2) h[list[i]] = list[i + 1];
+    // Next.js compresses (and so buffers) a response unless it already names an encoding.
+    h['content-encoding'] = 'none';
+    if (extra) {
+        const entries = extra instanceof Headers ? extra.entries() : Object.entries(extra);
+        for (const [k, v] of entries) h[k.toLowerCase()] = v;
+    }
+    return h;
+}
+
+/* The format's Content-Type, from the core's header list. */
+function contentType(format) {
+    const list = binding.formatHeaders(format);
+    for (let i = 0; i < list.length; i += 2) if (list[i] === 'content-type') return list[i + 1];
+    return null;
+}
+
+function heartbeatOption(opts) {
+    const hb = opts.heartbeatMs === undefined ? 15000 : opts.heartbeatMs;
+    if (!(typeof hb === 'number' && hb >= 0)) throw new TypeError('heartbeatMs must be a number >= 0');
+    return hb;
+}
+
+/**
+ * A ReadableStream<Uint8Array> of encoder enc's bytes. The producer pushes through the returned
+ * sink (enqueue / close / error); pull() asks it for more with hooks.more(), which returns
+ * true when it delivered a batch synchronously, until hooks.done(). SSE formats get a
+ * heartbeat comment after heartbeatMs of silence. cancel() (the reader went away) calls
+ * hooks.cancel().
+ * @returns {{stream: ReadableStream, sink: {waiting(): boolean, enqueue(b: Uint8Array): void,
+ *   close(): void, error(reason: unknown): void}}}
+ */
+function byteStream(enc, format, heartbeatMs, hooks) {
+    let controller = null;
+    let pending = null; /* resolve of a pull waiting for bytes */
+    let timer = null;
+    let closed = false;
+    let delivered = false;
+    const release = () => {
+        if (pending) {
+            const r = pending;
+            pending = null;
+            r();
+        }
+    };
+    const stop = () => {
+        closed = true;
+        if (timer) clearTimeout(timer);
+    };
+    const sink = {
+        waiting() {
+            return pending !== null;
+        },
+        enqueue(bytes) {
+            if (closed || !bytes || bytes.length === 0) return;
+            controller.enqueue(bytes);
+            delivered = true;
+            if (timer) timer.refresh();
+            release();
+        },
+        close() {
+            if (closed) return;
+            stop();
+            try {
+                controller.close();
+            } catch (e) {
+                /* already closed or errored by the reader */
+            }
+            release();
+        },
+        error(reason) {
+            if (closed) return;
+            stop();
+            try {
+                controller.error(reason);
+            } catch (e) {
+                /* already closed */
+            }
+            release();
+        },
+    };
+    const sse = contentType(format) === 'text/event-stream';
+    const stream = new ReadableStream(
+        {
+            start(c) {
+                controller = c;
+                if (heartbeatMs > 0 && sse) {
+                    timer = setTimeout(() => {
+                        if (closed) return;
+                        sink.enqueue(binding.encoderHeartbeat(enc));
+                        timer.refresh();
+                    }, heartbeatMs);
+                    timer.unref();
+                }
+                if (hooks.start) hooks.start(sink);
+            },
+            pull() {
+                if (closed || hooks.done()) return undefined;
+                delivered = false;
+                while (hooks.more()) if (delivered || closed || hooks.done()) return undefined;
+                if (closed || delivered || hooks.done()) return undefined;
+                return new Promise((resolve) => {
+                    pending = resolve;
+                });
+            },
+            cancel() {
+                stop();
+                hooks.cancel();
+            },
+        },
+        { highWaterMark: 0 },
+    );
+    return { stream, sink };
+}
+
+module.exports = { checkFormat, streamHeaders, heartbeatOption, byteStream };
