@@ -156,12 +156,19 @@ typedef enum tw_auth {
     TW_AUTH__LAST
 } tw_auth;
 
+/** Parses an auth name: "dialect", "bearer", "api-key" (alias "azure"), "x-api-key",
+ * "x-goog-api-key". @return the value, or -1 if unknown. Thread: any. */
+TW_API int tw_auth_from_name(const char *name, size_t len);
+/** Static canonical name of an auth value, NULL if invalid. Thread: any. */
+TW_API const char *tw_auth_name(tw_auth a);
+
 /**
  * Options of one request. Strings are copied by tw_engine_start.
  *
  * Headers sent: the caller's, then the defaults the caller did not give (names compared
  * case-insensitively): the API key's header, "anthropic-version: 2023-06-01" for the anthropic
- * dialect, "Content-Type: application/json" with a body. So a caller's "authorization" or
+ * dialect, "Accept: text/event-stream" ("application/x-ndjson" for ollama and ndjson),
+ * "Content-Type: application/json" with a body. So a caller's "authorization" or
  * "Anthropic-Version" replaces the default instead of going out beside it.
  *
  * Everything that reaches the wire is checked by tw_engine_start, which fails with
@@ -189,6 +196,8 @@ typedef struct tw_request_opts {
     /* Query parameters appended to url: n_query (name, value) pairs, 2 * n_query strings,
      * percent-encoded here (UTF-8 bytes other than unreserved ones become %XX). */
     const char *const *query;
+    const size_t *query_lens; /* optional: 2 * n_query lengths (else strlen); a NUL inside
+                                 a name or value is refused instead of cutting it short */
     size_t n_query;
     /* timeouts in seconds; 0 = none. The defaults are the one policy of every binding. */
     double connect_timeout;     /* default 10 */

@@ -276,6 +276,8 @@ static const choice *choice_at(const tw_summary *s, int32_t i) {
     return s && i >= 0 && i < s->n_ch ? &s->ch[i] : NULL;
 }
 
+int tw_summary_accumulates(const tw_summary *s) { return s ? s->accumulate : 0; }
+
 int32_t tw_summary_choices(const tw_summary *s) { return s ? s->n_ch : 0; }
 
 tw_str tw_summary_text(const tw_summary *s, int32_t i) {

@@ -63,6 +63,9 @@ TW_API tw_code tw_summary_add(tw_summary *s, const tw_event *ev);
 /* Accessors. Returned strings are borrowed from the summary: valid until the next
  * tw_summary_add or tw_summary_free. Thread: the owner's. */
 
+/** 1 when text and reasoning are kept (accumulate), 0 when only counted: then an absent text
+ * means "not kept", not "empty". */
+TW_API int tw_summary_accumulates(const tw_summary *s);
 /** Number of choices seen (highest choice index + 1; 0 before any). */
 TW_API int32_t tw_summary_choices(const tw_summary *s);
 /** Text of a choice ({NULL,0} when none or not accumulated). */

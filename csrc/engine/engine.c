@@ -307,6 +307,24 @@ static int valid_url(const char *url) {
 
 static int valid_timeout(double t) { return !isnan(t) && t >= 0 && t < 1e9; }
 
+static const char *const auth_names[TW_AUTH__LAST] = {
+    [TW_AUTH_DIALECT] = "dialect",     [TW_AUTH_BEARER] = "bearer",
+    [TW_AUTH_API_KEY] = "api-key",     [TW_AUTH_X_API_KEY] = "x-api-key",
+    [TW_AUTH_GOOG] = "x-goog-api-key",
+};
+
+int tw_auth_from_name(const char *name, size_t len) {
+    if (!name) return -1;
+    if (len == 5 && !memcmp(name, "azure", 5)) return TW_AUTH_API_KEY;
+    for (int a = 0; a < TW_AUTH__LAST; a++)
+        if (strlen(auth_names[a]) == len && !memcmp(auth_names[a], name, len)) return a;
+    return -1;
+}
+
+const char *tw_auth_name(tw_auth a) {
+    return (int)a >= 0 && a < TW_AUTH__LAST ? auth_names[a] : NULL;
+}
+
 /* The header name of the API key, or NULL when none is sent. */
 static const char *auth_header(const tw_request_opts *o) {
     tw_auth a = o->auth;
@@ -355,21 +373,28 @@ static int put_encoded(tw_buf *b, const char *p, size_t n) {
     return 0;
 }
 
-/* url + the query parameters, NUL-terminated, owned by the caller. NULL on NOMEM. */
+/* url + the query parameters (before any #fragment), NUL-terminated, owned by the caller.
+ * NULL on NOMEM. */
 static char *url_with_query(const tw_request_opts *o, size_t ulen) {
     tw_buf b;
-    int sep = memchr(o->url, '?', ulen) != NULL;
+    const char *hash = memchr(o->url, '#', ulen);
+    size_t base = hash ? (size_t)(hash - o->url) : ulen;
+    int sep = memchr(o->url, '?', base) != NULL;
     char *out;
     tw_buf_init(&b);
-    if (tw_buf_append(&b, o->url, ulen)) goto fail;
+    if (tw_buf_append(&b, o->url, base)) goto fail;
     for (size_t i = 0; i < o->n_query; i++) {
         const char *k = o->query[2 * i], *v = o->query[2 * i + 1];
+        size_t kl, vl;
         if (!k) continue;
-        if (tw_buf_append(&b, sep ? "&" : "?", 1) || put_encoded(&b, k, strlen(k)) ||
-            tw_buf_append(&b, "=", 1) || (v && put_encoded(&b, v, strlen(v))))
+        kl = o->query_lens ? o->query_lens[2 * i] : strlen(k);
+        vl = !v ? 0 : o->query_lens ? o->query_lens[2 * i + 1] : strlen(v);
+        if (tw_buf_append(&b, sep ? "&" : "?", 1) || put_encoded(&b, k, kl) ||
+            tw_buf_append(&b, "=", 1) || (v && put_encoded(&b, v, vl)))
             goto fail;
         sep = 1;
     }
+    if (hash && tw_buf_append(&b, hash, ulen - base)) goto fail;
     out = malloc(b.len + 1);
     if (!out) goto fail;
     memcpy(out, b.data, b.len);
@@ -415,6 +440,16 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
     if ((int)o->auth < 0 || o->auth >= TW_AUTH__LAST || (o->n_query && !o->query)) {
         tw__err(err, TW_ERR_INVALID_ARG, "bad auth or query argument");
         return TW_ERR_INVALID_ARG;
+    }
+    /* Query names and values are percent-encoded, so any byte is fine but a NUL that the
+     * caller's length says is inside (it would cut the string short). */
+    for (size_t i = 0; o->query_lens && i < 2 * o->n_query; i++) {
+        const char *q = o->query[i];
+        if (q && memchr(q, '\0', o->query_lens[i])) {
+            tw__errf(err, TW_ERR_INVALID_ARG, "invalid query %s #%zu: NUL inside",
+                     i % 2 ? "value" : "name", i / 2 + 1);
+            return TW_ERR_INVALID_ARG;
+        }
     }
     if (o->ca_file) {
         /* A path cut short by a NUL would open another file. */
@@ -481,7 +516,7 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     s->heap_idx = SIZE_MAX;
     s->e = e;
     tw_buf_init(&s->body_buf);
-    s->url = url_with_query(opts, strlen(opts->url));
+    s->url = url_with_query(opts, opts->url_len ? opts->url_len : strlen(opts->url));
     s->method = dup_str(opts->method ? opts->method : "POST",
                         strlen(opts->method ? opts->method : "POST"));
     if (!s->url || !s->method) goto nomem_s;
@@ -513,6 +548,11 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     if (opts->dialect == TW_DIALECT_ANTHROPIC && !has_header(opts, "anthropic-version") &&
         add_header(&s->headers, "anthropic-version", "", "2023-06-01", 10))
         goto nomem_s;
+    if (!has_header(opts, "Accept")) {
+        int nd = opts->dialect == TW_DIALECT_OLLAMA || opts->dialect == TW_DIALECT_NDJSON;
+        const char *v = nd ? "application/x-ndjson" : "text/event-stream";
+        if (add_header(&s->headers, "Accept", "", v, strlen(v))) goto nomem_s;
+    }
     /* No "Expect: 100-continue" round trip for bodies over 1 KiB: it costs up to a second. */
     if (!has_header(opts, "Expect")) {
         sl = curl_slist_append(s->headers, "Expect:");

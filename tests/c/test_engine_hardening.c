@@ -604,7 +604,43 @@ TW_TEST(engine_request_preparation) {
     te_opts(&o, url, TW_DIALECT_GEMINI);
     o.api_key = "AIza";
     RUN();
-    CHECK_MSG(strstr(req, "\r\nx-goog-api-key: AIza\r\n"), "%s", req);
+    CHECK_MSG(strstr(req, "\r\nx-goog-api-key: AIza\r\n") &&
+                  strstr(req, "\r\nAccept: text/event-stream\r\n"),
+              "%s", req);
+    /* Accept per dialect, replaced by the caller's; the query goes before a fragment. */
+    {
+        char furl[512];
+        const char *h[] = {"accept: application/json"};
+        snprintf(furl, sizeof furl, "http://127.0.0.1:%d/api/chat#frag", port);
+        te_opts(&o, furl, TW_DIALECT_OLLAMA);
+        o.query = q;
+        o.n_query = 1;
+        RUN();
+        CHECK_MSG(strstr(req, "\r\nAccept: application/x-ndjson\r\n") &&
+                      strstr(req, "GET /api/chat?api-version=2024-10-21 HTTP") == NULL &&
+                      strstr(req, "/api/chat?api-version=2024-10-21 HTTP"),
+                  "%s", req);
+        o.headers = h;
+        o.n_headers = 1;
+        RUN();
+        CHECK_MSG(strstr(req, "accept: application/json") && !strstr(req, "x-ndjson"), "%s", req);
+    }
+    /* A NUL inside a query value (the caller's length says so) is refused. */
+    {
+        static const char v[] = "a\0b";
+        const char *qq[] = {"k", v};
+        size_t ql[] = {1, 3};
+        tw_error qerr;
+        te_opts(&o, url, TW_DIALECT_OPENAI);
+        o.query = qq;
+        o.query_lens = ql;
+        o.n_query = 1;
+        CHECK(tw_engine_start(e, &o, &qerr) == NULL && strstr(qerr.msg, "query value #1"));
+    }
+    CHECK_EQ_INT(tw_auth_from_name("azure", 5), TW_AUTH_API_KEY);
+    CHECK_EQ_INT(tw_auth_from_name("x-goog-api-key", 14), TW_AUTH_GOOG);
+    CHECK_EQ_INT(tw_auth_from_name("nope", 4), -1);
+    CHECK(!strcmp(tw_auth_name(TW_AUTH_BEARER), "bearer") && tw_auth_name(TW_AUTH__LAST) == NULL);
 #undef RUN
     tw_engine_free(e);
     te_canned_stop(srv);
