@@ -458,7 +458,10 @@ PyMODINIT_FUNC PyInit__native(void) {
     }
     if (tw_py_init_event(m) < 0) goto error;
     if (tw_py_init_parsers(m) < 0) goto error;
+    if (tw_py_init_engine(m) < 0) goto error;
+    if (tw_py_init_consumer(m) < 0) goto error;
     if (tw_py_init_stream(m) < 0) goto error;
+    if (tw_py_init_merge(m) < 0) goto error;
     if (PyModule_AddStringConstant(m, "__version__", TW_VERSION_STRING) < 0) goto error;
     return m;
 error:

@@ -159,6 +159,9 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 
 int tw_py_init_event(PyObject *m);
 int tw_py_init_parsers(PyObject *m);
+int tw_py_init_engine(PyObject *m);
+int tw_py_init_consumer(PyObject *m);
 int tw_py_init_stream(PyObject *m);
+int tw_py_init_merge(PyObject *m);
 
 #endif /* TW_PY_H */
