@@ -558,8 +558,8 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
                              "retry_sent",   "retry_base_delay", "http2",
                              "verify_peer",  "ca_file",         "max_event_size",
                              "accumulate",   "sync",            NULL};
-    const char *dialect = "openai";
-    PyObject *url_o, *method_o = NULL, *headers = NULL, *body = Py_None, *ca_file = Py_None;
+    PyObject *dialect = NULL, *url_o, *method_o = NULL, *headers = NULL, *body = Py_None;
+    PyObject *ca_file = Py_None;
     PyObject *hseq = NULL, *loop = NULL;
     Py_buffer view = {0};
     int have_view = 0, accumulate = 1, sync = 0;
@@ -573,7 +573,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     tw_dialect dl;
 
     tw_request_opts_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOsddddddipdppOnpp:start", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOOddddddipdppOnpp:start", kwlist,
                                      &url_o, &method_o, &headers, &body, &dialect,
                                      &o.connect_timeout, &o.first_byte_timeout, &o.idle_timeout,
                                      &o.event_timeout, &o.total_timeout, &o.paused_timeout,
@@ -582,14 +582,8 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
                                      &accumulate, &sync))
         return NULL;
     if (engine_ready(self) < 0) return NULL;
-    dl = tw_dialect_from_name(dialect, strlen(dialect));
-    if (!dl) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown dialect '%s': expected 'openai', 'openai-responses', 'anthropic', "
-                     "'gemini', 'ollama', 'sse' or 'ndjson'",
-                     dialect);
-        return NULL;
-    }
+    dl = TW_DIALECT_OPENAI;
+    if (dialect && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
     if (o.max_retries < 0 || max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
         return NULL;

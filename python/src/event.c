@@ -536,34 +536,18 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
 
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"format", "id", "model", "dialect", NULL};
-    const char *fmt, *id = NULL, *model = NULL, *dialect = NULL;
-    Py_ssize_t fmt_len, dialect_len = 0;
+    PyObject *fmt, *dialect = Py_None;
+    const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|zzz#:Encoder", kwlist, &fmt, &fmt_len, &id,
-                                     &model, &dialect, &dialect_len))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO:Encoder", kwlist, &fmt, &id, &model,
+                                     &dialect))
         return NULL;
-    f = tw_format_from_name(fmt, (size_t)fmt_len);
-    if (!f) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown format %R: expected 'openai', 'events', 'ai-sdk', 'ndjson' or "
-                     "'text'",
-                     PyTuple_GET_ITEM(args, 0));
-        return NULL;
-    }
-    if (dialect) {
-        dl = tw_dialect_from_name(dialect, (size_t)dialect_len);
-        if (!dl) {
-            PyErr_Format(PyExc_ValueError,
-                         "unknown dialect '%s': expected 'openai', 'openai-responses', "
-                         "'anthropic', 'gemini', 'ollama', 'sse' or 'ndjson'",
-                         dialect);
-            return NULL;
-        }
-    }
+    if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
+    if (dialect != Py_None && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
     self = (EncoderObject *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     tw_buf_init(&self->out);

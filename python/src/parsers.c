@@ -202,13 +202,11 @@ static PyObject *SSEParser_feed(SSEParserObject *self, PyObject *arg) {
     if (c == TW_ERR_SSE_PROTOCOL) {
         /* The parser skips to the next blank line and goes on; the events dispatched before
          * the oversized one travel with the exception so that nothing is lost silently. */
-        PyObject *exc = PyObject_CallFunction(tw_state->ProtocolError, "s",
-                                              err.msg[0] ? err.msg : "SSE event too large");
-        if (exc) {
-            if (PyObject_SetAttrString(exc, "events", out) == 0)
-                PyErr_SetObject(tw_state->ProtocolError, exc);
-            Py_DECREF(exc);
-        }
+        const char *msg = err.msg[0] ? err.msg : "SSE event too large";
+        tw_str m = {msg, strlen(msg)}, none = {NULL, 0};
+        PyObject *exc = tw_py_error_new(TW_KIND_PROTOCOL, 0, m, none, none);
+        if (exc && PyObject_SetAttrString(exc, "events", out) < 0) Py_CLEAR(exc);
+        tw_py_raise_error(exc);
         Py_DECREF(out);
         return NULL;
     }
@@ -273,25 +271,15 @@ typedef struct DecoderObject {
 static PyObject *Decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"dialect", "max_event_size", NULL};
     PyObject *name;
-    const char *s;
-    Py_ssize_t n, max_event_size = 0;
+    Py_ssize_t max_event_size = 0;
     tw_dialect dl;
     tw_decoder_opts o;
     tw_error err = {0};
     DecoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$n:Decoder", kwlist, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$n:Decoder", kwlist, &name,
                                      &max_event_size))
         return NULL;
-    s = PyUnicode_AsUTF8AndSize(name, &n);
-    if (!s) return NULL;
-    dl = tw_dialect_from_name(s, (size_t)n);
-    if (!dl) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown dialect %R: expected 'openai', 'openai-responses', 'anthropic', "
-                     "'gemini', 'ollama', 'sse' or 'ndjson'",
-                     name);
-        return NULL;
-    }
+    if (!(dl = (tw_dialect)tw_py_dialect_arg(name))) return NULL;
     if (max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_event_size must be >= 0");
         return NULL;

@@ -21,7 +21,13 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._native import (
-    CancelledError,
+    DIALECTS,
+    ERROR_CLASSES,
+    ERROR_KINDS,
+    EVENT_TYPES,
+    FINISH_REASONS,
+    FORMATS,
+    AbortError,
     Decoder,
     Encoder,
     Error,
@@ -34,13 +40,20 @@ from ._native import (
     Stream,
     TimeoutError,
     TransportError,
+    TruncatedError,
     __version__,
     merge,
 )
 
 __all__ = [
-    "CancelledError",
+    "AbortError",
     "Client",
+    "DIALECTS",
+    "ERROR_CLASSES",
+    "ERROR_KINDS",
+    "EVENT_TYPES",
+    "FINISH_REASONS",
+    "FORMATS",
     "Decoder",
     "Encoder",
     "Error",
@@ -54,12 +67,10 @@ __all__ = [
     "Timeout",
     "TimeoutError",
     "TransportError",
+    "TruncatedError",
     "merge",
     "__version__",
 ]
-
-DIALECTS = ("openai", "openai-responses", "anthropic", "gemini", "ollama", "sse", "ndjson")
-
 
 @dataclass(frozen=True)
 class Timeout:

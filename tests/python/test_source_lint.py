@@ -50,10 +50,11 @@ def test_gc_types_untrack_in_dealloc():
 def test_public_names():
     for name in ["SSEParser", "SSEEvent", "Decoder", "Encoder", "Event", "Client", "Stream",
                  "merge", "Timeout", "Error", "HTTPError", "TimeoutError", "ProtocolError",
-                 "ProviderError", "CancelledError", "TransportError"]:
+                 "ProviderError", "AbortError", "TransportError", "TruncatedError"]:
         assert hasattr(tokenwire, name), name
     for exc in [tokenwire.HTTPError, tokenwire.TimeoutError, tokenwire.ProtocolError,
-                tokenwire.ProviderError, tokenwire.CancelledError, tokenwire.TransportError]:
+                tokenwire.ProviderError, tokenwire.AbortError, tokenwire.TransportError,
+                tokenwire.TruncatedError]:
         assert issubclass(exc, tokenwire.Error) and exc.__module__ == "tokenwire"
         assert exc.__doc__
     assert issubclass(tokenwire.TimeoutError, TimeoutError)
