@@ -390,6 +390,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         goto error;
     }
     if (tw_py_init_event(m) < 0) goto error;
+    if (tw_py_init_encoder(m) < 0) goto error;
     if (tw_py_init_parsers(m) < 0) goto error;
     if (tw_py_init_engine(m) < 0) goto error;
     if (tw_py_init_consumer(m) < 0) goto error;

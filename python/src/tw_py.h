@@ -183,6 +183,7 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 
 int tw_py_init_errors(PyObject *m);
 int tw_py_init_event(PyObject *m);
+int tw_py_init_encoder(PyObject *m);
 int tw_py_init_parsers(PyObject *m);
 int tw_py_init_engine(PyObject *m);
 int tw_py_init_consumer(PyObject *m);
