@@ -638,10 +638,8 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
 
     s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
     if (!s) goto cleanup;
-    s->in_tok = s->out_tok = s->tot_tok = -1;
     s->merge_index = -1;
     s->dialect = (int)dl;
-    s->multi_choice = tw_dialect_indexes_choices(dl);
     s->accumulate = accumulate;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);

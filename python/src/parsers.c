@@ -265,8 +265,15 @@ PyTypeObject SSEParser_Type = {
 typedef struct DecoderObject {
     PyObject_HEAD
     tw_decoder *d;
+    tw_summary *sum; /* fed every event the decoder emits (the core's summary rules) */
     int dialect;
 } DecoderObject;
+
+/* Where decoded events go: the list being returned, and the decoder's summary. */
+typedef struct decode_ctx {
+    PyObject *out;
+    tw_summary *sum;
+} decode_ctx;
 
 static PyObject *Decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"dialect", "max_event_size", NULL};
@@ -294,19 +301,31 @@ static PyObject *Decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
     }
+    self->sum = tw_summary_new(1, tw_dialect_indexes_choices(dl));
+    if (!self->sum) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
     return (PyObject *)self;
 }
 
 static void Decoder_dealloc(DecoderObject *self) {
     tw_decoder_free(self->d);
+    tw_summary_free(self->sum);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int on_event(void *ud, const tw_event *ev) {
-    PyObject *e = tw_py_event_new(ev, NULL);
+    decode_ctx *c = ud;
+    PyObject *e;
     int r;
+    if (tw_summary_add(c->sum, ev) != TW_OK) {
+        PyErr_NoMemory();
+        return 1;
+    }
+    e = tw_py_event_new(ev, NULL);
     if (!e) return 1;
-    r = PyList_Append((PyObject *)ud, e);
+    r = PyList_Append(c->out, e);
     Py_DECREF(e);
     return r < 0;
 }
@@ -317,6 +336,7 @@ typedef tw_code (*decode_fn)(tw_decoder *, const char *, size_t, tw_event_fn, vo
 static PyObject *decode_with(DecoderObject *self, PyObject *arg, decode_fn fn, const char *what) {
     Py_buffer view;
     PyObject *out;
+    decode_ctx ctx;
     tw_error err = {0};
     tw_code c;
     if (PyUnicode_Check(arg)) {
@@ -329,7 +349,9 @@ static PyObject *decode_with(DecoderObject *self, PyObject *arg, decode_fn fn, c
         PyBuffer_Release(&view);
         return NULL;
     }
-    c = fn(self->d, view.buf, (size_t)view.len, on_event, out, &err);
+    ctx.out = out;
+    ctx.sum = self->sum;
+    c = fn(self->d, view.buf, (size_t)view.len, on_event, &ctx, &err);
     PyBuffer_Release(&view);
     if (c == TW_OK) return out;
     Py_DECREF(out);
@@ -349,8 +371,11 @@ static PyObject *Decoder_finish(DecoderObject *self, PyObject *Py_UNUSED(ignored
     PyObject *out = PyList_New(0);
     tw_error err = {0};
     tw_code c;
+    decode_ctx ctx;
     if (!out) return NULL;
-    c = tw_decoder_finish(self->d, on_event, out, &err);
+    ctx.out = out;
+    ctx.sum = self->sum;
+    c = tw_decoder_finish(self->d, on_event, &ctx, &err);
     if (c == TW_OK) return out;
     Py_DECREF(out);
     if (c == TW_ERR_CANCELLED && PyErr_Occurred()) return NULL;
@@ -359,6 +384,10 @@ static PyObject *Decoder_finish(DecoderObject *self, PyObject *Py_UNUSED(ignored
 
 static PyObject *Decoder_get_done(DecoderObject *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(tw_decoder_done(self->d));
+}
+
+static PyObject *Decoder_get_summary(DecoderObject *self, void *Py_UNUSED(c)) {
+    return tw_py_summary_dict(self->sum);
 }
 
 static PyObject *Decoder_get_dialect(DecoderObject *self, void *Py_UNUSED(c)) {
@@ -379,6 +408,9 @@ static PyGetSetDef Decoder_getset[] = {
     {"done", (getter)Decoder_get_done, NULL, "True once the end marker or a provider error came.",
      NULL},
     {"dialect", (getter)Decoder_get_dialect, NULL, "The dialect's name.", NULL},
+    {"summary", (getter)Decoder_get_summary, NULL,
+     "The result of every event decoded so far, built in C by the core's summary "
+     "(tw_summary_to_json): the same dict as Stream.summary.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

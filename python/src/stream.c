@@ -9,78 +9,15 @@
  * Stream: consuming the engine's batches
  *============================================================================================*/
 
-static int buf_set(tw_buf *b, tw_str s) {
-    b->len = 0;
-    return tw_buf_append(b, s.ptr ? s.ptr : "", s.len) == TW_OK ? 0 : -1;
-}
-
-static ToolCall *tool_call_slot(StreamObject *s, int32_t index) {
-    size_t i;
-    for (i = 0; i < s->n_calls; i++)
-        if (s->calls[i].index == index) return &s->calls[i];
-    if (s->n_calls == s->cap_calls) {
-        size_t cap = s->cap_calls ? s->cap_calls * 2 : 4;
-        ToolCall *nc = PyMem_Realloc(s->calls, cap * sizeof *nc);
-        if (!nc) return NULL;
-        s->calls = nc;
-        s->cap_calls = cap;
-    }
-    s->calls[s->n_calls].index = index;
-    tw_buf_init(&s->calls[s->n_calls].id);
-    tw_buf_init(&s->calls[s->n_calls].name);
-    tw_buf_init(&s->calls[s->n_calls].args);
-    return &s->calls[s->n_calls++];
-}
-
-/* Bookkeeping for the summary properties; allocation failures only lose the summary. */
-static void account(StreamObject *s, const tw_event *ev) {
-    switch (ev->type) {
-    case TW_EV_TEXT:
-        if (s->accumulate && (ev->index == 0 || !s->multi_choice))
-            (void)tw_buf_append(&s->text, ev->text.ptr, ev->text.len);
-        break;
-    case TW_EV_TOOL_CALL: {
-        ToolCall *tc = s->accumulate ? tool_call_slot(s, ev->index) : NULL;
-        if (!tc) break;
-        if (ev->id.len && !tc->id.len) (void)buf_set(&tc->id, ev->id);
-        if (ev->name.len && !tc->name.len) (void)buf_set(&tc->name, ev->name);
-        if (ev->arguments.len) (void)tw_buf_append(&tc->args, ev->arguments.ptr, ev->arguments.len);
-        break;
-    }
-    case TW_EV_USAGE:
-        if (ev->input_tokens >= 0) s->in_tok = ev->input_tokens;
-        if (ev->output_tokens >= 0) s->out_tok = ev->output_tokens;
-        if (ev->total_tokens >= 0) s->tot_tok = ev->total_tokens;
-        break;
-    case TW_EV_FINISH:
-        if (ev->index == 0 || !s->has_finish) {
-            if (buf_set(&s->finish, ev->reason) == 0) s->has_finish = 1;
-        }
-        break;
-    case TW_EV_START:
-        if (ev->name.len) (void)buf_set(&s->model, ev->name);
-        if (ev->id.len) (void)buf_set(&s->resp_id, ev->id);
-        break;
-    case TW_EV_END:
-        s->done = 1;
-        break;
-    case TW_EV_ERROR:
-        /* A recoverable error (one bad event) is delivered as an event and the stream goes
-         * on; any other error is the stream's terminal event (the core says which). */
-        if (!ev->recoverable) s->done = 1;
-        break;
-    default:
-        break;
-    }
-}
-
 /* The next event of the stream, borrowed until the next call. */
 int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
     for (;;) {
         if (s->cur) {
             if (s->cur_i < s->cur_n) {
                 const tw_event *ev = tw_batch_get(s->cur, s->cur_i++);
-                account(s, ev);
+                /* The core says which event ends the stream: END or an error that is not
+                 * recoverable (one bad event is delivered and the stream goes on). */
+                if (tw_event_is_terminal(ev)) s->done = 1;
                 *out = ev;
                 return NR_EVENT;
             }
@@ -270,22 +207,12 @@ static int Stream_clear(StreamObject *s) {
 }
 
 static void Stream_dealloc(StreamObject *s) {
-    size_t i;
     PyObject_GC_UnTrack(s);
     stream_release_c(s);
     Stream_clear(s);
     Py_CLEAR(s->sink);
     Py_CLEAR(s->engine);
-    tw_buf_free(&s->text);
-    tw_buf_free(&s->model);
-    tw_buf_free(&s->resp_id);
-    tw_buf_free(&s->finish);
-    for (i = 0; i < s->n_calls; i++) {
-        tw_buf_free(&s->calls[i].id);
-        tw_buf_free(&s->calls[i].name);
-        tw_buf_free(&s->calls[i].args);
-    }
-    PyMem_Free(s->calls);
+    tw_summary_free(s->final_sum);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -361,73 +288,63 @@ static PyObject *Stream_encoded(StreamObject *s, PyObject *args, PyObject *kwarg
     return tw_py_encoded_view((ConsumerObject *)s, args, kwargs);
 }
 
-static PyObject *buf_str(const tw_buf *b) {
-    return PyUnicode_DecodeUTF8(b->data ? b->data : "", (Py_ssize_t)b->len, "replace");
-}
+/*==============================================================================================
+ * The result: the core's summary of the stream
+ *============================================================================================*/
 
-static PyObject *Stream_get_text_content(StreamObject *s, void *Py_UNUSED(c)) {
-    if (!s->accumulate) Py_RETURN_NONE;
-    return buf_str(&s->text);
-}
-
-static PyObject *Stream_get_tool_calls(StreamObject *s, void *Py_UNUSED(c)) {
-    PyObject *list;
-    size_t i;
-    if (!s->accumulate) Py_RETURN_NONE;
-    list = PyList_New(0);
-    if (!list) return NULL;
-    for (i = 0; i < s->n_calls; i++) {
-        ToolCall *tc = &s->calls[i];
-        PyObject *id = buf_str(&tc->id), *name = buf_str(&tc->name), *args = buf_str(&tc->args);
-        PyObject *d = NULL;
-        if (id && name && args)
-            d = Py_BuildValue("{sisOsOsO}", "index", (int)tc->index, "id", id, "name", name,
-                              "arguments", args);
-        Py_XDECREF(id);
-        Py_XDECREF(name);
-        Py_XDECREF(args);
-        if (!d || PyList_Append(list, d) < 0) {
-            Py_XDECREF(d);
-            Py_DECREF(list);
-            return NULL;
-        }
-        Py_DECREF(d);
+/* The stream's summary (tw_stream_summary: every event queued so far, whether or not it was
+ * consumed yet). Once the terminal event was consumed it is final and kept (*owned = 0);
+ * before, a fresh snapshot the caller frees (*owned = 1). NULL with MemoryError. */
+static tw_summary *stream_summary(StreamObject *s, int *owned) {
+    tw_summary *sum;
+    *owned = 0;
+    if (s->final_sum) return s->final_sum;
+    sum = s->ts ? tw_stream_summary(s->ts) : tw_summary_new(s->accumulate, 0);
+    if (!sum) {
+        PyErr_NoMemory();
+        return NULL;
     }
-    return list;
+    if (s->done) s->final_sum = sum;
+    else *owned = 1;
+    return sum;
 }
 
-static PyObject *tok_or_none(int64_t v) {
-    if (v < 0) Py_RETURN_NONE;
-    return PyLong_FromLongLong(v);
+static PyObject *summary_value(StreamObject *s, int what) {
+    int owned;
+    tw_summary *sum = stream_summary(s, &owned);
+    PyObject *v;
+    if (!sum) return NULL;
+    v = what < 0 ? tw_py_summary_dict(sum) : tw_py_summary_value(sum, what, s->accumulate);
+    if (owned) tw_summary_free(sum);
+    return v;
 }
 
+static PyObject *Stream_get_summary(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, -1);
+}
+static PyObject *Stream_get_text_content(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, TW_PY_SUM_TEXT);
+}
+static PyObject *Stream_get_reasoning(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, TW_PY_SUM_REASONING);
+}
+static PyObject *Stream_get_tool_calls(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, TW_PY_SUM_TOOL_CALLS);
+}
 static PyObject *Stream_get_usage(StreamObject *s, void *Py_UNUSED(c)) {
-    PyObject *a, *b, *t, *d = NULL;
-    if (s->in_tok < 0 && s->out_tok < 0 && s->tot_tok < 0) Py_RETURN_NONE;
-    a = tok_or_none(s->in_tok);
-    b = tok_or_none(s->out_tok);
-    t = tok_or_none(s->tot_tok);
-    if (a && b && t)
-        d = Py_BuildValue("{sOsOsO}", "input_tokens", a, "output_tokens", b, "total_tokens", t);
-    Py_XDECREF(a);
-    Py_XDECREF(b);
-    Py_XDECREF(t);
-    return d;
+    return summary_value(s, TW_PY_SUM_USAGE);
 }
-
 static PyObject *Stream_get_finish_reason(StreamObject *s, void *Py_UNUSED(c)) {
-    if (!s->has_finish) Py_RETURN_NONE;
-    return buf_str(&s->finish);
+    return summary_value(s, TW_PY_SUM_FINISH);
 }
-
+static PyObject *Stream_get_finish_reason_raw(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, TW_PY_SUM_FINISH_RAW);
+}
 static PyObject *Stream_get_model(StreamObject *s, void *Py_UNUSED(c)) {
-    if (!s->model.len) Py_RETURN_NONE;
-    return buf_str(&s->model);
+    return summary_value(s, TW_PY_SUM_MODEL);
 }
-
-static PyObject *Stream_get_response_id(StreamObject *s, void *Py_UNUSED(c)) {
-    if (!s->resp_id.len) Py_RETURN_NONE;
-    return buf_str(&s->resp_id);
+static PyObject *Stream_get_id(StreamObject *s, void *Py_UNUSED(c)) {
+    return summary_value(s, TW_PY_SUM_ID);
 }
 
 static PyObject *Stream_get_done(StreamObject *s, void *Py_UNUSED(c)) {
@@ -446,14 +363,16 @@ static PyObject *Stream_get_metrics(StreamObject *s, void *Py_UNUSED(c)) {
     tw_metrics m;
     if (!s->ts) Py_RETURN_NONE;
     tw_stream_get_metrics(s->ts, &m);
-    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisisd}", "connect_time", m.connect_time,
-                         "ttfb", m.ttfb, "ttft", m.ttft, "duration", m.duration, "gap_p50",
-                         m.gap_p50, "gap_p99", m.gap_p99, "text_events",
+    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisisdsOsdsd}", "connect_time",
+                         m.connect_time, "ttfb", m.ttfb, "ttft", m.ttft, "duration", m.duration,
+                         "gap_p50", m.gap_p50, "gap_p99", m.gap_p99, "text_events",
                          (unsigned long long)m.text_events, "events",
                          (unsigned long long)m.events, "bytes", (unsigned long long)m.bytes,
                          "retries", m.retries, "http_status", (int)m.http_status,
                          "http_version", m.http_version, "connection_reused",
-                         m.connection_reused, "retry_after", m.retry_after);
+                         m.connection_reused, "retry_after", m.retry_after, "streamed",
+                         m.streamed ? Py_True : Py_False, "generation_time",
+                         m.generation_time, "tokens_per_second", m.tokens_per_second);
 }
 
 static PyMethodDef Stream_methods[] = {
@@ -474,19 +393,34 @@ static PyMethodDef Stream_methods[] = {
 };
 
 static PyGetSetDef Stream_getset[] = {
+    {"summary", (getter)Stream_get_summary, NULL,
+     "The stream's result as the core defines it (tw_summary_to_json): {id, model, text, "
+     "reasoning, finish_reason, finish_reason_raw, choices, tool_calls, usage, end, error, "
+     "recoverable_errors}; as of the events received so far (final once the stream ended).",
+     NULL},
     {"text_content", (getter)Stream_get_text_content, NULL,
-     "Text consumed so far (of choice 0 where the dialect has choices); None when the stream "
-     "was started with accumulate=False.", NULL},
+     "summary['text']: the text of choice 0; None when started with accumulate=False.", NULL},
+    {"reasoning", (getter)Stream_get_reasoning, NULL,
+     "summary['reasoning']: the reasoning of choice 0; None when accumulate=False.", NULL},
     {"tool_calls", (getter)Stream_get_tool_calls, NULL,
-     "Tool calls consumed so far, arguments assembled: [{index, id, name, arguments}]; None "
-     "when the stream was started with accumulate=False.", NULL},
-    {"usage", (getter)Stream_get_usage, NULL, "Token usage dict, or None.", NULL},
-    {"finish_reason", (getter)Stream_get_finish_reason, NULL, "Finish reason, or None.", NULL},
-    {"model", (getter)Stream_get_model, NULL, "Model named by the provider, or None.", NULL},
-    {"response_id", (getter)Stream_get_response_id, NULL, "Response id, or None.", NULL},
+     "summary['tool_calls']: [{index, id, name, arguments}] assembled per index (first id / "
+     "name win, argument deltas concatenated); kept with accumulate=False too.", NULL},
+    {"usage", (getter)Stream_get_usage, NULL,
+     "summary['usage']: {input_tokens, output_tokens, total_tokens} (total derived when the "
+     "provider gave none), or None.", NULL},
+    {"finish_reason", (getter)Stream_get_finish_reason, NULL,
+     "summary['finish_reason']: of choice 0, normalized (stop, length, tool_calls, "
+     "content_filter, error, other), or None.", NULL},
+    {"finish_reason_raw", (getter)Stream_get_finish_reason_raw, NULL,
+     "summary['finish_reason_raw']: as the provider spelled it, or None.", NULL},
+    {"model", (getter)Stream_get_model, NULL, "summary['model']: the model named, or None.",
+     NULL},
+    {"id", (getter)Stream_get_id, NULL, "summary['id']: the response id, or None.", NULL},
     {"done", (getter)Stream_get_done, NULL, "True once the terminal event was consumed.", NULL},
     {"error", (getter)Stream_get_error, NULL, "The terminal exception, or None.", NULL},
-    {"metrics", (getter)Stream_get_metrics, NULL, "The engine's timings and counters.", NULL},
+    {"metrics", (getter)Stream_get_metrics, NULL,
+     "The engine's timings and counters (connect_time, ttfb, ttft, duration, gap_p50, "
+     "gap_p99, generation_time, tokens_per_second, streamed, ...).", NULL},
     {"dialect", (getter)Stream_get_dialect, NULL, "The request's dialect name ('openai', ...).",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},

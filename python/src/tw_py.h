@@ -175,6 +175,21 @@ PyObject *tw_py_raise_error(PyObject *exc);
 /** Raises the exception for a tw_code (with detail from err when given): MemoryError,
  * ValueError for TW_ERR_INVALID_ARG, else the class of the matching kind. @return NULL. */
 PyObject *tw_py_raise_code(tw_code code, const tw_error *err);
+/** What tw_py_summary_value reads. */
+enum {
+    TW_PY_SUM_TEXT = 0,   /* text of choice 0; None when not accumulated */
+    TW_PY_SUM_REASONING,  /* reasoning of choice 0; None when not accumulated */
+    TW_PY_SUM_FINISH,     /* finish reason of choice 0, normalized; None */
+    TW_PY_SUM_FINISH_RAW, /* as the provider spelled it; None */
+    TW_PY_SUM_MODEL,
+    TW_PY_SUM_ID,
+    TW_PY_SUM_USAGE,      /* {input_tokens, output_tokens, total_tokens} or None */
+    TW_PY_SUM_TOOL_CALLS  /* [{index, id, name, arguments}] */
+};
+/** The summary as the dict of its JSON (tw_summary_to_json), summary.c. */
+PyObject *tw_py_summary_dict(const tw_summary *s);
+/** One value of the summary, the same as the dict's (accumulate: of the summary's owner). */
+PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate);
 /** A dialect / format from its name, or 0 with ValueError naming the expected ones. */
 int tw_py_dialect_arg(PyObject *name);
 int tw_py_format_arg(PyObject *name);

@@ -113,22 +113,10 @@ typedef struct StreamObject {
     PyObject *error;           /* the terminal exception, kept for .error */
     struct MergeObject *merge; /* borrowed: the merge consuming this stream */
     Py_ssize_t merge_index;
-    /* Accumulated from the events consumed (choice 0 for text); text and tool call arguments
-     * only when accumulate is set. */
-    int accumulate;
-    tw_buf text, model, resp_id, finish;
-    int has_finish;
-    int dialect;      /* tw_dialect of the request; immutable after start */
-    int multi_choice; /* tw_dialect_indexes_choices(dialect): text of choice 0 only */
-    struct ToolCall *calls;
-    size_t n_calls, cap_calls;
-    int64_t in_tok, out_tok, tot_tok;
+    int dialect;               /* tw_dialect of the request; immutable after start */
+    int accumulate;            /* the request's option: the summary keeps text and reasoning */
+    tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed */
 } StreamObject;
-
-typedef struct ToolCall {
-    int32_t index;
-    tw_buf id, name, args;
-} ToolCall;
 
 typedef struct MergeEntry {
     PyObject *name;

@@ -80,6 +80,8 @@ def test_truncated_stream_raises_truncated_error():
                     texts.append(ev.text)
         assert "Hel" in texts
         assert ei.value.kind == "truncated" and ei.value.message and ei.value.status is None
+        assert s.summary["end"] == "error" and s.summary["error"]["kind"] == "truncated"
+        assert s.text_content == "Hel"
     finally:
         srv.close()
 
