@@ -518,6 +518,45 @@ PyTypeObject Engine_Type = {
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_methods = Engine_methods,
 };
+/*==============================================================================================
+ * Engine.start: a request's options handed to the core
+ *
+ * Request preparation is the core's (tw_engine_start): the API key's header per dialect or
+ * auth, anthropic-version, query parameters percent-encoded, caller headers replacing those
+ * defaults case-insensitively, and every byte that reaches the wire checked. Options left out
+ * keep tw_request_opts_init's defaults (REQUEST_DEFAULTS).
+ *============================================================================================*/
+
+/* How the API key is sent (tw_auth); None is TW_AUTH_DIALECT, the dialect's provider's way. */
+static const struct {
+    const char *name;
+    tw_auth auth;
+} auth_names[] = {
+    {"bearer", TW_AUTH_BEARER},          /* Authorization: Bearer K */
+    {"api-key", TW_AUTH_API_KEY},        /* api-key: K (Azure OpenAI) */
+    {"x-api-key", TW_AUTH_X_API_KEY},    /* x-api-key: K */
+    {"x-goog-api-key", TW_AUTH_GOOG},    /* x-goog-api-key: K */
+};
+#define N_AUTH (sizeof auth_names / sizeof auth_names[0])
+
+static int auth_arg(PyObject *o, tw_auth *out) {
+    size_t i;
+    *out = TW_AUTH_DIALECT;
+    if (!o || o == Py_None) return 0;
+    if (PyUnicode_Check(o)) {
+        for (i = 0; i < N_AUTH; i++)
+            if (PyUnicode_CompareWithASCIIString(o, auth_names[i].name) == 0) {
+                *out = auth_names[i].auth;
+                return 0;
+            }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "unknown auth %R: expected None (the dialect's way), 'bearer', 'api-key', "
+                 "'x-api-key' or 'x-goog-api-key'",
+                 o);
+    return -1;
+}
+
 /* UTF-8 of a str option (None allowed): NULL with *out = NULL for None; a str holding a NUL is
  * refused (a C string would silently end there). */
 static PyObject *cstr_opt(PyObject *o, const char *what, const char **out) {
@@ -550,40 +589,112 @@ static const char *utf8_arg(PyObject *o, const char *what, size_t *len) {
     return p;
 }
 
+/* The strings of a request, borrowed from the Python objects for the start call. */
+typedef struct start_args {
+    PyObject *hseq, *qseq; /* the sequences the strings are borrowed from */
+    const char **hv;
+    size_t *hl;
+    const char **qv; /* name, value, name, value, ... */
+} start_args;
+
+static void start_args_free(start_args *a) {
+    PyMem_Free(a->hv);
+    PyMem_Free(a->hl);
+    PyMem_Free(a->qv);
+    Py_XDECREF(a->hseq);
+    Py_XDECREF(a->qseq);
+}
+
+static int headers_arg(PyObject *headers, start_args *a, tw_request_opts *o) {
+    Py_ssize_t nh, i;
+    if (!headers || headers == Py_None) return 0;
+    a->hseq = PySequence_Fast(headers, "headers must be a sequence of 'Name: value' str");
+    if (!a->hseq) return -1;
+    nh = PySequence_Fast_GET_SIZE(a->hseq);
+    a->hv = PyMem_Calloc((size_t)nh + 1, sizeof *a->hv);
+    a->hl = PyMem_Calloc((size_t)nh + 1, sizeof *a->hl);
+    if (!a->hv || !a->hl) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < nh; i++) {
+        PyObject *h = PySequence_Fast_GET_ITEM(a->hseq, i);
+        if (!PyUnicode_Check(h)) {
+            PyErr_SetString(PyExc_TypeError, "headers must be 'Name: value' str");
+            return -1;
+        }
+        if (!(a->hv[i] = utf8_arg(h, "header", &a->hl[i]))) return -1;
+    }
+    o->headers = a->hv;
+    o->header_lens = a->hl;
+    o->n_headers = (size_t)nh;
+    return 0;
+}
+
+/* query: a sequence of (name, value) str pairs, percent-encoded by the core. */
+static int query_arg(PyObject *query, start_args *a, tw_request_opts *o) {
+    Py_ssize_t n, i;
+    if (!query || query == Py_None) return 0;
+    a->qseq = PySequence_Fast(query, "query must be a sequence of (name, value) str pairs");
+    if (!a->qseq) return -1;
+    n = PySequence_Fast_GET_SIZE(a->qseq);
+    a->qv = PyMem_Calloc(2 * (size_t)n + 1, sizeof *a->qv);
+    if (!a->qv) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *kv = PySequence_Fast_GET_ITEM(a->qseq, i);
+        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
+            PyErr_SetString(PyExc_TypeError, "query must be a sequence of (name, value) pairs");
+            return -1;
+        }
+        if (!cstr_opt(PyTuple_GET_ITEM(kv, 0), "query parameter name", &a->qv[2 * i]) ||
+            !cstr_opt(PyTuple_GET_ITEM(kv, 1), "query parameter value", &a->qv[2 * i + 1]))
+            return -1;
+        if (!a->qv[2 * i]) {
+            PyErr_SetString(PyExc_TypeError, "a query parameter name must be str");
+            return -1;
+        }
+    }
+    o->query = a->qv;
+    o->n_query = (size_t)n;
+    return 0;
+}
+
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"url",          "method",          "headers",
-                             "body",         "dialect",         "connect_timeout",
+                             "body",         "dialect",         "api_key",
+                             "auth",         "query",           "connect_timeout",
                              "first_byte_timeout", "idle_timeout", "event_timeout",
                              "total_timeout", "paused_timeout", "max_retries",
                              "retry_sent",   "retry_base_delay", "http2",
                              "verify_peer",  "ca_file",         "max_event_size",
                              "accumulate",   "sync",            NULL};
     PyObject *dialect = NULL, *url_o, *method_o = NULL, *headers = NULL, *body = Py_None;
-    PyObject *ca_file = Py_None;
-    PyObject *hseq = NULL, *loop = NULL;
+    PyObject *api_key = Py_None, *auth = Py_None, *query = Py_None, *ca_file = Py_None;
+    PyObject *loop = NULL;
     Py_buffer view = {0};
-    int have_view = 0, accumulate = 1, sync = 0;
+    int have_view = 0, sync = 0;
     tw_request_opts o;
     tw_error err = {0};
-    const char **hv = NULL;
-    size_t *hl = NULL;
-    Py_ssize_t nh = 0, i, max_event_size = 0;
+    start_args a;
+    Py_ssize_t max_event_size = 0;
     StreamObject *s = NULL;
     SinkObject *sink;
-    tw_dialect dl;
 
+    memset(&a, 0, sizeof a);
     tw_request_opts_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOOddddddipdppOnpp:start", kwlist,
-                                     &url_o, &method_o, &headers, &body, &dialect,
-                                     &o.connect_timeout, &o.first_byte_timeout, &o.idle_timeout,
-                                     &o.event_timeout, &o.total_timeout, &o.paused_timeout,
-                                     &o.max_retries, &o.retry_sent, &o.retry_base_delay,
-                                     &o.http2, &o.verify_peer, &ca_file, &max_event_size,
-                                     &accumulate, &sync))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOOOOOddddddipdppOnpp:start", kwlist,
+                                     &url_o, &method_o, &headers, &body, &dialect, &api_key,
+                                     &auth, &query, &o.connect_timeout, &o.first_byte_timeout,
+                                     &o.idle_timeout, &o.event_timeout, &o.total_timeout,
+                                     &o.paused_timeout, &o.max_retries, &o.retry_sent,
+                                     &o.retry_base_delay, &o.http2, &o.verify_peer, &ca_file,
+                                     &max_event_size, &o.accumulate, &sync))
         return NULL;
     if (engine_ready(self) < 0) return NULL;
-    dl = TW_DIALECT_OPENAI;
-    if (dialect && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
+    if (dialect && !(o.dialect = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
     if (o.max_retries < 0 || max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
         return NULL;
@@ -592,28 +703,14 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");
         return NULL;
     }
+    if (auth_arg(auth, &o.auth) < 0) return NULL;
     if (!(o.url = utf8_arg(url_o, "url", &o.url_len))) return NULL;
     if (method_o && !(o.method = utf8_arg(method_o, "method", &o.method_len))) return NULL;
+    if (api_key != Py_None && !(o.api_key = utf8_arg(api_key, "api_key", &o.api_key_len)))
+        return NULL;
+    if (o.api_key && !o.api_key_len) o.api_key = NULL; /* "" = no key */
     if (!cstr_opt(ca_file, "ca_file", &o.ca_file)) return NULL;
-    if (headers && headers != Py_None) {
-        hseq = PySequence_Fast(headers, "headers must be a sequence of 'Name: value' str");
-        if (!hseq) return NULL;
-        nh = PySequence_Fast_GET_SIZE(hseq);
-        hv = PyMem_Calloc((size_t)nh + 1, sizeof *hv);
-        hl = PyMem_Calloc((size_t)nh + 1, sizeof *hl);
-        if (!hv || !hl) {
-            PyErr_NoMemory();
-            goto cleanup;
-        }
-        for (i = 0; i < nh; i++) {
-            PyObject *h = PySequence_Fast_GET_ITEM(hseq, i);
-            if (!PyUnicode_Check(h)) {
-                PyErr_SetString(PyExc_TypeError, "headers must be 'Name: value' str");
-                goto cleanup;
-            }
-            if (!(hv[i] = utf8_arg(h, "header", &hl[i]))) goto cleanup;
-        }
-    }
+    if (headers_arg(headers, &a, &o) < 0 || query_arg(query, &a, &o) < 0) goto cleanup;
     if (body != Py_None) {
         if (PyUnicode_Check(body)) {
             PyErr_SetString(PyExc_TypeError, "body must be bytes (encode str first)");
@@ -624,12 +721,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         o.body = view.buf;
         o.body_len = (size_t)view.len;
     }
-    o.headers = hv;
-    o.header_lens = hl;
-    o.n_headers = (size_t)nh;
-    o.dialect = dl;
     o.max_event_size = (size_t)max_event_size;
-    o.accumulate = accumulate;
     /* A stream belongs to the loop it was started in: announced on that loop's sink. */
     loop = sync ? NULL : tw_py_running_loop();
     sink = loop ? engine_loop_sink(self, loop) : engine_sync_sink(self);
@@ -639,8 +731,9 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
     if (!s) goto cleanup;
     s->merge_index = -1;
-    s->dialect = (int)dl;
-    s->accumulate = accumulate;
+    s->dialect = (int)o.dialect;
+    s->accumulate = o.accumulate;
+    s->sync = sync;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
         goto cleanup;
@@ -656,19 +749,47 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
 cleanup:
     Py_XDECREF(loop);
     if (have_view) PyBuffer_Release(&view);
-    PyMem_Free(hv);
-    PyMem_Free(hl);
-    Py_XDECREF(hseq);
+    start_args_free(&a);
     return (PyObject *)s;
 }
 
+/* REQUEST_DEFAULTS: tw_request_opts_init's values, the one policy every binding documents. */
+static PyObject *request_defaults(void) {
+    tw_request_opts o;
+    tw_request_opts_init(&o);
+    return Py_BuildValue("{sdsdsdsdsdsdsisdsOsO}", "connect_timeout", o.connect_timeout,
+                         "first_byte_timeout", o.first_byte_timeout, "idle_timeout",
+                         o.idle_timeout, "event_timeout", o.event_timeout, "total_timeout",
+                         o.total_timeout, "paused_timeout", o.paused_timeout, "max_retries",
+                         o.max_retries, "retry_base_delay", o.retry_base_delay, "accumulate",
+                         o.accumulate ? Py_True : Py_False, "verify_peer",
+                         o.verify_peer ? Py_True : Py_False);
+}
+
 int tw_py_init_engine(PyObject *m) {
+    PyObject *d, *auths;
+    size_t i;
     if (PyType_Ready(&Sink_Type) < 0 || PyType_Ready(&Reader_Type) < 0 ||
         PyType_Ready(&LoopEntry_Type) < 0 || PyType_Ready(&Engine_Type) < 0)
         return -1;
     Py_INCREF(&Engine_Type);
     if (PyModule_AddObject(m, "Engine", (PyObject *)&Engine_Type) < 0) {
         Py_DECREF(&Engine_Type);
+        return -1;
+    }
+    d = request_defaults();
+    if (!d || PyModule_AddObject(m, "REQUEST_DEFAULTS", d) < 0) {
+        Py_XDECREF(d);
+        return -1;
+    }
+    auths = PyTuple_New((Py_ssize_t)N_AUTH);
+    for (i = 0; auths && i < N_AUTH; i++) {
+        PyObject *v = PyUnicode_InternFromString(auth_names[i].name);
+        if (!v) Py_CLEAR(auths);
+        else PyTuple_SET_ITEM(auths, (Py_ssize_t)i, v);
+    }
+    if (!auths || PyModule_AddObject(m, "AUTHS", auths) < 0) {
+        Py_XDECREF(auths);
         return -1;
     }
     return 0;

@@ -115,6 +115,7 @@ typedef struct StreamObject {
     Py_ssize_t merge_index;
     int dialect;               /* tw_dialect of the request; immutable after start */
     int accumulate;            /* the request's option: the summary keeps text and reasoning */
+    int sync;                  /* started by stream_sync: final() blocks instead of awaiting */
     tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed */
 } StreamObject;
 
