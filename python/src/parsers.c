@@ -113,20 +113,37 @@ typedef struct SSEParserObject {
 } SSEParserObject;
 
 static PyObject *SSEParser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"max_event_size", NULL};
-    Py_ssize_t max_event_size = 0;
+    static char *kwlist[] = {"last_event_id", "max_event_size", NULL};
+    PyObject *last_id = Py_None;
+    Py_ssize_t max_event_size = 0, id_len = 0;
     tw_sse_opts o;
     SSEParserObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$n:SSEParser", kwlist, &max_event_size))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$n:SSEParser", kwlist, &last_id,
+                                     &max_event_size))
         return NULL;
     if (max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_event_size must be >= 0");
         return NULL;
     }
-    self = (SSEParserObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
     tw_sse_opts_init(&o);
     o.max_event_size = (size_t)max_event_size;
+    if (last_id != Py_None) {
+        if (!PyUnicode_Check(last_id)) {
+            PyErr_Format(PyExc_TypeError, "last_event_id must be str or None, not %.100s",
+                         Py_TYPE(last_id)->tp_name);
+            return NULL;
+        }
+        o.last_event_id = PyUnicode_AsUTF8AndSize(last_id, &id_len);
+        if (!o.last_event_id) return NULL;
+        /* An id field holding NUL is ignored by the spec: no stream could set such an id. */
+        if (memchr(o.last_event_id, '\0', (size_t)id_len)) {
+            PyErr_SetString(PyExc_ValueError, "last_event_id must not contain NUL");
+            return NULL;
+        }
+        o.last_event_id_len = (size_t)id_len;
+    }
+    self = (SSEParserObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
     self->p = tw_sse_parser_new(&o);
     if (!self->p) {
         Py_DECREF(self);
@@ -217,8 +234,7 @@ static PyObject *SSEParser_feed(SSEParserObject *self, PyObject *arg) {
 static PyObject *SSEParser_finish(SSEParserObject *self, PyObject *Py_UNUSED(ignored)) {
     tw_code c = tw_sse_parser_finish(self->p);
     if (c != TW_OK) return tw_py_raise_code(c, NULL);
-    Py_CLEAR(self->last_id);
-    return PyList_New(0);
+    return PyList_New(0); /* the last event id stays: it is the next connection's */
 }
 
 static PyObject *SSEParser_reset(SSEParserObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -235,13 +251,19 @@ static PyMethodDef SSEParser_methods[] = {
     {"feed", (PyCFunction)SSEParser_feed, METH_O,
      "feed(data: bytes) -> list[SSEEvent]: the events completed by data."},
     {"finish", (PyCFunction)SSEParser_finish, METH_NOARGS,
-     "End of stream: an unterminated event is discarded (WHATWG); returns []."},
-    {"reset", (PyCFunction)SSEParser_reset, METH_NOARGS, "Forget all state."},
+     "End of the connection: an unterminated event is discarded (WHATWG), nothing is "
+     "dispatched, returns []; last_event_id is kept (a reconnect sends it) and the parser can "
+     "read the next connection."},
+    {"reset", (PyCFunction)SSEParser_reset, METH_NOARGS,
+     "Forget all state, last_event_id included."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef SSEParser_getset[] = {
-    {"last_event_id", (getter)SSEParser_get_last_event_id, NULL, "The last event id buffer.",
+    {"last_event_id", (getter)SSEParser_get_last_event_id, NULL,
+     "The last event ID string (the core's): the id in effect at the last dispatched event "
+     "(an id-only block counts), or the one given at creation; never the id of a block not "
+     "dispatched yet; kept after finish().",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -249,7 +271,9 @@ static PyGetSetDef SSEParser_getset[] = {
 PyTypeObject SSEParser_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.SSEParser",
-    .tp_doc = "SSEParser(*, max_event_size=0): incremental WHATWG event-stream parser.",
+    .tp_doc = "SSEParser(last_event_id=None, *, max_event_size=0): incremental WHATWG "
+              "event-stream parser; last_event_id resumes from a known id (the one a "
+              "reconnect sent in Last-Event-ID).",
     .tp_basicsize = sizeof(SSEParserObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = SSEParser_new,
