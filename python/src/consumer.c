@@ -108,7 +108,9 @@ static void consumer_wake(ConsumerObject *c) {
     if (!c->waiter) return;
     /* Cancelled but its done-callback has not run yet: take nothing for it. */
     if (future_done(c->waiter)) return;
+    c->defer = 1;
     v = consumer_pop(c, c->waiter_mode, c->waiter_iter, &st);
+    c->defer = 0;
     if (st == POP_EMPTY) return;
     consumer_resolve(c, v, st);
 }
@@ -174,7 +176,7 @@ PyObject *tw_py_Consumer_heartbeat(ConsumerObject *c, PyObject *Py_UNUSED(ignore
 }
 
 /* The awaitable for one step: done at once when something is available, else a Future. */
-PyObject *tw_py_consumer_anext(ConsumerObject *c, int mode, StreamIterObject *it) {
+static PyObject *consumer_step(ConsumerObject *c, int mode, StreamIterObject *it) {
     PyObject *v, *loop = NULL, *fut = NULL, *r, *cb;
     int st;
     if (c->waiter) {
@@ -185,7 +187,9 @@ PyObject *tw_py_consumer_anext(ConsumerObject *c, int mode, StreamIterObject *it
         }
         Py_DECREF(tw_py_consumer_unpark(c));
     }
+    c->defer = 1;
     v = consumer_pop(c, mode, it, &st);
+    c->defer = 0;
     switch (st) {
     case POP_VALUE:
         return tw_py_done_reuse(&c->done_cache, v);
@@ -233,11 +237,20 @@ error:
     return NULL;
 }
 
+PyObject *tw_py_consumer_anext(ConsumerObject *c, int mode, StreamIterObject *it) {
+    PyObject *aw = consumer_step(c, mode, it);
+    /* With callbacks, the step's awaitable first calls those of the events it consumed. */
+    if (tw_py_consumer_has_callbacks(c)) return tw_py_callbacks_wrap(c, aw);
+    return aw;
+}
+
 /* Synchronous step: blocks (GIL released) until something is available. */
 PyObject *tw_py_stream_sync_next(StreamObject *s, int mode, StreamIterObject *it) {
     for (;;) {
         int st;
-        PyObject *v = tw_py_stream_pop(s, mode, it, &st);
+        PyObject *v;
+        s->defer = 0; /* callbacks are called as the events are taken */
+        v = tw_py_stream_pop(s, mode, it, &st);
         if (st == POP_VALUE) return v;
         if (st == POP_ERROR) return NULL;
         if (st == POP_END) return NULL; /* StopIteration */
@@ -269,6 +282,7 @@ int tw_py_consumer_traverse(ConsumerObject *c, visitproc visit, void *arg) {
     Py_VISIT(c->waiter_iter);
     Py_VISIT(c->hb_handle);
     Py_VISIT(c->done_cache);
+    Py_VISIT(c->pending);
     return 0;
 }
 
@@ -278,6 +292,7 @@ void tw_py_consumer_clear(ConsumerObject *c) {
     Py_CLEAR(c->waiter_iter);
     Py_CLEAR(c->hb_handle);
     Py_CLEAR(c->done_cache);
+    Py_CLEAR(c->pending);
 }
 
 PyObject *tw_py_iter_new(ConsumerObject *c, int mode, EncoderObject *enc, double heartbeat) {

@@ -15,14 +15,29 @@ void tw_py_merge_mark_ready(MergeObject *m, Py_ssize_t i) {
     m->ready_len++;
 }
 
-/* The next raw event of any source: sources known to be ready first, then a scan. */
+/* A source whose terminal event was taken without reaching the merge's bookkeeping (its
+ * callback raised): it is complete all the same, so that the merge can end. */
+static void merge_settle(MergeObject *m, Py_ssize_t i) {
+    if (!m->ent[i].completed && m->ent[i].s->done) {
+        m->ent[i].completed = 1;
+        m->n_completed++;
+    }
+}
+
+/* The next raw event of any source: sources known to be ready first, then a scan.
+ * NR_ERROR: a callback of source *ei raised. */
 static int merge_next_raw(MergeObject *m, Py_ssize_t *ei, const tw_event **ev) {
     Py_ssize_t k;
+    int r;
     while (m->ready_len > 0) {
         Py_ssize_t i = m->ready[m->ready_head];
-        if (!m->ent[i].completed && tw_py_stream_next_raw(m->ent[i].s, ev) == NR_EVENT) {
-            *ei = i;
-            return NR_EVENT;
+        if (!m->ent[i].completed) {
+            r = tw_py_stream_next_raw(m->ent[i].s, ev);
+            if (r == NR_EVENT || r == NR_ERROR) {
+                *ei = i;
+                if (r == NR_ERROR) merge_settle(m, i);
+                return r;
+            }
         }
         m->ent[i].in_ready = 0;
         m->ready_head = (m->ready_head + 1) % m->n;
@@ -31,11 +46,13 @@ static int merge_next_raw(MergeObject *m, Py_ssize_t *ei, const tw_event **ev) {
     for (k = 0; k < m->n; k++) {
         Py_ssize_t i = (m->rr + k) % m->n;
         if (m->ent[i].completed) continue;
-        if (tw_py_stream_next_raw(m->ent[i].s, ev) == NR_EVENT) {
+        r = tw_py_stream_next_raw(m->ent[i].s, ev);
+        if (r == NR_EVENT || r == NR_ERROR) {
             m->rr = (i + 1) % m->n;
             tw_py_merge_mark_ready(m, i);
             *ei = i;
-            return NR_EVENT;
+            if (r == NR_ERROR) merge_settle(m, i);
+            return r;
         }
     }
     return m->n_completed == m->n ? NR_DONE : NR_EMPTY;
@@ -64,6 +81,7 @@ static int merge_fill(MergeObject *m, int all) {
     for (;;) {
         if (!all && PyList_GET_SIZE(m->outq) > m->outq_head) return NR_EVENT;
         r = merge_next_raw(m, &i, &ev);
+        if (r == NR_ERROR) return -1;
         if (r != NR_EVENT) return r;
         if (!m->ent[i].started) {
             m->ent[i].started = 1;
@@ -113,6 +131,7 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
         }
         for (;;) {
             r = merge_next_raw(m, &i, &ev);
+            if (r == NR_ERROR) goto fail;
             if (r != NR_EVENT) break;
             /* The encoders open an agent on its first event and close it on its END; an
              * agent that ended with an error is closed explicitly. */

@@ -5,6 +5,8 @@
  */
 #include "tw_py_stream.h"
 
+static PyObject *summary_value(StreamObject *s, int what);
+
 /*==============================================================================================
  * Stream: consuming the engine's batches
  *============================================================================================*/
@@ -19,6 +21,17 @@ int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
                  * recoverable (one bad event is delivered and the stream goes on). */
                 if (tw_event_is_terminal(ev)) s->done = 1;
                 *out = ev;
+                if (s->callbacks && tw_py_callbacks_dispatch(s, ev) < 0) {
+                    /* The callback's exception goes first; the stream's own terminal error
+                     * stays known (.error, final()). */
+                    if (s->done && ev->type == TW_EV_ERROR && !s->error) {
+                        PyObject *exc = tw_py_fetch_exception();
+                        s->error = tw_py_error_from_event(ev);
+                        if (!s->error) PyErr_Clear();
+                        if (exc) tw_py_restore_exception(exc);
+                    }
+                    return NR_ERROR;
+                }
                 return NR_EVENT;
             }
             tw_batch_free(s->cur);
@@ -59,10 +72,58 @@ static PyObject *end_or_pending(StreamObject *s, int *st) {
     return NULL;
 }
 
+/* The terminal error as the exception to raise again (final() after the stream ended). */
+static PyObject *raise_error_again(StreamObject *s, int *st) {
+    PyErr_SetObject((PyObject *)Py_TYPE(s->error), s->error);
+    *st = POP_ERROR;
+    return NULL;
+}
+
+/* MODE_FINAL and MODE_SKIP: every event available is consumed (callbacks called) and dropped.
+ * FINAL: the summary once the stream ended, else POP_EMPTY (the parked Future stays parked
+ * until the end). SKIP: None after each chunk consumed, POP_END at the end. Either raises the
+ * terminal error. */
+static PyObject *stream_drain(StreamObject *s, int mode, int *st) {
+    const tw_event *ev;
+    int r, n = 0;
+    if (!s->closed) {
+        for (;;) {
+            r = tw_py_stream_next_raw(s, &ev);
+            if (r == NR_ERROR) {
+                *st = POP_ERROR;
+                return NULL;
+            }
+            if (r == NR_EMPTY) {
+                if (mode == MODE_SKIP && n) {
+                    *st = POP_VALUE;
+                    Py_RETURN_NONE;
+                }
+                *st = POP_EMPTY;
+                return NULL;
+            }
+            if (r == NR_DONE) break;
+            n++;
+            if (ev->type == TW_EV_ERROR && s->done && stash_error(s, ev) < 0) {
+                *st = POP_ERROR;
+                return NULL;
+            }
+        }
+    }
+    if (s->pending_exc) return end_or_pending(s, st);
+    if (mode == MODE_SKIP) {
+        *st = POP_END;
+        return NULL;
+    }
+    if (s->error) return raise_error_again(s, st);
+    *st = POP_VALUE;
+    return summary_value(s, -1);
+}
+
 PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int *st) {
     const tw_event *ev;
     PyObject *list = NULL, *v;
     int r;
+    if (mode == MODE_FINAL || mode == MODE_SKIP) return stream_drain(s, mode, st);
     if (s->closed) {
         *st = POP_END;
         return NULL;
@@ -71,16 +132,14 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
     switch (mode) {
     case MODE_EVENT:
         r = tw_py_stream_next_raw(s, &ev);
+        if (r == NR_ERROR) goto fail;
         if (r == NR_EMPTY) {
             *st = POP_EMPTY;
             return NULL;
         }
         if (r == NR_DONE || ev->type == TW_EV_END) return end_or_pending(s, st);
         if (ev->type == TW_EV_ERROR && s->done) {
-            if (stash_error(s, ev) < 0) {
-                *st = POP_ERROR;
-                return NULL;
-            }
+            if (stash_error(s, ev) < 0) goto fail;
             return end_or_pending(s, st);
         }
         v = tw_py_event_new(ev, NULL);
@@ -89,6 +148,7 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
     case MODE_TEXT:
         for (;;) {
             r = tw_py_stream_next_raw(s, &ev);
+            if (r == NR_ERROR) goto fail;
             if (r == NR_EMPTY) {
                 *st = POP_EMPTY;
                 return NULL;
@@ -100,16 +160,14 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
                 return v;
             }
             if (ev->type == TW_EV_ERROR && s->done) {
-                if (stash_error(s, ev) < 0) {
-                    *st = POP_ERROR;
-                    return NULL;
-                }
+                if (stash_error(s, ev) < 0) goto fail;
                 return end_or_pending(s, st);
             }
         }
     case MODE_BATCH:
         for (;;) {
             r = tw_py_stream_next_raw(s, &ev);
+            if (r == NR_ERROR) goto fail;
             if (r == NR_EVENT && ev->type == TW_EV_ERROR && s->done) {
                 if (stash_error(s, ev) < 0) goto fail;
                 r = NR_DONE;
@@ -140,6 +198,7 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
         EncoderObject *enc = it->enc;
         for (;;) {
             r = tw_py_stream_next_raw(s, &ev);
+            if (r == NR_ERROR) goto fail;
             if (r == NR_EVENT) {
                 if (tw_py_encoder_encode(enc, ev) < 0) goto fail;
                 if (s->done) {
@@ -194,6 +253,7 @@ static int Stream_traverse(StreamObject *s, visitproc visit, void *arg) {
     int r = tw_py_consumer_traverse((ConsumerObject *)s, visit, arg);
     if (r) return r;
     Py_VISIT(s->engine);
+    if ((r = tw_py_callbacks_traverse(s, visit, arg))) return r;
     Py_VISIT(s->pending_exc);
     Py_VISIT(s->error);
     return 0;
@@ -201,6 +261,7 @@ static int Stream_traverse(StreamObject *s, visitproc visit, void *arg) {
 
 static int Stream_clear(StreamObject *s) {
     tw_py_consumer_clear((ConsumerObject *)s);
+    tw_py_callbacks_clear(s);
     Py_CLEAR(s->pending_exc);
     Py_CLEAR(s->error);
     return 0;
@@ -381,6 +442,16 @@ static PyMethodDef Stream_methods[] = {
      "Iterator over lists of every Event available at each step."},
     {"_encoded", (PyCFunction)(void (*)(void))Stream_encoded, METH_VARARGS | METH_KEYWORDS,
      "_encoded(encoder, heartbeat=0): async iterator of encoded bytes, one chunk per drain."},
+    {"on", (PyCFunction)(void (*)(void))tw_py_Stream_on, METH_FASTCALL,
+     "on(type, callback) -> self: call callback for every event of type ('text' and "
+     "'reasoning' get the delta str, other types the Event) or every event ('event'), "
+     "whatever consumes the stream; async callbacks are awaited in order in async "
+     "consumption."},
+    {"final", (PyCFunction)tw_py_Stream_final, METH_NOARGS,
+     "Consume the rest (callbacks still called, nothing handed out) and return the summary "
+     "dict; raises the stream's terminal error. Awaitable for streams from Client.stream(), "
+     "a plain call (blocking) for those from stream_sync()."},
+    {"_skip", (PyCFunction)tw_py_Stream_skip, METH_NOARGS, NULL},
     {"cancel", (PyCFunction)Stream_cancel, METH_NOARGS, "Cancel the upstream transfer."},
     {"close", (PyCFunction)Stream_close, METH_NOARGS, "Cancel unless finished (sync)."},
     {"aclose", (PyCFunction)Stream_aclose, METH_NOARGS, "Cancel unless finished (async)."},

@@ -37,6 +37,17 @@ static inline PyObject *tw_py_fetch_exception(void) {
 #endif
 }
 
+/** Raises exc again (stolen), as tw_py_fetch_exception took it. */
+static inline void tw_py_restore_exception(PyObject *exc) {
+#if TW_PY_312_PLUS
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *type = (PyObject *)Py_TYPE(exc);
+    Py_INCREF(type);
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));
+#endif
+}
+
 #if !TW_PY_310_PLUS
 static inline PyObject *Tw_NewRef(PyObject *o) { Py_INCREF(o); return o; }
 #define Py_NewRef(o) Tw_NewRef((PyObject *)(o))

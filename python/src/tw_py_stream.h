@@ -23,12 +23,13 @@
  * Steps
  *============================================================================================*/
 
-/* What one step of a consumer hands out. */
-enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED };
+/* What one step of a consumer hands out: an Event, a text delta, a list of Events, encoded
+ * bytes; FINAL: nothing until the end, then the summary; SKIP: None per chunk consumed. */
+enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED, MODE_FINAL, MODE_SKIP };
 /* The outcome of one step: a value, nothing yet (park), the end, an exception (raised). */
 enum { POP_VALUE = 0, POP_EMPTY, POP_END, POP_ERROR };
-/* The outcome of taking one raw event from a stream. */
-enum { NR_EVENT = 0, NR_EMPTY, NR_DONE };
+/* The outcome of taking one raw event from a stream (NR_ERROR: a callback raised). */
+enum { NR_EVENT = 0, NR_EMPTY, NR_DONE, NR_ERROR };
 
 /*==============================================================================================
  * Engine side (engine.c)
@@ -86,7 +87,9 @@ struct MergeObject;
     struct StreamIterObject *waiter_iter; /* view that parked it (NULL = plain events) */        \
     int waiter_mode;                                                                             \
     PyObject *hb_handle;       /* heartbeat TimerHandle or NULL */                               \
-    PyObject *done_cache;      /* reusable done awaitable */
+    PyObject *done_cache;      /* reusable done awaitable */                                     \
+    PyObject *pending;         /* (callback, argument) pairs queued by async steps, or NULL */  \
+    int defer;                 /* 1 while an async step consumes: queue callbacks, call later */
 
 typedef struct ConsumerObject {
     CONSUMER_HEAD
@@ -116,6 +119,7 @@ typedef struct StreamObject {
     int dialect;               /* tw_dialect of the request; immutable after start */
     int accumulate;            /* the request's option: the summary keeps text and reasoning */
     int sync;                  /* started by stream_sync: final() blocks instead of awaiting */
+    PyObject **callbacks;      /* NULL, or lists by event type; [0]: every event ("event") */
     tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed */
 } StreamObject;
 
@@ -163,10 +167,30 @@ PyObject *tw_py_encoder_take(EncoderObject *enc);
 PyObject *tw_py_Consumer_waiter_done(ConsumerObject *c, PyObject *fut);
 PyObject *tw_py_Consumer_heartbeat(ConsumerObject *c, PyObject *ignored);
 PyObject *tw_py_Consumer_wake(ConsumerObject *c, PyObject *ignored);
+PyObject *tw_py_Consumer_take_callbacks(ConsumerObject *c, PyObject *ignored);
 #define TW_PY_CONSUMER_METHODS                                                                   \
     {"_waiter_done", (PyCFunction)tw_py_Consumer_waiter_done, METH_O, NULL},                    \
     {"_heartbeat", (PyCFunction)tw_py_Consumer_heartbeat, METH_NOARGS, NULL},                   \
-    {"_wake", (PyCFunction)tw_py_Consumer_wake, METH_NOARGS, NULL}
+    {"_wake", (PyCFunction)tw_py_Consumer_wake, METH_NOARGS, NULL},                             \
+    {"_take_callbacks", (PyCFunction)tw_py_Consumer_take_callbacks, METH_NOARGS, NULL}
+
+/*==============================================================================================
+ * Callbacks and final() (callbacks.c)
+ *============================================================================================*/
+
+/* Stream.on(type, callback) -> the stream. */
+PyObject *tw_py_Stream_on(StreamObject *s, PyObject *const *args, Py_ssize_t nargs);
+/* Stream.final() and the MODE_SKIP step of _aio.final. */
+PyObject *tw_py_Stream_final(StreamObject *s, PyObject *ignored);
+PyObject *tw_py_Stream_skip(StreamObject *s, PyObject *ignored);
+int tw_py_callbacks_traverse(StreamObject *s, visitproc visit, void *arg);
+void tw_py_callbacks_clear(StreamObject *s);
+/* Calls (or queues, c->defer) the callbacks of s for ev. @return 0 or -1 (raised). */
+int tw_py_callbacks_dispatch(StreamObject *s, const tw_event *ev);
+int tw_py_consumer_has_callbacks(ConsumerObject *c);
+/* The awaitable of an async step of a consumer with callbacks: _aio.step(c, aw, exc); aw is
+ * stolen, NULL = the step raised (the exception is taken and raised after the callbacks). */
+PyObject *tw_py_callbacks_wrap(ConsumerObject *c, PyObject *aw);
 
 /*==============================================================================================
  * Streams and merges (stream.c, merge.c, engine.c)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, Union
 
 from . import _native
 from ._native import (
@@ -141,6 +141,7 @@ class Timeout:
 TimeoutLike = Union[None, float, int, Timeout]
 Params = Union[None, Mapping[str, Any], Iterable[Tuple[str, Any]]]
 _UNSET: Any = object()
+_CALLBACK_TYPES = frozenset(EVENT_TYPES) | {"event"}
 
 
 def _header_items(headers: Union[None, Mapping[str, str], Iterable[tuple]]) -> list:
@@ -341,15 +342,27 @@ class Client:
         retry_sent: Optional[bool] = None,
         accumulate: Optional[bool] = None,
         _sync: bool = False,
+        **callbacks: Callable[[Any], Any],
     ) -> Stream:
         """Starts a request and returns its Stream (async iterator and async context manager;
         also a plain iterator). The transfer starts at once on the engine's I/O thread and
         belongs to the running event loop, if any (see the class doc). headers and params add
         to the Client's (see the class doc); retry_sent and accumulate override the Client's
         for this request. Raises ValueError, before anything is sent, for a method, URL or
-        header the engine refuses."""
+        header the engine refuses.
+
+        on_<type>=callback (on_text, on_reasoning, on_tool_call, on_usage, on_finish, on_error,
+        on_end, ..., and on_event for every event): Stream.on(type, callback) for each; see
+        Stream.on."""
         if not isinstance(method, str):
             raise TypeError("method must be str, got %r" % (method,))
+        on = []
+        for key, cb in callbacks.items():
+            etype = key[3:] if key.startswith("on_") else None
+            if etype not in _CALLBACK_TYPES:
+                raise TypeError("stream() got an unexpected keyword argument %r (callbacks are "
+                                "on_<type> for a type in EVENT_TYPES, or on_event)" % key)
+            on.append((etype, cb))
         dialect = dialect or self.dialect
         if dialect not in DIALECTS:
             raise ValueError("unknown dialect %r: expected one of %s" % (dialect, DIALECTS))
@@ -369,7 +382,7 @@ class Client:
                    else "text/event-stream")]
         t = self.timeout if timeout is _UNSET else Timeout.coerce(timeout)
         retries = self.max_retries if max_retries is None else max_retries
-        return self._engine.start(
+        s = self._engine.start(
             self._url(path),
             method=method.upper() if method.isascii() else method,
             headers=_merge_headers(accept, self._headers, _header_items(headers)),
@@ -389,6 +402,10 @@ class Client:
             sync=_sync,
             **t.as_kwargs(),
         )
+        # Nothing is consumed before the caller reads, so no event can pass uncalled.
+        for etype, cb in on:
+            s.on(etype, cb)
+        return s
 
     def stream_sync(self, method: str = "POST", path: str = "", **kwargs: Any) -> Stream:
         """Like stream(), for synchronous code, from any thread: iterate with `for` (the GIL
