@@ -5,13 +5,35 @@
     async with client.stream("POST", "/chat/completions", json=body) as s:
         async for ev in s:            # tw.Event: .type, .text, .index, ...
             ...
+    s.summary                         # the result: text, tool calls, usage, finish reason...
+    summary = await client.stream("POST", "/chat/completions", json=body,
+                                  on_text=print).final()
 
-The HTTP transfer, SSE / NDJSON framing and JSON decoding run in C on the engine's I/O thread;
+The HTTP transfer, SSE / NDJSON framing, JSON decoding, request preparation (API key header,
+anthropic-version, query parameters), timeouts and the meaning of a stream live in the C core;
 Python receives normalized events in batches through a wakeup fd of the loop that started the
-stream (one per event loop, so one Client serves loops on several threads). A Client made
-before fork() starts a new engine in the child on first use. Invalid methods, URLs and headers
-raise ValueError naming the field before anything is sent. See Client and Timeout for
-retry_sent, the paused timeout, accumulate and ca_file.
+stream (one per event loop, so one Client serves loops on several threads) and adds the
+idioms. The one model:
+
+- events: the core's normalized events (EVENT_TYPES); Event.to_dict() is the core's JSON;
+- recoverable errors: one bad event (not JSON, oversized) is an 'error' event with
+  recoverable=True and the stream goes on; it is never raised;
+- the end: exactly one terminal event per stream, 'end' or an error that is not recoverable;
+  iteration stops at 'end' and raises the terminal error after every event before it
+  (TruncatedError when the body stopped before the dialect's end marker);
+- the summary: Stream.summary / Decoder.summary / final() give the core's tw_summary as a dict
+  (id, model, text, reasoning, finish_reason normalized and finish_reason_raw, choices,
+  tool_calls, usage with a derived total, end, error, recoverable_errors);
+- errors: one class per error kind of the core (ERROR_CLASSES), each instance with kind,
+  status, message, body; AbortError for 'cancelled';
+- final() and callbacks: Stream.final() consumes the rest and returns the summary;
+  Stream.on(type, cb) / on_<type>= of Client.stream call sync or async callbacks in order
+  whatever consumes the stream;
+- requests: params= (query), auth= (how the key is sent), headers merged case-insensitively;
+  Timeout() defaults are the core's (REQUEST_DEFAULTS).
+
+A Client made before fork() starts a new engine in the child on first use. Invalid methods,
+URLs and headers raise ValueError naming the field before anything is sent.
 """
 from __future__ import annotations
 
