@@ -149,7 +149,10 @@ int tw_py_callbacks_dispatch(StreamObject *s, const tw_event *ev) {
             if (!text && !(text = tw_py_str(ev->text))) goto done;
             arg = text;
         } else {
-            if (!event && !(event = tw_py_event_new(ev, NULL))) goto done;
+            /* A merged stream's events carry their source, as the merge hands them out. */
+            if (!event && !(event = tw_py_event_new(
+                                ev, s->merge ? s->merge->ent[s->merge_index].name : NULL)))
+                goto done;
             arg = event;
         }
         /* A callback may register another one: read the list's size each time. */

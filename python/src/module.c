@@ -35,29 +35,32 @@ static PyObject *names_tuple(name_fn name, int last) {
     return t;
 }
 
-static int name_arg(PyObject *name, PyObject *table, const char *what) {
-    Py_ssize_t i;
+/* The core parses the name (aliases included); the error lists the core's table. */
+static int name_arg(PyObject *name, int (*parse)(const char *, size_t), PyObject *table,
+                    const char *what) {
+    Py_ssize_t n;
+    const char *p;
+    int v;
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what,
                      Py_TYPE(name)->tp_name);
         return 0;
     }
-    for (i = 0; i < PyTuple_GET_SIZE(table); i++) {
-        int r = PyUnicode_Compare(name, PyTuple_GET_ITEM(table, i));
-        if (r == 0) return (int)i + 1;
-        if (r == -1 && PyErr_Occurred()) return 0;
-    }
+    if (!(p = PyUnicode_AsUTF8AndSize(name, &n))) return 0;
+    if ((v = parse(p, (size_t)n))) return v;
     PyErr_Format(PyExc_ValueError, "unknown %s %R: expected one of %R", what, name, table);
     return 0;
 }
 
-int tw_py_dialect_arg(PyObject *name) { return name_arg(name, tw_state->dialects, "dialect"); }
+static int parse_dialect(const char *p, size_t n) { return (int)tw_dialect_from_name(p, n); }
+static int parse_format(const char *p, size_t n) { return (int)tw_format_from_name(p, n); }
+
+int tw_py_dialect_arg(PyObject *name) {
+    return name_arg(name, parse_dialect, tw_state->dialects, "dialect");
+}
 
 int tw_py_format_arg(PyObject *name) {
-    /* "sse-openai" is the core's alias of "openai" (tw_format_from_name). */
-    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "sse-openai") == 0)
-        return TW_FORMAT_OPENAI;
-    return name_arg(name, tw_state->formats, "format");
+    return name_arg(name, parse_format, tw_state->formats, "format");
 }
 
 /*==============================================================================================

@@ -119,7 +119,7 @@ def test_callbacks_through_final_relay_and_merge(mock, run):
     c = mk(mock)
 
     async def main():
-        got = {"final": [], "relay": [], "a": [], "b": [], "ends": []}
+        got = {"final": [], "relay": [], "a": [], "b": [], "ends": [], "sources": set()}
         s1 = c.stream("POST", PATH, json=BODY, on_text=got["final"].append)
         s1.on("end", got["ends"].append)
         await s1.final()
@@ -132,7 +132,8 @@ def test_callbacks_through_final_relay_and_merge(mock, run):
         ms = {"a": c.stream("POST", "/v1/chat/completions?chunks=4", json=BODY,
                             on_text=got["a"].append),
               "b": c.stream("POST", "/v1/messages?chunks=6", json=BODY, dialect="anthropic",
-                            on_text=got["b"].append)}
+                            on_text=got["b"].append,
+                            on_event=lambda ev: got["sources"].add(ev.source))}
         async for _ in tw.merge(ms):
             pass
         return got, body
@@ -143,6 +144,7 @@ def test_callbacks_through_final_relay_and_merge(mock, run):
     assert "".join(got["a"]) == mock.expected_text(4)
     assert "".join(got["b"]) == mock.expected_text(6)
     assert len(got["ends"]) == 1 and got["ends"][0].type == "end"
+    assert got["sources"] == {"b"}  # a merged stream's events carry their source
 
 
 def test_async_final_with_async_callbacks_calls_them_as_chunks_arrive(mock, run):
