@@ -43,8 +43,9 @@ if not BASE_URL:
     if DIALECT == "ollama":
         BASE_URL = "http://127.0.0.1:%d" % _mock.port
 
-# A relay never reads text_content / tool_calls: accumulate=False keeps memory flat however
-# long the streams are. The client may be made before gunicorn --preload forks its workers:
+# A relay never reads the answer's text: with accumulate=False the summary counts text and
+# reasoning without keeping them (tool calls, usage and finish reasons are kept), so memory
+# stays flat however long the streams are. The client may be made before gunicorn --preload forks its workers:
 # each worker starts its own engine on first use.
 client = tw.Client(base_url=BASE_URL, api_key=os.environ.get("TOKENWIRE_API_KEY"),
                    dialect=DIALECT, max_retries=2, accumulate=False)

@@ -1,6 +1,6 @@
 /*
- * event.c - tokenwire.Event (normalized events as a C type), the done awaitable that lets
- * __anext__ return without a Future, and the encoders (tokenwire._native.Encoder).
+ * event.c - tokenwire.Event (normalized events as a C type) and the done awaitable that lets
+ * __anext__ return without a Future.
  */
 #include "tw_py.h"
 
@@ -323,47 +323,26 @@ static PyGetSetDef Event_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static int dict_put(PyObject *d, const char *k, PyObject *v) {
-    int r;
-    if (!v) return -1;
-    r = PyDict_SetItemString(d, k, v);
-    Py_DECREF(v);
-    return r;
-}
-
+/* The event's JSON object as the core writes it (tw_event_to_json: the `tokenwire parse` lines,
+ * the ndjson format, the conformance cases), as a dict. */
 static PyObject *Event_to_dict(EventObject *e, PyObject *Py_UNUSED(ignored)) {
-    PyObject *d = PyDict_New();
-    if (!d) return NULL;
-    if (dict_put(d, "type", Event_get_type(e, NULL)) < 0) goto error;
-    if (e->type == TW_EV_TEXT || e->type == TW_EV_REASONING || e->type == TW_EV_TOOL_CALL ||
-        e->type == TW_EV_FINISH) {
-        if (dict_put(d, "index", PyLong_FromLong(e->index)) < 0) goto error;
+    tw_event ev;
+    tw_buf b;
+    tw_code c;
+    PyObject *s, *d;
+    if (tw_py_event_to_c(e, &ev) < 0) return NULL;
+    tw_buf_init(&b);
+    c = tw_event_to_json(&ev, &b);
+    if (c != TW_OK) {
+        tw_buf_free(&b);
+        return tw_py_raise_code(c, NULL);
     }
-#define PUT_STR(field)                                                                           \
-    if (e->field && dict_put(d, #field, Py_NewRef(e->field)) < 0) goto error
-    PUT_STR(text);
-    PUT_STR(id);
-    PUT_STR(name);
-    PUT_STR(arguments);
-    PUT_STR(reason);
-    PUT_STR(raw);
-    PUT_STR(source);
-#undef PUT_STR
-    if (e->input_tokens >= 0 && dict_put(d, "input_tokens", tokens(e->input_tokens)) < 0)
-        goto error;
-    if (e->output_tokens >= 0 && dict_put(d, "output_tokens", tokens(e->output_tokens)) < 0)
-        goto error;
-    if (e->total_tokens >= 0 && dict_put(d, "total_tokens", tokens(e->total_tokens)) < 0)
-        goto error;
-    if (e->retry >= 0 && dict_put(d, "retry", tokens(e->retry)) < 0) goto error;
-    if (e->type == TW_EV_ERROR) {
-        if (dict_put(d, "kind", Event_get_kind(e, NULL)) < 0) goto error;
-        if (dict_put(d, "status", PyLong_FromLong(e->status)) < 0) goto error;
-    }
+    s = PyUnicode_DecodeUTF8(b.data, (Py_ssize_t)b.len, "strict");
+    tw_buf_free(&b);
+    if (!s) return NULL;
+    d = PyObject_CallOneArg(tw_state->json_loads, s);
+    Py_DECREF(s);
     return d;
-error:
-    Py_DECREF(d);
-    return NULL;
 }
 
 static PyObject *Event_repr(EventObject *e) {
@@ -383,7 +362,10 @@ cleanup:
 }
 
 static PyMethodDef Event_methods[] = {
-    {"to_dict", (PyCFunction)Event_to_dict, METH_NOARGS, "The set fields as a dict."},
+    {"to_dict", (PyCFunction)Event_to_dict, METH_NOARGS,
+     "The event as the core's JSON object (tw_event_to_json: the lines of `tokenwire parse` "
+     "and the ndjson format): 'type', then only the fields set, e.g. start -> id, model; "
+     "error -> kind, status, message, name, raw, recoverable."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -522,174 +504,12 @@ PyTypeObject Done_Type = {
 };
 
 /*==============================================================================================
- * Encoder
- *============================================================================================*/
-
-int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
-    tw_code c = tw_encoder_encode(e->enc, ev, &e->out);
-    if (c != TW_OK) {
-        tw_py_raise_code(c, NULL);
-        return -1;
-    }
-    return 0;
-}
-
-static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"format", "id", "model", "dialect", NULL};
-    const char *fmt, *id = NULL, *model = NULL, *dialect = NULL;
-    Py_ssize_t fmt_len, dialect_len = 0;
-    tw_encoder_opts o;
-    tw_error err = {0};
-    tw_format f;
-    tw_dialect dl = (tw_dialect)0;
-    EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|zzz#:Encoder", kwlist, &fmt, &fmt_len, &id,
-                                     &model, &dialect, &dialect_len))
-        return NULL;
-    f = tw_format_from_name(fmt, (size_t)fmt_len);
-    if (!f) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown format %R: expected 'openai', 'events', 'ai-sdk', 'ndjson' or "
-                     "'text'",
-                     PyTuple_GET_ITEM(args, 0));
-        return NULL;
-    }
-    if (dialect) {
-        dl = tw_dialect_from_name(dialect, (size_t)dialect_len);
-        if (!dl) {
-            PyErr_Format(PyExc_ValueError,
-                         "unknown dialect '%s': expected 'openai', 'openai-responses', "
-                         "'anthropic', 'gemini', 'ollama', 'sse' or 'ndjson'",
-                         dialect);
-            return NULL;
-        }
-    }
-    self = (EncoderObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    tw_buf_init(&self->out);
-    self->format = (int)f;
-    tw_encoder_opts_init(&o);
-    o.id = id;
-    o.model = model;
-    /* The source dialect decides what an event index means (None: content-block position). */
-    o.index_is_choice = tw_dialect_indexes_choices(dl);
-    self->enc = tw_encoder_new(f, &o, &err);
-    if (!self->enc) {
-        Py_DECREF(self);
-        return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
-    }
-    return (PyObject *)self;
-}
-
-static void Encoder_dealloc(EncoderObject *self) {
-    tw_encoder_free(self->enc);
-    tw_buf_free(&self->out);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *take_out(EncoderObject *self) {
-    PyObject *r = PyBytes_FromStringAndSize(self->out.data, (Py_ssize_t)self->out.len);
-    self->out.len = 0;
-    return r;
-}
-
-static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
-    PyObject *seq, *r = NULL;
-    Py_ssize_t i, n;
-    tw_event ev;
-    if (PyObject_TypeCheck(events, &Event_Type)) {
-        if (tw_py_event_to_c((EventObject *)events, &ev) < 0) return NULL;
-        if (tw_py_encoder_encode(self, &ev) < 0) return NULL;
-        return take_out(self);
-    }
-    seq = PySequence_Fast(events, "encode() takes an Event or a sequence of Events");
-    if (!seq) return NULL;
-    n = PySequence_Fast_GET_SIZE(seq);
-    for (i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyObject_TypeCheck(item, &Event_Type)) {
-            PyErr_Format(PyExc_TypeError, "encode() items must be tokenwire.Event, not %.100s",
-                         Py_TYPE(item)->tp_name);
-            goto cleanup;
-        }
-        if (tw_py_event_to_c((EventObject *)item, &ev) < 0) goto cleanup;
-        if (tw_py_encoder_encode(self, &ev) < 0) goto cleanup;
-    }
-    r = take_out(self);
-cleanup:
-    if (!r) self->out.len = 0;
-    Py_DECREF(seq);
-    return r;
-}
-
-static PyObject *Encoder_finish(EncoderObject *self, PyObject *Py_UNUSED(ignored)) {
-    tw_code c = tw_encoder_finish(self->enc, &self->out);
-    if (c != TW_OK) return tw_py_raise_code(c, NULL);
-    return take_out(self);
-}
-
-static PyObject *Encoder_heartbeat(EncoderObject *self, PyObject *Py_UNUSED(ignored)) {
-    tw_code c = tw_encoder_heartbeat(self->enc, &self->out);
-    if (c != TW_OK) return tw_py_raise_code(c, NULL);
-    return take_out(self);
-}
-
-static PyObject *Encoder_get_content_type(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_content_type((tw_format)self->format));
-}
-
-static PyObject *Encoder_get_headers(EncoderObject *self, void *Py_UNUSED(c)) {
-    const char *const *h = tw_format_headers((tw_format)self->format);
-    PyObject *out = PyList_New(0);
-    for (; out && *h; h += 2) {
-        PyObject *pair = Py_BuildValue("(ss)", h[0], h[1]);
-        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
-        Py_XDECREF(pair);
-    }
-    return out;
-}
-
-static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_name((tw_format)self->format));
-}
-
-static PyMethodDef Encoder_methods[] = {
-    {"encode", (PyCFunction)Encoder_encode, METH_O, "Bytes for one Event or a list of Events."},
-    {"finish", (PyCFunction)Encoder_finish, METH_NOARGS, "The closing bytes (once)."},
-    {"heartbeat", (PyCFunction)Encoder_heartbeat, METH_NOARGS,
-     "A keep-alive comment for SSE formats (b'' otherwise)."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef Encoder_getset[] = {
-    {"content_type", (getter)Encoder_get_content_type, NULL, "The format's Content-Type.", NULL},
-    {"headers", (getter)Encoder_get_headers, NULL,
-     "The response headers for relaying this format: [(name, value), ...] (content-type, "
-     "no-buffering headers, the AI SDK header).", NULL},
-    {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-PyTypeObject Encoder_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "tokenwire.Encoder",
-    .tp_doc = "Encoder(format, id=None, model=None, dialect=None): normalized events to downstream "
-              "bytes; dialect (of the source) decides whether an event index is a choice.",
-    .tp_basicsize = sizeof(EncoderObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = Encoder_new,
-    .tp_dealloc = (destructor)Encoder_dealloc,
-    .tp_methods = Encoder_methods,
-    .tp_getset = Encoder_getset,
-};
-
-/*==============================================================================================
  * Init
  *============================================================================================*/
 
 int tw_py_init_event(PyObject *m) {
-    PyTypeObject *types[] = {&Event_Type, &Done_Type, &Encoder_Type};
-    const char *names[] = {"Event", "Done", "Encoder"};
+    PyTypeObject *types[] = {&Event_Type, &Done_Type};
+    const char *names[] = {"Event", "Done"};
     size_t i;
     for (i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i]) < 0) return -1;

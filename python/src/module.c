@@ -1,6 +1,6 @@
 /*
- * module.c - tokenwire._native: module state, exception hierarchy, error mapping, the private
- * in-process mock server and the command-line entry point.
+ * module.c - tokenwire._native: module state, the core's name tables, the private in-process
+ * mock server and the command-line entry point.
  */
 #include "tw_py.h"
 
@@ -9,99 +9,58 @@
 TwState *tw_state = NULL;
 
 /*==============================================================================================
- * Error mapping
+ * Name tables: the core's, as tuples
  *============================================================================================*/
 
-PyObject *tw_py_raise_code(tw_code code, const tw_error *err) {
-    TwState *st = tw_state;
-    const char *msg = (err && err->msg[0]) ? err->msg : tw_strerror(code);
-    PyObject *type;
-    switch (code) {
-    case TW_ERR_NOMEM:
-        return PyErr_NoMemory();
-    case TW_ERR_INVALID_ARG:
-        type = PyExc_ValueError;
-        break;
-    case TW_ERR_TIMEOUT:
-        type = st->TimeoutError;
-        break;
-    case TW_ERR_SSE_PROTOCOL:
-    case TW_ERR_JSON:
-        type = st->ProtocolError;
-        break;
-    case TW_ERR_HTTP_STATUS:
-        type = st->HTTPError;
-        break;
-    case TW_ERR_CANCELLED:
-        type = st->CancelledError;
-        break;
-    case TW_ERR_TRANSPORT:
-        type = st->TransportError;
-        break;
-    case TW_ERR_PROVIDER:
-        type = st->ProviderError;
-        break;
-    case TW_ERR_FORKED:
-        /* The engine belongs to the parent of this fork() child. Engine replaces such an
-         * engine on first use, so this is only seen from code that holds on to one. */
-        type = st->Error;
-        break;
-    default:
-        type = st->Error;
-        break;
+typedef const char *(*name_fn)(int);
+
+static const char *event_type_name(int i) { return tw_event_type_name((tw_event_type)i); }
+static const char *error_kind_name(int i) { return tw_error_kind_name((tw_error_kind)i); }
+static const char *dialect_name(int i) { return tw_dialect_name((tw_dialect)i); }
+static const char *format_name(int i) { return tw_format_name((tw_format)i); }
+static const char *finish_name(int i) { return tw_finish_name((tw_finish)i); }
+
+/* (name(1), ..., name(last - 1)) */
+static PyObject *names_tuple(name_fn name, int last) {
+    PyObject *t = PyTuple_New(last - 1);
+    int i;
+    for (i = 1; t && i < last; i++) {
+        PyObject *v = PyUnicode_InternFromString(name(i));
+        if (!v) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i - 1, v);
     }
-    PyErr_SetString(type, msg);
-    return NULL;
+    return t;
 }
 
-static int set_attr_or_none(PyObject *o, PyObject *name, PyObject *v) {
-    int r = PyObject_SetAttr(o, name, v ? v : Py_None);
-    Py_XDECREF(v);
-    return r;
+/* The core parses the name (aliases included); the error lists the core's table. */
+static int name_arg(PyObject *name, int (*parse)(const char *, size_t), PyObject *table,
+                    const char *what) {
+    Py_ssize_t n;
+    const char *p;
+    int v;
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what,
+                     Py_TYPE(name)->tp_name);
+        return 0;
+    }
+    if (!(p = PyUnicode_AsUTF8AndSize(name, &n))) return 0;
+    if ((v = parse(p, (size_t)n))) return v;
+    PyErr_Format(PyExc_ValueError, "unknown %s %R: expected one of %R", what, name, table);
+    return 0;
 }
 
-PyObject *tw_py_error_from_event(const tw_event *ev) {
-    TwState *st = tw_state;
-    PyObject *type, *exc = NULL, *msg = NULL;
-    switch (ev->error_kind) {
-    case TW_KIND_HTTP: type = st->HTTPError; break;
-    case TW_KIND_PROVIDER: type = st->ProviderError; break;
-    case TW_KIND_TIMEOUT: type = st->TimeoutError; break;
-    case TW_KIND_PROTOCOL: type = st->ProtocolError; break;
-    case TW_KIND_CANCELLED: type = st->CancelledError; break;
-    case TW_KIND_TRANSPORT: type = st->TransportError; break;
-    default: type = st->Error; break;
-    }
-    if (ev->text.len) {
-        msg = tw_py_str(ev->text);
-    } else if (ev->error_kind == TW_KIND_HTTP) {
-        msg = PyUnicode_FromFormat("HTTP status %d", (int)ev->status);
-    } else {
-        msg = PyUnicode_FromString(tw_error_kind_name(ev->error_kind));
-    }
-    if (!msg) return NULL;
-    exc = PyObject_CallOneArg(type, msg);
-    if (!exc) goto error;
-    if (ev->status) {
-        if (set_attr_or_none(exc, st->str_status, PyLong_FromLong(ev->status)) < 0) goto error;
-    } else if (PyObject_SetAttr(exc, st->str_status, Py_None) < 0) {
-        goto error;
-    }
-    if (set_attr_or_none(exc, st->str_body, ev->raw.ptr ? tw_py_str(ev->raw) : NULL) < 0)
-        goto error;
-    if (PyObject_SetAttr(exc, st->str_message_attr, msg) < 0) goto error;
-    if (PyObject_SetAttr(exc, st->str_kind, st->kind_names[ev->error_kind < TW_KIND__LAST
-                                                               ? ev->error_kind
-                                                               : 0]) < 0)
-        goto error;
-    if (set_attr_or_none(exc, st->str_provider_type, ev->name.ptr ? tw_py_str(ev->name) : NULL) < 0)
-        goto error;
-    Py_DECREF(msg);
-    return exc;
-error:
-    Py_XDECREF(exc);
-    Py_XDECREF(msg);
-    return NULL;
+static int parse_dialect(const char *p, size_t n) { return (int)tw_dialect_from_name(p, n); }
+static int parse_format(const char *p, size_t n) { return (int)tw_format_from_name(p, n); }
+
+int tw_py_dialect_arg(PyObject *name) {
+    return name_arg(name, parse_dialect, tw_state->dialects, "dialect");
+}
+
+int tw_py_format_arg(PyObject *name) {
+    return name_arg(name, parse_format, tw_state->formats, "format");
 }
 
 /*==============================================================================================
@@ -283,13 +242,13 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     TwState *st = PyModule_GetState(m);
     int i;
     if (!st) return 0;
-    Py_VISIT(st->Error);
-    Py_VISIT(st->HTTPError);
-    Py_VISIT(st->TimeoutError);
-    Py_VISIT(st->ProtocolError);
-    Py_VISIT(st->ProviderError);
-    Py_VISIT(st->CancelledError);
-    Py_VISIT(st->TransportError);
+    for (i = 0; i < TW_KIND__LAST; i++) Py_VISIT(st->errors[i]);
+    Py_VISIT(st->event_types);
+    Py_VISIT(st->error_kinds);
+    Py_VISIT(st->dialects);
+    Py_VISIT(st->formats);
+    Py_VISIT(st->finish_reasons);
+    Py_VISIT(st->json_loads);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->get_running_loop_or_none);
     for (i = 0; i < TW_EV__LAST; i++) Py_VISIT(st->type_names[i]);
@@ -301,13 +260,13 @@ static int module_clear(PyObject *m) {
     TwState *st = PyModule_GetState(m);
     int i;
     if (!st) return 0;
-    Py_CLEAR(st->Error);
-    Py_CLEAR(st->HTTPError);
-    Py_CLEAR(st->TimeoutError);
-    Py_CLEAR(st->ProtocolError);
-    Py_CLEAR(st->ProviderError);
-    Py_CLEAR(st->CancelledError);
-    Py_CLEAR(st->TransportError);
+    for (i = 0; i < TW_KIND__LAST; i++) Py_CLEAR(st->errors[i]);
+    Py_CLEAR(st->event_types);
+    Py_CLEAR(st->error_kinds);
+    Py_CLEAR(st->dialects);
+    Py_CLEAR(st->formats);
+    Py_CLEAR(st->finish_reasons);
+    Py_CLEAR(st->json_loads);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->get_running_loop_or_none);
     for (i = 0; i < TW_EV__LAST; i++) Py_CLEAR(st->type_names[i]);
@@ -354,27 +313,13 @@ static struct PyModuleDef native_module = {
     .m_free = module_free,
 };
 
-static int add_exception(PyObject *m, PyObject **slot, const char *name, const char *doc,
-                         PyObject *base) {
-    char full[64];
-    snprintf(full, sizeof full, "tokenwire.%s", name);
-    *slot = PyErr_NewExceptionWithDoc(full, doc, base, NULL);
-    if (!*slot) return -1;
-    Py_INCREF(*slot);
-    if (PyModule_AddObject(m, name, *slot) < 0) {
-        Py_DECREF(*slot);
-        return -1;
-    }
-    return 0;
-}
-
 #define INTERN(field, s)                                                                         \
     do {                                                                                         \
         if (!(st->field = PyUnicode_InternFromString(s))) goto error;                            \
     } while (0)
 
 PyMODINIT_FUNC PyInit__native(void) {
-    PyObject *m, *asyncio = NULL, *bases = NULL;
+    PyObject *m, *mod = NULL;
     TwState *st;
     int i;
     m = PyModule_Create(&native_module);
@@ -382,35 +327,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     st = PyModule_GetState(m);
     memset(st, 0, sizeof *st);
     tw_state = st;
-
-    if (add_exception(m, &st->Error, "Error", "Base class of every tokenwire error.", NULL) < 0)
-        goto error;
-    if (add_exception(m, &st->HTTPError, "HTTPError",
-                      "The server answered with a non-2xx status (.status, .body, .message).",
-                      st->Error) < 0)
-        goto error;
-    bases = PyTuple_Pack(2, st->Error, PyExc_TimeoutError);
-    if (!bases) goto error;
-    if (add_exception(m, &st->TimeoutError, "TimeoutError",
-                      "A connect, first-byte, idle, event or total timeout fired.", bases) < 0)
-        goto error;
-    Py_CLEAR(bases);
-    if (add_exception(m, &st->ProtocolError, "ProtocolError",
-                      "The stream broke its framing or sent invalid JSON (.body has the data).",
-                      st->Error) < 0)
-        goto error;
-    if (add_exception(m, &st->ProviderError, "ProviderError",
-                      "The provider sent an error event inside a successful stream.",
-                      st->Error) < 0)
-        goto error;
-    if (add_exception(m, &st->CancelledError, "CancelledError",
-                      "The stream was cancelled (used where asyncio.CancelledError does not "
-                      "apply, e.g. in synchronous iteration).",
-                      st->Error) < 0)
-        goto error;
-    if (add_exception(m, &st->TransportError, "TransportError",
-                      "The connection failed or was reset.", st->Error) < 0)
-        goto error;
 
     for (i = 1; i < TW_EV__LAST; i++) {
         if (!(st->type_names[i] = PyUnicode_InternFromString(tw_event_type_name(i)))) goto error;
@@ -443,12 +359,32 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(str_is_running, "is_running");
     INTERN(str_call_soon_threadsafe, "call_soon_threadsafe");
 
-    asyncio = PyImport_ImportModule("asyncio");
-    if (!asyncio) goto error;
-    st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
-    st->get_running_loop_or_none = PyObject_GetAttrString(asyncio, "_get_running_loop");
-    Py_CLEAR(asyncio);
+    mod = PyImport_ImportModule("asyncio");
+    if (!mod) goto error;
+    st->get_running_loop = PyObject_GetAttrString(mod, "get_running_loop");
+    st->get_running_loop_or_none = PyObject_GetAttrString(mod, "_get_running_loop");
+    Py_CLEAR(mod);
     if (!st->get_running_loop || !st->get_running_loop_or_none) goto error;
+    mod = PyImport_ImportModule("json");
+    if (!mod) goto error;
+    st->json_loads = PyObject_GetAttrString(mod, "loads");
+    Py_CLEAR(mod);
+    if (!st->json_loads) goto error;
+
+    /* The core's name tables. */
+    if (!(st->event_types = names_tuple(event_type_name, TW_EV__LAST)) ||
+        !(st->error_kinds = names_tuple(error_kind_name, TW_KIND__LAST)) ||
+        !(st->dialects = names_tuple(dialect_name, TW_DIALECT__LAST)) ||
+        !(st->formats = names_tuple(format_name, TW_FORMAT__LAST)) ||
+        !(st->finish_reasons = names_tuple(finish_name, TW_FINISH__LAST)))
+        goto error;
+    if (PyModule_AddObjectRef(m, "EVENT_TYPES", st->event_types) < 0 ||
+        PyModule_AddObjectRef(m, "ERROR_KINDS", st->error_kinds) < 0 ||
+        PyModule_AddObjectRef(m, "DIALECTS", st->dialects) < 0 ||
+        PyModule_AddObjectRef(m, "FORMATS", st->formats) < 0 ||
+        PyModule_AddObjectRef(m, "FINISH_REASONS", st->finish_reasons) < 0)
+        goto error;
+    if (tw_py_init_errors(m) < 0) goto error;
 
     if (PyType_Ready(&Mock_Type) < 0) goto error;
     Py_INCREF(&Mock_Type);
@@ -457,13 +393,16 @@ PyMODINIT_FUNC PyInit__native(void) {
         goto error;
     }
     if (tw_py_init_event(m) < 0) goto error;
+    if (tw_py_init_encoder(m) < 0) goto error;
     if (tw_py_init_parsers(m) < 0) goto error;
+    if (tw_py_init_engine(m) < 0) goto error;
+    if (tw_py_init_consumer(m) < 0) goto error;
     if (tw_py_init_stream(m) < 0) goto error;
+    if (tw_py_init_merge(m) < 0) goto error;
     if (PyModule_AddStringConstant(m, "__version__", TW_VERSION_STRING) < 0) goto error;
     return m;
 error:
-    Py_XDECREF(bases);
-    Py_XDECREF(asyncio);
+    Py_XDECREF(mod);
     Py_DECREF(m);
     return NULL;
 }

@@ -113,20 +113,37 @@ typedef struct SSEParserObject {
 } SSEParserObject;
 
 static PyObject *SSEParser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"max_event_size", NULL};
-    Py_ssize_t max_event_size = 0;
+    static char *kwlist[] = {"last_event_id", "max_event_size", NULL};
+    PyObject *last_id = Py_None;
+    Py_ssize_t max_event_size = 0, id_len = 0;
     tw_sse_opts o;
     SSEParserObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$n:SSEParser", kwlist, &max_event_size))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$n:SSEParser", kwlist, &last_id,
+                                     &max_event_size))
         return NULL;
     if (max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_event_size must be >= 0");
         return NULL;
     }
-    self = (SSEParserObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
     tw_sse_opts_init(&o);
     o.max_event_size = (size_t)max_event_size;
+    if (last_id != Py_None) {
+        if (!PyUnicode_Check(last_id)) {
+            PyErr_Format(PyExc_TypeError, "last_event_id must be str or None, not %.100s",
+                         Py_TYPE(last_id)->tp_name);
+            return NULL;
+        }
+        o.last_event_id = PyUnicode_AsUTF8AndSize(last_id, &id_len);
+        if (!o.last_event_id) return NULL;
+        /* An id field holding NUL is ignored by the spec: no stream could set such an id. */
+        if (memchr(o.last_event_id, '\0', (size_t)id_len)) {
+            PyErr_SetString(PyExc_ValueError, "last_event_id must not contain NUL");
+            return NULL;
+        }
+        o.last_event_id_len = (size_t)id_len;
+    }
+    self = (SSEParserObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
     self->p = tw_sse_parser_new(&o);
     if (!self->p) {
         Py_DECREF(self);
@@ -202,13 +219,11 @@ static PyObject *SSEParser_feed(SSEParserObject *self, PyObject *arg) {
     if (c == TW_ERR_SSE_PROTOCOL) {
         /* The parser skips to the next blank line and goes on; the events dispatched before
          * the oversized one travel with the exception so that nothing is lost silently. */
-        PyObject *exc = PyObject_CallFunction(tw_state->ProtocolError, "s",
-                                              err.msg[0] ? err.msg : "SSE event too large");
-        if (exc) {
-            if (PyObject_SetAttrString(exc, "events", out) == 0)
-                PyErr_SetObject(tw_state->ProtocolError, exc);
-            Py_DECREF(exc);
-        }
+        const char *msg = err.msg[0] ? err.msg : "SSE event too large";
+        tw_str m = {msg, strlen(msg)}, none = {NULL, 0};
+        PyObject *exc = tw_py_error_new(TW_KIND_PROTOCOL, 0, m, none, none);
+        if (exc && PyObject_SetAttrString(exc, "events", out) < 0) Py_CLEAR(exc);
+        tw_py_raise_error(exc);
         Py_DECREF(out);
         return NULL;
     }
@@ -219,8 +234,7 @@ static PyObject *SSEParser_feed(SSEParserObject *self, PyObject *arg) {
 static PyObject *SSEParser_finish(SSEParserObject *self, PyObject *Py_UNUSED(ignored)) {
     tw_code c = tw_sse_parser_finish(self->p);
     if (c != TW_OK) return tw_py_raise_code(c, NULL);
-    Py_CLEAR(self->last_id);
-    return PyList_New(0);
+    return PyList_New(0); /* the last event id stays: it is the next connection's */
 }
 
 static PyObject *SSEParser_reset(SSEParserObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -237,13 +251,19 @@ static PyMethodDef SSEParser_methods[] = {
     {"feed", (PyCFunction)SSEParser_feed, METH_O,
      "feed(data: bytes) -> list[SSEEvent]: the events completed by data."},
     {"finish", (PyCFunction)SSEParser_finish, METH_NOARGS,
-     "End of stream: an unterminated event is discarded (WHATWG); returns []."},
-    {"reset", (PyCFunction)SSEParser_reset, METH_NOARGS, "Forget all state."},
+     "End of the connection: an unterminated event is discarded (WHATWG), nothing is "
+     "dispatched, returns []; last_event_id is kept (a reconnect sends it) and the parser can "
+     "read the next connection."},
+    {"reset", (PyCFunction)SSEParser_reset, METH_NOARGS,
+     "Forget all state, last_event_id included."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef SSEParser_getset[] = {
-    {"last_event_id", (getter)SSEParser_get_last_event_id, NULL, "The last event id buffer.",
+    {"last_event_id", (getter)SSEParser_get_last_event_id, NULL,
+     "The last event ID string (the core's): the id in effect at the last dispatched event "
+     "(an id-only block counts), or the one given at creation; never the id of a block not "
+     "dispatched yet; kept after finish().",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -251,7 +271,9 @@ static PyGetSetDef SSEParser_getset[] = {
 PyTypeObject SSEParser_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.SSEParser",
-    .tp_doc = "SSEParser(*, max_event_size=0): incremental WHATWG event-stream parser.",
+    .tp_doc = "SSEParser(last_event_id=None, *, max_event_size=0): incremental WHATWG "
+              "event-stream parser; last_event_id resumes from a known id (the one a "
+              "reconnect sent in Last-Event-ID).",
     .tp_basicsize = sizeof(SSEParserObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = SSEParser_new,
@@ -267,31 +289,28 @@ PyTypeObject SSEParser_Type = {
 typedef struct DecoderObject {
     PyObject_HEAD
     tw_decoder *d;
+    tw_summary *sum; /* fed every event the decoder emits (the core's summary rules) */
     int dialect;
 } DecoderObject;
+
+/* Where decoded events go: the list being returned, and the decoder's summary. */
+typedef struct decode_ctx {
+    PyObject *out;
+    tw_summary *sum;
+} decode_ctx;
 
 static PyObject *Decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"dialect", "max_event_size", NULL};
     PyObject *name;
-    const char *s;
-    Py_ssize_t n, max_event_size = 0;
+    Py_ssize_t max_event_size = 0;
     tw_dialect dl;
     tw_decoder_opts o;
     tw_error err = {0};
     DecoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$n:Decoder", kwlist, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$n:Decoder", kwlist, &name,
                                      &max_event_size))
         return NULL;
-    s = PyUnicode_AsUTF8AndSize(name, &n);
-    if (!s) return NULL;
-    dl = tw_dialect_from_name(s, (size_t)n);
-    if (!dl) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown dialect %R: expected 'openai', 'openai-responses', 'anthropic', "
-                     "'gemini', 'ollama', 'sse' or 'ndjson'",
-                     name);
-        return NULL;
-    }
+    if (!(dl = (tw_dialect)tw_py_dialect_arg(name))) return NULL;
     if (max_event_size < 0) {
         PyErr_SetString(PyExc_ValueError, "max_event_size must be >= 0");
         return NULL;
@@ -306,19 +325,31 @@ static PyObject *Decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
     }
+    self->sum = tw_summary_new(1, tw_dialect_indexes_choices(dl));
+    if (!self->sum) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
     return (PyObject *)self;
 }
 
 static void Decoder_dealloc(DecoderObject *self) {
     tw_decoder_free(self->d);
+    tw_summary_free(self->sum);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int on_event(void *ud, const tw_event *ev) {
-    PyObject *e = tw_py_event_new(ev, NULL);
+    decode_ctx *c = ud;
+    PyObject *e;
     int r;
+    if (tw_summary_add(c->sum, ev) != TW_OK) {
+        PyErr_NoMemory();
+        return 1;
+    }
+    e = tw_py_event_new(ev, NULL);
     if (!e) return 1;
-    r = PyList_Append((PyObject *)ud, e);
+    r = PyList_Append(c->out, e);
     Py_DECREF(e);
     return r < 0;
 }
@@ -329,6 +360,7 @@ typedef tw_code (*decode_fn)(tw_decoder *, const char *, size_t, tw_event_fn, vo
 static PyObject *decode_with(DecoderObject *self, PyObject *arg, decode_fn fn, const char *what) {
     Py_buffer view;
     PyObject *out;
+    decode_ctx ctx;
     tw_error err = {0};
     tw_code c;
     if (PyUnicode_Check(arg)) {
@@ -341,7 +373,9 @@ static PyObject *decode_with(DecoderObject *self, PyObject *arg, decode_fn fn, c
         PyBuffer_Release(&view);
         return NULL;
     }
-    c = fn(self->d, view.buf, (size_t)view.len, on_event, out, &err);
+    ctx.out = out;
+    ctx.sum = self->sum;
+    c = fn(self->d, view.buf, (size_t)view.len, on_event, &ctx, &err);
     PyBuffer_Release(&view);
     if (c == TW_OK) return out;
     Py_DECREF(out);
@@ -361,8 +395,11 @@ static PyObject *Decoder_finish(DecoderObject *self, PyObject *Py_UNUSED(ignored
     PyObject *out = PyList_New(0);
     tw_error err = {0};
     tw_code c;
+    decode_ctx ctx;
     if (!out) return NULL;
-    c = tw_decoder_finish(self->d, on_event, out, &err);
+    ctx.out = out;
+    ctx.sum = self->sum;
+    c = tw_decoder_finish(self->d, on_event, &ctx, &err);
     if (c == TW_OK) return out;
     Py_DECREF(out);
     if (c == TW_ERR_CANCELLED && PyErr_Occurred()) return NULL;
@@ -371,6 +408,10 @@ static PyObject *Decoder_finish(DecoderObject *self, PyObject *Py_UNUSED(ignored
 
 static PyObject *Decoder_get_done(DecoderObject *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(tw_decoder_done(self->d));
+}
+
+static PyObject *Decoder_get_summary(DecoderObject *self, void *Py_UNUSED(c)) {
+    return tw_py_summary_dict(self->sum);
 }
 
 static PyObject *Decoder_get_dialect(DecoderObject *self, void *Py_UNUSED(c)) {
@@ -391,6 +432,9 @@ static PyGetSetDef Decoder_getset[] = {
     {"done", (getter)Decoder_get_done, NULL, "True once the end marker or a provider error came.",
      NULL},
     {"dialect", (getter)Decoder_get_dialect, NULL, "The dialect's name.", NULL},
+    {"summary", (getter)Decoder_get_summary, NULL,
+     "The result of every event decoded so far, built in C by the core's summary "
+     "(tw_summary_to_json): the same dict as Stream.summary.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -37,11 +37,31 @@ static inline PyObject *tw_py_fetch_exception(void) {
 #endif
 }
 
+/** Raises exc again (stolen), as tw_py_fetch_exception took it. */
+static inline void tw_py_restore_exception(PyObject *exc) {
+#if TW_PY_312_PLUS
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *type = (PyObject *)Py_TYPE(exc);
+    Py_INCREF(type);
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));
+#endif
+}
+
 #if !TW_PY_310_PLUS
 static inline PyObject *Tw_NewRef(PyObject *o) { Py_INCREF(o); return o; }
 #define Py_NewRef(o) Tw_NewRef((PyObject *)(o))
 static inline PyObject *Tw_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
 #define Py_XNewRef(o) Tw_XNewRef((PyObject *)(o))
+static inline int Tw_AddObjectRef(PyObject *m, const char *name, PyObject *v) {
+    Py_INCREF(v);
+    if (PyModule_AddObject(m, name, v) < 0) {
+        Py_DECREF(v);
+        return -1;
+    }
+    return 0;
+}
+#define PyModule_AddObjectRef Tw_AddObjectRef
 #endif
 
 /*==============================================================================================
@@ -50,16 +70,20 @@ static inline PyObject *Tw_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
 
 /** Everything the module owns: exception types, interned strings, cached callables. */
 typedef struct TwState {
-    PyObject *Error;
-    PyObject *HTTPError;
-    PyObject *TimeoutError;
-    PyObject *ProtocolError;
-    PyObject *ProviderError;
-    PyObject *CancelledError;
-    PyObject *TransportError;
+    /* Exception classes by error kind: errors[0] is tokenwire.Error, errors[k] the class of
+     * kind k (built from the core's kind names, errors.c). */
+    PyObject *errors[TW_KIND__LAST];
     /* Interned names of event types (index = tw_event_type) and error kinds. */
     PyObject *type_names[TW_EV__LAST];
     PyObject *kind_names[TW_KIND__LAST];
+    /* The core's name tables as tuples: EVENT_TYPES, ERROR_KINDS, DIALECTS, FORMATS,
+     * FINISH_REASONS (what error messages list as the expected values). */
+    PyObject *event_types;
+    PyObject *error_kinds;
+    PyObject *dialects;
+    PyObject *formats;
+    PyObject *finish_reasons;
+    PyObject *json_loads; /* json.loads */
     PyObject *str_message;  /* "message": the default SSE event name */
     PyObject *str_empty;    /* "" */
     /* Interned method / attribute names. */
@@ -150,15 +174,46 @@ PyObject *tw_py_str(tw_str s);
 PyObject *tw_py_done_new(PyObject *value);
 /** Like tw_py_done_new, reusing *cache when nobody else holds it (cache keeps a reference). */
 PyObject *tw_py_done_reuse(PyObject **cache, PyObject *value);
-/** Raises the exception for a tw_code (with detail from err when given). @return NULL. */
-PyObject *tw_py_raise_code(tw_code code, const tw_error *err);
-/** The exception instance for a terminal error event (not raised). NULL on error. */
+/** The one way exceptions are made (errors.c): an instance of kind's class with kind, status
+ * (None when 0), message (a default from kind and status when empty), body and provider_type
+ * (None when absent). Not raised. NULL on error. */
+PyObject *tw_py_error_new(tw_error_kind kind, int32_t status, tw_str message, tw_str body,
+                          tw_str provider_type);
+/** The exception for a terminal error event (tw_py_error_new of its fields). */
 PyObject *tw_py_error_from_event(const tw_event *ev);
+/** Raises exc (stolen; NULL = an exception is already set). @return NULL. */
+PyObject *tw_py_raise_error(PyObject *exc);
+/** Raises the exception for a tw_code (with detail from err when given): MemoryError,
+ * ValueError for TW_ERR_INVALID_ARG, else the class of the matching kind. @return NULL. */
+PyObject *tw_py_raise_code(tw_code code, const tw_error *err);
+/** What tw_py_summary_value reads. */
+enum {
+    TW_PY_SUM_TEXT = 0,   /* text of choice 0; None when not accumulated */
+    TW_PY_SUM_REASONING,  /* reasoning of choice 0; None when not accumulated */
+    TW_PY_SUM_FINISH,     /* finish reason of choice 0, normalized; None */
+    TW_PY_SUM_FINISH_RAW, /* as the provider spelled it; None */
+    TW_PY_SUM_MODEL,
+    TW_PY_SUM_ID,
+    TW_PY_SUM_USAGE,      /* {input_tokens, output_tokens, total_tokens} or None */
+    TW_PY_SUM_TOOL_CALLS  /* [{index, id, name, arguments}] */
+};
+/** The summary as the dict of its JSON (tw_summary_to_json), summary.c. */
+PyObject *tw_py_summary_dict(const tw_summary *s);
+/** One value of the summary, the same as the dict's (accumulate: of the summary's owner). */
+PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate);
+/** A dialect / format from its name, or 0 with ValueError naming the expected ones. */
+int tw_py_dialect_arg(PyObject *name);
+int tw_py_format_arg(PyObject *name);
 /** Raises MemoryError or the tw_code's exception after an encoder failure. */
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 
+int tw_py_init_errors(PyObject *m);
 int tw_py_init_event(PyObject *m);
+int tw_py_init_encoder(PyObject *m);
 int tw_py_init_parsers(PyObject *m);
+int tw_py_init_engine(PyObject *m);
+int tw_py_init_consumer(PyObject *m);
 int tw_py_init_stream(PyObject *m);
+int tw_py_init_merge(PyObject *m);
 
 #endif /* TW_PY_H */

@@ -1,40 +1,72 @@
 """Type stubs of tokenwire._native, the C extension.
 
+The model is the core's (csrc/): normalized events, recoverable errors (one bad event is an
+'error' event with recoverable=True and the stream goes on), exactly one terminal event per
+stream ('end', or an error that is not recoverable), and the summary (tw_summary) of what a
+stream said. The binding adds the loop integration and the Python idioms.
+
 Errors: a method, URL or header the engine refuses (RFC 9110 token method and header names;
-URL printable ASCII without spaces; header values without CR, LF, NUL or other control
-characters) raises ValueError naming the field and the byte position, before anything is
-sent. Network, HTTP and stream failures are tokenwire.Error subclasses.
+URL printable ASCII without spaces; header values and the API key without CR, LF, NUL or other
+control characters) raises ValueError naming the field and the byte position, before anything
+is sent. Network, HTTP and stream failures are tokenwire.Error subclasses, one per error kind of
+the core (ERROR_CLASSES).
 """
-from typing import (Any, AsyncIterator, Dict, Iterator, List, Literal, Mapping, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Literal,
+                    Mapping, Optional, Sequence, Tuple, Type, TypedDict, Union)
 
 __version__: str
 
 EventType = Literal["start", "text", "reasoning", "tool_call", "usage", "finish", "error", "raw",
                     "end", "agent_start", "agent_complete", "progress"]
-ErrorKind = Literal["http", "provider", "timeout", "protocol", "cancelled", "transport"]
+ErrorKind = Literal["http", "provider", "timeout", "protocol", "cancelled", "transport",
+                    "truncated"]
 Dialect = Literal["openai", "openai-responses", "anthropic", "gemini", "ollama", "sse", "ndjson"]
 Format = Literal["openai", "sse-openai", "events", "ai-sdk", "ndjson", "text"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
+Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key"]
 Buffer = Union[bytes, bytearray, memoryview]
 
-class Error(Exception):
-    status: Optional[int]
-    body: Optional[str]
-    message: str
-    kind: str
-    provider_type: Optional[str]
+# The core's name tables (tw_event_type_name, tw_error_kind_name, tw_dialect_name,
+# tw_format_name, tw_finish_name), in the core's order.
+EVENT_TYPES: Tuple[str, ...]
+ERROR_KINDS: Tuple[str, ...]
+DIALECTS: Tuple[str, ...]
+FORMATS: Tuple[str, ...]
+FINISH_REASONS: Tuple[str, ...]
+# How Client(auth=...) may send the API key (None: the dialect's way).
+AUTHS: Tuple[str, ...]
+# tw_request_opts_init's values: connect_timeout 10, first_byte_timeout 600, idle_timeout
+# 600, event_timeout 0, total_timeout 0, paused_timeout 300 (seconds, 0 = none),
+# max_retries 2, retry_base_delay 0.5, accumulate True, verify_peer True.
+REQUEST_DEFAULTS: Dict[str, Any]
 
-class HTTPError(Error): ...
+class Error(Exception):
+    """Base of every tokenwire error. Instances carry these attributes (None when unknown)."""
+    kind: Optional[ErrorKind]   # class attribute of each subclass too
+    status: Optional[int]       # HTTP status, or the provider's numeric code
+    message: Optional[str]
+    body: Optional[str]         # the raw body or data that caused it
+    provider_type: Optional[str]  # the provider's error type, e.g. 'overloaded_error'
+
+class HTTPError(Error): ...       # kind 'http': a non-2xx answer
+class ProviderError(Error): ...   # kind 'provider': an error inside a 2xx stream
 class TimeoutError(Error, TimeoutError): ...  # type: ignore[misc]
-# connect, first byte, idle, event, total, or paused (the consumer stopped reading and the
-# transfer stayed paused longer than paused_timeout).
+# kind 'timeout': connect, first byte, idle, event, total, or paused (the consumer stopped
+# reading and the transfer stayed paused longer than paused_timeout).
 class ProtocolError(Error):
-    # Also a 2xx answer that is not an event stream: a text/html page, or a body with bytes
-    # and no event (the message has the first bytes; .body holds them).
+    # kind 'protocol': broken framing, or a 2xx answer that is not an event stream (a
+    # text/html page, bytes and no event: .body has the first bytes). SSEParser.feed raises
+    # it for an oversized event, with the events dispatched before it in .events.
     events: List["SSEEvent"]
-class ProviderError(Error): ...
-class CancelledError(Error): ...
-class TransportError(Error): ...  # also: a stream started before fork(), used in the child
+class TransportError(Error): ...  # kind 'transport': connection failed or reset; also a stream
+                                  # started before fork(), read in the child
+class TruncatedError(Error): ...  # kind 'truncated': the body ended before the dialect's end
+                                  # marker and without a finish reason
+class AbortError(Error): ...      # kind 'cancelled': a cancelled stream read again (sync
+                                  # iteration, final()); never asyncio.CancelledError
+
+# kind -> class, for every kind of the core.
+ERROR_CLASSES: Dict[str, Type[Error]]
 
 class Event:
     def __init__(self, type: EventType, *, text: Optional[str] = ..., index: int = ...,
@@ -43,7 +75,7 @@ class Event:
                  input_tokens: Optional[int] = ..., output_tokens: Optional[int] = ...,
                  total_tokens: Optional[int] = ..., kind: Optional[ErrorKind] = ...,
                  status: int = ..., raw: Optional[str] = ..., source: Optional[str] = ...,
-                 retry: Optional[int] = ...) -> None: ...
+                 retry: Optional[int] = ..., recoverable: bool = ...) -> None: ...
     @property
     def type(self) -> EventType: ...
     @property
@@ -74,6 +106,8 @@ class Event:
     @property
     def status(self) -> Optional[int]: ...
     @property
+    def recoverable(self) -> Optional[bool]: ...  # error events: True = the stream went on
+    @property
     def message(self) -> Optional[str]: ...
     @property
     def model(self) -> Optional[str]: ...
@@ -82,6 +116,51 @@ class Event:
     @property
     def data(self) -> Optional[str]: ...
     def to_dict(self) -> Dict[str, Any]: ...
+    # The core's JSON object of the event (tw_event_to_json: the lines of `tokenwire parse`
+    # and of the ndjson format): 'type', then only the fields set, in the core's names:
+    # start: id, model; text / reasoning: index, text; tool_call: index, id, name, arguments;
+    # usage: input_tokens, output_tokens, total_tokens; finish: index, reason; error: kind,
+    # status, message, name, raw, recoverable; raw: event, data, id, retry; plus source.
+
+# The dict shapes below exist for type checkers only (not importable at run time).
+
+class ToolCall(TypedDict):
+    index: int
+    id: Optional[str]
+    name: Optional[str]
+    arguments: str
+
+class Usage(TypedDict):
+    input_tokens: Optional[int]
+    output_tokens: Optional[int]
+    total_tokens: Optional[int]  # derived from input + output when the provider gave none
+
+class Choice(TypedDict):
+    index: int
+    text: Optional[str]
+    reasoning: Optional[str]
+    finish_reason: Optional[FinishReason]
+    finish_reason_raw: Optional[str]
+
+class SummaryError(TypedDict):
+    kind: ErrorKind
+    status: int
+    message: str
+
+class Summary(TypedDict):
+    """tw_summary_to_json: one definition of a stream's result (csrc/tw_summary.h)."""
+    id: Optional[str]
+    model: Optional[str]
+    text: Optional[str]          # choice 0; None with accumulate=False
+    reasoning: Optional[str]     # choice 0; None with accumulate=False
+    finish_reason: Optional[FinishReason]
+    finish_reason_raw: Optional[str]
+    choices: List[Choice]
+    tool_calls: List[ToolCall]
+    usage: Optional[Usage]
+    end: Optional[Literal["end", "error"]]  # None while the stream runs
+    error: Optional[SummaryError]           # the terminal error
+    recoverable_errors: int
 
 class SSEEvent:
     def __init__(self, data: str, event: str = ..., id: str = ...,
@@ -96,22 +175,28 @@ class SSEEvent:
     def retry(self) -> Optional[int]: ...
 
 class SSEParser:
-    def __init__(self, *, max_event_size: int = ...) -> None: ...
+    # last_event_id: start from a known id (the one a reconnect sent in Last-Event-ID).
+    def __init__(self, last_event_id: Optional[str] = ..., *,
+                 max_event_size: int = ...) -> None: ...
     def feed(self, data: Buffer) -> List[SSEEvent]: ...
-    def finish(self) -> List[SSEEvent]: ...
-    def reset(self) -> None: ...
+    def finish(self) -> List[SSEEvent]: ...  # discards an unterminated event; keeps the id
+    def reset(self) -> None: ...             # forgets everything, the id included
     @property
     def last_event_id(self) -> str: ...
+    # The id in effect at the last dispatch (an id-only block counts), or the starting one;
+    # never the id of a block not dispatched yet; kept after finish().
 
 class Decoder:
     def __init__(self, dialect: Dialect, *, max_event_size: int = ...) -> None: ...
     def feed(self, data: Buffer) -> List[Event]: ...
-    def finish(self) -> List[Event]: ...
+    def finish(self) -> List[Event]: ...  # the terminal event: 'end', or an error
     def decode_body(self, body: Buffer) -> List[Event]: ...
     @property
     def done(self) -> bool: ...
     @property
     def dialect(self) -> Dialect: ...
+    @property
+    def summary(self) -> Summary: ...  # of every event decoded so far, built in C
 
 class Encoder:
     def __init__(self, format: Format, id: Optional[str] = ...,
@@ -128,14 +213,18 @@ class Encoder:
 
 class StreamIter:
     def __aiter__(self) -> "StreamIter": ...
-    def __anext__(self) -> Any: ...
+    def __anext__(self) -> Awaitable[Any]: ...
     def __iter__(self) -> "StreamIter": ...
     def __next__(self) -> Any: ...
     async def aclose(self) -> None: ...
 
+Callback = Callable[[Any], Union[None, Awaitable[None]]]
+
 class Stream:
     """One streaming response. It belongs to the event loop it was started in (announced on
-    that loop's own wakeup fd); sync iteration works from any thread."""
+    that loop's own wakeup fd); sync iteration works from any thread. Iteration hands out
+    every event but the terminal one: it stops at 'end' and raises the terminal error (after
+    every event before it); recoverable 'error' events are handed out like any other."""
     def __aiter__(self) -> "Stream": ...
     async def __anext__(self) -> Event: ...
     def __iter__(self) -> "Stream": ...
@@ -147,30 +236,46 @@ class Stream:
     def text(self) -> StreamIter: ...
     def batches(self) -> StreamIter: ...
     def _encoded(self, encoder: Encoder, heartbeat: float = ...) -> StreamIter: ...
+    def final(self) -> Any: ...
+    # Consumes the rest (callbacks still called, nothing handed out) and returns the Summary;
+    # raises the terminal error. An awaitable (-> Summary) for streams from Client.stream(),
+    # a plain call (-> Summary) for those from Client.stream_sync().
+    def on(self, type: Union[EventType, Literal["event"]], callback: Callback) -> "Stream": ...
+    # 'text' / 'reasoning' callbacks get the delta (str), the other types and 'event' (every
+    # event, after the type's own callbacks) the Event. Sync or async; called in event order
+    # whatever consumes the stream (iteration, final(), relays, merge()); in sync iteration
+    # an async callback raises TypeError. An exception in a callback propagates from the step.
     def cancel(self) -> None: ...
     def close(self) -> None: ...
     async def aclose(self) -> None: ...
     @property
-    def text_content(self) -> Optional[str]: ...  # None when started with accumulate=False
+    def summary(self) -> Summary: ...  # the events received so far; final once it ended
     @property
-    def tool_calls(self) -> Optional[List[Dict[str, Any]]]: ...  # None: accumulate=False
+    def text_content(self) -> Optional[str]: ...  # summary['text']
     @property
-    def usage(self) -> Optional[Dict[str, Optional[int]]]: ...
+    def reasoning(self) -> Optional[str]: ...     # summary['reasoning']
     @property
-    def finish_reason(self) -> Optional[str]: ...
+    def tool_calls(self) -> List[ToolCall]: ...   # summary['tool_calls']
     @property
-    def model(self) -> Optional[str]: ...
+    def usage(self) -> Optional[Usage]: ...       # summary['usage']
     @property
-    def response_id(self) -> Optional[str]: ...
+    def finish_reason(self) -> Optional[FinishReason]: ...  # summary['finish_reason']
     @property
-    def done(self) -> bool: ...
+    def finish_reason_raw(self) -> Optional[str]: ...       # summary['finish_reason_raw']
     @property
-    def error(self) -> Optional[Error]: ...
+    def model(self) -> Optional[str]: ...         # summary['model']
+    @property
+    def id(self) -> Optional[str]: ...            # summary['id']
+    @property
+    def done(self) -> bool: ...                   # the terminal event was consumed
+    @property
+    def error(self) -> Optional[Error]: ...       # the terminal exception, once consumed
     @property
     def metrics(self) -> Optional[Dict[str, Any]]: ...
-    # connect_time, ttfb, ttft, duration, gap_p50, gap_p99, text_events, events, bytes,
-    # retries, http_status, http_version, connection_reused, retry_after (seconds: the last
-    # Retry-After the server sent, 0 when none)
+    # connect_time, ttfb, ttft, duration, gap_p50, gap_p99, generation_time (s, first content
+    # event to the end), tokens_per_second, streamed (False: one JSON body), text_events,
+    # events, bytes, retries, http_status, http_version, connection_reused, retry_after
+    # (seconds: the last Retry-After the server sent, 0 when none)
     @property
     def dialect(self) -> Dialect: ...
 
@@ -184,25 +289,30 @@ class merge:
     def _encoded(self, encoder: Encoder, heartbeat: float = ...) -> StreamIter: ...
     async def aclose(self) -> None: ...
     @property
-    def streams(self) -> Dict[str, Stream]: ...
+    def streams(self) -> Dict[str, Stream]: ...  # each keeps its own summary and callbacks
 
 class Engine:
     """The libcurl I/O thread(s). Shared by any number of event loops on any threads: each
     loop gets its own sink (ready list + eventfd, registered with its add_reader on first
     use; a closed loop's is freed when a new loop shows up, or with the engine; dropping the
     engine while a loop runs on another thread removes its reader on that thread). In a
-    fork() child the first start / stats /
-    prewarm replaces the parent's engine with a new one."""
+    fork() child the first start / stats / prewarm replaces the parent's engine with a new
+    one."""
     def __init__(self, io_threads: int = ..., high_watermark: int = ...,
                  low_watermark: int = ...) -> None: ...
     def start(self, url: str, *, method: str = ..., headers: Sequence[str] = ...,
               body: Optional[Buffer] = ..., dialect: Dialect = ...,
+              api_key: Optional[str] = ..., auth: Optional[Auth] = ...,
+              query: Sequence[Tuple[str, Optional[str]]] = ...,
               connect_timeout: float = ..., first_byte_timeout: float = ...,
               idle_timeout: float = ..., event_timeout: float = ..., total_timeout: float = ...,
               paused_timeout: float = ..., max_retries: int = ..., retry_sent: bool = ...,
               retry_base_delay: float = ..., http2: bool = ..., verify_peer: bool = ...,
               ca_file: Optional[str] = ..., max_event_size: int = ..., accumulate: bool = ...,
               sync: bool = ...) -> Stream: ...
+    # Options left out keep REQUEST_DEFAULTS. The core prepares the request: api_key's header
+    # per dialect or auth, anthropic-version, query percent-encoded, caller headers replacing
+    # those defaults case-insensitively.
     def stats(self) -> Dict[str, int]: ...
     def prewarm(self, url: str) -> None: ...
     def _loops(self) -> int: ...

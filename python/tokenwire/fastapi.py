@@ -20,7 +20,7 @@ from starlette.responses import StreamingResponse
 
 from . import _native
 
-FORMATS = ("openai", "events", "ai-sdk", "ndjson", "text")
+FORMATS = _native.FORMATS  # the core's format names
 
 __all__ = ["sse_response", "encode_stream", "FORMATS"]
 
@@ -34,8 +34,6 @@ def encode_stream(
     model: Optional[str] = None,
 ) -> AsyncIterator[bytes]:
     """The relay body as an async iterator of bytes (what sse_response streams)."""
-    if format not in FORMATS and format != "sse-openai":
-        raise ValueError("unknown format %r: expected one of %s" % (format, FORMATS))
     if not isinstance(source, (_native.Stream, _native.merge)):
         raise TypeError("source must be a tokenwire Stream or merge(), not %s"
                         % type(source).__name__)

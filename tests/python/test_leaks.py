@@ -34,8 +34,21 @@ async def one(c):
         n = 0
         async for ev in s:
             n += ev.type == "text"
-    assert n == 3 and s.tool_calls
+    assert n == 3 and s.tool_calls and s.summary["end"] == "end"
     return n
+
+
+async def one_final(c):
+    """final() with a sync and an async callback (queued pairs, the _aio step)."""
+    texts, types = [], []
+
+    async def on_event(ev):
+        types.append(ev.type)
+
+    s = c.stream("POST", PATH, json=BODY, on_text=texts.append, on_event=on_event)
+    summary = await s.final()
+    assert "".join(texts) == summary["text"] == s.text_content and types[-1] == "end"
+    return 3
 
 
 async def one_text(c):
@@ -46,8 +59,10 @@ async def sequential(c, n):
     for i in range(n):
         if i % 3 == 0:
             await one_text(c)
-        else:
+        elif i % 3 == 1:
             await one(c)
+        else:
+            await one_final(c)
 
 
 async def concurrent(c, n):

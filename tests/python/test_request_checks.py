@@ -67,15 +67,15 @@ def test_api_key_refused_when_the_client_is_made(server, bad, what, dialect):
     assert server.connections == 0
 
 
-@pytest.mark.parametrize("dialect,header", [("openai", "Authorization"),
-                                            ("anthropic", "x-api-key"),
-                                            ("gemini", "x-goog-api-key")])
+@pytest.mark.parametrize("dialect", ["openai", "anthropic", "gemini"])
 @pytest.mark.parametrize("bad,what", [("\r\nX-Injected: yes", "CR"), ("\x00tail", "NUL")])
-def test_api_key_changed_later_is_refused_by_the_engine(server, dialect, header, bad, what):
+def test_api_key_changed_later_is_refused_by_the_engine(server, dialect, bad, what):
+    # The key goes to the core (tw_request_opts.api_key), which checks it before building
+    # the header.
     c = tw.Client(base_url=server.base, api_key=SECRET, dialect=dialect, max_retries=0)
     c.api_key = SECRET + bad
     msg = refused(server, lambda: c.stream_sync("POST", "/v1/chat/completions", json=BODY),
-                  'value of header "%s"' % header, what)
+                  "api_key", what)
     assert "at byte" in msg
     c.api_key = SECRET
     control(server, c)

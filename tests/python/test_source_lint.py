@@ -50,13 +50,47 @@ def test_gc_types_untrack_in_dealloc():
 def test_public_names():
     for name in ["SSEParser", "SSEEvent", "Decoder", "Encoder", "Event", "Client", "Stream",
                  "merge", "Timeout", "Error", "HTTPError", "TimeoutError", "ProtocolError",
-                 "ProviderError", "CancelledError", "TransportError"]:
+                 "ProviderError", "AbortError", "TransportError", "TruncatedError"]:
         assert hasattr(tokenwire, name), name
     for exc in [tokenwire.HTTPError, tokenwire.TimeoutError, tokenwire.ProtocolError,
-                tokenwire.ProviderError, tokenwire.CancelledError, tokenwire.TransportError]:
+                tokenwire.ProviderError, tokenwire.AbortError, tokenwire.TransportError,
+                tokenwire.TruncatedError]:
         assert issubclass(exc, tokenwire.Error) and exc.__module__ == "tokenwire"
         assert exc.__doc__
     assert issubclass(tokenwire.TimeoutError, TimeoutError)
     pkg = os.path.dirname(tokenwire.__file__)
     assert os.path.exists(os.path.join(pkg, "py.typed"))
     assert os.path.exists(os.path.join(pkg, "_native.pyi"))
+
+
+def test_stubs_match_the_module():
+    """_native.pyi names what the extension has: every public name and every method / property
+    of the main types (the dict shapes and aliases are for type checkers only)."""
+    import ast
+
+    from tokenwire import _native
+
+    pkg = os.path.dirname(tokenwire.__file__)
+    with open(os.path.join(pkg, "_native.pyi")) as f:
+        tree = ast.parse(f.read())
+    typing_only = {"EventType", "ErrorKind", "Dialect", "Format", "FinishReason", "Auth",
+                   "Buffer", "Callback", "ToolCall", "Usage", "Choice", "SummaryError",
+                   "Summary"}
+    stub = {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            stub[node.name] = node
+        elif isinstance(node, ast.AnnAssign):
+            stub[node.target.id] = node
+        elif isinstance(node, ast.Assign):
+            stub[node.targets[0].id] = node
+    public = {n for n in dir(_native) if not n.startswith("_")} - {"Done"}  # Done: internal
+    assert public - set(stub) == set(), "missing in the stubs"
+    assert set(stub) - typing_only - set(dir(_native)) == set(), "stubbed but absent"
+    for name in ("Stream", "Event", "Decoder", "SSEParser", "Encoder", "merge", "Engine"):
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+        members = {n.name if isinstance(n, defs) else n.target.id
+                   for n in stub[name].body if isinstance(n, defs + (ast.AnnAssign,))}
+        runtime = getattr(_native, name)
+        assert {m for m in members if not hasattr(runtime, m)} == set(), name
+        assert {m for m in dir(runtime) if not m.startswith("_")} - members == set(), name

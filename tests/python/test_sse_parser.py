@@ -9,17 +9,21 @@ from hypothesis import strategies as st
 import tokenwire
 
 
-def reference(data: bytes):
-    """The WHATWG algorithm read literally, on the whole input at once."""
+def reference(data: bytes, start: str = "", want_id: bool = False):
+    """The WHATWG algorithm read literally, on the whole input at once; with want_id, also
+    the last event ID string (set at every dispatch step, also when no event is dispatched,
+    from the last event ID buffer; start is where both begin)."""
     text = data.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = re.split(r"\r\n|\r|\n", text)
     lines.pop()  # the part after the last line end is not a complete line
     out = []
-    data_buf, event_type, last_id, retry = "", "", "", None
+    data_buf, event_type, last_id, retry = "", "", start, None
+    last_string = start
     for line in lines:
         if line == "":
+            last_string = last_id
             if data_buf == "":
                 event_type, retry = "", None
                 continue
@@ -46,18 +50,19 @@ def reference(data: bytes):
         elif field == "retry":
             if value and all(c in "0123456789" for c in value):
                 retry = int(value)
-    return out
+    return (out, last_string) if want_id else out
 
 
-def parse_split(data: bytes, cuts):
-    p = tokenwire.SSEParser()
+def parse_split(data: bytes, cuts, start=None, want_id=False):
+    p = tokenwire.SSEParser(start) if start is not None else tokenwire.SSEParser()
     out = []
     prev = 0
     for c in sorted(set(cuts)) + [len(data)]:
         out += p.feed(data[prev:c])
         prev = c
     assert p.finish() == []
-    return [(e.event, e.data, e.id, e.retry) for e in out]
+    out = [(e.event, e.data, e.id, e.retry) for e in out]
+    return (out, p.last_event_id) if want_id else out
 
 
 def test_basic_events():
@@ -126,3 +131,38 @@ def test_property_matches_reference(pieces, cuts, bom):
 def test_property_random_bytes(data, cuts):
     cuts = [c % (len(data) + 1) for c in cuts]
     assert parse_split(data, cuts) == reference(data)
+
+
+def test_last_event_id_resume_and_finish():
+    """SSEParser(last_event_id=...) resumes from a known id; the id survives finish(); only
+    ids of dispatched blocks count (an id-only block does, an unterminated one does not)."""
+    p = tokenwire.SSEParser(last_event_id="41")
+    assert p.last_event_id == "41"
+    assert [e.id for e in p.feed(b"data: a\n\n")] == ["41"]
+    assert [e.id for e in p.feed(b"id: 42\ndata: b\n\n")] == ["42"]
+    assert p.feed(b"id: 43\ndata: c\n") == [] and p.last_event_id == "42"
+    assert p.finish() == [] and p.last_event_id == "42"  # the block of 43 never dispatched
+    # The same parser reads the next connection, from the kept id.
+    assert [e.id for e in p.feed(b"data: d\n\n")] == ["42"]
+    assert p.feed(b"id: 44\n\n") == [] and p.last_event_id == "44"  # id-only block counts
+    assert p.feed(b"id\n\n") == [] and p.last_event_id == ""  # an empty id resets it
+    p.reset()
+    assert p.last_event_id == ""
+    assert tokenwire.SSEParser("x", max_event_size=100).last_event_id == "x"
+    assert tokenwire.SSEParser(last_event_id=None).last_event_id == ""
+    with pytest.raises(ValueError):
+        tokenwire.SSEParser(last_event_id="a\x00b")
+    with pytest.raises(TypeError):
+        tokenwire.SSEParser(last_event_id=7)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=0, max_size=40),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+    st.sampled_from(["", "7", "é"]),
+)
+def test_property_last_event_id_matches_reference(pieces, cuts, start):
+    data = b"".join(pieces)
+    cuts = [c % (len(data) + 1) for c in cuts]
+    assert parse_split(data, cuts, start, want_id=True) == reference(data, start, want_id=True)

@@ -352,7 +352,7 @@ def test_cancel_bare_iteration_without_context_manager(mock, run):
 
     run(main())
     assert_freed(mock, c, before)
-    with pytest.raises(tw.CancelledError):
+    with pytest.raises(tw.AbortError):
         for _ in holder[0]:
             pass
 

@@ -1,0 +1,157 @@
+/*
+ * encoder.c - tokenwire.Encoder: normalized events to downstream bytes in one of the core's
+ * formats (openai, events, ai-sdk, ndjson, text).
+ */
+#include "tw_py.h"
+
+int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
+    tw_code c = tw_encoder_encode(e->enc, ev, &e->out);
+    if (c != TW_OK) {
+        tw_py_raise_code(c, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"format", "id", "model", "dialect", NULL};
+    PyObject *fmt, *dialect = Py_None;
+    const char *id = NULL, *model = NULL;
+    tw_encoder_opts o;
+    tw_error err = {0};
+    tw_format f;
+    tw_dialect dl = (tw_dialect)0;
+    EncoderObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO:Encoder", kwlist, &fmt, &id, &model,
+                                     &dialect))
+        return NULL;
+    if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
+    if (dialect != Py_None && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
+    self = (EncoderObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    tw_buf_init(&self->out);
+    self->format = (int)f;
+    tw_encoder_opts_init(&o);
+    o.id = id;
+    o.model = model;
+    /* The source dialect decides what an event index means (None: content-block position). */
+    o.index_is_choice = tw_dialect_indexes_choices(dl);
+    self->enc = tw_encoder_new(f, &o, &err);
+    if (!self->enc) {
+        Py_DECREF(self);
+        return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    }
+    return (PyObject *)self;
+}
+
+static void Encoder_dealloc(EncoderObject *self) {
+    tw_encoder_free(self->enc);
+    tw_buf_free(&self->out);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *take_out(EncoderObject *self) {
+    PyObject *r = PyBytes_FromStringAndSize(self->out.data, (Py_ssize_t)self->out.len);
+    self->out.len = 0;
+    return r;
+}
+
+static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
+    PyObject *seq, *r = NULL;
+    Py_ssize_t i, n;
+    tw_event ev;
+    if (PyObject_TypeCheck(events, &Event_Type)) {
+        if (tw_py_event_to_c((EventObject *)events, &ev) < 0) return NULL;
+        if (tw_py_encoder_encode(self, &ev) < 0) return NULL;
+        return take_out(self);
+    }
+    seq = PySequence_Fast(events, "encode() takes an Event or a sequence of Events");
+    if (!seq) return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyObject_TypeCheck(item, &Event_Type)) {
+            PyErr_Format(PyExc_TypeError, "encode() items must be tokenwire.Event, not %.100s",
+                         Py_TYPE(item)->tp_name);
+            goto cleanup;
+        }
+        if (tw_py_event_to_c((EventObject *)item, &ev) < 0) goto cleanup;
+        if (tw_py_encoder_encode(self, &ev) < 0) goto cleanup;
+    }
+    r = take_out(self);
+cleanup:
+    if (!r) self->out.len = 0;
+    Py_DECREF(seq);
+    return r;
+}
+
+static PyObject *Encoder_finish(EncoderObject *self, PyObject *Py_UNUSED(ignored)) {
+    tw_code c = tw_encoder_finish(self->enc, &self->out);
+    if (c != TW_OK) return tw_py_raise_code(c, NULL);
+    return take_out(self);
+}
+
+static PyObject *Encoder_heartbeat(EncoderObject *self, PyObject *Py_UNUSED(ignored)) {
+    tw_code c = tw_encoder_heartbeat(self->enc, &self->out);
+    if (c != TW_OK) return tw_py_raise_code(c, NULL);
+    return take_out(self);
+}
+
+static PyObject *Encoder_get_content_type(EncoderObject *self, void *Py_UNUSED(c)) {
+    return PyUnicode_FromString(tw_format_content_type((tw_format)self->format));
+}
+
+static PyObject *Encoder_get_headers(EncoderObject *self, void *Py_UNUSED(c)) {
+    const char *const *h = tw_format_headers((tw_format)self->format);
+    PyObject *out = PyList_New(0);
+    for (; out && *h; h += 2) {
+        PyObject *pair = Py_BuildValue("(ss)", h[0], h[1]);
+        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
+        Py_XDECREF(pair);
+    }
+    return out;
+}
+
+static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
+    return PyUnicode_FromString(tw_format_name((tw_format)self->format));
+}
+
+static PyMethodDef Encoder_methods[] = {
+    {"encode", (PyCFunction)Encoder_encode, METH_O, "Bytes for one Event or a list of Events."},
+    {"finish", (PyCFunction)Encoder_finish, METH_NOARGS, "The closing bytes (once)."},
+    {"heartbeat", (PyCFunction)Encoder_heartbeat, METH_NOARGS,
+     "A keep-alive comment for SSE formats (b'' otherwise)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Encoder_getset[] = {
+    {"content_type", (getter)Encoder_get_content_type, NULL, "The format's Content-Type.", NULL},
+    {"headers", (getter)Encoder_get_headers, NULL,
+     "The response headers for relaying this format: [(name, value), ...] (content-type, "
+     "no-buffering headers, the AI SDK header).", NULL},
+    {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject Encoder_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire.Encoder",
+    .tp_doc = "Encoder(format, id=None, model=None, dialect=None): normalized events to downstream "
+              "bytes; dialect (of the source) decides whether an event index is a choice.",
+    .tp_basicsize = sizeof(EncoderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Encoder_new,
+    .tp_dealloc = (destructor)Encoder_dealloc,
+    .tp_methods = Encoder_methods,
+    .tp_getset = Encoder_getset,
+};
+
+int tw_py_init_encoder(PyObject *m) {
+    if (PyType_Ready(&Encoder_Type) < 0) return -1;
+    Py_INCREF(&Encoder_Type);
+    if (PyModule_AddObject(m, "Encoder", (PyObject *)&Encoder_Type) < 0) {
+        Py_DECREF(&Encoder_Type);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,796 @@
+/*
+ * engine.c - tokenwire._native.Engine: the libcurl I/O thread(s), one tw_sink per event loop
+ * (its fd registered once with that loop's add_reader), the loop readers that wake the parked
+ * Futures, and Engine.start (a request's options handed to the core).
+ */
+#include "tw_py_stream.h"
+
+#include <math.h>
+
+static PyTypeObject Sink_Type;
+static PyTypeObject Reader_Type;
+static PyTypeObject LoopEntry_Type;
+
+/*==============================================================================================
+ * Engine, sinks and loop readers
+ *
+ * Each event loop that starts streams gets its own tw_sink, created on its first start, whose
+ * fd is registered once with that loop's add_reader. Streams started in a loop are announced
+ * on its sink only, so the reader runs on the loop's own thread and resolves the loop's own
+ * Futures, for any number of loops on any threads. Streams started with no running loop (and
+ * stream_sync) use the engine's sync sink, which a loop watches once it awaits one of them;
+ * likewise a loop awaiting a stream of another loop's sink watches that sink too. A reader
+ * that finds a Future of another loop hands the wakeup to that loop (call_soon_threadsafe).
+ *
+ * The engine keeps one LoopEntry per loop (a weak reference to the loop, its sink and its
+ * readers). Entries of closed or collected loops are dropped when a new loop shows up and when
+ * the engine goes away; the readers of a loop still open are then removed on its own thread.
+ *
+ * fork(): a child process inherits the engine but not its I/O threads. The first start (or
+ * stats / prewarm) in the child sees tw_engine_forked, drops the parent's sinks without
+ * touching the parent's loops (an epoll set is shared across fork(), so removing a reader in
+ * the child would remove it in the parent) and creates a new engine; streams of the parent
+ * end with a TransportError at once.
+ *============================================================================================*/
+
+static int weakref_is(PyObject *ref, PyObject *o) {
+#if PY_VERSION_HEX >= 0x030d0000
+    PyObject *t;
+    int r;
+    if (PyWeakref_GetRef(ref, &t) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    r = t == o;
+    Py_XDECREF(t);
+    return r;
+#else
+    return PyWeakref_GetObject(ref) == o;
+#endif
+}
+
+/* The referent of a weak reference (new reference), or NULL when it is gone. */
+static PyObject *weakref_get(PyObject *ref) {
+#if PY_VERSION_HEX >= 0x030d0000
+    PyObject *t;
+    if (PyWeakref_GetRef(ref, &t) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return t;
+#else
+    PyObject *t = PyWeakref_GetObject(ref);
+    if (!t || t == Py_None) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(t);
+#endif
+}
+
+/* The running loop of this thread (new reference), or NULL (no exception) when none runs. */
+PyObject *tw_py_running_loop(void) {
+    PyObject *loop = PyObject_CallNoArgs(tw_state->get_running_loop_or_none);
+    if (!loop) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+static int loop_flag(PyObject *loop, PyObject *method) {
+    PyObject *r = PyObject_CallMethodNoArgs(loop, method);
+    int v;
+    if (!r) {
+        PyErr_Clear();
+        return -1;
+    }
+    v = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return v;
+}
+
+static int loop_is_closed(PyObject *loop) { return loop_flag(loop, tw_state->str_is_closed) != 0; }
+
+/* ---- Sink ----------------------------------------------------------------------------------- */
+
+static SinkObject *sink_new(EngineObject *self) {
+    tw_error err = {0};
+    SinkObject *k = PyObject_New(SinkObject, &Sink_Type);
+    if (!k) return NULL;
+    k->fd = -1;
+    k->k = tw_sink_new(self->e, NULL, NULL, &err);
+    if (!k->k) {
+        Py_DECREF(k);
+        tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+        return NULL;
+    }
+    k->fd = tw_sink_fd(k->k);
+    return k;
+}
+
+static void Sink_dealloc(SinkObject *k) {
+    /* In a fork() child, for a sink of the parent's engine, this only closes the child's copy
+     * of the fd. */
+    if (k->k) tw_sink_free(k->k);
+    PyObject_Free(k);
+}
+
+static PyTypeObject Sink_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.Sink",
+    .tp_basicsize = sizeof(SinkObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Sink_dealloc,
+};
+
+/* ---- Reader --------------------------------------------------------------------------------- */
+
+/* The loop's reader callback: every ready stream of the sink in one pass. */
+static PyObject *Reader_call(ReaderObject *r, PyObject *args, PyObject *kwargs) {
+    tw_stream *ready[64];
+    StreamObject *objs[64];
+    size_t n, i;
+    (void)args;
+    (void)kwargs;
+    Py_INCREF(r); /* code run below may remove this reader from its loop */
+    do {
+        n = tw_sink_take_ready(r->sink->k, ready, 64);
+        /* Each stream comes with a reference of its own; hold every Python object too before
+         * running any Python code that could drop the last reference to one of them. */
+        for (i = 0; i < n; i++) {
+            objs[i] = tw_stream_userdata(ready[i]);
+            if (objs[i] && objs[i]->ts == ready[i]) Py_INCREF(objs[i]);
+            else objs[i] = NULL;
+        }
+        for (i = 0; i < n; i++) {
+            StreamObject *s = objs[i];
+            if (!s) continue;
+            if (s->merge) {
+                MergeObject *m = s->merge;
+                Py_INCREF(m);
+                tw_py_merge_mark_ready(m, s->merge_index);
+                tw_py_consumer_notify((ConsumerObject *)m, r->loop);
+                Py_DECREF(m);
+            } else if (s->waiter) {
+                tw_py_consumer_notify((ConsumerObject *)s, r->loop);
+            }
+        }
+        for (i = 0; i < n; i++) {
+            Py_XDECREF(objs[i]);
+            tw_stream_unref(ready[i]); /* take_ready's reference */
+        }
+    } while (n == 64);
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}
+
+static void Reader_dealloc(ReaderObject *r) {
+    Py_XDECREF(r->sink);
+    PyObject_Free(r);
+}
+
+static PyTypeObject Reader_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.Reader",
+    .tp_basicsize = sizeof(ReaderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_call = (ternaryfunc)Reader_call,
+};
+
+/* Makes loop watch sink (once per loop and sink). @return 0 or -1 (raised). */
+static int entry_watch(LoopEntryObject *en, PyObject *loop, SinkObject *sink) {
+    Py_ssize_t i;
+    ReaderObject *r;
+    PyObject *fd, *res;
+    int rc;
+    for (i = 0; i < PyList_GET_SIZE(en->readers); i++) {
+        r = (ReaderObject *)PyList_GET_ITEM(en->readers, i);
+        if (r->sink == sink && r->registered) return 0;
+    }
+    r = PyObject_New(ReaderObject, &Reader_Type);
+    if (!r) return -1;
+    r->sink = (SinkObject *)Py_NewRef(sink);
+    r->loop = loop;
+    r->registered = 0;
+    fd = PyLong_FromLong(sink->fd);
+    if (!fd) {
+        Py_DECREF(r);
+        return -1;
+    }
+    res = PyObject_CallMethodObjArgs(loop, tw_state->str_add_reader, fd, (PyObject *)r, NULL);
+    Py_DECREF(fd);
+    if (!res) {
+        Py_DECREF(r);
+        return -1;
+    }
+    Py_DECREF(res);
+    r->registered = 1;
+    rc = PyList_Append(en->readers, (PyObject *)r);
+    Py_DECREF(r);
+    return rc;
+}
+
+/* Undoes a reader's add_reader where that is safe: on the loop's thread directly, on a loop
+ * running in another thread through call_soon_threadsafe (the reader keeps the fd open until
+ * then), on a closed loop not at all (nothing polls it). In a fork() child never: the loop is
+ * the parent's and its epoll set is shared with the parent. */
+static void reader_detach(ReaderObject *r, PyObject *loop, int forked) {
+    PyObject *fd, *res = NULL, *cur;
+    if (!r->registered) return;
+    r->registered = 0;
+    if (forked || loop_is_closed(loop)) return;
+    fd = PyLong_FromLong(r->sink->fd);
+    if (!fd) {
+        PyErr_Clear();
+        return;
+    }
+    cur = tw_py_running_loop();
+    if (cur != loop && loop_flag(loop, tw_state->str_is_running) == 1) {
+        PyObject *cb = PyObject_GetAttr(loop, tw_state->str_remove_reader);
+        if (cb) {
+            res = PyObject_CallMethodObjArgs(loop, tw_state->str_call_soon_threadsafe, cb, fd,
+                                             NULL);
+            Py_DECREF(cb);
+        }
+    } else {
+        res = PyObject_CallMethodOneArg(loop, tw_state->str_remove_reader, fd);
+    }
+    Py_XDECREF(cur);
+    Py_DECREF(fd);
+    if (res) Py_DECREF(res);
+    else PyErr_Clear();
+}
+
+/* ---- LoopEntry ------------------------------------------------------------------------------ */
+
+static void LoopEntry_dealloc(LoopEntryObject *en) {
+    Py_XDECREF(en->loop_ref);
+    Py_XDECREF(en->own);
+    Py_XDECREF(en->readers);
+    PyObject_Free(en);
+}
+
+static PyTypeObject LoopEntry_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.LoopEntry",
+    .tp_basicsize = sizeof(LoopEntryObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)LoopEntry_dealloc,
+};
+
+/* Removes en from self->entries (identity; no Python code runs before the removal). */
+static void engine_forget(EngineObject *self, LoopEntryObject *en) {
+    Py_ssize_t i;
+    if (self->last == en) self->last = NULL;
+    for (i = 0; i < PyList_GET_SIZE(self->entries); i++) {
+        if (PyList_GET_ITEM(self->entries, i) == (PyObject *)en) {
+            if (PyList_SetSlice(self->entries, i, i + 1, NULL) < 0) PyErr_Clear();
+            return;
+        }
+    }
+}
+
+/* Drops the entries of loops that are closed or collected. */
+static void engine_purge(EngineObject *self) {
+    PyObject *snap = PyList_GetSlice(self->entries, 0, PyList_GET_SIZE(self->entries));
+    Py_ssize_t i;
+    if (!snap) {
+        PyErr_Clear();
+        return;
+    }
+    for (i = 0; i < PyList_GET_SIZE(snap); i++) {
+        LoopEntryObject *en = (LoopEntryObject *)PyList_GET_ITEM(snap, i);
+        PyObject *loop = weakref_get(en->loop_ref);
+        /* A closed loop polls nothing: its readers need no removal. */
+        if (!loop || loop_is_closed(loop)) engine_forget(self, en);
+        Py_XDECREF(loop);
+    }
+    Py_DECREF(snap);
+}
+
+/* The entry of loop, created on first use (new reference). */
+static LoopEntryObject *engine_entry(EngineObject *self, PyObject *loop) {
+    LoopEntryObject *en = self->last;
+    Py_ssize_t i;
+    if (en && weakref_is(en->loop_ref, loop)) return (LoopEntryObject *)Py_NewRef(en);
+    for (i = 0; i < PyList_GET_SIZE(self->entries); i++) {
+        en = (LoopEntryObject *)PyList_GET_ITEM(self->entries, i);
+        if (weakref_is(en->loop_ref, loop)) {
+            self->last = en;
+            return (LoopEntryObject *)Py_NewRef(en);
+        }
+    }
+    /* A new loop: the moment to let go of the ones that are gone. */
+    engine_purge(self);
+    en = PyObject_New(LoopEntryObject, &LoopEntry_Type);
+    if (!en) return NULL;
+    en->own = NULL;
+    en->readers = PyList_New(0);
+    en->loop_ref = PyWeakref_NewRef(loop, NULL);
+    if (!en->readers || !en->loop_ref || PyList_Append(self->entries, (PyObject *)en) < 0) {
+        Py_DECREF(en);
+        return NULL;
+    }
+    self->last = en;
+    return en;
+}
+
+/* Drops every entry; removes the readers of loops still open (see reader_detach). */
+static void engine_drop_entries(EngineObject *self, int forked) {
+    PyObject *entries = self->entries;
+    Py_ssize_t i, j;
+    if (!entries) return;
+    self->entries = PyList_New(0);
+    if (!self->entries) PyErr_Clear();
+    self->last = NULL;
+    for (i = 0; i < PyList_GET_SIZE(entries); i++) {
+        LoopEntryObject *en = (LoopEntryObject *)PyList_GET_ITEM(entries, i);
+        PyObject *loop = weakref_get(en->loop_ref);
+        if (!loop) continue;
+        for (j = 0; j < PyList_GET_SIZE(en->readers); j++)
+            reader_detach((ReaderObject *)PyList_GET_ITEM(en->readers, j), loop, forked);
+        Py_DECREF(loop);
+    }
+    Py_DECREF(entries);
+}
+
+/* ---- Engine --------------------------------------------------------------------------------- */
+
+static tw_engine *engine_create(int io_threads, size_t high, size_t low) {
+    tw_engine_opts o;
+    tw_error err = {0};
+    tw_engine *e;
+    tw_engine_opts_init(&o);
+    o.io_threads = io_threads;
+    if (high) o.queue_high_watermark = high;
+    if (low) o.queue_low_watermark = low;
+    else if (high) o.queue_low_watermark = high / 4;
+    Py_BEGIN_ALLOW_THREADS
+    e = tw_engine_new(&o, &err);
+    Py_END_ALLOW_THREADS
+    if (!e) tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    return e;
+}
+
+static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"io_threads", "high_watermark", "low_watermark", NULL};
+    int io_threads = 1;
+    Py_ssize_t high = 0, low = 0;
+    EngineObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|inn:Engine", kwlist, &io_threads, &high,
+                                     &low))
+        return NULL;
+    if (io_threads < 1 || high < 0 || low < 0) {
+        PyErr_SetString(PyExc_ValueError, "io_threads must be >= 1 and watermarks >= 0");
+        return NULL;
+    }
+    self = (EngineObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->io_threads = io_threads;
+    self->high = (size_t)high;
+    self->low = (size_t)low;
+    self->entries = PyList_New(0);
+    if (!self->entries) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->e = engine_create(io_threads, self->high, self->low);
+    if (!self->e) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void Engine_dealloc(EngineObject *self) {
+    int forked = self->e && tw_engine_forked(self->e);
+    engine_drop_entries(self, forked);
+    Py_CLEAR(self->entries);
+    Py_CLEAR(self->sync_sink);
+    if (self->e) {
+        tw_engine *e = self->e;
+        self->e = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        tw_engine_free(e); /* in a fork() child: only closes the child's copies of its fds */
+        Py_END_ALLOW_THREADS
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Makes the engine usable in this process: in a fork() child of the process that created
+ * it, replaces it with a new one (see the section comment). @return 0 or -1 (raised). */
+static int engine_ready(EngineObject *self) {
+    tw_engine *old = self->e, *e;
+    if (!old) {
+        PyErr_SetString(PyExc_ValueError, "engine is closed");
+        return -1;
+    }
+    if (!tw_engine_forked(old)) return 0;
+    e = engine_create(self->io_threads, self->high, self->low);
+    if (!e) return -1;
+    engine_drop_entries(self, 1);
+    Py_CLEAR(self->sync_sink);
+    self->e = e;
+    tw_engine_free(old); /* fork-safe: closes this process's copies of the parent's fds */
+    return 0;
+}
+
+static SinkObject *engine_sync_sink(EngineObject *self) {
+    if (!self->sync_sink) self->sync_sink = sink_new(self);
+    return self->sync_sink;
+}
+
+/* The sink of the streams started in loop: created, and watched by loop, on first use. */
+static SinkObject *engine_loop_sink(EngineObject *self, PyObject *loop) {
+    LoopEntryObject *en = engine_entry(self, loop);
+    SinkObject *k;
+    if (!en) return NULL;
+    if (!en->own) {
+        k = sink_new(self);
+        if (!k || entry_watch(en, loop, k) < 0) {
+            Py_XDECREF(k);
+            Py_DECREF(en);
+            return NULL;
+        }
+        if (!en->own) en->own = k;
+        else Py_DECREF(k);
+    }
+    k = en->own;
+    Py_DECREF(en); /* k stays referenced by the entry, which the engine holds */
+    return k;
+}
+
+/* Makes loop watch the sink of s before a Future of loop waits on s. @return 0 or -1. */
+int tw_py_stream_watch(StreamObject *s, PyObject *loop) {
+    EngineObject *eng = s->engine;
+    LoopEntryObject *en;
+    int r = 0;
+    if (!s->sink || !eng || !eng->e) return 0;
+    en = engine_entry(eng, loop);
+    if (!en) return -1;
+    if (en->own != s->sink) r = entry_watch(en, loop, s->sink);
+    Py_DECREF(en);
+    return r;
+}
+
+static PyObject *Engine_stats(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+    tw_engine_stats s;
+    if (engine_ready(self) < 0) return NULL;
+    tw_engine_get_stats(self->e, &s);
+    return Py_BuildValue("{sKsKsKsKsK}", "active_streams", (unsigned long long)s.active_streams,
+                         "paused_streams", (unsigned long long)s.paused_streams,
+                         "connections_reused", (unsigned long long)s.connections_reused,
+                         "streams_started", (unsigned long long)s.streams_started,
+                         "streams_finished", (unsigned long long)s.streams_finished);
+}
+
+static PyObject *Engine_prewarm(EngineObject *self, PyObject *arg) {
+    const char *url;
+    Py_ssize_t len;
+    tw_error err = {0};
+    tw_code c;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "prewarm() takes a URL str");
+        return NULL;
+    }
+    if (engine_ready(self) < 0) return NULL;
+    url = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (!url) return NULL;
+    if ((size_t)len != strlen(url)) {
+        PyErr_Format(PyExc_ValueError, "invalid url: NUL at byte %zu", strlen(url));
+        return NULL;
+    }
+    c = tw_engine_prewarm(self->e, url, &err);
+    if (c != TW_OK) return tw_py_raise_code(c, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_loops(EngineObject *self, PyObject *Py_UNUSED(ignored)) {
+    /* For tests: the number of loops the engine keeps a sink / readers for. */
+    return PyLong_FromSsize_t(self->entries ? PyList_GET_SIZE(self->entries) : 0);
+}
+
+static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs);
+
+static PyMethodDef Engine_methods[] = {
+    {"start", (PyCFunction)(void (*)(void))Engine_start, METH_VARARGS | METH_KEYWORDS,
+     "start(url, *, method='POST', headers=(), body=None, dialect='openai', ...) -> Stream"},
+    {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "Engine-wide counters."},
+    {"prewarm", (PyCFunction)Engine_prewarm, METH_O, "Open a connection to url's host early."},
+    {"_loops", (PyCFunction)Engine_loops, METH_NOARGS,
+     "The number of event loops the engine keeps a sink for (tests)."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject Engine_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire._native.Engine",
+    .tp_doc = "Engine(io_threads=1, high_watermark=0, low_watermark=0): libcurl I/O thread(s).",
+    .tp_basicsize = sizeof(EngineObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Engine_new,
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_methods = Engine_methods,
+};
+/*==============================================================================================
+ * Engine.start: a request's options handed to the core
+ *
+ * Request preparation is the core's (tw_engine_start): the API key's header per dialect or
+ * auth, anthropic-version, query parameters percent-encoded, caller headers replacing those
+ * defaults case-insensitively, and every byte that reaches the wire checked. Options left out
+ * keep tw_request_opts_init's defaults (REQUEST_DEFAULTS).
+ *============================================================================================*/
+
+/* How the API key is sent (tw_auth); None is TW_AUTH_DIALECT, the dialect's provider's way. */
+static const struct {
+    const char *name;
+    tw_auth auth;
+} auth_names[] = {
+    {"bearer", TW_AUTH_BEARER},          /* Authorization: Bearer K */
+    {"api-key", TW_AUTH_API_KEY},        /* api-key: K (Azure OpenAI) */
+    {"x-api-key", TW_AUTH_X_API_KEY},    /* x-api-key: K */
+    {"x-goog-api-key", TW_AUTH_GOOG},    /* x-goog-api-key: K */
+};
+#define N_AUTH (sizeof auth_names / sizeof auth_names[0])
+
+static int auth_arg(PyObject *o, tw_auth *out) {
+    size_t i;
+    *out = TW_AUTH_DIALECT;
+    if (!o || o == Py_None) return 0;
+    if (PyUnicode_Check(o)) {
+        for (i = 0; i < N_AUTH; i++)
+            if (PyUnicode_CompareWithASCIIString(o, auth_names[i].name) == 0) {
+                *out = auth_names[i].auth;
+                return 0;
+            }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "unknown auth %R: expected None (the dialect's way), 'bearer', 'api-key', "
+                 "'x-api-key' or 'x-goog-api-key'",
+                 o);
+    return -1;
+}
+
+/* UTF-8 of a str option (None allowed): NULL with *out = NULL for None; a str holding a NUL is
+ * refused (a C string would silently end there). */
+static PyObject *cstr_opt(PyObject *o, const char *what, const char **out) {
+    Py_ssize_t len;
+    *out = NULL;
+    if (!o || o == Py_None) return Py_None;
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str or None", what);
+        return NULL;
+    }
+    *out = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!*out) return NULL;
+    if (strlen(*out) != (size_t)len) {
+        PyErr_Format(PyExc_ValueError, "invalid %s: NUL at byte %zu", what, strlen(*out));
+        return NULL;
+    }
+    return o;
+}
+
+/* UTF-8 and length of a required str argument (the core checks the bytes, NULs included). */
+static const char *utf8_arg(PyObject *o, const char *what, size_t *len) {
+    Py_ssize_t n;
+    const char *p;
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(o)->tp_name);
+        return NULL;
+    }
+    p = PyUnicode_AsUTF8AndSize(o, &n);
+    *len = (size_t)n;
+    return p;
+}
+
+/* The strings of a request, borrowed from the Python objects for the start call. */
+typedef struct start_args {
+    PyObject *hseq, *qseq; /* the sequences the strings are borrowed from */
+    const char **hv;
+    size_t *hl;
+    const char **qv; /* name, value, name, value, ... */
+} start_args;
+
+static void start_args_free(start_args *a) {
+    PyMem_Free(a->hv);
+    PyMem_Free(a->hl);
+    PyMem_Free(a->qv);
+    Py_XDECREF(a->hseq);
+    Py_XDECREF(a->qseq);
+}
+
+static int headers_arg(PyObject *headers, start_args *a, tw_request_opts *o) {
+    Py_ssize_t nh, i;
+    if (!headers || headers == Py_None) return 0;
+    a->hseq = PySequence_Fast(headers, "headers must be a sequence of 'Name: value' str");
+    if (!a->hseq) return -1;
+    nh = PySequence_Fast_GET_SIZE(a->hseq);
+    a->hv = PyMem_Calloc((size_t)nh + 1, sizeof *a->hv);
+    a->hl = PyMem_Calloc((size_t)nh + 1, sizeof *a->hl);
+    if (!a->hv || !a->hl) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < nh; i++) {
+        PyObject *h = PySequence_Fast_GET_ITEM(a->hseq, i);
+        if (!PyUnicode_Check(h)) {
+            PyErr_SetString(PyExc_TypeError, "headers must be 'Name: value' str");
+            return -1;
+        }
+        if (!(a->hv[i] = utf8_arg(h, "header", &a->hl[i]))) return -1;
+    }
+    o->headers = a->hv;
+    o->header_lens = a->hl;
+    o->n_headers = (size_t)nh;
+    return 0;
+}
+
+/* query: a sequence of (name, value) str pairs, percent-encoded by the core. */
+static int query_arg(PyObject *query, start_args *a, tw_request_opts *o) {
+    Py_ssize_t n, i;
+    if (!query || query == Py_None) return 0;
+    a->qseq = PySequence_Fast(query, "query must be a sequence of (name, value) str pairs");
+    if (!a->qseq) return -1;
+    n = PySequence_Fast_GET_SIZE(a->qseq);
+    a->qv = PyMem_Calloc(2 * (size_t)n + 1, sizeof *a->qv);
+    if (!a->qv) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *kv = PySequence_Fast_GET_ITEM(a->qseq, i);
+        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
+            PyErr_SetString(PyExc_TypeError, "query must be a sequence of (name, value) pairs");
+            return -1;
+        }
+        if (!cstr_opt(PyTuple_GET_ITEM(kv, 0), "query parameter name", &a->qv[2 * i]) ||
+            !cstr_opt(PyTuple_GET_ITEM(kv, 1), "query parameter value", &a->qv[2 * i + 1]))
+            return -1;
+        if (!a->qv[2 * i]) {
+            PyErr_SetString(PyExc_TypeError, "a query parameter name must be str");
+            return -1;
+        }
+    }
+    o->query = a->qv;
+    o->n_query = (size_t)n;
+    return 0;
+}
+
+static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"url",          "method",          "headers",
+                             "body",         "dialect",         "api_key",
+                             "auth",         "query",           "connect_timeout",
+                             "first_byte_timeout", "idle_timeout", "event_timeout",
+                             "total_timeout", "paused_timeout", "max_retries",
+                             "retry_sent",   "retry_base_delay", "http2",
+                             "verify_peer",  "ca_file",         "max_event_size",
+                             "accumulate",   "sync",            NULL};
+    PyObject *dialect = NULL, *url_o, *method_o = NULL, *headers = NULL, *body = Py_None;
+    PyObject *api_key = Py_None, *auth = Py_None, *query = Py_None, *ca_file = Py_None;
+    PyObject *loop = NULL;
+    Py_buffer view = {0};
+    int have_view = 0, sync = 0;
+    tw_request_opts o;
+    tw_error err = {0};
+    start_args a;
+    Py_ssize_t max_event_size = 0;
+    StreamObject *s = NULL;
+    SinkObject *sink;
+
+    memset(&a, 0, sizeof a);
+    tw_request_opts_init(&o);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOOOOOddddddipdppOnpp:start", kwlist,
+                                     &url_o, &method_o, &headers, &body, &dialect, &api_key,
+                                     &auth, &query, &o.connect_timeout, &o.first_byte_timeout,
+                                     &o.idle_timeout, &o.event_timeout, &o.total_timeout,
+                                     &o.paused_timeout, &o.max_retries, &o.retry_sent,
+                                     &o.retry_base_delay, &o.http2, &o.verify_peer, &ca_file,
+                                     &max_event_size, &o.accumulate, &sync))
+        return NULL;
+    if (engine_ready(self) < 0) return NULL;
+    if (dialect && !(o.dialect = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
+    if (o.max_retries < 0 || max_event_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
+        return NULL;
+    }
+    if (!(o.paused_timeout >= 0) || isinf(o.paused_timeout)) {
+        PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");
+        return NULL;
+    }
+    if (auth_arg(auth, &o.auth) < 0) return NULL;
+    if (!(o.url = utf8_arg(url_o, "url", &o.url_len))) return NULL;
+    if (method_o && !(o.method = utf8_arg(method_o, "method", &o.method_len))) return NULL;
+    if (api_key != Py_None && !(o.api_key = utf8_arg(api_key, "api_key", &o.api_key_len)))
+        return NULL;
+    if (o.api_key && !o.api_key_len) o.api_key = NULL; /* "" = no key */
+    if (!cstr_opt(ca_file, "ca_file", &o.ca_file)) return NULL;
+    if (headers_arg(headers, &a, &o) < 0 || query_arg(query, &a, &o) < 0) goto cleanup;
+    if (body != Py_None) {
+        if (PyUnicode_Check(body)) {
+            PyErr_SetString(PyExc_TypeError, "body must be bytes (encode str first)");
+            goto cleanup;
+        }
+        if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) goto cleanup;
+        have_view = 1;
+        o.body = view.buf;
+        o.body_len = (size_t)view.len;
+    }
+    o.max_event_size = (size_t)max_event_size;
+    /* A stream belongs to the loop it was started in: announced on that loop's sink. */
+    loop = sync ? NULL : tw_py_running_loop();
+    sink = loop ? engine_loop_sink(self, loop) : engine_sync_sink(self);
+    if (!sink) goto cleanup;
+    o.sink = sink->k;
+
+    s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
+    if (!s) goto cleanup;
+    s->merge_index = -1;
+    s->dialect = (int)o.dialect;
+    s->accumulate = o.accumulate;
+    s->sync = sync;
+    if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
+        Py_CLEAR(s);
+        goto cleanup;
+    }
+    s->engine = (EngineObject *)Py_NewRef(self);
+    s->sink = (SinkObject *)Py_NewRef(sink);
+    o.userdata = s;
+    s->ts = tw_engine_start(self->e, &o, &err);
+    if (!s->ts) {
+        Py_CLEAR(s);
+        tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    }
+cleanup:
+    Py_XDECREF(loop);
+    if (have_view) PyBuffer_Release(&view);
+    start_args_free(&a);
+    return (PyObject *)s;
+}
+
+/* REQUEST_DEFAULTS: tw_request_opts_init's values, the one policy every binding documents. */
+static PyObject *request_defaults(void) {
+    tw_request_opts o;
+    tw_request_opts_init(&o);
+    return Py_BuildValue("{sdsdsdsdsdsdsisdsOsO}", "connect_timeout", o.connect_timeout,
+                         "first_byte_timeout", o.first_byte_timeout, "idle_timeout",
+                         o.idle_timeout, "event_timeout", o.event_timeout, "total_timeout",
+                         o.total_timeout, "paused_timeout", o.paused_timeout, "max_retries",
+                         o.max_retries, "retry_base_delay", o.retry_base_delay, "accumulate",
+                         o.accumulate ? Py_True : Py_False, "verify_peer",
+                         o.verify_peer ? Py_True : Py_False);
+}
+
+int tw_py_init_engine(PyObject *m) {
+    PyObject *d, *auths;
+    size_t i;
+    if (PyType_Ready(&Sink_Type) < 0 || PyType_Ready(&Reader_Type) < 0 ||
+        PyType_Ready(&LoopEntry_Type) < 0 || PyType_Ready(&Engine_Type) < 0)
+        return -1;
+    Py_INCREF(&Engine_Type);
+    if (PyModule_AddObject(m, "Engine", (PyObject *)&Engine_Type) < 0) {
+        Py_DECREF(&Engine_Type);
+        return -1;
+    }
+    d = request_defaults();
+    if (!d || PyModule_AddObject(m, "REQUEST_DEFAULTS", d) < 0) {
+        Py_XDECREF(d);
+        return -1;
+    }
+    auths = PyTuple_New((Py_ssize_t)N_AUTH);
+    for (i = 0; auths && i < N_AUTH; i++) {
+        PyObject *v = PyUnicode_InternFromString(auth_names[i].name);
+        if (!v) Py_CLEAR(auths);
+        else PyTuple_SET_ITEM(auths, (Py_ssize_t)i, v);
+    }
+    if (!auths || PyModule_AddObject(m, "AUTHS", auths) < 0) {
+        Py_XDECREF(auths);
+        return -1;
+    }
+    return 0;
+}

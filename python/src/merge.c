@@ -1,0 +1,385 @@
+/*
+ * merge.c - tokenwire.merge: several agent streams in arrival order, each event tagged with its
+ * source, agent_start / agent_complete per source; errors of one source are events.
+ */
+#include "tw_py_stream.h"
+
+/*==============================================================================================
+ * Merge: several agent streams in arrival order
+ *============================================================================================*/
+
+void tw_py_merge_mark_ready(MergeObject *m, Py_ssize_t i) {
+    if (i < 0 || i >= m->n || m->ent[i].in_ready || m->ent[i].completed) return;
+    m->ent[i].in_ready = 1;
+    m->ready[(m->ready_head + m->ready_len) % m->n] = i;
+    m->ready_len++;
+}
+
+/* A source whose terminal event was taken without reaching the merge's bookkeeping (its
+ * callback raised): it is complete all the same, so that the merge can end. */
+static void merge_settle(MergeObject *m, Py_ssize_t i) {
+    if (!m->ent[i].completed && m->ent[i].s->done) {
+        m->ent[i].completed = 1;
+        m->n_completed++;
+    }
+}
+
+/* The next raw event of any source: sources known to be ready first, then a scan.
+ * NR_ERROR: a callback of source *ei raised. */
+static int merge_next_raw(MergeObject *m, Py_ssize_t *ei, const tw_event **ev) {
+    Py_ssize_t k;
+    int r;
+    while (m->ready_len > 0) {
+        Py_ssize_t i = m->ready[m->ready_head];
+        if (!m->ent[i].completed) {
+            r = tw_py_stream_next_raw(m->ent[i].s, ev);
+            if (r == NR_EVENT || r == NR_ERROR) {
+                *ei = i;
+                if (r == NR_ERROR) merge_settle(m, i);
+                return r;
+            }
+        }
+        m->ent[i].in_ready = 0;
+        m->ready_head = (m->ready_head + 1) % m->n;
+        m->ready_len--;
+    }
+    for (k = 0; k < m->n; k++) {
+        Py_ssize_t i = (m->rr + k) % m->n;
+        if (m->ent[i].completed) continue;
+        r = tw_py_stream_next_raw(m->ent[i].s, ev);
+        if (r == NR_EVENT || r == NR_ERROR) {
+            m->rr = (i + 1) % m->n;
+            tw_py_merge_mark_ready(m, i);
+            *ei = i;
+            if (r == NR_ERROR) merge_settle(m, i);
+            return r;
+        }
+    }
+    return m->n_completed == m->n ? NR_DONE : NR_EMPTY;
+}
+
+static int merge_push(MergeObject *m, PyObject *ev) {
+    int r;
+    if (!ev) return -1;
+    r = PyList_Append(m->outq, ev);
+    Py_DECREF(ev);
+    return r;
+}
+
+static PyObject *synth(MergeObject *m, Py_ssize_t i, tw_event_type type) {
+    tw_event ev;
+    tw_event_init(&ev);
+    ev.type = type;
+    return tw_py_event_new(&ev, m->ent[i].name);
+}
+
+/* Converts raw events to Events in m->outq until one is there or nothing is available. */
+static int merge_fill(MergeObject *m, int all) {
+    Py_ssize_t i;
+    const tw_event *ev;
+    int r;
+    for (;;) {
+        if (!all && PyList_GET_SIZE(m->outq) > m->outq_head) return NR_EVENT;
+        r = merge_next_raw(m, &i, &ev);
+        if (r == NR_ERROR) return -1;
+        if (r != NR_EVENT) return r;
+        if (!m->ent[i].started) {
+            m->ent[i].started = 1;
+            if (merge_push(m, synth(m, i, TW_EV_AGENT_START)) < 0) return -1;
+        }
+        if (ev->type != TW_EV_END && merge_push(m, tw_py_event_new(ev, m->ent[i].name)) < 0)
+            return -1;
+        if (m->ent[i].s->done) {
+            m->ent[i].completed = 1;
+            m->n_completed++;
+            if (merge_push(m, synth(m, i, TW_EV_AGENT_COMPLETE)) < 0) return -1;
+        }
+    }
+}
+
+static PyObject *merge_take_outq(MergeObject *m, int all) {
+    PyObject *v;
+    if (all) {
+        v = PyList_GetSlice(m->outq, m->outq_head, PyList_GET_SIZE(m->outq));
+        if (v && PyList_SetSlice(m->outq, 0, PyList_GET_SIZE(m->outq), NULL) < 0) Py_CLEAR(v);
+        m->outq_head = 0;
+        return v;
+    }
+    v = Py_NewRef(PyList_GET_ITEM(m->outq, m->outq_head));
+    m->outq_head++;
+    if (m->outq_head == PyList_GET_SIZE(m->outq) || m->outq_head >= 1024) {
+        if (PyList_SetSlice(m->outq, 0, m->outq_head, NULL) < 0) {
+            Py_DECREF(v);
+            return NULL;
+        }
+        m->outq_head = 0;
+    }
+    return v;
+}
+
+PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *st) {
+    Py_ssize_t avail;
+    int r;
+    if (mode == MODE_ENCODED) {
+        EncoderObject *enc = it->enc;
+        Py_ssize_t i;
+        const tw_event *ev;
+        tw_event tmp;
+        if (m->done) {
+            *st = POP_END;
+            return NULL;
+        }
+        for (;;) {
+            r = merge_next_raw(m, &i, &ev);
+            if (r == NR_ERROR) goto fail;
+            if (r != NR_EVENT) break;
+            /* The encoders open an agent on its first event and close it on its END; an
+             * agent that ended with an error is closed explicitly. */
+            m->ent[i].started = 1;
+            tmp = *ev;
+            tmp.source.ptr = m->ent[i].name_utf8;
+            tmp.source.len = m->ent[i].name_len;
+            if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
+            if (m->ent[i].s->done) {
+                m->ent[i].completed = 1;
+                m->n_completed++;
+                if (ev->type != TW_EV_END) {
+                    tw_event_init(&tmp);
+                    tmp.type = TW_EV_AGENT_COMPLETE;
+                    tmp.source.ptr = m->ent[i].name_utf8;
+                    tmp.source.len = m->ent[i].name_len;
+                    if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
+                }
+            }
+        }
+        if (r == NR_DONE) {
+            tw_code c = tw_encoder_finish(enc->enc, &enc->out);
+            if (c != TW_OK) {
+                tw_py_raise_code(c, NULL);
+                goto fail;
+            }
+            m->done = 1;
+        }
+        if (enc->out.len) {
+            PyObject *v = tw_py_encoder_take(enc);
+            *st = v ? POP_VALUE : POP_ERROR;
+            return v;
+        }
+        *st = m->done ? POP_END : POP_EMPTY;
+        return NULL;
+    }
+    r = merge_fill(m, mode == MODE_BATCH);
+    if (r < 0) goto fail;
+    avail = PyList_GET_SIZE(m->outq) - m->outq_head;
+    if (avail > 0) {
+        PyObject *v = merge_take_outq(m, mode == MODE_BATCH);
+        *st = v ? POP_VALUE : POP_ERROR;
+        return v;
+    }
+    *st = r == NR_DONE ? POP_END : POP_EMPTY;
+    if (r == NR_DONE) m->done = 1;
+    return NULL;
+fail:
+    *st = POP_ERROR;
+    return NULL;
+}
+
+void tw_py_merge_cancel(MergeObject *m) {
+    Py_ssize_t i;
+    for (i = 0; i < m->n; i++) {
+        if (m->ent[i].s && !m->ent[i].completed) tw_py_stream_cancel(m->ent[i].s);
+    }
+}
+
+static PyObject *Merge_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"streams", NULL};
+    PyObject *mapping, *items = NULL;
+    MergeObject *m = NULL;
+    Py_ssize_t n, i;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:merge", kwlist, &mapping)) return NULL;
+    if (!PyDict_Check(mapping)) {
+        PyErr_SetString(PyExc_TypeError, "merge() takes a dict {name: Stream}");
+        return NULL;
+    }
+    items = PyDict_Items(mapping);
+    if (!items) return NULL;
+    n = PyList_GET_SIZE(items);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "merge() needs at least one stream");
+        goto error;
+    }
+    m = (MergeObject *)type->tp_alloc(type, 0);
+    if (!m) goto error;
+    if (tw_py_consumer_init((ConsumerObject *)m, 1) < 0) goto error;
+    m->outq = PyList_New(0);
+    m->ent = PyMem_Calloc((size_t)n, sizeof *m->ent);
+    m->ready = PyMem_Calloc((size_t)n, sizeof *m->ready);
+    if (!m->outq || !m->ent || !m->ready) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto error;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *kv = PyList_GET_ITEM(items, i);
+        PyObject *name = PyTuple_GET_ITEM(kv, 0), *s = PyTuple_GET_ITEM(kv, 1);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "merge() names must be str");
+            goto error;
+        }
+        if (!PyObject_TypeCheck(s, &Stream_Type)) {
+            PyErr_Format(PyExc_TypeError, "merge() values must be tokenwire.Stream, not %.100s",
+                         Py_TYPE(s)->tp_name);
+            goto error;
+        }
+        if (((StreamObject *)s)->merge || ((StreamObject *)s)->waiter) {
+            PyErr_SetString(PyExc_ValueError, "a stream can only be consumed once");
+            goto error;
+        }
+        m->ent[i].name_utf8 = PyUnicode_AsUTF8AndSize(name, &len);
+        if (!m->ent[i].name_utf8) goto error;
+        m->ent[i].name_len = (size_t)len;
+        m->ent[i].name = Py_NewRef(name);
+        m->ent[i].s = (StreamObject *)Py_NewRef(s);
+        m->n = i + 1;
+    }
+    for (i = 0; i < n; i++) {
+        m->ent[i].s->merge = m;
+        m->ent[i].s->merge_index = i;
+    }
+    Py_DECREF(items);
+    return (PyObject *)m;
+error:
+    Py_XDECREF(items);
+    Py_XDECREF(m);
+    return NULL;
+}
+
+static int Merge_traverse(MergeObject *m, visitproc visit, void *arg) {
+    Py_ssize_t i;
+    int r = tw_py_consumer_traverse((ConsumerObject *)m, visit, arg);
+    if (r) return r;
+    Py_VISIT(m->outq);
+    for (i = 0; i < m->n; i++) {
+        Py_VISIT(m->ent[i].name);
+        Py_VISIT(m->ent[i].s);
+    }
+    return 0;
+}
+
+static int Merge_clear(MergeObject *m) {
+    Py_ssize_t i;
+    tw_py_consumer_clear((ConsumerObject *)m);
+    Py_CLEAR(m->outq);
+    for (i = 0; i < m->n; i++) {
+        if (m->ent[i].s) {
+            m->ent[i].s->merge = NULL;
+            if (!m->ent[i].completed) tw_py_stream_cancel(m->ent[i].s);
+        }
+        Py_CLEAR(m->ent[i].s);
+        Py_CLEAR(m->ent[i].name);
+    }
+    return 0;
+}
+
+static void Merge_dealloc(MergeObject *m) {
+    PyObject_GC_UnTrack(m);
+    Merge_clear(m);
+    PyMem_Free(m->ent);
+    PyMem_Free(m->ready);
+    Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static PyObject *Merge_anext(MergeObject *m) {
+    return tw_py_consumer_anext((ConsumerObject *)m, MODE_EVENT, NULL);
+}
+
+static void merge_close(MergeObject *m) {
+    tw_py_merge_cancel(m);
+    tw_py_consumer_cancel_waiter((ConsumerObject *)m);
+}
+
+static PyObject *Merge_aclose(MergeObject *m, PyObject *Py_UNUSED(ignored)) {
+    merge_close(m);
+    return tw_py_done_new(Py_NewRef(Py_None));
+}
+
+static PyObject *Merge_aenter(MergeObject *m, PyObject *Py_UNUSED(ignored)) {
+    return tw_py_done_new(Py_NewRef(m));
+}
+
+static PyObject *Merge_aexit(MergeObject *m, PyObject *const *args, Py_ssize_t nargs) {
+    (void)args;
+    (void)nargs;
+    merge_close(m);
+    return tw_py_done_new(Py_NewRef(Py_False));
+}
+
+static PyObject *Merge_batches(MergeObject *m, PyObject *Py_UNUSED(ignored)) {
+    return tw_py_iter_new((ConsumerObject *)m, MODE_BATCH, NULL, 0);
+}
+
+static PyObject *Merge_encoded(MergeObject *m, PyObject *args, PyObject *kwargs) {
+    return tw_py_encoded_view((ConsumerObject *)m, args, kwargs);
+}
+
+static PyObject *Merge_get_streams(MergeObject *m, void *Py_UNUSED(c)) {
+    PyObject *d = PyDict_New();
+    Py_ssize_t i;
+    if (!d) return NULL;
+    for (i = 0; i < m->n; i++) {
+        if (m->ent[i].s && PyDict_SetItem(d, m->ent[i].name, (PyObject *)m->ent[i].s) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyMethodDef Merge_methods[] = {
+    {"batches", (PyCFunction)Merge_batches, METH_NOARGS,
+     "Iterator over lists of every Event available at each step."},
+    {"_encoded", (PyCFunction)(void (*)(void))Merge_encoded, METH_VARARGS | METH_KEYWORDS,
+     "_encoded(encoder, heartbeat=0): async iterator of encoded bytes."},
+    {"aclose", (PyCFunction)Merge_aclose, METH_NOARGS, "Cancel the streams still running."},
+    {"__aenter__", (PyCFunction)Merge_aenter, METH_NOARGS, NULL},
+    {"__aexit__", (PyCFunction)(void (*)(void))Merge_aexit, METH_FASTCALL, NULL},
+    TW_PY_CONSUMER_METHODS,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Merge_getset[] = {
+    {"streams", (getter)Merge_get_streams, NULL, "The merged streams by name.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyAsyncMethods Merge_async = {
+    .am_aiter = PyObject_SelfIter,
+    .am_anext = (unaryfunc)Merge_anext,
+};
+
+PyTypeObject Merge_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tokenwire.merge",
+    .tp_doc = "merge({name: stream, ...}): the events of every stream in arrival order, tagged "
+              "with .source, with agent_start / agent_complete per source. Errors of one "
+              "source arrive as 'error' events; leaving early cancels the streams still running.",
+    .tp_basicsize = sizeof(MergeObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Merge_new,
+    .tp_dealloc = (destructor)Merge_dealloc,
+    .tp_traverse = (traverseproc)Merge_traverse,
+    .tp_clear = (inquiry)Merge_clear,
+    .tp_as_async = &Merge_async,
+    .tp_methods = Merge_methods,
+    .tp_getset = Merge_getset,
+};
+
+int tw_py_init_merge(PyObject *m) {
+    if (PyType_Ready(&Merge_Type) < 0) return -1;
+    Py_INCREF(&Merge_Type);
+    if (PyModule_AddObject(m, "merge", (PyObject *)&Merge_Type) < 0) {
+        Py_DECREF(&Merge_Type);
+        return -1;
+    }
+    return 0;
+}
