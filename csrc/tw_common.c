@@ -44,6 +44,19 @@ void tw__errf(tw_error *err, tw_code code, const char *fmt, ...) {
     va_end(ap);
 }
 
+int tw_code_error_kind(tw_code code) {
+    switch (code) {
+    case TW_ERR_TRANSPORT: return TW_KIND_TRANSPORT;
+    case TW_ERR_HTTP_STATUS: return TW_KIND_HTTP;
+    case TW_ERR_SSE_PROTOCOL:
+    case TW_ERR_JSON: return TW_KIND_PROTOCOL;
+    case TW_ERR_CANCELLED: return TW_KIND_CANCELLED;
+    case TW_ERR_TIMEOUT: return TW_KIND_TIMEOUT;
+    case TW_ERR_PROVIDER: return TW_KIND_PROVIDER;
+    default: return TW_KIND_NONE;
+    }
+}
+
 const char *tw_strerror(tw_code code) {
     if ((int)code < 0 || code >= TW_ERR__LAST || !code_names[code]) return "unknown error";
     return code_names[code];

@@ -90,6 +90,11 @@ typedef struct tw_error {
     char msg[128];    /* NUL-terminated human-readable message */
 } tw_error;
 
+/** The error kind a failing code stands for (TW_ERR_HTTP_STATUS -> TW_KIND_HTTP, ...), so
+ * bindings map a tw_code to the same error class as an error event; TW_KIND_NONE for TW_OK and
+ * codes that are argument or state errors. Thread: any. */
+TW_API int tw_code_error_kind(tw_code code);
+
 /**
  * Static name/description of a code.
  * @param code any value; out-of-range values give "unknown error".

@@ -163,6 +163,13 @@ TW_API int tw_auth_from_name(const char *name, size_t len);
 TW_API const char *tw_auth_name(tw_auth a);
 
 /**
+ * The check tw_engine_start applies to an API key (no CR, LF, NUL or other control byte), for
+ * bindings that want to refuse a bad key when a client is made rather than at its first
+ * request. @return TW_OK or TW_ERR_INVALID_ARG (err names the byte). Thread: any.
+ */
+TW_API tw_code tw_check_api_key(const char *key, size_t len, tw_error *err);
+
+/**
  * Options of one request. Strings are copied by tw_engine_start.
  *
  * Headers sent: the caller's, then the defaults the caller did not give (names compared

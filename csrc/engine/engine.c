@@ -406,6 +406,26 @@ fail:
     return NULL;
 }
 
+tw_code tw_check_api_key(const char *key, size_t n, tw_error *err) {
+    if (!key && n) return TW_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            tw__errf(err, TW_ERR_INVALID_ARG,
+                     "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
+                     "characters are refused in header values)",
+                     c == '\r'   ? "CR"
+                     : c == '\n' ? "LF"
+                     : c == 0    ? "NUL"
+                                 : "a control byte",
+                     i);
+            if (err) err->pos = i;
+            return TW_ERR_INVALID_ARG;
+        }
+    }
+    return TW_OK;
+}
+
 /* Checks everything that reaches the wire (request_check.c). */
 static tw_code check_request(const tw_request_opts *o, tw_error *err) {
     const char *method = o->method ? o->method : "POST";
@@ -419,24 +439,10 @@ static tw_code check_request(const tw_request_opts *o, tw_error *err) {
         if (tw__check_header(h, o->header_lens ? o->header_lens[i] : strlen(h), i, err) != TW_OK)
             return TW_ERR_INVALID_ARG;
     }
-    if (o->api_key) {
-        size_t n = o->api_key_len ? o->api_key_len : strlen(o->api_key);
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)o->api_key[i];
-            if ((c < 0x20 && c != '\t') || c == 0x7f) {
-                tw__errf(err, TW_ERR_INVALID_ARG,
-                         "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
-                         "characters are refused in header values)",
-                         c == '\r'   ? "CR"
-                         : c == '\n' ? "LF"
-                         : c == 0    ? "NUL"
-                                     : "a control byte",
-                         i);
-                if (err) err->pos = i;
-                return TW_ERR_INVALID_ARG;
-            }
-        }
-    }
+    if (o->api_key &&
+        tw_check_api_key(o->api_key, o->api_key_len ? o->api_key_len : strlen(o->api_key),
+                         err) != TW_OK)
+        return TW_ERR_INVALID_ARG;
     if ((int)o->auth < 0 || o->auth >= TW_AUTH__LAST || (o->n_query && !o->query)) {
         tw__err(err, TW_ERR_INVALID_ARG, "bad auth or query argument");
         return TW_ERR_INVALID_ARG;
