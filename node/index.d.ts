@@ -31,6 +31,7 @@ export declare const DIALECTS: readonly Dialect[];
 /** Canonical format names (tw_format_name). */
 export declare const FORMATS: readonly Exclude<Format, 'sse-openai'>[];
 /** Values of the `auth` option. */
+/** The core's canonical auth names ('azure' is accepted as an alias of 'api-key'). */
 export declare const AUTH: readonly Auth[];
 /**
  * The core's timeout defaults (tw_request_opts_init), in milliseconds; 0 = none. The one
@@ -252,7 +253,8 @@ export interface ClientOptions {
     auth?: Auth;
     /** Sent with every request. The core adds, unless given here or per stream (names
      * compared case-insensitively): the API key's header, anthropic-version: 2023-06-01
-     * (anthropic), Content-Type: application/json (with a body); this binding adds Accept. */
+     * (anthropic), Content-Type: application/json (with a body), Accept: text/event-stream
+     * (application/x-ndjson for ollama / ndjson). */
     headers?: HeadersLike;
     /** Default 'openai'. */
     dialect?: Dialect;

@@ -52,7 +52,6 @@ struct twn_stream {
     int held_done;        /* held ends with the terminal event */
     tw_metrics metrics;   /* snapshot taken at the terminal event */
     tw_summary *summary;  /* snapshot taken at the terminal event, until JS reads it */
-    int accumulate;       /* the request's accumulate option */
 };
 
 struct twn_env {
@@ -478,6 +477,7 @@ typedef struct req_strings {
     size_t *header_lens; /* lengths as read from JS, so the core sees an embedded NUL */
     size_t n_headers;
     char **query;        /* name, value, name, value, ... */
+    size_t *query_lens;  /* their lengths: the core refuses a NUL inside ("query value #N") */
     size_t n_query;      /* strings (2 per parameter) */
 } req_strings;
 
@@ -493,6 +493,7 @@ static void req_strings_free(req_strings *r)
     free(r->header_lens);
     for (size_t i = 0; i < r->n_query; i++) free(r->query[i]);
     free(r->query);
+    free(r->query_lens);
 }
 
 /* An array of strings from JS into a malloc'd list (*n strings read, kept on failure so that
@@ -522,15 +523,6 @@ static int read_strings(napi_env env, napi_value v, const char *what, char ***ou
         if (!((*out)[i] = twn_get_string(env, h, &l))) return -1;
         if (lens) (*lens)[i] = l;
         *n = i + 1;
-        /* The core reads query parameters up to their first NUL: refuse one rather than send
-         * a shorter value than the caller gave. */
-        if (!lens && strlen((*out)[i]) != l) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "tokenwire: start: invalid %s: NUL in a %s", what,
-                     i % 2 ? "value" : "name");
-            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
-            return -1;
-        }
     }
     return 0;
 }
@@ -584,8 +576,10 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         size_t len = 0;
         char *name = twn_get_string(env, v, &len);
         if (!name) return -1;
-        int bad = twn_auth_from_name(name, len, &o->auth) != 0;
+        int a = tw_auth_from_name(name, len);
         free(name);
+        int bad = a < 0;
+        if (!bad) o->auth = (tw_auth)a;
         if (bad) {
             napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown auth");
             return -1;
@@ -593,13 +587,14 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     }
     /* Query parameters: [name, value, ...], percent-encoded and appended by the core. */
     if (get_prop(env, js, "query", &v)) {
-        if (read_strings(env, v, "query", &r->query, NULL, &r->n_query) != 0) return -1;
+        if (read_strings(env, v, "query", &r->query, &r->query_lens, &r->n_query) != 0) return -1;
         if (r->n_query % 2) {
             napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
                                   "tokenwire: query must hold name, value pairs");
             return -1;
         }
         o->query = (const char *const *)r->query;
+        o->query_lens = r->query_lens;
         o->n_query = r->n_query / 2;
     }
     if (get_prop(env, js, "body", &v)) {
@@ -697,7 +692,6 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     }
     o.userdata = ns;
     ns->want_events = 1;
-    ns->accumulate = o.accumulate;
     if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
         req_strings_free(&r);
         free(ns);
@@ -878,7 +872,6 @@ static napi_value js_summary(napi_env env, napi_callback_info info)
     if (t == napi_object) {
         twn_stream *ns = stream_get(env, argv[0]);
         if (!ns) return NULL;
-        acc = ns->accumulate;
         if (ns->summary) {
             sum = ns->summary;
             ns->summary = NULL;
@@ -897,7 +890,7 @@ static napi_value js_summary(napi_env env, napi_callback_info info)
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
-    napi_status st = twn_summary_value(env, sum, acc, &out);
+    napi_status st = twn_summary_value(env, sum, &out);
     tw_summary_free(sum);
     TW_NAPI_CALL(env, st);
     return out;
@@ -940,6 +933,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 }
 
 /* prewarm(url) */
+/* authFromName(name) -> the tw_auth value, or -1 for an unknown name (tw_auth_from_name, which
+ * also knows the 'azure' alias). */
+static napi_value js_auth_from_name(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1, len = 0;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: auth name required");
+        return NULL;
+    }
+    char *name = twn_get_string(env, argv[0], &len);
+    if (!name) return NULL;
+    int a = tw_auth_from_name(name, len);
+    free(name);
+    TW_NAPI_CALL(env, napi_create_int32(env, a, &out));
+    return out;
+}
+
 static napi_value js_prewarm(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -1177,6 +1189,7 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"wantEvents", NULL, js_want_events, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},
+        {"authFromName", NULL, js_auth_from_name, NULL, NULL, NULL, napi_default, NULL},
         {"encoderNew", NULL, js_encoder_new, NULL, NULL, NULL, napi_default, NULL},
         {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
