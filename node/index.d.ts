@@ -31,6 +31,7 @@ export declare const DIALECTS: readonly Dialect[];
 /** Canonical format names (tw_format_name). */
 export declare const FORMATS: readonly Exclude<Format, 'sse-openai'>[];
 /** Values of the `auth` option. */
+/** The core's canonical auth names ('azure' is accepted as an alias of 'api-key'). */
 export declare const AUTH: readonly Auth[];
 /**
  * The core's timeout defaults (tw_request_opts_init), in milliseconds; 0 = none. The one
@@ -252,7 +253,8 @@ export interface ClientOptions {
     auth?: Auth;
     /** Sent with every request. The core adds, unless given here or per stream (names
      * compared case-insensitively): the API key's header, anthropic-version: 2023-06-01
-     * (anthropic), Content-Type: application/json (with a body); this binding adds Accept. */
+     * (anthropic), Content-Type: application/json (with a body), Accept: text/event-stream
+     * (application/x-ndjson for ollama / ndjson). */
     headers?: HeadersLike;
     /** Default 'openai'. */
     dialect?: Dialect;
@@ -392,6 +394,22 @@ export interface ReadableStreamOptions {
     id?: string;
     /** Default model name for 'openai' chunks. */
     model?: string;
+    /**
+     * Event ids for resumable relays (the core's tw_encoder_opts.event_id_prefix): every SSE
+     * event starts with `id: <streamId>:<seq>` (comments / heartbeats get none), every NDJSON
+     * line with `"event_id": "<streamId>:<seq>"`; 'text' gets none. true: a random stream id
+     * (crypto.randomUUID()); a string: that stream id (no CR, LF or NUL); { prefix, firstSeq }:
+     * resume, seq counting from firstSeq (e.g. the client's Last-Event-ID seq + 1). Default none.
+     */
+    eventIds?: boolean | string | { prefix: string; firstSeq?: number };
+}
+
+/** What toReadableStream returns: the bytes, plus the event ids' stream id for the app to store. */
+export interface RelayStream extends ReadableStream<Uint8Array> {
+    /** The stream id of the event ids, null without eventIds. */
+    readonly streamId: string | null;
+    /** The seq the next event id will carry (tw_encoder_next_event_seq), null without eventIds. */
+    nextEventSeq(): number | null;
 }
 export interface ResponseOptions extends ReadableStreamOptions {
     status?: number;
@@ -457,16 +475,20 @@ export declare class Stream extends EventEmitter implements AsyncIterable<Event>
     /** Async iterable of text deltas. */
     text(): AsyncIterableIterator<string>;
     /** Bytes encoded in C; pulling drives backpressure; cancel() cancels upstream. */
-    toReadableStream(opts?: ReadableStreamOptions): ReadableStream<Uint8Array>;
+    toReadableStream(opts?: ReadableStreamOptions): RelayStream;
+    /** The event ids' stream id chosen by toReadableStream({ eventIds }), else null. */
+    readonly streamId: string | null;
     /** toReadableStream wrapped in a Response with streamHeaders(format). */
     toResponse(opts?: ResponseOptions): Response;
 }
 
 export type MergeResult = Record<string, { summary: Summary } | { error: Error }>;
 
-/** Events of several named streams in arrival order, tagged with `source`, each framed by
- * agent_start / agent_complete. A source that fails adds its terminal error event (not
- * thrown); the others go on. 'end' gives each source's summary or error. */
+/** Events of several named streams in arrival order, framed by the core's rule (tw_merge.h,
+ * the same in Python): agent_start just before a source's first event, its events tagged with
+ * `source` (its end event is not forwarded), its terminal error once (not thrown),
+ * agent_complete right after its terminal event; the others go on. Done when every source
+ * completed. 'end' gives each source's summary or error. */
 export declare class MergedStream extends EventEmitter implements AsyncIterable<Event> {
     on(event: 'event', listener: (ev: Event & { source: string }) => void): this;
     on(event: 'text', listener: (text: string, ev: TextEvent & { source: string }) => void): this;
@@ -477,8 +499,10 @@ export declare class MergedStream extends EventEmitter implements AsyncIterable<
     cancel(): void;
     readonly done: boolean;
     [Symbol.asyncIterator](): AsyncIterator<Event & { source: string }>;
-    /** Default format 'events'. */
-    toReadableStream(opts?: ReadableStreamOptions): ReadableStream<Uint8Array>;
+    /** Default format 'events'; eventIds number the merged events across sources. */
+    toReadableStream(opts?: ReadableStreamOptions): RelayStream;
+    /** The event ids' stream id chosen by toReadableStream({ eventIds }), else null. */
+    readonly streamId: string | null;
     toResponse(opts?: ResponseOptions): Response;
 }
 

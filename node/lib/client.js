@@ -4,7 +4,8 @@
  * is prepared by the core (tw_request_opts): the API key's header per dialect or `auth`,
  * anthropic-version, Content-Type, the query string (percent-encoded), caller headers
  * replacing those defaults whatever their case, and the timeout defaults (DEFAULT_TIMEOUTS).
- * This file only joins baseURL and path, serializes `json`, and adds an Accept header.
+ * and the Accept header per dialect (the caller's replacing it). This file only joins baseURL and
+ * path and serializes `json`.
  */
 const { binding, DIALECTS, AUTH } = require('./binding');
 const { Stream } = require('./stream');
@@ -38,7 +39,8 @@ function dialectOption(v) {
 
 function authOption(v) {
     if (v === undefined) return undefined;
-    if (!AUTH.includes(v)) throw argError(`unknown auth ${JSON.stringify(v)} (one of ${AUTH.join(', ')})`);
+    /* The names (and the 'azure' alias) are the core's: tw_auth_from_name. */
+    if (typeof v !== 'string' || binding.authFromName(v) < 0) throw argError(`unknown auth ${JSON.stringify(v)} (one of ${AUTH.join(', ')})`);
     return v;
 }
 
@@ -96,11 +98,6 @@ function queryList(q) {
         out.push(String(k), String(v));
     }
     return out;
-}
-
-function hasHeader(list, name) {
-    const n = name.length;
-    return list.some((h) => h.length > n && h[n] === ':' && h.slice(0, n).toLowerCase() === name);
 }
 
 class Client {
@@ -164,10 +161,6 @@ class Client {
             checkBytes(body, 'body');
             req.body = body;
         }
-        /* Accept per dialect is request preparation too, but tw_request_opts does not add it
-         * yet (Python adds it in Python as well): until the core does, it is added here. */
-        if (!hasHeader(given, 'accept'))
-            given.push(dialect === 'ollama' || dialect === 'ndjson' ? 'Accept: application/x-ndjson' : 'Accept: text/event-stream');
         req.headers = given;
         timeoutFields(timeout, req);
         return new Stream(req, { signal: signal || null });

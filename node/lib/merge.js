@@ -1,16 +1,20 @@
 'use strict';
 /*
- * merge(): several named streams as one, in arrival order, each event tagged with its `source`
- * and each source framed by agent_start / agent_complete. Consumed as events (listeners or one
- * iterator) or as bytes (one ReadableStream through one shared C encoder, 'events' format by
- * default). A source that fails contributes its terminal error event; the merged stream goes
- * on with the others. Cancelling the merge cancels every source. The results (each source's
- * summary or error) come with 'end'.
+ * merge(): several named streams as one, in arrival order. The framing is the core's
+ * (tw_merge.h, the same for Python): one tw_framer per merge, and every source event goes
+ * through it in C where the batch is unpacked (binding.c deliver), so this file only forwards
+ * what C framed: agent_start just before a source's first event, its events tagged with
+ * `source`, its terminal error (once; its END is not forwarded), agent_complete right after.
+ * Consumed as events (listeners or one iterator) or as bytes (one ReadableStream through one
+ * shared C encoder, 'events' format by default). A source that fails does not end the merge;
+ * it ends when every source did. Cancelling the merge cancels every source. The results
+ * (each source's summary or error) come with 'end'.
  */
 const { EventEmitter } = require('events');
 const { binding } = require('./binding');
 const { Stream, FLOW_ON } = require('./stream');
-const { checkFormat, streamHeaders, heartbeatOption, byteStream } = require('./relay');
+const { checkFormat, streamHeaders, heartbeatOption, byteStream, eventIdsOption, newEncoder, markIds } = require('./relay');
+const { Cursor } = require('./events');
 
 const EVENT_LISTENERS = new Set(['event', 'text', 'end']);
 
@@ -44,6 +48,8 @@ class MergedStream extends EventEmitter {
         this._flowScheduled = false;
         this._results = {};
         this._bytesSink = null;
+        this._framer = binding.framerNew(entries.length);
+        this.streamId = null; /* toReadableStream({ eventIds }): the event ids' stream id */
         this._signal = opts.signal || null;
         if (this._signal) {
             const onAbort = () => this.cancel();
@@ -71,28 +77,29 @@ class MergedStream extends EventEmitter {
 
     _startEvents(flowing) {
         this._consumer = flowing ? 'events-flow' : 'events-iter';
-        for (const [name, s] of this._entries) {
-            this._push({ type: 'agent_start', index: 0, source: name });
-            /* Every event but the terminal one, which _childDone adds when it is an error. */
-            s._taps = [(ev, terminal) => {
-                if (!terminal) this._push({ ...ev, source: name });
-            }];
+        this._entries.forEach(([name, s], i) => {
+            s._frameSink = (str, meta) => {
+                const c = new Cursor(str, meta);
+                /* Every framed event of a batch is this source's; the records carry the
+                 * source only on agent_start / agent_complete, so it is put back here. */
+                while (c.i < meta.length && !this._done) {
+                    const ev = c.event();
+                    if (ev.source === undefined) ev.source = name;
+                    this._push(ev);
+                }
+            };
             s._onDone = (err) => this._childDone(name, s, err);
             s._parentWants = () => this._wantsMore();
+            s._wantEvents = s._listensForEvents();
+            if (!s._done) binding.setOutput(s, s._wantEvents, null, name, false, this._framer, i, true);
             if (flowing && !s._done) s._setFlow(FLOW_ON);
             if (s._done) this._childDone(name, s, s._error);
-        }
+        });
     }
 
     _childDone(name, s, err) {
         if (this._results[name] !== undefined) return;
         this._results[name] = err ? { error: err } : { summary: s._summary };
-        if (this._consumer !== 'bytes') {
-            /* A source that failed upstream: its terminal error event, in its place. */
-            if (err && !s._cancelled && s._terminal && s._terminal.type === 'error')
-                this._push({ ...s._terminal, source: name });
-            this._push({ type: 'agent_complete', index: 0, source: name });
-        }
         if (--this._pendingCount === 0) this._finishAll();
         else if (this._waiter && this._qpos < this._queue.length) this._wake();
     }
@@ -179,7 +186,9 @@ class MergedStream extends EventEmitter {
         const format = checkFormat(opts.format === undefined ? 'events' : opts.format);
         const hb = heartbeatOption(opts);
         this._consumer = 'bytes';
-        const enc = binding.encoderNew(format, opts.id, opts.model);
+        const ids = eventIdsOption(opts.eventIds);
+        const enc = newEncoder(format, opts, undefined, ids);
+        this.streamId = ids ? ids.prefix : null;
         const self = this;
         let sink = null; /* set by start(), which runs inside byteStream() */
         this._bytesSink = {
@@ -192,24 +201,22 @@ class MergedStream extends EventEmitter {
         const { stream } = byteStream(enc, format, hb, {
             start(sk) {
                 sink = sk;
-                for (const [name, s] of self._entries) {
-                    sink.enqueue(binding.encoderEncode(enc, { type: 'agent_start', index: 0, source: name }));
-                    /* Each source writes its bytes through the shared encoder; the encoder
-                     * closes each agent itself (agent_complete on its end event, or at
-                     * encoderFinish for one that failed). */
+                self._entries.forEach(([name, s], i) => {
+                    /* Each source's events go through the merge's framer into the shared
+                     * encoder, in C; a source cancelled on its own is closed by encoderFinish. */
                     s._bytes = { waiting: () => false, enqueue: (b) => sink.enqueue(b), close() {}, error() {} };
                     s._onDone = (err) => self._childDone(name, s, err);
                     s._parentWants = () => self._wantsMore();
                     s._wantEvents = s._listensForEvents();
-                    binding.setOutput(s, s._wantEvents, enc, name, false);
+                    if (!s._done) binding.setOutput(s, s._wantEvents, enc, name, false, self._framer, i, false);
                     if (s._done) s._onDone(s._error);
-                }
+                });
             },
             more: () => this._pullAll(),
             done: () => this._done,
             cancel: () => this.cancel(),
         });
-        return stream;
+        return markIds(stream, enc, ids);
     }
 
     toResponse(opts = {}) {

@@ -2,6 +2,7 @@
 /* Relaying to a browser: format names (checked by the core), the response headers of a format
  * (the core's list plus Next.js's), and the web ReadableStream that carries encoded bytes with
  * pull-driven backpressure and SSE heartbeats. */
+const { randomUUID } = require('crypto');
 const { binding } = require('./binding');
 
 /** The canonical name of a format ('sse-openai' -> 'openai'); TypeError for an unknown one. */
@@ -37,6 +38,37 @@ function heartbeatOption(opts) {
     const hb = opts.heartbeatMs === undefined ? 15000 : opts.heartbeatMs;
     if (!(typeof hb === 'number' && hb >= 0)) throw new TypeError('heartbeatMs must be a number >= 0');
     return hb;
+}
+
+/**
+ * The `eventIds` option: false / undefined (no ids), true (a new random stream id), a string
+ * (the stream id) or { prefix, firstSeq } (resume: ids go on from firstSeq). Returns
+ * { prefix, firstSeq } or null. The ids themselves are the core's (tw_encoder_opts).
+ */
+function eventIdsOption(v) {
+    if (v === undefined || v === false) return null;
+    if (v === true) return { prefix: randomUUID(), firstSeq: 0 };
+    if (typeof v === 'string') return { prefix: v, firstSeq: 0 };
+    if (v !== null && typeof v === 'object' && typeof v.prefix === 'string') {
+        const firstSeq = v.firstSeq === undefined ? 0 : v.firstSeq;
+        if (!Number.isSafeInteger(firstSeq) || firstSeq < 0)
+            throw new TypeError('eventIds.firstSeq must be an integer >= 0');
+        return { prefix: v.prefix, firstSeq };
+    }
+    throw new TypeError('eventIds must be a boolean, a string or { prefix, firstSeq }');
+}
+
+/* A new encoder for a readable: format, id / model, the source dialect (undefined for a
+ * merge) and event ids. */
+function newEncoder(format, opts, dialect, ids) {
+    return binding.encoderNew(format, opts.id, opts.model, dialect, ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined);
+}
+
+/* The stream id and the next id's seq, on the ReadableStream an app relays. */
+function markIds(stream, enc, ids) {
+    Object.defineProperty(stream, 'streamId', { value: ids ? ids.prefix : null, enumerable: true });
+    Object.defineProperty(stream, 'nextEventSeq', { value: () => (ids ? binding.encoderNextEventSeq(enc) : null) });
+    return stream;
 }
 
 /**
@@ -131,4 +163,4 @@ function byteStream(enc, format, heartbeatMs, hooks) {
     return { stream, sink };
 }
 
-module.exports = { checkFormat, streamHeaders, heartbeatOption, byteStream };
+module.exports = { checkFormat, streamHeaders, heartbeatOption, byteStream, eventIdsOption, newEncoder, markIds };

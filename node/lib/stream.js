@@ -11,12 +11,12 @@ const { EventEmitter } = require('events');
 const { binding } = require('./binding');
 const { Cursor, T_TEXT } = require('./events');
 const { AbortError, HTTPError, errorFromEvent } = require('./errors');
-const { checkFormat, streamHeaders, heartbeatOption, byteStream } = require('./relay');
+const { checkFormat, streamHeaders, heartbeatOption, byteStream, eventIdsOption, newEncoder, markIds } = require('./relay');
 
 /* One dispatch function for every stream of this environment: C calls it once per stream
  * per wakeup with the stream's whole batch. */
-binding.init(function dispatch(stream, str, meta, bytes, done) {
-    stream._onBatch(str, meta, bytes, done);
+binding.init(function dispatch(stream, str, meta, bytes, done, fstr, fmeta) {
+    stream._onBatch(str, meta, bytes, done, fstr, fmeta);
 });
 
 const FLOW_PAUSED = 0, FLOW_ONE = 1, FLOW_ON = 2;
@@ -54,7 +54,8 @@ class Stream extends EventEmitter {
         this._waiter = null;     /* pending iterator next() */
         this._bytes = null;      /* byte sink of a ReadableStream: {waiting, enqueue, close, error} */
         this._wantEvents = true; /* with a byte sink: whether the addon sends event records too */
-        this._taps = null;       /* merge: functions receiving each event */
+        this._frameSink = null;  /* merge: receives the batch's framed events (packed, tw_merge.h) */
+        this.streamId = null;    /* toReadableStream({ eventIds }): the event ids' stream id */
         this._onDone = null;     /* merge: called once when the stream ends */
         this._summaryWaiters = null;
         this._inPull = false;
@@ -85,13 +86,13 @@ class Stream extends EventEmitter {
     }
 
     _consumed() {
-        return this._iter !== null || this._bytes !== null || this._taps !== null;
+        return this._iter !== null || this._bytes !== null || this._frameSink !== null;
     }
 
     _newListener(name) {
         if (!EVENT_LISTENERS.has(name) && name !== 'end') return;
         /* A relay with no listener so far gets bytes only; now events are wanted too. */
-        if (EVENT_LISTENERS.has(name) && this._bytes !== null && !this._wantEvents) {
+        if (EVENT_LISTENERS.has(name) && (this._bytes !== null || this._frameSink !== null) && !this._wantEvents) {
             this._wantEvents = true;
             if (!this._done) binding.wantEvents(this, true);
         }
@@ -117,11 +118,16 @@ class Stream extends EventEmitter {
         binding.setFlow(this, mode);
     }
 
-    /* C -> JS: one batch (packed events and/or encoded bytes); done: it holds the terminal
-     * event, last. */
-    _onBatch(str, meta, bytes, done) {
+    /* C -> JS: one batch (packed events and/or encoded bytes, and for a merged stream the
+     * framed events); done: it holds the terminal event, last. */
+    _onBatch(str, meta, bytes, done, fstr, fmeta) {
         if (this._done) return;
         if (bytes !== undefined && this._bytes) this._bytes.enqueue(bytes);
+        if (fmeta !== undefined && this._frameSink !== null) {
+            this._frameSink(fstr, fmeta);
+            /* A merge listener may have cancelled everything. */
+            if (this._done) return;
+        }
         let terminal = null;
         if (meta !== undefined) terminal = this._batchEvents(str, meta, done);
         if (done) {
@@ -152,7 +158,7 @@ class Stream extends EventEmitter {
         const emitEvent = this.listenerCount('event') > 0;
         const emitText = this.listenerCount('text') > 0;
         const iter = this._iter;
-        const objects = emitEvent || iter === 'events' || this._taps !== null;
+        const objects = emitEvent || iter === 'events';
         const c = new Cursor(str, meta);
         const n = meta.length;
         let last = null;
@@ -205,7 +211,6 @@ class Stream extends EventEmitter {
         /* The iterator ends with done (end) or by throwing (a terminal error): the terminal
          * event itself is not one of its values. A recoverable error is. */
         if (iter === 'events' && !terminal) this._queue.push(ev);
-        if (this._taps !== null) for (const tap of this._taps) tap(ev, terminal);
         return ev;
     }
 
@@ -384,8 +389,10 @@ class Stream extends EventEmitter {
         if (this._consumed()) throw new TypeError('tokenwire: this stream is already being consumed');
         /* The dialect decides whether an event index is a choice (OpenAI n > 1, Gemini
          * candidates) or a content-block position; the C core knows which. */
-        const enc = binding.encoderNew(format, opts.id, opts.model, this._dialect);
-        return this._readable(enc, format, hb, null, true);
+        const ids = eventIdsOption(opts.eventIds);
+        const enc = newEncoder(format, opts, this._dialect, ids);
+        this.streamId = ids ? ids.prefix : null;
+        return markIds(this._readable(enc, format, hb, null, true), enc, ids);
     }
 
     /** A web Response carrying toReadableStream(opts) with the anti-buffering headers. */

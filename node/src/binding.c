@@ -35,6 +35,12 @@ typedef struct twn_enc {
     int refs; /* JS thread only */
 } twn_enc;
 
+/* A merge's framer (tw_merge.h), shared by its JS handle and its sources' streams. */
+typedef struct twn_frm {
+    tw_framer *f;
+    int refs; /* JS thread only */
+} twn_frm;
+
 struct twn_stream {
     twn_env *E;           /* NULL after environment teardown */
     tw_stream *s;         /* NULL once terminal was taken (released) */
@@ -47,12 +53,14 @@ struct twn_stream {
     char *source;         /* merged streams: agent name for encoded events */
     size_t source_len;
     int own_finish;       /* the encoder belongs to this stream: finish it at the end */
+    twn_frm *frm;         /* merged streams: the merge's framer (source = frame_index), or NULL */
+    size_t frame_index;
+    int frame_events;     /* deliver the framed events to JS (the merge consumes events) */
     int done;             /* terminal event taken from the engine */
     tw_batch *held;       /* taken from the engine while paused, not yet given to JS */
     int held_done;        /* held ends with the terminal event */
     tw_metrics metrics;   /* snapshot taken at the terminal event */
     tw_summary *summary;  /* snapshot taken at the terminal event, until JS reads it */
-    int accumulate;       /* the request's accumulate option */
 };
 
 struct twn_env {
@@ -75,6 +83,7 @@ struct twn_env {
     twn_stream *streams;      /* every wrapped stream, for teardown */
     size_t active;            /* streams not yet terminated */
     twn_packer pk;            /* reused for every batch */
+    twn_packer fpk;           /* merged streams: the framed events of the batch */
     tw_buf bytes;             /* reused for encoded output */
     napi_async_cleanup_hook_handle cleanup;
     int closing;
@@ -96,6 +105,14 @@ static void enc_unref(twn_enc *x)
 {
     if (x && --x->refs == 0) {
         tw_encoder_free(x->e);
+        free(x);
+    }
+}
+
+static void frm_unref(twn_frm *x)
+{
+    if (x && --x->refs == 0) {
+        tw_framer_free(x->f);
         free(x);
     }
 }
@@ -169,6 +186,7 @@ static void stream_finalize(napi_env env, void *data, void *hint)
     tw_summary_free(ns->summary);
     tw_batch_free(ns->held);
     enc_unref(ns->enc);
+    frm_unref(ns->frm);
     free(ns->source);
     free(ns);
 }
@@ -200,6 +218,23 @@ static tw_code encode_one(twn_stream *ns, const tw_event *ev, tw_buf *out)
     copy.source.ptr = ns->source;
     copy.source.len = ns->source_len;
     return tw_encoder_encode(ns->enc->e, &copy, out);
+}
+
+/* Where the framer's events of one batch go: packed for the merge's JS and / or encoded into
+ * the merge's shared encoder. */
+typedef struct frame_ctx {
+    twn_stream *ns;
+    twn_packer *pk; /* NULL: the merge does not consume events */
+    tw_buf *bytes;  /* NULL: no encoder */
+    int failed;
+} frame_ctx;
+
+static int frame_emit(void *ud, const tw_event *ev)
+{
+    frame_ctx *c = ud;
+    if (c->pk) twn_pack_event(c->pk, ev);
+    if (c->bytes && tw_encoder_encode(c->ns->enc->e, ev, c->bytes) != TW_OK) c->failed = 1;
+    return 0;
 }
 
 /* A paused stream that became ready: take its batch now and hold it in C (at most one), so
@@ -245,11 +280,28 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
     int want_events = ns->want_events && !ns->cancelled;
     int encode = ns->enc && !ns->cancelled;
     int failed = 0;
+    /* A merged stream's events go through the merge's framer (tw_merge.h: agent_start before
+     * the source's first event, tagged events, END dropped, agent_complete after the terminal
+     * event); the framed events are what the merge's JS and the shared encoder receive. */
+    frame_ctx fc = {ns, NULL, NULL, 0};
+    tw_str name = {ns->source, ns->source_len};
+    if (ns->frm) {
+        twn_packer_reset(&E->fpk);
+        if (ns->frame_events && !ns->cancelled) fc.pk = &E->fpk;
+        if (encode) fc.bytes = &E->bytes;
+    }
     for (size_t i = 0; i < n; i++) {
         const tw_event *ev = tw_batch_get(b, i);
         if (want_events) twn_pack_event(pk, ev);
-        if (encode && encode_one(ns, ev, &E->bytes) != TW_OK) failed = 1;
+        if (ns->frm) {
+            if ((fc.pk || fc.bytes) && tw_framer_push(ns->frm->f, ns->frame_index, name, ev,
+                                                      frame_emit, &fc) != TW_OK)
+                failed = 1;
+        } else if (encode && encode_one(ns, ev, &E->bytes) != TW_OK) {
+            failed = 1;
+        }
     }
+    if (fc.failed || (fc.pk && fc.pk->oom)) failed = 1;
     /* JS always learns how the stream ended (the error it settles with), even when it wants
      * no events (a relay with no listener): the terminal event is the batch's last. */
     int packed_terminal = 0;
@@ -274,10 +326,14 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
         return -1;
     }
 
-    napi_value argv[5], fn, undef, result;
+    napi_value argv[7], fn, undef, result;
     if (napi_get_undefined(env, &undef) != napi_ok) goto fail;
     argv[0] = obj;
-    argv[1] = argv[2] = argv[3] = undef;
+    argv[1] = argv[2] = argv[3] = argv[5] = argv[6] = undef;
+    if (fc.pk && fc.pk->n) {
+        if (twn_packer_string(env, fc.pk, &argv[5]) != napi_ok) goto fail;
+        if (twn_packer_meta(env, fc.pk, &argv[6]) != napi_ok) goto fail;
+    }
     if (want_events || packed_terminal) {
         if (twn_packer_string(env, pk, &argv[1]) != napi_ok) goto fail;
         if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) goto fail;
@@ -289,7 +345,7 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
     }
     if (napi_get_boolean(env, done != 0, &argv[4]) != napi_ok) goto fail;
     if (napi_get_reference_value(env, E->dispatch, &fn) != napi_ok || !fn) goto fail;
-    if (napi_call_function(env, undef, fn, 5, argv, &result) != napi_ok) goto fail;
+    if (napi_call_function(env, undef, fn, 7, argv, &result) != napi_ok) goto fail;
     return 1;
 fail:
     /* A failed Node-API call (e.g. a string past V8's length limit) must not drop the batch
@@ -385,6 +441,7 @@ static void on_closed(uv_handle_t *h)
     if (--E->open_handles > 0) return;
     napi_remove_async_cleanup_hook(E->cleanup);
     twn_packer_free(&E->pk);
+    twn_packer_free(&E->fpk);
     tw_buf_free(&E->bytes);
     free(E);
 }
@@ -478,6 +535,7 @@ typedef struct req_strings {
     size_t *header_lens; /* lengths as read from JS, so the core sees an embedded NUL */
     size_t n_headers;
     char **query;        /* name, value, name, value, ... */
+    size_t *query_lens;  /* their lengths: the core refuses a NUL inside ("query value #N") */
     size_t n_query;      /* strings (2 per parameter) */
 } req_strings;
 
@@ -493,6 +551,7 @@ static void req_strings_free(req_strings *r)
     free(r->header_lens);
     for (size_t i = 0; i < r->n_query; i++) free(r->query[i]);
     free(r->query);
+    free(r->query_lens);
 }
 
 /* An array of strings from JS into a malloc'd list (*n strings read, kept on failure so that
@@ -522,15 +581,6 @@ static int read_strings(napi_env env, napi_value v, const char *what, char ***ou
         if (!((*out)[i] = twn_get_string(env, h, &l))) return -1;
         if (lens) (*lens)[i] = l;
         *n = i + 1;
-        /* The core reads query parameters up to their first NUL: refuse one rather than send
-         * a shorter value than the caller gave. */
-        if (!lens && strlen((*out)[i]) != l) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "tokenwire: start: invalid %s: NUL in a %s", what,
-                     i % 2 ? "value" : "name");
-            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
-            return -1;
-        }
     }
     return 0;
 }
@@ -584,8 +634,10 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
         size_t len = 0;
         char *name = twn_get_string(env, v, &len);
         if (!name) return -1;
-        int bad = twn_auth_from_name(name, len, &o->auth) != 0;
+        int a = tw_auth_from_name(name, len);
         free(name);
+        int bad = a < 0;
+        if (!bad) o->auth = (tw_auth)a;
         if (bad) {
             napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown auth");
             return -1;
@@ -593,13 +645,14 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     }
     /* Query parameters: [name, value, ...], percent-encoded and appended by the core. */
     if (get_prop(env, js, "query", &v)) {
-        if (read_strings(env, v, "query", &r->query, NULL, &r->n_query) != 0) return -1;
+        if (read_strings(env, v, "query", &r->query, &r->query_lens, &r->n_query) != 0) return -1;
         if (r->n_query % 2) {
             napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
                                   "tokenwire: query must hold name, value pairs");
             return -1;
         }
         o->query = (const char *const *)r->query;
+        o->query_lens = r->query_lens;
         o->n_query = r->n_query / 2;
     }
     if (get_prop(env, js, "body", &v)) {
@@ -697,7 +750,6 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     }
     o.userdata = ns;
     ns->want_events = 1;
-    ns->accumulate = o.accumulate;
     if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
         req_strings_free(&r);
         free(ns);
@@ -757,11 +809,12 @@ static napi_value js_set_flow(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* setOutput(obj, wantEvents, encoderHandle|null, source|null, ownFinish) */
+/* setOutput(obj, wantEvents, encoderHandle|null, source|null, ownFinish
+ *           [, framerHandle, sourceIndex, frameEvents]) */
 static napi_value js_set_output(napi_env env, napi_callback_info info)
 {
-    size_t argc = 5;
-    napi_value argv[5], out;
+    size_t argc = 8;
+    napi_value argv[8], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     twn_stream *ns = stream_get(env, argv[0]);
     if (!ns) return NULL;
@@ -776,6 +829,18 @@ static napi_value js_set_output(napi_env env, napi_callback_info info)
         TW_NAPI_CALL(env, napi_get_value_external(env, argv[2], &d));
         enc = d;
     }
+    twn_frm *frm = NULL;
+    uint32_t index = 0;
+    bool frame_events = false;
+    t = napi_undefined;
+    if (argc >= 7) TW_NAPI_CALL(env, napi_typeof(env, argv[5], &t));
+    if (t == napi_external) {
+        void *d = NULL;
+        TW_NAPI_CALL(env, napi_get_value_external(env, argv[5], &d));
+        frm = d;
+        TW_NAPI_CALL(env, napi_get_value_uint32(env, argv[6], &index));
+        if (argc >= 8) TW_NAPI_CALL(env, napi_get_value_bool(env, argv[7], &frame_events));
+    }
     char *source = NULL;
     size_t source_len = 0;
     t = napi_undefined;
@@ -789,6 +854,11 @@ static napi_value js_set_output(napi_env env, napi_callback_info info)
     ns->source = source;
     ns->source_len = source_len;
     ns->own_finish = own;
+    if (frm) frm->refs++;
+    frm_unref(ns->frm);
+    ns->frm = frm;
+    ns->frame_index = index;
+    ns->frame_events = frame_events;
     TW_NAPI_CALL(env, napi_get_undefined(env, &out));
     return out;
 }
@@ -878,7 +948,6 @@ static napi_value js_summary(napi_env env, napi_callback_info info)
     if (t == napi_object) {
         twn_stream *ns = stream_get(env, argv[0]);
         if (!ns) return NULL;
-        acc = ns->accumulate;
         if (ns->summary) {
             sum = ns->summary;
             ns->summary = NULL;
@@ -897,7 +966,7 @@ static napi_value js_summary(napi_env env, napi_callback_info info)
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
-    napi_status st = twn_summary_value(env, sum, acc, &out);
+    napi_status st = twn_summary_value(env, sum, &out);
     tw_summary_free(sum);
     TW_NAPI_CALL(env, st);
     return out;
@@ -940,6 +1009,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 }
 
 /* prewarm(url) */
+/* authFromName(name) -> the tw_auth value, or -1 for an unknown name (tw_auth_from_name, which
+ * also knows the 'azure' alias). */
+static napi_value js_auth_from_name(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1, len = 0;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: auth name required");
+        return NULL;
+    }
+    char *name = twn_get_string(env, argv[0], &len);
+    if (!name) return NULL;
+    int a = tw_auth_from_name(name, len);
+    free(name);
+    TW_NAPI_CALL(env, napi_create_int32(env, a, &out));
+    return out;
+}
+
 static napi_value js_prewarm(napi_env env, napi_callback_info info)
 {
     size_t argc = 1;
@@ -994,11 +1082,49 @@ static tw_format get_format(napi_env env, napi_value v)
     return f;
 }
 
-/* encoderNew(format, id|undefined, model|undefined, dialect|undefined) -> handle */
+/* ---- merge framers ------------------------------------------------------------------------ */
+
+static void frm_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    frm_unref(data);
+}
+
+/* framerNew(nSources) -> handle: the framing of one merge (tw_framer_new); each source's
+ * stream pushes its events through it in deliver() (setOutput). */
+static napi_value js_framer_new(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    uint32_t n = 0;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1 || napi_get_value_uint32(env, argv[0], &n) != napi_ok || n == 0) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: framerNew needs sources");
+        return NULL;
+    }
+    twn_frm *x = calloc(1, sizeof *x);
+    if (x) x->f = tw_framer_new(n);
+    if (!x || !x->f) {
+        free(x);
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return NULL;
+    }
+    x->refs = 1;
+    if (napi_create_external(env, x, frm_finalize, NULL, &out) != napi_ok) {
+        frm_unref(x);
+        twn_throw_last(env);
+        return NULL;
+    }
+    return out;
+}
+
+/* encoderNew(format, id|undefined, model|undefined, dialect|undefined,
+ *            eventIdPrefix|undefined, firstEventSeq|undefined) -> handle */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 4;
-    napi_value argv[4], out;
+    size_t argc = 6;
+    napi_value argv[6], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     tw_format f = get_format(env, argv[0]);
     if (!f) return NULL;
@@ -1025,17 +1151,42 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
         free(id);
         return NULL;
     }
+    /* Event ids (tw_encoder_opts.event_id_prefix, first_event_seq): "<prefix>:<seq>". */
+    char *prefix = NULL;
+    size_t prefix_len = 0;
+    double first = 0;
+    if (argc >= 5 && napi_typeof(env, argv[4], &t) == napi_ok && t == napi_string &&
+        !(prefix = twn_get_string(env, argv[4], &prefix_len))) {
+        free(id);
+        free(model);
+        return NULL;
+    }
+    /* XXX: tw_encoder_new copies the prefix as is; one holding CR or LF would end the id line
+     * and inject SSE fields, so it is refused here until the core checks it. */
+    if (prefix && (prefix_len == 0 || strlen(prefix) != prefix_len || strpbrk(prefix, "\r\n"))) {
+        free(id);
+        free(model);
+        free(prefix);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                              "tokenwire: an event id prefix must be non-empty, without CR, LF or NUL");
+        return NULL;
+    }
+    if (argc >= 6 && napi_typeof(env, argv[5], &t) == napi_ok && t == napi_number)
+        napi_get_value_double(env, argv[5], &first);
     tw_encoder_opts o;
     tw_encoder_opts_init(&o);
     o.id = id;
     o.model = model;
     o.index_is_choice = tw_dialect_indexes_choices(dl);
+    o.event_id_prefix = prefix;
+    o.first_event_seq = first > 0 ? (uint64_t)first : 0;
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_enc *x = calloc(1, sizeof *x);
     if (x) x->e = tw_encoder_new(f, &o, &err);
     free(id);
     free(model);
+    free(prefix);
     if (!x || !x->e) {
         free(x);
         twn_throw_code(env, "encoder", err.code ? err.code : TW_ERR_NOMEM, &err);
@@ -1080,6 +1231,18 @@ static napi_value encoder_bytes(napi_env env, napi_callback_info info,
 static napi_value js_encoder_finish(napi_env env, napi_callback_info info)
 {
     return encoder_bytes(env, info, tw_encoder_finish);
+}
+
+/* encoderNextEventSeq(handle) -> number: the seq the next event id carries. */
+static napi_value js_encoder_next_event_seq(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    TW_NAPI_CALL(env, napi_create_double(env, (double)tw_encoder_next_event_seq(x->e), &out));
+    return out;
 }
 
 /* encoderHeartbeat(handle) -> Buffer */
@@ -1142,6 +1305,7 @@ static napi_value module_init(napi_env env, napi_value exports)
     }
     E->env = env;
     twn_packer_init(&E->pk);
+    twn_packer_init(&E->fpk);
     tw_buf_init(&E->bytes);
     if (napi_get_uv_event_loop(env, &E->loop) != napi_ok ||
         uv_async_init(E->loop, &E->async, on_async) != 0) {
@@ -1177,6 +1341,9 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"wantEvents", NULL, js_want_events, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderNextEventSeq", NULL, js_encoder_next_event_seq, NULL, NULL, NULL, napi_default, NULL},
+        {"framerNew", NULL, js_framer_new, NULL, NULL, NULL, napi_default, NULL},
+        {"authFromName", NULL, js_auth_from_name, NULL, NULL, NULL, napi_default, NULL},
         {"encoderNew", NULL, js_encoder_new, NULL, NULL, NULL, napi_default, NULL},
         {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},

@@ -37,27 +37,7 @@ static const struct {
 
 /* ---- auth ---------------------------------------------------------------------------------- */
 
-/* Client option `auth`: how the API key is sent (tw_auth). The core has no names for them;
- * these are named after the header they produce, plus 'azure' for Azure OpenAI's api-key. */
-static const struct {
-    const char *name;
-    tw_auth auth;
-} auth_names[] = {
-    {"dialect", TW_AUTH_DIALECT},   {"bearer", TW_AUTH_BEARER},
-    {"api-key", TW_AUTH_API_KEY},   {"azure", TW_AUTH_API_KEY},
-    {"x-api-key", TW_AUTH_X_API_KEY}, {"x-goog-api-key", TW_AUTH_GOOG},
-};
-
-int twn_auth_from_name(const char *name, size_t len, tw_auth *out)
-{
-    for (size_t i = 0; i < sizeof auth_names / sizeof auth_names[0]; i++) {
-        if (strlen(auth_names[i].name) == len && memcmp(auth_names[i].name, name, len) == 0) {
-            *out = auth_names[i].auth;
-            return 0;
-        }
-    }
-    return -1;
-}
+/* Client option `auth`: names and parsing are the core's (tw_auth_from_name, tw_auth_name). */
 
 /* ---- JS event -> tw_event ------------------------------------------------------------------ */
 
@@ -332,8 +312,8 @@ napi_status twn_init_names(napi_env env, napi_value exports)
     TRY(napi_set_named_property(env, exports, "errorClasses", arr));
 
     TRY(napi_create_array(env, &arr));
-    for (size_t i = 0; i < sizeof auth_names / sizeof auth_names[0]; i++) {
-        TRY(str_or_null(env, auth_names[i].name, &v));
+    for (int i = 0; i < TW_AUTH__LAST; i++) {
+        TRY(str_or_null(env, tw_auth_name((tw_auth)i), &v));
         TRY(napi_set_element(env, arr, (uint32_t)i, v));
     }
     TRY(napi_set_named_property(env, exports, "auths", arr));

@@ -176,7 +176,6 @@ static napi_value sse_last_id(napi_env env, napi_callback_info info)
 typedef struct twn_dec {
     tw_decoder *d;
     tw_summary *sum; /* every event emitted so far */
-    int accumulate;  /* sum keeps text and reasoning */
     tw_buf scratch;
     twn_packer pk;
 } twn_dec;
@@ -252,7 +251,6 @@ static napi_value dec_new(napi_env env, napi_callback_info info)
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
         return NULL;
     }
-    d->accumulate = accumulate;
     d->d = tw_decoder_new(dialect, &o, &err);
     if (!d->d) {
         tw_summary_free(d->sum);
@@ -332,7 +330,7 @@ static napi_value dec_summary(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     twn_dec *d = dec_get(env, argv[0]);
     if (!d) return NULL;
-    TW_NAPI_CALL(env, twn_summary_value(env, d->sum, d->accumulate, &out));
+    TW_NAPI_CALL(env, twn_summary_value(env, d->sum, &out));
     return out;
 }
 

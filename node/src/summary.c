@@ -83,8 +83,10 @@ static napi_status set_finish(napi_env env, napi_value obj, const tw_summary *s,
     return set_str(env, obj, "finishReasonRaw", tw_summary_finish_raw(s, i), 1);
 }
 
-napi_status twn_summary_value(napi_env env, const tw_summary *s, int accumulate, napi_value *out)
+napi_status twn_summary_value(napi_env env, const tw_summary *s, napi_value *out)
 {
+    /* Text and reasoning are null when the summary only counted them. */
+    int accumulate = tw_summary_accumulates(s);
     napi_value o, text0, reasoning0, arr, x;
     TRY(napi_create_object(env, &o));
     TRY(set_str(env, o, "id", tw_summary_id(s), 1));

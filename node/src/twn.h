@@ -78,14 +78,12 @@ char *twn_get_string(napi_env env, napi_value v, size_t *len_out);
  * Returns 0 on success, -1 with an exception pending. */
 int twn_get_bytes(napi_env env, napi_value v, tw_buf *scratch, const char **ptr, size_t *len);
 
-/* A summary as a JS object: tw_summary_to_json's keys in camelCase (summary.c). accumulate:
- * the option the summary was made with (text and reasoning are null without it). */
-napi_status twn_summary_value(napi_env env, const tw_summary *s, int accumulate, napi_value *out);
+/* A summary as a JS object: tw_summary_to_json's keys in camelCase (summary.c); text and
+ * reasoning are null when the summary does not accumulate (tw_summary_accumulates). */
+napi_status twn_summary_value(napi_env env, const tw_summary *s, napi_value *out);
 /* Reads a JS-shaped event (see names.c) into ev; its strings are copied into arena, which must
  * outlive ev. Returns 0, or -1 with an exception pending. */
 int twn_event_from_js(napi_env env, napi_value obj, tw_event *ev, tw_buf *arena);
-/* Client option `auth` -> tw_auth. Returns 0, or -1 for an unknown name. */
-int twn_auth_from_name(const char *name, size_t len, tw_auth *out);
 
 /* Registrations of each file's exports. */
 napi_status twn_init_engine(napi_env env, napi_value exports);

@@ -63,8 +63,10 @@ test("auth: 'azure' (= 'api-key') and the other ways to send the key", async () 
     /* Per stream too. */
     const { headers } = await sent({ apiKey: 'sk-3' }, '/x', { auth: 'azure' });
     assert.deepEqual(named(headers, 'api-key'), ['api-key: sk-3']);
-    assert.deepEqual(tw.AUTH, ['dialect', 'bearer', 'api-key', 'azure', 'x-api-key', 'x-goog-api-key']);
-    assert.throws(() => new tw.Client({ baseURL: srv.url, auth: 'basic' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+    /* The core's canonical names (tw_auth_name); 'azure' is its alias of 'api-key'. */
+    assert.deepEqual(tw.AUTH, ['dialect', 'bearer', 'api-key', 'x-api-key', 'x-goog-api-key']);
+    for (const bad of ['basic', 'Azure', 'azure\0', 5])
+        assert.throws(() => new tw.Client({ baseURL: srv.url, auth: bad }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' }, String(bad));
 });
 
 test("a caller's header replaces the default of the same name, whatever its case", async () => {
@@ -98,7 +100,34 @@ test('query parameters are appended and percent-encoded by the core', async () =
     assert.equal(r.line, 'POST /v1/x?m=x%20y HTTP/1.1');
     const client = new tw.Client({ baseURL: srv.url, maxRetries: 0 });
     assert.throws(() => client.stream('/x', { query: 'a=1' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
-    assert.throws(() => client.stream('/x', { query: { a: 'x\0y' } }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+});
+
+test('a NUL inside a query name or value is refused by the core, which names the parameter', async () => {
+    const client = new tw.Client({ baseURL: srv.url, maxRetries: 0 });
+    const requests = srv.rec.requests;
+    for (const [query, what] of [[{ a: 'x\0y' }, 'value #1'], [{ a: '1', b: 'ok', c: 'z\0' }, 'value #3'], [[['k\0', 'v']], 'name #1']]) {
+        assert.throws(() => client.stream('/x', { json: {}, query }),
+            (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && e.message.includes(`query ${what}`)
+                || assert.fail(`${JSON.stringify(query)}: ${e.message}`));
+    }
+    assert.equal(srv.rec.requests, requests, 'nothing sent');
+    /* The length goes with each string: a value after the NUL'd one is not shortened either. */
+    const r = await sent({}, '/x', { query: { a: 'é', b: 'x y' } });
+    assert.equal(r.line, 'POST /x?a=%C3%A9&b=x%20y HTTP/1.1');
+});
+
+test('exactly one Accept line: the core\'s per dialect, or the caller\'s instead', async () => {
+    const cases = [['openai', 'text/event-stream'], ['anthropic', 'text/event-stream'], ['gemini', 'text/event-stream'],
+        ['openai-responses', 'text/event-stream'], ['sse', 'text/event-stream'],
+        ['ollama', 'application/x-ndjson'], ['ndjson', 'application/x-ndjson']];
+    for (const [dialect, want] of cases) {
+        const { headers } = await sent({ dialect }, '/x');
+        assert.deepEqual(named(headers, 'accept'), [`Accept: ${want}`], dialect);
+    }
+    let r = await sent({ dialect: 'ollama' }, '/x', { headers: { accept: 'text/plain' } });
+    assert.deepEqual(named(r.headers, 'accept'), ['accept: text/plain']);
+    r = await sent({ headers: { 'ACCEPT': 'application/json' } }, '/x');
+    assert.deepEqual(named(r.headers, 'accept'), ['ACCEPT: application/json'], 'client-level header');
 });
 
 test('the timeout defaults are the core\'s (tw_request_opts_init), in milliseconds', () => {

@@ -56,6 +56,16 @@ async function consume(): Promise<string> {
 }
 void consume;
 const rs: ReadableStream<Uint8Array> = client.stream('/x').toReadableStream({ format: 'ai-sdk', heartbeatMs: 5000 });
+const resumed = client.stream('/x').toReadableStream({ format: 'events', eventIds: { prefix: 'run-1', firstSeq: 12 } });
+const storedId: string | null = resumed.streamId;
+const nextSeq: number | null = resumed.nextEventSeq();
+void storedId;
+void nextSeq;
+const idsStream = client.stream('/x');
+void idsStream.toReadableStream({ eventIds: true });
+const sid: string | null = idsStream.streamId;
+void sid;
+void merge({ a: client.stream('/x') }).toReadableStream({ eventIds: 'm-1' }).streamId;
 const res: Response = new Response(rs, { headers: streamHeaders('ai-sdk') });
 const merged = merge({ a: client.stream('/x'), b: client.stream('/y') });
 merged.on('event', (ev) => void ev.source);
