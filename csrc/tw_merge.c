@@ -60,6 +60,16 @@ tw_code tw_framer_push(tw_framer *f, size_t i, tw_str name, const tw_event *ev,
     return TW_OK;
 }
 
+tw_code tw_framer_close(tw_framer *f, size_t i, tw_str name, tw_event_fn emit, void *ud) {
+    if (!f || !emit || i >= f->n) return TW_ERR_INVALID_ARG;
+    if (f->state[i] & SRC_COMPLETED) return TW_OK;
+    f->state[i] |= SRC_COMPLETED;
+    f->completed++;
+    if ((f->state[i] & SRC_STARTED) && emit_marker(TW_EV_AGENT_COMPLETE, name, emit, ud))
+        return TW_ERR_CANCELLED;
+    return TW_OK;
+}
+
 int tw_framer_started(const tw_framer *f, size_t i) {
     return f && i < f->n && (f->state[i] & SRC_STARTED);
 }

@@ -36,6 +36,14 @@ TW_API void tw_framer_free(tw_framer *f);
 TW_API tw_code tw_framer_push(tw_framer *f, size_t i, tw_str name, const tw_event *ev,
                               tw_event_fn emit, void *userdata);
 
+/**
+ * Closes source i without a terminal event (cancelled on its own and not drained): emits
+ * agent_complete if it had started (nothing otherwise) and counts it as completed.
+ * @return as tw_framer_push.
+ */
+TW_API tw_code tw_framer_close(tw_framer *f, size_t i, tw_str name, tw_event_fn emit,
+                               void *userdata);
+
 /** 1 when source i has sent its first event / has completed. */
 TW_API int tw_framer_started(const tw_framer *f, size_t i);
 TW_API int tw_framer_completed(const tw_framer *f, size_t i);

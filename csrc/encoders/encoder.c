@@ -113,9 +113,17 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
         if (opts->id && !(e->opt_id = tw__strndup(opts->id, strlen(opts->id)))) goto nomem;
         if (opts->model && !(e->opt_model = tw__strndup(opts->model, strlen(opts->model))))
             goto nomem;
-        if (opts->event_id_prefix &&
-            !(e->id_prefix = tw__strndup(opts->event_id_prefix, strlen(opts->event_id_prefix))))
-            goto nomem;
+        if (opts->event_id_prefix) {
+            /* It goes on an "id:" line: a CR or LF would start another SSE field. */
+            size_t n = strlen(opts->event_id_prefix);
+            if (n == 0 || strpbrk(opts->event_id_prefix, "\r\n")) {
+                tw_encoder_free(e);
+                tw__err(err, TW_ERR_INVALID_ARG,
+                        "event_id_prefix must be non-empty with no CR or LF");
+                return NULL;
+            }
+            if (!(e->id_prefix = tw__strndup(opts->event_id_prefix, n))) goto nomem;
+        }
         e->next_seq = opts->first_event_seq;
     }
     if (formats[f].init) rc = formats[f].init(e);

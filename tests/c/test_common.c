@@ -99,10 +99,30 @@ TW_TEST(merge_framer_rule) {
     CHECK_EQ_INT(tw_framer_push(f, 1, b, &err, frame_rec_event, &r), TW_OK);
     CHECK(tw_framer_done(f));
     CHECK_EQ_INT(tw_framer_push(f, 2, b, &err, frame_rec_event, &r), TW_ERR_INVALID_ARG);
+    CHECK_EQ_INT(tw_framer_close(f, 1, b, frame_rec_event, &r), TW_OK); /* already done */
     tw_buf_append(&r.out, "", 1);
     CHECK_EQ_STR(r.out.data, strlen(r.out.data),
                  "agent_start:a text:a agent_start:b error:b agent_complete:a error:b "
                  "agent_complete:b ");
+    tw_buf_free(&r.out);
+    tw_framer_free(f);
+}
+
+/* A source closed without a terminal event: agent_complete if it had started. */
+TW_TEST(merge_framer_close) {
+    tw_framer *f = tw_framer_new(2);
+    frame_rec r;
+    tw_event text;
+    tw_str a = {"a", 1}, b = {"b", 1};
+    memset(&r, 0, sizeof r);
+    tw_event_init(&text);
+    text.type = TW_EV_TEXT;
+    tw_framer_push(f, 0, a, &text, frame_rec_event, &r);
+    CHECK_EQ_INT(tw_framer_close(f, 0, a, frame_rec_event, &r), TW_OK);
+    CHECK_EQ_INT(tw_framer_close(f, 1, b, frame_rec_event, &r), TW_OK); /* never started */
+    CHECK(tw_framer_done(f));
+    tw_buf_append(&r.out, "", 1);
+    CHECK_EQ_STR(r.out.data, strlen(r.out.data), "agent_start:a text:a agent_complete:a ");
     tw_buf_free(&r.out);
     tw_framer_free(f);
 }

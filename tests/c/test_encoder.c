@@ -1699,6 +1699,14 @@ TW_TEST(encoder_event_ids) {
     tw_sse_parser_free(p);
     tw_buf_free(&out);
 
+    {
+        tw_error err;
+        o.event_id_prefix = "a\nevent: evil";
+        CHECK(tw_encoder_new(TW_FORMAT_EVENTS, &o, &err) == NULL && err.code == TW_ERR_INVALID_ARG);
+        o.event_id_prefix = "";
+        CHECK(tw_encoder_new(TW_FORMAT_EVENTS, &o, &err) == NULL);
+        o.event_id_prefix = "s-1";
+    }
     o.first_event_seq = 0;
     encode_all(TW_FORMAT_NDJSON, &o, evs, 5, &out);
     tw_buf_append(&out, "", 1);
