@@ -25,7 +25,7 @@ typedef enum tw_format {
     TW_FORMAT_AI_SDK,     /* Vercel AI SDK UI message stream (SSE, x-vercel-ai-ui-message-stream) */
     TW_FORMAT_NDJSON,     /* one normalized event as JSON per line */
     TW_FORMAT_TEXT,       /* text deltas only, raw UTF-8 */
-    TW_FORMAT__LAST
+    TW_FORMAT__LAST       /* (an app's own vocabulary: tw_encoder_new_template) */
 } tw_format;
 
 /**
@@ -86,6 +86,37 @@ TW_API void tw_encoder_opts_init(tw_encoder_opts *o);
 TW_API tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err);
 /** The seq the next event id will carry (first_event_seq + events written so far). */
 TW_API uint64_t tw_encoder_next_event_seq(const tw_encoder *e);
+/**
+ * Creates an encoder for an app's own vocabulary, compiled once from a JSON spec (no per-token
+ * work outside C):
+ *
+ *   {"framing": "sse" | "ndjson",                      (default "sse")
+ *    "constants": {"agent": "researcher", ...},         (optional)
+ *    "events": {"<event type>": {"event": "answer_streaming",   (SSE event name; optional)
+ *                                "data": <template>} | null, ...},
+ *    "finish": {"event": ..., "data": <template>}}      (written once by tw_encoder_finish)
+ *
+ * Event types are tw_event_type_name()s (start, text, reasoning, tool_call, usage, finish,
+ * error, raw, end, agent_start, agent_complete, progress); unlisted types write nothing. A
+ * template is any JSON; a string that is exactly "{field}" becomes that field's JSON value,
+ * and "{field}" inside other text is interpolated as text ("{{" and "}}" are literal braces).
+ * Fields: type, index, text, id, name, arguments, reason, finish_reason (normalized, of the
+ * stream so far), input_tokens, output_tokens, total_tokens (null when absent), kind, status,
+ * raw, source, recoverable, seq (events written before this one), text_so_far and length (the
+ * answer so far and its bytes), usage ({input_tokens, output_tokens, total_tokens} or null),
+ * summary (tw_summary_to_json of the stream so far), constants.<name>.
+ * Example: {"events": {"text": {"event": "answer_streaming", "data": {"token": "{text}",
+ * "partial_response": "{text_so_far}", "agent_id": "{constants.agent}"}}}}.
+ * @return the encoder or NULL (err: TW_ERR_INVALID_ARG naming what is wrong in the spec, or
+ * TW_ERR_NOMEM). Thread: any. Ownership: free with tw_encoder_free.
+ */
+TW_API tw_encoder *tw_encoder_new_template(const char *spec, size_t len,
+                                           const tw_encoder_opts *opts, tw_error *err);
+
+/** The HTTP response headers of this encoder's output (as tw_format_headers; a template's
+ * follow its framing). Static array. Thread: any. */
+TW_API const char *const *tw_encoder_headers(const tw_encoder *e);
+
 /** Frees an encoder. NULL is a no-op. Thread: owner. */
 TW_API void tw_encoder_free(tw_encoder *e);
 /**

@@ -67,7 +67,7 @@ static const struct format_ops {
     tw_code (*encode)(tw_encoder *e, const tw_event *ev, tw_buf *out);
     tw_code (*finish)(tw_encoder *e, tw_buf *out);
     void (*free)(tw_encoder *e);
-} formats[TW_FORMAT__LAST] = {
+} formats[TW_FORMAT__LAST + 1] = {
     [TW_FORMAT_OPENAI] = {"openai", "text/event-stream", sse_headers, 1, tw__openai_init,
                           tw__openai_encode, tw__openai_finish, tw__openai_free},
     [TW_FORMAT_EVENTS] = {"events", "text/event-stream", sse_headers, 1, tw__events_init,
@@ -78,6 +78,9 @@ static const struct format_ops {
                           ndjson_encode, NULL, NULL},
     [TW_FORMAT_TEXT] = {"text", "text/plain; charset=utf-8", text_headers, 0, NULL, text_encode,
                         NULL, NULL},
+    /* Created by tw_encoder_new_template; SSE framing unless the spec says ndjson. */
+    [TW__FORMAT_TEMPLATE] = {"template", "text/event-stream", sse_headers, 1, NULL,
+                            tw__template_encode, tw__template_finish, tw__template_free},
 };
 
 static int valid_format(tw_format f) { return (int)f >= TW_FORMAT_OPENAI && f < TW_FORMAT__LAST; }
@@ -97,17 +100,39 @@ void tw_encoder_opts_init(tw_encoder_opts *o) {
     memset(o, 0, sizeof *o);
 }
 
-tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err) {
+static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_error *err);
+
+tw_encoder *tw_encoder_new_template(const char *spec, size_t len, const tw_encoder_opts *opts,
+                                    tw_error *err) {
     tw_encoder *e;
-    tw_code rc = TW_OK;
-    if (!valid_format(f)) {
-        tw__err(err, TW_ERR_INVALID_ARG,
-                "unknown encoder format (expected openai, events, ai-sdk, ndjson or text)");
+    tw_code rc;
+    if (!spec) {
+        tw__err(err, TW_ERR_INVALID_ARG, "template: a spec is required");
         return NULL;
     }
-    e = calloc(1, sizeof *e);
+    e = encoder_alloc(TW__FORMAT_TEMPLATE, opts, err);
+    if (!e) return NULL;
+    rc = tw__template_compile(e, spec, len, err);
+    if (rc) {
+        if (rc == TW_ERR_NOMEM) tw__err(err, rc, "out of memory compiling a template");
+        tw_encoder_free(e);
+        return NULL;
+    }
+    if (err) tw__err(err, TW_OK, "");
+    return e;
+}
+
+const char *const *tw_encoder_headers(const tw_encoder *e) {
+    if (!e) return no_headers;
+    if (e->format == TW__FORMAT_TEMPLATE && !e->sse) return ndjson_headers;
+    return formats[e->format].headers;
+}
+
+static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_error *err) {
+    tw_encoder *e = calloc(1, sizeof *e);
     if (!e) goto nomem;
     e->format = f;
+    e->sse = formats[f].sse;
     if (opts) {
         e->index_is_choice = opts->index_is_choice != 0;
         if (opts->id && !(e->opt_id = tw__strndup(opts->id, strlen(opts->id)))) goto nomem;
@@ -126,14 +151,29 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
         }
         e->next_seq = opts->first_event_seq;
     }
-    if (formats[f].init) rc = formats[f].init(e);
-    if (rc) goto nomem;
-    if (err) tw__err(err, TW_OK, "");
     return e;
 nomem:
     tw_encoder_free(e);
     tw__err(err, TW_ERR_NOMEM, "out of memory creating an encoder");
     return NULL;
+}
+
+tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *err) {
+    tw_encoder *e;
+    if (!valid_format(f)) {
+        tw__err(err, TW_ERR_INVALID_ARG,
+                "unknown encoder format (expected openai, events, ai-sdk, ndjson or text)");
+        return NULL;
+    }
+    e = encoder_alloc(f, opts, err);
+    if (!e) return NULL;
+    if (formats[f].init && formats[f].init(e) != TW_OK) {
+        tw_encoder_free(e);
+        tw__err(err, TW_ERR_NOMEM, "out of memory creating an encoder");
+        return NULL;
+    }
+    if (err) tw__err(err, TW_OK, "");
+    return e;
 }
 
 void tw_encoder_free(tw_encoder *e) {
@@ -160,7 +200,7 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
         /* One SSE block (up to and including its blank line) or one NDJSON line. */
         const char *p = out->data + i, *end;
         size_t n, left = out->len - i;
-        if (formats[e->format].sse) {
+        if (e->sse) {
             const char *bl = NULL;
             for (size_t k = 0; k + 1 < left; k++)
                 if (p[k] == '\n' && p[k + 1] == '\n') {
@@ -174,14 +214,14 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
         }
         n = (size_t)(end - p);
         snprintf(num, sizeof num, "%llu", (unsigned long long)e->next_seq);
-        if (formats[e->format].sse && p[0] != ':') {
+        if (e->sse && p[0] != ':') {
             tw_buf *w = &e->scratch;
             if ((rc = tw__put(w, "id: ", 4)) || (rc = tw__put(w, e->id_prefix, plen)) ||
                 (rc = tw__put(w, ":", 1)) || (rc = tw__put(w, num, strlen(num))) ||
                 (rc = tw__put(w, "\n", 1)) || (rc = tw__put(w, p, n)))
                 break;
             e->next_seq++;
-        } else if (!formats[e->format].sse && p[0] == '{') {
+        } else if (!e->sse && p[0] == '{') {
             if ((rc = tw__put(&e->scratch, "{\"event_id\":", 12)) ||
                 (rc = tw_json_escape(&e->scratch, e->id_prefix, plen)))
                 break;
@@ -236,5 +276,5 @@ tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
 
 tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
-    return formats[e->format].sse ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
+    return e->sse ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
 }

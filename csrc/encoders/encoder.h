@@ -41,6 +41,7 @@ struct tw_encoder {
     int index_is_choice; /* copy of tw_encoder_opts.index_is_choice */
     char *opt_id;        /* owned copies of the options, or NULL */
     char *opt_model;
+    int sse;           /* framed as SSE events (ids, heartbeats): from the format or template */
     char *id_prefix;   /* tw_encoder_opts.event_id_prefix, or NULL: no event ids */
     uint64_t next_seq; /* the sequence number of the next event id */
     tw_buf scratch;    /* add_ids' rewrite buffer */
@@ -112,5 +113,13 @@ tw_code tw__ai_sdk_init(tw_encoder *e);
 tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
 tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out);
 void tw__ai_sdk_free(tw_encoder *e);
+
+/* The format id of template encoders: after the public ones, never named or parsed. */
+#define TW__FORMAT_TEMPLATE TW_FORMAT__LAST
+
+tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_error *err);
+tw_code tw__template_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
+tw_code tw__template_finish(tw_encoder *e, tw_buf *out);
+void tw__template_free(tw_encoder *e);
 
 #endif /* TW_ENCODERS_ENCODER_H */

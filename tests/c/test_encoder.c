@@ -1716,3 +1716,99 @@ TW_TEST(encoder_event_ids) {
               "%s", out.data);
     tw_buf_free(&out);
 }
+
+/* ---- templates: an app's own vocabulary ---------------------------------------------------- */
+
+static void template_run(const char *spec, const tw_event *evs, size_t n, tw_buf *out) {
+    tw_error err;
+    tw_encoder *e = tw_encoder_new_template(spec, strlen(spec), NULL, &err);
+    tw_buf_init(out);
+    CHECK_MSG(e != NULL, "%s", err.msg);
+    if (!e) return;
+    for (size_t i = 0; i < n; i++) CHECK_EQ_INT(tw_encoder_encode(e, &evs[i], out), TW_OK);
+    CHECK_EQ_INT(tw_encoder_finish(e, out), TW_OK);
+    tw_encoder_free(e);
+    tw_buf_append(out, "", 1);
+    out->len--;
+}
+
+TW_TEST(template_sse_vocabulary) {
+    static const char spec[] =
+        "{\"constants\": {\"agent\": \"researcher\", \"meta\": {\"v\": 2}},"
+        " \"events\": {"
+        "  \"text\": {\"event\": \"answer_streaming\", \"data\": {\"token\": \"{text}\","
+        "            \"partial_response\": \"{text_so_far}\", \"agent_id\": \"{constants.agent}\","
+        "            \"n\": \"{seq}\", \"note\": \"{{literal}} by {constants.agent}: {text}\"}},"
+        "  \"usage\": null,"
+        "  \"error\": {\"event\": \"error\", \"data\": {\"message\": \"{text}\", \"kind\": \"{kind}\"}}},"
+        " \"finish\": {\"event\": \"complete\", \"data\": {\"response\": \"{text_so_far}\","
+        "            \"usage\": \"{usage}\", \"finish_reason\": \"{finish_reason}\","
+        "            \"meta\": \"{constants.meta}\"}}}";
+    tw_event evs[4];
+    tw_buf out;
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("Hel\"lo"));
+    evs[1] = text_ev(TW_EV_TEXT, 0, S(" there"));
+    evs[2] = finish_ev(0, S("end_turn"));
+    evs[3] = usage_ev(3, 4, -1);
+    template_run(spec, evs, 4, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "event: answer_streaming\n"
+                 "data: {\"token\":\"Hel\\\"lo\",\"partial_response\":\"Hel\\\"lo\","
+                 "\"agent_id\":\"researcher\",\"n\":0,\"note\":\"{literal} by researcher: Hel\\\"lo\"}\n\n"
+                 "event: answer_streaming\n"
+                 "data: {\"token\":\" there\",\"partial_response\":\"Hel\\\"lo there\","
+                 "\"agent_id\":\"researcher\",\"n\":1,\"note\":\"{literal} by researcher:  there\"}\n\n"
+                 "event: complete\n"
+                 "data: {\"response\":\"Hel\\\"lo there\",\"usage\":{\"input_tokens\":3,"
+                 "\"output_tokens\":4,\"total_tokens\":7},\"finish_reason\":\"stop\","
+                 "\"meta\":{\"v\":2}}\n\n");
+    tw_buf_free(&out);
+}
+
+TW_TEST(template_ndjson_and_sources) {
+    static const char spec[] =
+        "{\"framing\": \"ndjson\", \"events\": {"
+        " \"text\": {\"data\": {\"type\": \"chat\", \"content\": \"{text}\", \"streaming\": true,"
+        "          \"agent\": \"{source}\", \"tokens\": [\"{input_tokens}\", 1.5, null]}},"
+        " \"end\": {\"data\": {\"type\": \"done\", \"summary_end\": \"{type}\"}}}}";
+    tw_event evs[2];
+    tw_buf out;
+    tw_error err;
+    tw_encoder *e;
+    evs[0] = text_ev(TW_EV_TEXT, 0, S("hi"));
+    evs[0].source = S("writer");
+    evs[1] = ev_of(TW_EV_END);
+    template_run(spec, evs, 2, &out);
+    CHECK_EQ_STR(out.data, out.len,
+                 "{\"type\":\"chat\",\"content\":\"hi\",\"streaming\":true,\"agent\":\"writer\","
+                 "\"tokens\":[null,1.5,null]}\n"
+                 "{\"type\":\"done\",\"summary_end\":\"end\"}\n");
+    tw_buf_free(&out);
+    e = tw_encoder_new_template(spec, strlen(spec), NULL, &err);
+    CHECK(e != NULL && !strcmp(tw_encoder_headers(e)[1], "application/x-ndjson"));
+    tw_encoder_free(e);
+}
+
+TW_TEST(template_spec_errors_name_the_problem) {
+    static const struct {
+        const char *spec, *want;
+    } bad[] = {
+        {"{\"events\": {\"text\": {\"data\": \"{nope}\"}}}", "unknown slot"},
+        {"{\"events\": {\"texts\": {\"data\": 1}}}", "unknown event type"},
+        {"{\"events\": {\"text\": {\"event\": \"a\\nb\", \"data\": 1}}}", "one-line"},
+        {"{\"events\": {\"text\": {\"event\": \"x\"}}}", "needs \"data\""},
+        {"{\"framing\": \"xml\"}", "framing"},
+        {"{\"events\": {\"text\": {\"data\": {\"a\": \"{constants.missing}\"}}}}", "unknown slot"},
+        {"[1, 2]", "one JSON object"},
+        {"{\"events\": {\"text\": {\"data\": {\"a\": 1}}}", "malformed"},
+        {"{\"events\": {\"text\": {\"data\": 1}}} trailing", "malformed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tw_error err;
+        tw_encoder *e = tw_encoder_new_template(bad[i].spec, strlen(bad[i].spec), NULL, &err);
+        CHECK_MSG(e == NULL, "accepted: %s", bad[i].spec);
+        tw_encoder_free(e);
+        if (!e) CHECK_MSG(err.code == TW_ERR_INVALID_ARG && strstr(err.msg, bad[i].want),
+                          "%s -> %s", bad[i].spec, err.msg);
+    }
+}
