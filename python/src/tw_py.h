@@ -77,12 +77,13 @@ typedef struct TwState {
     PyObject *type_names[TW_EV__LAST];
     PyObject *kind_names[TW_KIND__LAST];
     /* The core's name tables as tuples: EVENT_TYPES, ERROR_KINDS, DIALECTS, FORMATS,
-     * FINISH_REASONS (what error messages list as the expected values). */
+     * FINISH_REASONS, AUTHS (what error messages list as the expected values). */
     PyObject *event_types;
     PyObject *error_kinds;
     PyObject *dialects;
     PyObject *formats;
     PyObject *finish_reasons;
+    PyObject *auths;
     PyObject *json_loads; /* json.loads */
     PyObject *str_message;  /* "message": the default SSE event name */
     PyObject *str_empty;    /* "" */
@@ -204,6 +205,9 @@ PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate);
 /** A dialect / format from its name, or 0 with ValueError naming the expected ones. */
 int tw_py_dialect_arg(PyObject *name);
 int tw_py_format_arg(PyObject *name);
+/** A tw_auth from its name (tw_auth_from_name, aliases included; None = TW_AUTH_DIALECT), or
+ * -1 with ValueError / TypeError. */
+int tw_py_auth_arg(PyObject *name);
 /** Raises MemoryError or the tw_code's exception after an encoder failure. */
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 

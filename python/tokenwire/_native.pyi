@@ -23,7 +23,8 @@ ErrorKind = Literal["http", "provider", "timeout", "protocol", "cancelled", "tra
 Dialect = Literal["openai", "openai-responses", "anthropic", "gemini", "ollama", "sse", "ndjson"]
 Format = Literal["openai", "sse-openai", "events", "ai-sdk", "ndjson", "text"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
-Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key"]
+# tw_auth_from_name: "azure" is an alias of "api-key", "dialect" the same as None.
+Auth = Literal["bearer", "api-key", "azure", "x-api-key", "x-goog-api-key", "dialect"]
 Buffer = Union[bytes, bytearray, memoryview]
 
 # The core's name tables (tw_event_type_name, tw_error_kind_name, tw_dialect_name,
@@ -33,7 +34,8 @@ ERROR_KINDS: Tuple[str, ...]
 DIALECTS: Tuple[str, ...]
 FORMATS: Tuple[str, ...]
 FINISH_REASONS: Tuple[str, ...]
-# How Client(auth=...) may send the API key (None: the dialect's way).
+# How Client(auth=...) may send the API key (None: the dialect's way): tw_auth_name's
+# canonical names; tw_auth_from_name also takes the alias "azure" (= "api-key").
 AUTHS: Tuple[str, ...]
 # tw_request_opts_init's values: connect_timeout 10, first_byte_timeout 600, idle_timeout
 # 600, event_timeout 0, total_timeout 0, paused_timeout 300 (seconds, 0 = none),
@@ -325,4 +327,8 @@ class Mock:
     def stop(self) -> None: ...
 
 def cli_main(argv: List[str]) -> int: ...
+# The core's auth name (canonical; None for the dialect's way); ValueError when unknown.
+def _auth_name(name: Optional[str]) -> Optional[str]: ...
+# The engine's API key check (tw_check_api_key): ValueError naming the byte's position.
+def _check_api_key(key: str) -> None: ...
 def expected_text(chunks: int, text: Optional[str] = ...) -> str: ...
