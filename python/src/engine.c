@@ -692,7 +692,6 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     if (!s) goto cleanup;
     s->merge_index = -1;
     s->dialect = (int)o.dialect;
-    s->accumulate = o.accumulate;
     s->sync = sync;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
@@ -701,6 +700,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     s->engine = (EngineObject *)Py_NewRef(self);
     s->sink = (SinkObject *)Py_NewRef(sink);
     o.userdata = s;
+    s->te = self->e;
     s->ts = tw_engine_start(self->e, &o, &err);
     if (!s->ts) {
         Py_CLEAR(s);

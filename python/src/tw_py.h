@@ -200,8 +200,9 @@ enum {
 };
 /** The summary as the dict of its JSON (tw_summary_to_json), summary.c. */
 PyObject *tw_py_summary_dict(const tw_summary *s);
-/** One value of the summary, the same as the dict's (accumulate: of the summary's owner). */
-PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate);
+/** One value of the summary, the same as the dict's (text and reasoning None when the summary
+ * does not keep them: tw_summary_accumulates). */
+PyObject *tw_py_summary_value(const tw_summary *s, int what);
 /** A dialect / format from its name, or 0 with ValueError naming the expected ones. */
 int tw_py_dialect_arg(PyObject *name);
 int tw_py_format_arg(PyObject *name);
