@@ -130,7 +130,7 @@ typedef struct MergeEntry {
     const char *name_utf8;
     size_t name_len;
     StreamObject *s;
-    int started, completed, in_ready;
+    int in_ready;
 } MergeEntry;
 
 typedef struct MergeObject {
@@ -141,7 +141,7 @@ typedef struct MergeObject {
     Py_ssize_t ready_head, ready_len, rr;
     PyObject *outq; /* list of Events ready for MODE_EVENT */
     Py_ssize_t outq_head;
-    Py_ssize_t n_completed;
+    tw_framer *framer; /* the core's framing rule (tw_merge.h): which sources started / ended */
     int done;
 } MergeObject;
 
