@@ -158,7 +158,8 @@ typedef struct EncoderObject {
     PyObject_HEAD
     tw_encoder *enc;
     int format;
-    tw_buf out; /* reused output buffer */
+    tw_buf out;                /* reused output buffer */
+    PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
 } EncoderObject;
 
 /*==============================================================================================
