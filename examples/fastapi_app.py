@@ -13,7 +13,9 @@ Upstream: TOKENWIRE_BASE_URL (e.g. https://api.openai.com/v1), TOKENWIRE_API_KEY
 TOKENWIRE_DIALECT (openai | anthropic | gemini | ollama | openai-responses), TOKENWIRE_MODEL.
 
 Routes:
-    POST /chat?format=openai|events|ai-sdk|ndjson|text   one agent, relayed in that format
+    POST /chat?format=openai|events|ai-sdk|ndjson|text   one agent, relayed in that format;
+         &event_ids=true                                  with event ids "<stream id>:<seq>"
+                                                          (the stream id also in X-Stream-Id)
     POST /v1/chat/completions                             OpenAI-compatible relay (any dialect
                                                           upstream; OpenAI SDKs can read it)
     POST /agents                                          two agents in parallel, merged into
@@ -45,8 +47,8 @@ if not BASE_URL:
 
 # A relay never reads the answer's text: with accumulate=False the summary counts text and
 # reasoning without keeping them (tool calls, usage and finish reasons are kept), so memory
-# stays flat however long the streams are. The client may be made before gunicorn --preload forks its workers:
-# each worker starts its own engine on first use.
+# stays flat however long the streams are. The client may be made before gunicorn --preload
+# forks its workers: each worker starts its own engine on first use.
 client = tw.Client(base_url=BASE_URL, api_key=os.environ.get("TOKENWIRE_API_KEY"),
                    dialect=DIALECT, max_retries=2, accumulate=False)
 app = FastAPI(title="tokenwire relay example")
@@ -92,10 +94,15 @@ async def start(request: Request) -> tw.Stream:
 
 
 @app.post("/chat")
-async def chat(request: Request, format: str = "openai"):
+async def chat(request: Request, format: str = "openai", event_ids: bool = False):
     if format not in FORMATS:
         raise HTTPException(400, "format must be one of %s" % (FORMATS,))
-    return sse_response(await start(request), format=format, model=MODEL)
+    resp = sse_response(await start(request), format=format, model=MODEL, event_ids=event_ids)
+    if resp.stream_id:
+        # The random stream id the event ids carry: an app resuming relays would store it
+        # (with what it relays); here it is told to the client.
+        resp.headers["x-stream-id"] = resp.stream_id
+    return resp
 
 
 @app.post("/v1/chat/completions")

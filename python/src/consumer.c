@@ -31,7 +31,9 @@ static int watch_sinks(ConsumerObject *c, PyObject *loop) {
         MergeObject *m = (MergeObject *)c;
         Py_ssize_t i;
         for (i = 0; i < m->n; i++)
-            if (!m->ent[i].completed && tw_py_stream_watch(m->ent[i].s, loop) < 0) return -1;
+            if (!tw_framer_completed(m->framer, (size_t)i) &&
+                tw_py_stream_watch(m->ent[i].s, loop) < 0)
+                return -1;
         return 0;
     }
     return tw_py_stream_watch((StreamObject *)c, loop);

@@ -1,6 +1,7 @@
 /*
  * encoder.c - tokenwire.Encoder: normalized events to downstream bytes in one of the core's
- * formats (openai, events, ai-sdk, ndjson, text).
+ * formats (openai, events, ai-sdk, ndjson, text), optionally with event ids for resumable
+ * relays (tw_encoder_opts.event_id_prefix / first_event_seq: written by the core).
  */
 #include "tw_py.h"
 
@@ -14,24 +15,52 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
 }
 
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"format", "id", "model", "dialect", NULL};
-    PyObject *fmt, *dialect = Py_None;
+    static char *kwlist[] = {"format", "id", "model", "dialect", "event_id_prefix",
+                             "first_event_seq", NULL};
+    PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL;
     const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO:Encoder", kwlist, &fmt, &id, &model,
-                                     &dialect))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OO:Encoder", kwlist, &fmt, &id,
+                                     &model, &dialect, &prefix, &first))
         return NULL;
     if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
     if (dialect != Py_None && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
+    tw_encoder_opts_init(&o);
+    if (prefix != Py_None) {
+        Py_ssize_t n;
+        if (!PyUnicode_Check(prefix)) {
+            PyErr_Format(PyExc_TypeError, "event_id_prefix must be str or None, not %.100s",
+                         Py_TYPE(prefix)->tp_name);
+            return NULL;
+        }
+        if (!(o.event_id_prefix = PyUnicode_AsUTF8AndSize(prefix, &n))) return NULL;
+        if (strlen(o.event_id_prefix) != (size_t)n) {
+            /* The core takes a C string: a NUL would silently cut the id short. */
+            PyErr_SetString(PyExc_ValueError, "invalid event_id_prefix: NUL inside");
+            return NULL;
+        }
+    }
+    if (first && first != Py_None) {
+        if (!PyLong_Check(first) || PyBool_Check(first)) {
+            PyErr_Format(PyExc_TypeError, "first_event_seq must be an int, not %.100s",
+                         Py_TYPE(first)->tp_name);
+            return NULL;
+        }
+        o.first_event_seq = (uint64_t)PyLong_AsUnsignedLongLong(first);
+        if (PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "first_event_seq must be an int >= 0 (64 bits)");
+            return NULL;
+        }
+    }
     self = (EncoderObject *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     tw_buf_init(&self->out);
     self->format = (int)f;
-    tw_encoder_opts_init(&o);
+    self->event_id_prefix = Py_NewRef(prefix);
     o.id = id;
     o.model = model;
     /* The source dialect decides what an event index means (None: content-block position). */
@@ -47,6 +76,7 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
 static void Encoder_dealloc(EncoderObject *self) {
     tw_encoder_free(self->enc);
     tw_buf_free(&self->out);
+    Py_XDECREF(self->event_id_prefix);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -116,6 +146,14 @@ static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
     return PyUnicode_FromString(tw_format_name((tw_format)self->format));
 }
 
+static PyObject *Encoder_get_event_id_prefix(EncoderObject *self, void *Py_UNUSED(c)) {
+    return Py_NewRef(self->event_id_prefix ? self->event_id_prefix : Py_None);
+}
+
+static PyObject *Encoder_get_next_event_seq(EncoderObject *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)tw_encoder_next_event_seq(self->enc));
+}
+
 static PyMethodDef Encoder_methods[] = {
     {"encode", (PyCFunction)Encoder_encode, METH_O, "Bytes for one Event or a list of Events."},
     {"finish", (PyCFunction)Encoder_finish, METH_NOARGS, "The closing bytes (once)."},
@@ -130,14 +168,23 @@ static PyGetSetDef Encoder_getset[] = {
      "The response headers for relaying this format: [(name, value), ...] (content-type, "
      "no-buffering headers, the AI SDK header).", NULL},
     {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
+    {"event_id_prefix", (getter)Encoder_get_event_id_prefix, NULL,
+     "The stream id the event ids carry ('<prefix>:<seq>'), or None (no ids).", NULL},
+    {"next_event_seq", (getter)Encoder_get_next_event_seq, NULL,
+     "The seq the next event id will carry (first_event_seq + events written so far); the "
+     "last id written is '<prefix>:<next_event_seq - 1>'.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyTypeObject Encoder_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.Encoder",
-    .tp_doc = "Encoder(format, id=None, model=None, dialect=None): normalized events to downstream "
-              "bytes; dialect (of the source) decides whether an event index is a choice.",
+    .tp_doc = "Encoder(format, id=None, model=None, dialect=None, *, event_id_prefix=None, "
+              "first_event_seq=0): normalized events to downstream bytes; dialect (of the "
+              "source) decides whether an event index is a choice. With event_id_prefix every "
+              "SSE event starts with 'id: <prefix>:<seq>' (comments and heartbeats get none) "
+              "and every NDJSON line carries \"event_id\"; seq counts from first_event_seq, one "
+              "per event; text carries no ids.",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,

@@ -527,55 +527,6 @@ PyTypeObject Engine_Type = {
  * keep tw_request_opts_init's defaults (REQUEST_DEFAULTS).
  *============================================================================================*/
 
-/* How the API key is sent (tw_auth); None is TW_AUTH_DIALECT, the dialect's provider's way. */
-static const struct {
-    const char *name;
-    tw_auth auth;
-} auth_names[] = {
-    {"bearer", TW_AUTH_BEARER},          /* Authorization: Bearer K */
-    {"api-key", TW_AUTH_API_KEY},        /* api-key: K (Azure OpenAI) */
-    {"x-api-key", TW_AUTH_X_API_KEY},    /* x-api-key: K */
-    {"x-goog-api-key", TW_AUTH_GOOG},    /* x-goog-api-key: K */
-};
-#define N_AUTH (sizeof auth_names / sizeof auth_names[0])
-
-static int auth_arg(PyObject *o, tw_auth *out) {
-    size_t i;
-    *out = TW_AUTH_DIALECT;
-    if (!o || o == Py_None) return 0;
-    if (PyUnicode_Check(o)) {
-        for (i = 0; i < N_AUTH; i++)
-            if (PyUnicode_CompareWithASCIIString(o, auth_names[i].name) == 0) {
-                *out = auth_names[i].auth;
-                return 0;
-            }
-    }
-    PyErr_Format(PyExc_ValueError,
-                 "unknown auth %R: expected None (the dialect's way), 'bearer', 'api-key', "
-                 "'x-api-key' or 'x-goog-api-key'",
-                 o);
-    return -1;
-}
-
-/* UTF-8 of a str option (None allowed): NULL with *out = NULL for None; a str holding a NUL is
- * refused (a C string would silently end there). */
-static PyObject *cstr_opt(PyObject *o, const char *what, const char **out) {
-    Py_ssize_t len;
-    *out = NULL;
-    if (!o || o == Py_None) return Py_None;
-    if (!PyUnicode_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be str or None", what);
-        return NULL;
-    }
-    *out = PyUnicode_AsUTF8AndSize(o, &len);
-    if (!*out) return NULL;
-    if (strlen(*out) != (size_t)len) {
-        PyErr_Format(PyExc_ValueError, "invalid %s: NUL at byte %zu", what, strlen(*out));
-        return NULL;
-    }
-    return o;
-}
-
 /* UTF-8 and length of a required str argument (the core checks the bytes, NULs included). */
 static const char *utf8_arg(PyObject *o, const char *what, size_t *len) {
     Py_ssize_t n;
@@ -595,12 +546,14 @@ typedef struct start_args {
     const char **hv;
     size_t *hl;
     const char **qv; /* name, value, name, value, ... */
+    size_t *ql;      /* their lengths */
 } start_args;
 
 static void start_args_free(start_args *a) {
     PyMem_Free(a->hv);
     PyMem_Free(a->hl);
     PyMem_Free(a->qv);
+    PyMem_Free(a->ql);
     Py_XDECREF(a->hseq);
     Py_XDECREF(a->qseq);
 }
@@ -631,7 +584,9 @@ static int headers_arg(PyObject *headers, start_args *a, tw_request_opts *o) {
     return 0;
 }
 
-/* query: a sequence of (name, value) str pairs, percent-encoded by the core. */
+/* query: a sequence of (name, value) pairs, percent-encoded by the core; a None value is a
+ * name alone ("name="). Lengths go with the strings, so the core sees (and refuses, naming
+ * "query value #N") a NUL inside. */
 static int query_arg(PyObject *query, start_args *a, tw_request_opts *o) {
     Py_ssize_t n, i;
     if (!query || query == Py_None) return 0;
@@ -639,25 +594,27 @@ static int query_arg(PyObject *query, start_args *a, tw_request_opts *o) {
     if (!a->qseq) return -1;
     n = PySequence_Fast_GET_SIZE(a->qseq);
     a->qv = PyMem_Calloc(2 * (size_t)n + 1, sizeof *a->qv);
-    if (!a->qv) {
+    a->ql = PyMem_Calloc(2 * (size_t)n + 1, sizeof *a->ql);
+    if (!a->qv || !a->ql) {
         PyErr_NoMemory();
         return -1;
     }
     for (i = 0; i < n; i++) {
-        PyObject *kv = PySequence_Fast_GET_ITEM(a->qseq, i);
+        PyObject *kv = PySequence_Fast_GET_ITEM(a->qseq, i), *v;
         if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
             PyErr_SetString(PyExc_TypeError, "query must be a sequence of (name, value) pairs");
             return -1;
         }
-        if (!cstr_opt(PyTuple_GET_ITEM(kv, 0), "query parameter name", &a->qv[2 * i]) ||
-            !cstr_opt(PyTuple_GET_ITEM(kv, 1), "query parameter value", &a->qv[2 * i + 1]))
+        if (!(a->qv[2 * i] = utf8_arg(PyTuple_GET_ITEM(kv, 0), "a query parameter name",
+                                      &a->ql[2 * i])))
             return -1;
-        if (!a->qv[2 * i]) {
-            PyErr_SetString(PyExc_TypeError, "a query parameter name must be str");
+        v = PyTuple_GET_ITEM(kv, 1);
+        if (v != Py_None &&
+            !(a->qv[2 * i + 1] = utf8_arg(v, "a query parameter value", &a->ql[2 * i + 1])))
             return -1;
-        }
     }
     o->query = a->qv;
+    o->query_lens = a->ql;
     o->n_query = (size_t)n;
     return 0;
 }
@@ -675,7 +632,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     PyObject *api_key = Py_None, *auth = Py_None, *query = Py_None, *ca_file = Py_None;
     PyObject *loop = NULL;
     Py_buffer view = {0};
-    int have_view = 0, sync = 0;
+    int have_view = 0, sync = 0, auth_v;
     tw_request_opts o;
     tw_error err = {0};
     start_args a;
@@ -703,13 +660,16 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");
         return NULL;
     }
-    if (auth_arg(auth, &o.auth) < 0) return NULL;
+    if ((auth_v = tw_py_auth_arg(auth)) < 0) return NULL;
+    o.auth = (tw_auth)auth_v;
     if (!(o.url = utf8_arg(url_o, "url", &o.url_len))) return NULL;
     if (method_o && !(o.method = utf8_arg(method_o, "method", &o.method_len))) return NULL;
     if (api_key != Py_None && !(o.api_key = utf8_arg(api_key, "api_key", &o.api_key_len)))
         return NULL;
     if (o.api_key && !o.api_key_len) o.api_key = NULL; /* "" = no key */
-    if (!cstr_opt(ca_file, "ca_file", &o.ca_file)) return NULL;
+    /* The core refuses a NUL inside the path (it would open another file). */
+    if (ca_file != Py_None && !(o.ca_file = utf8_arg(ca_file, "ca_file", &o.ca_file_len)))
+        return NULL;
     if (headers_arg(headers, &a, &o) < 0 || query_arg(query, &a, &o) < 0) goto cleanup;
     if (body != Py_None) {
         if (PyUnicode_Check(body)) {
@@ -732,7 +692,6 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     if (!s) goto cleanup;
     s->merge_index = -1;
     s->dialect = (int)o.dialect;
-    s->accumulate = o.accumulate;
     s->sync = sync;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
@@ -741,6 +700,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     s->engine = (EngineObject *)Py_NewRef(self);
     s->sink = (SinkObject *)Py_NewRef(sink);
     o.userdata = s;
+    s->te = self->e;
     s->ts = tw_engine_start(self->e, &o, &err);
     if (!s->ts) {
         Py_CLEAR(s);
@@ -767,8 +727,7 @@ static PyObject *request_defaults(void) {
 }
 
 int tw_py_init_engine(PyObject *m) {
-    PyObject *d, *auths;
-    size_t i;
+    PyObject *d;
     if (PyType_Ready(&Sink_Type) < 0 || PyType_Ready(&Reader_Type) < 0 ||
         PyType_Ready(&LoopEntry_Type) < 0 || PyType_Ready(&Engine_Type) < 0)
         return -1;
@@ -780,16 +739,6 @@ int tw_py_init_engine(PyObject *m) {
     d = request_defaults();
     if (!d || PyModule_AddObject(m, "REQUEST_DEFAULTS", d) < 0) {
         Py_XDECREF(d);
-        return -1;
-    }
-    auths = PyTuple_New((Py_ssize_t)N_AUTH);
-    for (i = 0; auths && i < N_AUTH; i++) {
-        PyObject *v = PyUnicode_InternFromString(auth_names[i].name);
-        if (!v) Py_CLEAR(auths);
-        else PyTuple_SET_ITEM(auths, (Py_ssize_t)i, v);
-    }
-    if (!auths || PyModule_AddObject(m, "AUTHS", auths) < 0) {
-        Py_XDECREF(auths);
         return -1;
     }
     return 0;

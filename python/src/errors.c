@@ -185,24 +185,16 @@ PyObject *tw_py_raise_error(PyObject *exc) {
 PyObject *tw_py_raise_code(tw_code code, const tw_error *err) {
     const char *msg = (err && err->msg[0]) ? err->msg : tw_strerror(code);
     tw_str m = {msg, strlen(msg)}, none = {NULL, 0};
-    tw_error_kind kind;
-    switch (code) {
-    case TW_ERR_NOMEM:
-        return PyErr_NoMemory();
-    case TW_ERR_INVALID_ARG:
+    /* The kind a failing code stands for is the core's (tw_code_error_kind): the same class
+     * as an error event of that kind. Of the codes of no kind, an argument error is a
+     * ValueError and a state error (closed, busy, forked) the base tokenwire.Error. */
+    int kind = tw_code_error_kind(code);
+    if (code == TW_ERR_NOMEM) return PyErr_NoMemory();
+    if (code == TW_ERR_INVALID_ARG) {
         PyErr_SetString(PyExc_ValueError, msg);
         return NULL;
-    case TW_ERR_TIMEOUT: kind = TW_KIND_TIMEOUT; break;
-    case TW_ERR_SSE_PROTOCOL:
-    case TW_ERR_JSON: kind = TW_KIND_PROTOCOL; break;
-    case TW_ERR_HTTP_STATUS: kind = TW_KIND_HTTP; break;
-    case TW_ERR_CANCELLED: kind = TW_KIND_CANCELLED; break;
-    case TW_ERR_TRANSPORT: kind = TW_KIND_TRANSPORT; break;
-    case TW_ERR_PROVIDER: kind = TW_KIND_PROVIDER; break;
-    /* TW_ERR_FORKED: the engine belongs to the parent of this fork() child; Engine replaces
-     * such an engine on first use, so this is only seen from code holding on to one. */
-    default: kind = TW_KIND_NONE; break;
     }
+    if (kind < 0 || kind >= TW_KIND__LAST) kind = TW_KIND_NONE;
     return tw_py_raise_error(
-        tw_py_error_new(kind, err ? (int32_t)err->http_status : 0, m, none, none));
+        tw_py_error_new((tw_error_kind)kind, err ? (int32_t)err->http_status : 0, m, none, none));
 }

@@ -1,6 +1,9 @@
 /*
- * merge.c - tokenwire.merge: several agent streams in arrival order, each event tagged with its
- * source, agent_start / agent_complete per source; errors of one source are events.
+ * merge.c - tokenwire.merge: several agent streams in arrival order, framed by the core
+ * (tw_framer, tw_merge.h): agent_start just before a source's first event, its events tagged
+ * with the source, its END not forwarded, its terminal error forwarded once, agent_complete
+ * right after its terminal event. The binding only picks the next raw event (arrival order)
+ * and hands what the framer emits to the consumer: Events, or an encoder for a relay.
  */
 #include "tw_py_stream.h"
 
@@ -8,34 +11,28 @@
  * Merge: several agent streams in arrival order
  *============================================================================================*/
 
+static int merge_completed(const MergeObject *m, Py_ssize_t i) {
+    return tw_framer_completed(m->framer, (size_t)i);
+}
+
 void tw_py_merge_mark_ready(MergeObject *m, Py_ssize_t i) {
-    if (i < 0 || i >= m->n || m->ent[i].in_ready || m->ent[i].completed) return;
+    if (i < 0 || i >= m->n || m->ent[i].in_ready || merge_completed(m, i)) return;
     m->ent[i].in_ready = 1;
     m->ready[(m->ready_head + m->ready_len) % m->n] = i;
     m->ready_len++;
 }
 
-/* A source whose terminal event was taken without reaching the merge's bookkeeping (its
- * callback raised): it is complete all the same, so that the merge can end. */
-static void merge_settle(MergeObject *m, Py_ssize_t i) {
-    if (!m->ent[i].completed && m->ent[i].s->done) {
-        m->ent[i].completed = 1;
-        m->n_completed++;
-    }
-}
-
 /* The next raw event of any source: sources known to be ready first, then a scan.
- * NR_ERROR: a callback of source *ei raised. */
+ * NR_ERROR: a callback of source *ei raised on *ev (which is still valid). */
 static int merge_next_raw(MergeObject *m, Py_ssize_t *ei, const tw_event **ev) {
     Py_ssize_t k;
     int r;
     while (m->ready_len > 0) {
         Py_ssize_t i = m->ready[m->ready_head];
-        if (!m->ent[i].completed) {
+        if (!merge_completed(m, i)) {
             r = tw_py_stream_next_raw(m->ent[i].s, ev);
             if (r == NR_EVENT || r == NR_ERROR) {
                 *ei = i;
-                if (r == NR_ERROR) merge_settle(m, i);
                 return r;
             }
         }
@@ -45,17 +42,16 @@ static int merge_next_raw(MergeObject *m, Py_ssize_t *ei, const tw_event **ev) {
     }
     for (k = 0; k < m->n; k++) {
         Py_ssize_t i = (m->rr + k) % m->n;
-        if (m->ent[i].completed) continue;
+        if (merge_completed(m, i)) continue;
         r = tw_py_stream_next_raw(m->ent[i].s, ev);
         if (r == NR_EVENT || r == NR_ERROR) {
             m->rr = (i + 1) % m->n;
             tw_py_merge_mark_ready(m, i);
             *ei = i;
-            if (r == NR_ERROR) merge_settle(m, i);
             return r;
         }
     }
-    return m->n_completed == m->n ? NR_DONE : NR_EMPTY;
+    return tw_framer_done(m->framer) ? NR_DONE : NR_EMPTY;
 }
 
 static int merge_push(MergeObject *m, PyObject *ev) {
@@ -66,11 +62,39 @@ static int merge_push(MergeObject *m, PyObject *ev) {
     return r;
 }
 
-static PyObject *synth(MergeObject *m, Py_ssize_t i, tw_event_type type) {
-    tw_event ev;
-    tw_event_init(&ev);
-    ev.type = type;
-    return tw_py_event_new(&ev, m->ent[i].name);
+/* Where the framer's events go: Events in m->outq, or bytes of enc (a relay). */
+typedef struct frame_ctx {
+    MergeObject *m;
+    Py_ssize_t i;
+    EncoderObject *enc;   /* NULL: Events */
+    const tw_event *drop; /* the event whose callback raised: not handed out (as for a Stream) */
+} frame_ctx;
+
+static int frame_emit(void *ud, const tw_event *ev) {
+    frame_ctx *c = ud;
+    /* The framer emits the source's event (a tagged copy) between its own agent markers. */
+    if (c->drop && ev->type == c->drop->type) return 0;
+    if (c->enc) return tw_py_encoder_encode(c->enc, ev) < 0;
+    return merge_push(c->m, tw_py_event_new(ev, c->m->ent[c->i].name)) < 0;
+}
+
+/* Frames one raw event of source i. raised: a callback of the source raised on it (the
+ * exception is set and stays the one raised); the event is dropped, the framing goes on so
+ * that the source still starts and completes. @return 0, or -1 with an exception set. */
+static int merge_frame(MergeObject *m, Py_ssize_t i, const tw_event *ev, EncoderObject *enc,
+                       int raised) {
+    frame_ctx c = {m, i, enc, raised ? ev : NULL};
+    tw_str name = {m->ent[i].name_utf8, m->ent[i].name_len};
+    PyObject *exc = raised ? tw_py_fetch_exception() : NULL;
+    tw_code code = tw_framer_push(m->framer, (size_t)i, name, ev, frame_emit, &c);
+    if (raised) {
+        if (code != TW_OK) PyErr_Clear(); /* the callback's exception goes first */
+        if (exc) tw_py_restore_exception(exc);
+        return -1;
+    }
+    if (code == TW_OK) return 0;
+    if (code != TW_ERR_CANCELLED) tw_py_raise_code(code, NULL); /* else: emit raised */
+    return -1;
 }
 
 /* Converts raw events to Events in m->outq until one is there or nothing is available. */
@@ -81,19 +105,12 @@ static int merge_fill(MergeObject *m, int all) {
     for (;;) {
         if (!all && PyList_GET_SIZE(m->outq) > m->outq_head) return NR_EVENT;
         r = merge_next_raw(m, &i, &ev);
-        if (r == NR_ERROR) return -1;
-        if (r != NR_EVENT) return r;
-        if (!m->ent[i].started) {
-            m->ent[i].started = 1;
-            if (merge_push(m, synth(m, i, TW_EV_AGENT_START)) < 0) return -1;
-        }
-        if (ev->type != TW_EV_END && merge_push(m, tw_py_event_new(ev, m->ent[i].name)) < 0)
+        if (r == NR_ERROR) {
+            merge_frame(m, i, ev, NULL, 1);
             return -1;
-        if (m->ent[i].s->done) {
-            m->ent[i].completed = 1;
-            m->n_completed++;
-            if (merge_push(m, synth(m, i, TW_EV_AGENT_COMPLETE)) < 0) return -1;
         }
+        if (r != NR_EVENT) return r;
+        if (merge_frame(m, i, ev, NULL, 0) < 0) return -1;
     }
 }
 
@@ -124,33 +141,20 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
         EncoderObject *enc = it->enc;
         Py_ssize_t i;
         const tw_event *ev;
-        tw_event tmp;
         if (m->done) {
             *st = POP_END;
             return NULL;
         }
+        /* The same framing as the events: the encoder gets agent_start / agent_complete
+         * from the framer, never a source's END. */
         for (;;) {
             r = merge_next_raw(m, &i, &ev);
-            if (r == NR_ERROR) goto fail;
-            if (r != NR_EVENT) break;
-            /* The encoders open an agent on its first event and close it on its END; an
-             * agent that ended with an error is closed explicitly. */
-            m->ent[i].started = 1;
-            tmp = *ev;
-            tmp.source.ptr = m->ent[i].name_utf8;
-            tmp.source.len = m->ent[i].name_len;
-            if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
-            if (m->ent[i].s->done) {
-                m->ent[i].completed = 1;
-                m->n_completed++;
-                if (ev->type != TW_EV_END) {
-                    tw_event_init(&tmp);
-                    tmp.type = TW_EV_AGENT_COMPLETE;
-                    tmp.source.ptr = m->ent[i].name_utf8;
-                    tmp.source.len = m->ent[i].name_len;
-                    if (tw_py_encoder_encode(enc, &tmp) < 0) goto fail;
-                }
+            if (r == NR_ERROR) {
+                merge_frame(m, i, ev, enc, 1);
+                goto fail;
             }
+            if (r != NR_EVENT) break;
+            if (merge_frame(m, i, ev, enc, 0) < 0) goto fail;
         }
         if (r == NR_DONE) {
             tw_code c = tw_encoder_finish(enc->enc, &enc->out);
@@ -187,7 +191,7 @@ fail:
 void tw_py_merge_cancel(MergeObject *m) {
     Py_ssize_t i;
     for (i = 0; i < m->n; i++) {
-        if (m->ent[i].s && !m->ent[i].completed) tw_py_stream_cancel(m->ent[i].s);
+        if (m->ent[i].s && !merge_completed(m, i)) tw_py_stream_cancel(m->ent[i].s);
     }
 }
 
@@ -214,7 +218,8 @@ static PyObject *Merge_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     m->outq = PyList_New(0);
     m->ent = PyMem_Calloc((size_t)n, sizeof *m->ent);
     m->ready = PyMem_Calloc((size_t)n, sizeof *m->ready);
-    if (!m->outq || !m->ent || !m->ready) {
+    m->framer = tw_framer_new((size_t)n);
+    if (!m->outq || !m->ent || !m->ready || !m->framer) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
         goto error;
     }
@@ -273,7 +278,7 @@ static int Merge_clear(MergeObject *m) {
     for (i = 0; i < m->n; i++) {
         if (m->ent[i].s) {
             m->ent[i].s->merge = NULL;
-            if (!m->ent[i].completed) tw_py_stream_cancel(m->ent[i].s);
+            if (!merge_completed(m, i)) tw_py_stream_cancel(m->ent[i].s);
         }
         Py_CLEAR(m->ent[i].s);
         Py_CLEAR(m->ent[i].name);
@@ -286,6 +291,7 @@ static void Merge_dealloc(MergeObject *m) {
     Merge_clear(m);
     PyMem_Free(m->ent);
     PyMem_Free(m->ready);
+    tw_framer_free(m->framer);
     Py_TYPE(m)->tp_free((PyObject *)m);
 }
 

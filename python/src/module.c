@@ -19,6 +19,7 @@ static const char *error_kind_name(int i) { return tw_error_kind_name((tw_error_
 static const char *dialect_name(int i) { return tw_dialect_name((tw_dialect)i); }
 static const char *format_name(int i) { return tw_format_name((tw_format)i); }
 static const char *finish_name(int i) { return tw_finish_name((tw_finish)i); }
+static const char *auth_name(int i) { return tw_auth_name((tw_auth)i); }
 
 /* (name(1), ..., name(last - 1)) */
 static PyObject *names_tuple(name_fn name, int last) {
@@ -61,6 +62,52 @@ int tw_py_dialect_arg(PyObject *name) {
 
 int tw_py_format_arg(PyObject *name) {
     return name_arg(name, parse_format, tw_state->formats, "format");
+}
+
+/* TW_AUTH_DIALECT is 0, so auth gets its own: None is the dialect's way. */
+int tw_py_auth_arg(PyObject *name) {
+    Py_ssize_t n;
+    const char *p;
+    int v;
+    if (!name || name == Py_None) return TW_AUTH_DIALECT;
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "auth must be str or None, not %.100s",
+                     Py_TYPE(name)->tp_name);
+        return -1;
+    }
+    if (!(p = PyUnicode_AsUTF8AndSize(name, &n))) return -1;
+    if ((v = tw_auth_from_name(p, (size_t)n)) >= 0) return v;
+    PyErr_Format(PyExc_ValueError,
+                 "unknown auth %R: expected None (the dialect's way) or one of %R "
+                 "('azure' is 'api-key')",
+                 name, tw_state->auths);
+    return -1;
+}
+
+/* _auth_name(name): the canonical name of an auth (None for the dialect's way), so that a
+ * Client refuses an unknown one when it is made. */
+static PyObject *mod_auth_name(PyObject *Py_UNUSED(m), PyObject *name) {
+    int a = tw_py_auth_arg(name);
+    if (a < 0) return NULL;
+    if (a == TW_AUTH_DIALECT) Py_RETURN_NONE;
+    return PyUnicode_InternFromString(tw_auth_name((tw_auth)a));
+}
+
+/* _check_api_key(key): the engine's check of an API key (tw_check_api_key), for a Client to
+ * refuse a bad key when it is made rather than at its first request. */
+static PyObject *mod_check_api_key(PyObject *Py_UNUSED(m), PyObject *key) {
+    tw_error err = {0};
+    Py_ssize_t n;
+    const char *p;
+    tw_code c;
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "api_key must be str, not %.100s", Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    if (!(p = PyUnicode_AsUTF8AndSize(key, &n))) return NULL;
+    c = tw_check_api_key(p, (size_t)n, &err);
+    if (c != TW_OK) return tw_py_raise_code(c, &err);
+    Py_RETURN_NONE;
 }
 
 /*==============================================================================================
@@ -231,6 +278,10 @@ static PyMethodDef module_methods[] = {
      "Run the tokenwire command line with argv (argv[0] is the program name)."},
     {"expected_text", (PyCFunction)mod_expected_text, METH_VARARGS,
      "The text the mock server streams for (chunks, text)."},
+    {"_auth_name", (PyCFunction)mod_auth_name, METH_O,
+     "The canonical name of an auth (tw_auth_from_name; None: the dialect's way)."},
+    {"_check_api_key", (PyCFunction)mod_check_api_key, METH_O,
+     "The engine's check of an API key (tw_check_api_key): ValueError naming the byte."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -248,6 +299,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->dialects);
     Py_VISIT(st->formats);
     Py_VISIT(st->finish_reasons);
+    Py_VISIT(st->auths);
     Py_VISIT(st->json_loads);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->get_running_loop_or_none);
@@ -266,6 +318,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->dialects);
     Py_CLEAR(st->formats);
     Py_CLEAR(st->finish_reasons);
+    Py_CLEAR(st->auths);
     Py_CLEAR(st->json_loads);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->get_running_loop_or_none);
@@ -376,13 +429,15 @@ PyMODINIT_FUNC PyInit__native(void) {
         !(st->error_kinds = names_tuple(error_kind_name, TW_KIND__LAST)) ||
         !(st->dialects = names_tuple(dialect_name, TW_DIALECT__LAST)) ||
         !(st->formats = names_tuple(format_name, TW_FORMAT__LAST)) ||
-        !(st->finish_reasons = names_tuple(finish_name, TW_FINISH__LAST)))
+        !(st->finish_reasons = names_tuple(finish_name, TW_FINISH__LAST)) ||
+        !(st->auths = names_tuple(auth_name, TW_AUTH__LAST)))
         goto error;
     if (PyModule_AddObjectRef(m, "EVENT_TYPES", st->event_types) < 0 ||
         PyModule_AddObjectRef(m, "ERROR_KINDS", st->error_kinds) < 0 ||
         PyModule_AddObjectRef(m, "DIALECTS", st->dialects) < 0 ||
         PyModule_AddObjectRef(m, "FORMATS", st->formats) < 0 ||
-        PyModule_AddObjectRef(m, "FINISH_REASONS", st->finish_reasons) < 0)
+        PyModule_AddObjectRef(m, "FINISH_REASONS", st->finish_reasons) < 0 ||
+        PyModule_AddObjectRef(m, "AUTHS", st->auths) < 0)
         goto error;
     if (tw_py_init_errors(m) < 0) goto error;
 

@@ -11,6 +11,19 @@ static PyObject *summary_value(StreamObject *s, int what);
  * Stream: consuming the engine's batches
  *============================================================================================*/
 
+/* A stream of the parent, in a fork() child: its transfer, and the core's summary of it, are
+ * the parent's (tw_stream_summary gives an empty one here). */
+static int stream_forked(const StreamObject *s) { return s->te && tw_engine_forked(s->te); }
+
+/* The summary of a stream of the parent in a fork() child: text and reasoning not known (not
+ * kept, so None rather than ""), plus what this process received of it: the terminal event
+ * (the core's transport error), if consumed. NULL on NOMEM. */
+static tw_summary *forked_summary(const StreamObject *s, const tw_event *terminal) {
+    tw_summary *sum = tw_summary_new(0, tw_dialect_indexes_choices((tw_dialect)s->dialect));
+    if (sum && terminal) tw_summary_add(sum, terminal); /* NOMEM: the end stays unknown */
+    return sum;
+}
+
 /* The next event of the stream, borrowed until the next call. */
 int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
     for (;;) {
@@ -19,7 +32,11 @@ int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
                 const tw_event *ev = tw_batch_get(s->cur, s->cur_i++);
                 /* The core says which event ends the stream: END or an error that is not
                  * recoverable (one bad event is delivered and the stream goes on). */
-                if (tw_event_is_terminal(ev)) s->done = 1;
+                if (tw_event_is_terminal(ev)) {
+                    s->done = 1;
+                    if (!s->final_sum && stream_forked(s))
+                        s->final_sum = forked_summary(s, ev); /* NULL: made again on demand */
+                }
                 *out = ev;
                 if (s->callbacks && tw_py_callbacks_dispatch(s, ev) < 0) {
                     /* The callback's exception goes first; the stream's own terminal error
@@ -360,7 +377,10 @@ static tw_summary *stream_summary(StreamObject *s, int *owned) {
     tw_summary *sum;
     *owned = 0;
     if (s->final_sum) return s->final_sum;
-    sum = s->ts ? tw_stream_summary(s->ts) : tw_summary_new(s->accumulate, 0);
+    /* After tp_clear the stream is gone: nothing is known of it (nothing kept either). */
+    if (!s->ts) sum = tw_summary_new(0, 0);
+    else if (stream_forked(s)) sum = forked_summary(s, NULL);
+    else sum = tw_stream_summary(s->ts);
     if (!sum) {
         PyErr_NoMemory();
         return NULL;
@@ -375,7 +395,7 @@ static PyObject *summary_value(StreamObject *s, int what) {
     tw_summary *sum = stream_summary(s, &owned);
     PyObject *v;
     if (!sum) return NULL;
-    v = what < 0 ? tw_py_summary_dict(sum) : tw_py_summary_value(sum, what, s->accumulate);
+    v = what < 0 ? tw_py_summary_dict(sum) : tw_py_summary_value(sum, what);
     if (owned) tw_summary_free(sum);
     return v;
 }

@@ -28,13 +28,14 @@ static PyObject *str_or_none(tw_str v) {
     return tw_py_str(v);
 }
 
-PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate) {
+PyObject *tw_py_summary_value(const tw_summary *s, int what) {
     switch (what) {
     case TW_PY_SUM_TEXT:
-        if (!accumulate) Py_RETURN_NONE;
+        /* Not kept (tw_summary_accumulates) is None, never "": that would say "empty". */
+        if (!tw_summary_accumulates(s)) Py_RETURN_NONE;
         return tw_py_str(tw_summary_text(s, 0));
     case TW_PY_SUM_REASONING:
-        if (!accumulate) Py_RETURN_NONE;
+        if (!tw_summary_accumulates(s)) Py_RETURN_NONE;
         return tw_py_str(tw_summary_reasoning(s, 0));
     case TW_PY_SUM_FINISH: {
         const char *f = tw_finish_name(tw_summary_finish(s, 0));

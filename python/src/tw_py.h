@@ -77,12 +77,13 @@ typedef struct TwState {
     PyObject *type_names[TW_EV__LAST];
     PyObject *kind_names[TW_KIND__LAST];
     /* The core's name tables as tuples: EVENT_TYPES, ERROR_KINDS, DIALECTS, FORMATS,
-     * FINISH_REASONS (what error messages list as the expected values). */
+     * FINISH_REASONS, AUTHS (what error messages list as the expected values). */
     PyObject *event_types;
     PyObject *error_kinds;
     PyObject *dialects;
     PyObject *formats;
     PyObject *finish_reasons;
+    PyObject *auths;
     PyObject *json_loads; /* json.loads */
     PyObject *str_message;  /* "message": the default SSE event name */
     PyObject *str_empty;    /* "" */
@@ -157,7 +158,8 @@ typedef struct EncoderObject {
     PyObject_HEAD
     tw_encoder *enc;
     int format;
-    tw_buf out; /* reused output buffer */
+    tw_buf out;                /* reused output buffer */
+    PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
 } EncoderObject;
 
 /*==============================================================================================
@@ -199,11 +201,15 @@ enum {
 };
 /** The summary as the dict of its JSON (tw_summary_to_json), summary.c. */
 PyObject *tw_py_summary_dict(const tw_summary *s);
-/** One value of the summary, the same as the dict's (accumulate: of the summary's owner). */
-PyObject *tw_py_summary_value(const tw_summary *s, int what, int accumulate);
+/** One value of the summary, the same as the dict's (text and reasoning None when the summary
+ * does not keep them: tw_summary_accumulates). */
+PyObject *tw_py_summary_value(const tw_summary *s, int what);
 /** A dialect / format from its name, or 0 with ValueError naming the expected ones. */
 int tw_py_dialect_arg(PyObject *name);
 int tw_py_format_arg(PyObject *name);
+/** A tw_auth from its name (tw_auth_from_name, aliases included; None = TW_AUTH_DIALECT), or
+ * -1 with ValueError / TypeError. */
+int tw_py_auth_arg(PyObject *name);
 /** Raises MemoryError or the tw_code's exception after an encoder failure. */
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 

@@ -108,6 +108,8 @@ typedef struct StreamObject {
     EngineObject *engine;
     SinkObject *sink; /* the sink the stream was started on */
     tw_stream *ts;
+    tw_engine *te; /* the engine ts runs on (its memory outlives a fork(): see fork.c), to
+                      tell a stream of the parent in a fork() child */
     tw_batch *cur; /* batch being consumed */
     size_t cur_i, cur_n;
     int done;                  /* the terminal event has been consumed */
@@ -117,10 +119,10 @@ typedef struct StreamObject {
     struct MergeObject *merge; /* borrowed: the merge consuming this stream */
     Py_ssize_t merge_index;
     int dialect;               /* tw_dialect of the request; immutable after start */
-    int accumulate;            /* the request's option: the summary keeps text and reasoning */
     int sync;                  /* started by stream_sync: final() blocks instead of awaiting */
     PyObject **callbacks;      /* NULL, or lists by event type; [0]: every event ("event") */
-    tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed */
+    tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed; in a
+                                  fork() child, for a stream of the parent, the child's own */
 } StreamObject;
 
 typedef struct MergeEntry {
@@ -128,7 +130,7 @@ typedef struct MergeEntry {
     const char *name_utf8;
     size_t name_len;
     StreamObject *s;
-    int started, completed, in_ready;
+    int in_ready;
 } MergeEntry;
 
 typedef struct MergeObject {
@@ -139,7 +141,7 @@ typedef struct MergeObject {
     Py_ssize_t ready_head, ready_len, rr;
     PyObject *outq; /* list of Events ready for MODE_EVENT */
     Py_ssize_t outq_head;
-    Py_ssize_t n_completed;
+    tw_framer *framer; /* the core's framing rule (tw_merge.h): which sources started / ended */
     int done;
 } MergeObject;
 

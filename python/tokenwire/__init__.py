@@ -187,7 +187,7 @@ def _header_items(headers: Union[None, Mapping[str, str], Iterable[tuple]]) -> l
 def _merge_headers(*layers: list) -> list:
     """ "Name: value" lines of the layers, a later layer's header replacing an earlier one of
     the same name (case-insensitively; within one layer every line is kept). The core then adds
-    its defaults (API key, anthropic-version, Content-Type) that none of these gives."""
+    its defaults (API key, anthropic-version, Accept, Content-Type) that none of these gives."""
     out: list = []
     for layer in layers:
         names = {k.lower() for k, _ in layer}
@@ -222,17 +222,6 @@ def _merge_params(base: list, extra: list) -> list:
     return [kv for kv in base if kv[0] not in names] + extra
 
 
-def _check_api_key(api_key: str) -> None:
-    # The engine refuses the header the key goes into as well; checking here names api_key
-    # (not the header) and fails when the Client is made rather than at its first request.
-    for i, ch in enumerate(api_key):
-        o = ord(ch)
-        if (o < 0x20 and ch != "\t") or o == 0x7F:
-            name = {"\r": "CR", "\n": "LF", "\0": "NUL"}.get(ch, "control character 0x%02X" % o)
-            raise ValueError("invalid api_key: %s at index %d (CR, LF, NUL and other control "
-                             "characters are refused in header values)" % (name, i))
-
-
 class Client:
     """An HTTP client for streaming LLM APIs backed by the C engine.
 
@@ -241,13 +230,14 @@ class Client:
     api_key / auth: the API key goes to the core, which sends it the way the dialect's provider
     expects (auth=None): "Authorization: Bearer K" for OpenAI-compatible APIs, Ollama, sse and
     ndjson, "x-api-key: K" for Anthropic, "x-goog-api-key: K" for Gemini. auth picks another
-    way: "api-key" (Azure OpenAI's "api-key: K" header), "bearer", "x-api-key",
-    "x-goog-api-key" (AUTHS). The anthropic dialect always sends "anthropic-version:
-    2023-06-01" unless the request's headers give one.
+    way: "api-key" (alias "azure": Azure OpenAI's "api-key: K" header), "bearer", "x-api-key",
+    "x-goog-api-key" (AUTHS; the names are the core's, tw_auth_from_name). The anthropic
+    dialect always sends "anthropic-version: 2023-06-01" unless the request's headers give one.
     headers: sent with every request; a request's headers replace the Client's of the same
     name, and either replaces a default of the core (the key's header, anthropic-version,
-    Content-Type) of the same name, all case-insensitively: a caller's "authorization" goes out
-    instead of the default Authorization, never beside it.
+    Accept, Content-Type) of the same name, all case-insensitively: a caller's "authorization"
+    goes out instead of the default Authorization, never beside it. The core's Accept is
+    "text/event-stream" ("application/x-ndjson" for the ollama and ndjson dialects).
     params: query parameters sent with every request (a mapping or (name, value) pairs; str,
     int or float values), e.g. {"api-version": "2024-10-21"} for Azure; stream(params=...)
     adds more (replacing the Client's of the same name). The core percent-encodes them.
@@ -316,15 +306,13 @@ class Client:
         if api_key is not None and not isinstance(api_key, str):
             raise TypeError("api_key must be str or None")
         if api_key:
-            _check_api_key(api_key)
-        if auth is not None and auth not in AUTHS:
-            raise ValueError("unknown auth %r: expected None (the dialect's way) or one of %s"
-                             % (auth, AUTHS))
+            # The engine's check (tw_check_api_key), now rather than at the first request.
+            _native._check_api_key(api_key)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError("max_retries must be an int >= 0")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self.auth = auth
+        self.auth = _native._auth_name(auth)  # canonical ("azure" is "api-key"); checked now
         self.dialect = dialect
         self.timeout = Timeout.coerce(timeout)
         self.max_retries = max_retries
@@ -399,15 +387,12 @@ class Client:
             if not isinstance(content, (bytes, bytearray, memoryview)):
                 raise TypeError("content must be bytes or str")
             body = bytes(content)
-        # What the binding asks for; the core's own defaults are added by tw_engine_start.
-        accept = [("Accept", "application/x-ndjson" if dialect in ("ollama", "ndjson")
-                   else "text/event-stream")]
         t = self.timeout if timeout is _UNSET else Timeout.coerce(timeout)
         retries = self.max_retries if max_retries is None else max_retries
         s = self._engine.start(
             self._url(path),
             method=method.upper() if method.isascii() else method,
-            headers=_merge_headers(accept, self._headers, _header_items(headers)),
+            headers=_merge_headers(self._headers, _header_items(headers)),
             body=body,
             dialect=dialect,
             api_key=self.api_key,

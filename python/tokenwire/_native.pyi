@@ -23,7 +23,8 @@ ErrorKind = Literal["http", "provider", "timeout", "protocol", "cancelled", "tra
 Dialect = Literal["openai", "openai-responses", "anthropic", "gemini", "ollama", "sse", "ndjson"]
 Format = Literal["openai", "sse-openai", "events", "ai-sdk", "ndjson", "text"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
-Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key"]
+# tw_auth_from_name: "azure" is an alias of "api-key", "dialect" the same as None.
+Auth = Literal["bearer", "api-key", "azure", "x-api-key", "x-goog-api-key", "dialect"]
 Buffer = Union[bytes, bytearray, memoryview]
 
 # The core's name tables (tw_event_type_name, tw_error_kind_name, tw_dialect_name,
@@ -33,7 +34,8 @@ ERROR_KINDS: Tuple[str, ...]
 DIALECTS: Tuple[str, ...]
 FORMATS: Tuple[str, ...]
 FINISH_REASONS: Tuple[str, ...]
-# How Client(auth=...) may send the API key (None: the dialect's way).
+# How Client(auth=...) may send the API key (None: the dialect's way): tw_auth_name's
+# canonical names; tw_auth_from_name also takes the alias "azure" (= "api-key").
 AUTHS: Tuple[str, ...]
 # tw_request_opts_init's values: connect_timeout 10, first_byte_timeout 600, idle_timeout
 # 600, event_timeout 0, total_timeout 0, paused_timeout 300 (seconds, 0 = none),
@@ -199,8 +201,13 @@ class Decoder:
     def summary(self) -> Summary: ...  # of every event decoded so far, built in C
 
 class Encoder:
+    """Event ids (resumable relays): with event_id_prefix every SSE event the core writes
+    starts with "id: <prefix>:<seq>" (comments and heartbeats get none, so they never move a
+    reader's Last-Event-ID) and every NDJSON line carries "event_id": "<prefix>:<seq>"; seq
+    counts from first_event_seq (0..2**64-1), one per event; text carries no ids."""
     def __init__(self, format: Format, id: Optional[str] = ...,
-                 model: Optional[str] = ..., dialect: Optional[Dialect] = ...) -> None: ...
+                 model: Optional[str] = ..., dialect: Optional[Dialect] = ..., *,
+                 event_id_prefix: Optional[str] = ..., first_event_seq: int = ...) -> None: ...
     def encode(self, events: Union[Event, Sequence[Event]]) -> bytes: ...
     def finish(self) -> bytes: ...
     def heartbeat(self) -> bytes: ...
@@ -210,6 +217,10 @@ class Encoder:
     def headers(self) -> List[Tuple[str, str]]: ...
     @property
     def format(self) -> str: ...
+    @property
+    def event_id_prefix(self) -> Optional[str]: ...  # None: no ids
+    @property
+    def next_event_seq(self) -> int: ...  # the seq of the next id (tw_encoder_next_event_seq)
 
 class StreamIter:
     def __aiter__(self) -> "StreamIter": ...
@@ -325,4 +336,8 @@ class Mock:
     def stop(self) -> None: ...
 
 def cli_main(argv: List[str]) -> int: ...
+# The core's auth name (canonical; None for the dialect's way); ValueError when unknown.
+def _auth_name(name: Optional[str]) -> Optional[str]: ...
+# The engine's API key check (tw_check_api_key): ValueError naming the byte's position.
+def _check_api_key(key: str) -> None: ...
 def expected_text(chunks: int, text: Optional[str] = ...) -> str: ...

@@ -304,3 +304,121 @@ def test_relay_of_failed_stream_in_process(mock, run):
     s, body = run(main("ai-sdk"))
     parts = [json.loads(e.data) for e in tw.SSEParser().feed(body) if e.data != "[DONE]"]
     assert any(p["type"] == "error" for p in parts)
+
+
+# ---- event ids (resumable relays) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["openai", "events", "ai-sdk"])
+def test_event_ids_read_back_from_uvicorn(relay, mock, fmt):
+    """event_ids=True: every SSE event of the relay carries "<stream id>:<seq>", seq 0, 1, 2...
+    in order, the stream id a uuid4 hex the app gets as resp.stream_id (the example app sends
+    it as X-Stream-Id); an EventSource's last event id is the last one."""
+    from httpx_sse import connect_sse
+
+    with httpx.Client(timeout=30) as h:
+        with connect_sse(h, "POST", relay + "/chat", params={"format": fmt, "event_ids": "true"},
+                         json=BODY, headers={"X-Mock-Chunks": "7"}) as es:
+            sid = es.response.headers["x-stream-id"]
+            evs = list(es.iter_sse())
+    assert len(sid) == 32 and int(sid, 16) >= 0
+    assert len(evs) > 7
+    assert [e.id for e in evs] == ["%s:%d" % (sid, i) for i in range(len(evs))]
+    # Our parser on the same bytes: same ids, and last_event_id is the last one.
+    with httpx.Client(timeout=30) as h:
+        raw = h.post(relay + "/chat", params={"format": fmt, "event_ids": "true"}, json=BODY,
+                     headers={"X-Mock-Chunks": "7"})
+    sid2 = raw.headers["x-stream-id"]
+    assert sid2 != sid  # a new random id per response
+    p = tw.SSEParser()
+    ours = p.feed(raw.content) + p.finish()
+    assert [e.id for e in ours] == ["%s:%d" % (sid2, i) for i in range(len(ours))]
+    assert p.last_event_id == "%s:%d" % (sid2, len(ours) - 1)
+    assert [e.event for e in ours] == [e.event for e in evs]
+
+
+def test_event_ids_ndjson_and_text_from_uvicorn(relay, mock):
+    with httpx.Client(timeout=30) as h:
+        r = h.post(relay + "/chat", params={"format": "ndjson", "event_ids": "true"}, json=BODY,
+                   headers={"X-Mock-Chunks": "5"})
+        sid = r.headers["x-stream-id"]
+        lines = [json.loads(x) for x in r.text.splitlines() if x]
+        assert [x["event_id"] for x in lines] == ["%s:%d" % (sid, i) for i in range(len(lines))]
+        assert "".join(x.get("text", "") for x in lines if x["type"] == "text") == \
+            mock.expected_text(5)
+        # Without event_ids: no ids, no stream id.
+        r = h.post(relay + "/chat", params={"format": "events"}, json=BODY)
+        assert "x-stream-id" not in r.headers
+        assert all(e.id == "" for e in tw.SSEParser().feed(r.content))
+        # text carries no ids (the core's rule).
+        r = h.post(relay + "/chat", params={"format": "text", "event_ids": "true"}, json=BODY,
+                   headers={"X-Mock-Chunks": "5"})
+        assert r.text == mock.expected_text(5)
+
+
+def test_event_ids_prefix_first_seq_and_heartbeats_in_process(mock, run):
+    c = tw.Client(base_url=mock.base, max_retries=0)
+
+    async def main(event_ids, heartbeat=None, path="/v1/chat/completions?chunks=3"):
+        resp = sse_response(c.stream("POST", path, json=BODY), "events", heartbeat,
+                            event_ids=event_ids)
+        before = resp.next_event_seq
+        chunks = [ch async for ch in resp.body_iterator]
+        return resp, before, chunks
+
+    resp, before, chunks = run(main("run-7"))
+    assert resp.stream_id == "run-7" and resp.first_event_seq == 0 == before
+    evs = tw.SSEParser().feed(b"".join(chunks))
+    assert [e.id for e in evs] == ["run-7:%d" % i for i in range(len(evs))]
+    assert resp.next_event_seq == len(evs)
+    # Resuming: (prefix, first_seq) continues the numbering.
+    resp, before, chunks = run(main(("run-7", 40)))
+    evs = tw.SSEParser().feed(b"".join(chunks))
+    assert before == resp.first_event_seq == 40
+    assert [e.id for e in evs] == ["run-7:%d" % (40 + i) for i in range(len(evs))]
+    # Heartbeats are comments: they carry no id and do not count.
+    resp, _, chunks = run(main("hb", 0.05, "/v1/chat/completions?chunks=3&delay_ms=300"))
+    assert b": keepalive\n\n" in chunks
+    assert all(b"id:" not in ch for ch in chunks if ch.startswith(b":"))
+    evs = tw.SSEParser().feed(b"".join(chunks))
+    assert [e.id for e in evs] == ["hb:%d" % i for i in range(len(evs))]
+    # No event ids: stream_id None.
+    resp, _, chunks = run(main(None))
+    assert resp.stream_id is None and b"id:" not in b"".join(chunks)
+    with pytest.raises(TypeError):
+        sse_response(c.stream("POST", "/v1/chat/completions", json=BODY), event_ids=7)
+    with pytest.raises(ValueError):
+        sse_response(c.stream("POST", "/v1/chat/completions", json=BODY),
+                     event_ids=("p", -1))
+
+
+def test_encoder_event_ids():
+    ev = [tw.Event("start", id="r1"), tw.Event("text", text="Hi"),
+          tw.Event("finish", reason="stop"), tw.Event("end")]
+    e = tw.Encoder("openai", event_id_prefix="s", first_event_seq=5)
+    assert e.event_id_prefix == "s" and e.next_event_seq == 5
+    out = e.encode(ev) + e.heartbeat() + e.finish()
+    evs = tw.SSEParser().feed(out)
+    assert [x.id for x in evs] == ["s:%d" % (5 + i) for i in range(len(evs))]
+    assert e.next_event_seq == 5 + len(evs) and evs[-1].data == "[DONE]"
+    assert out.count(b"id: ") == len(evs)  # the heartbeat (a comment) has none
+    n = tw.Encoder("ndjson", event_id_prefix='a"b')
+    lines = [json.loads(x) for x in n.encode(ev).splitlines()]
+    assert [x["event_id"] for x in lines] == ['a"b:%d' % i for i in range(len(lines))]
+    assert list(lines[0])[0] == "event_id"
+    plain = tw.Encoder("openai")
+    assert plain.event_id_prefix is None and b"id:" not in plain.encode(ev)
+    t = tw.Encoder("text", event_id_prefix="s")
+    assert t.encode(ev) == b"Hi" and t.next_event_seq == 0
+    with pytest.raises(ValueError, match="NUL"):
+        tw.Encoder("openai", event_id_prefix="a\x00b")
+    with pytest.raises(TypeError):
+        tw.Encoder("openai", event_id_prefix=1)
+    with pytest.raises(TypeError):
+        tw.Encoder("openai", event_id_prefix="s", first_event_seq=True)
+    with pytest.raises(ValueError):
+        tw.Encoder("openai", event_id_prefix="s", first_event_seq=-1)
+    with pytest.raises(ValueError):
+        tw.Encoder("openai", event_id_prefix="s", first_event_seq=1 << 64)
+    assert tw.Encoder("openai", event_id_prefix="s",
+                      first_event_seq=(1 << 64) - 1).next_event_seq == (1 << 64) - 1

@@ -105,7 +105,16 @@ async def _take(ait, n):
             return
 
 
+def _summary_seen(s):
+    d = s.summary
+    return (s.text_content, s.reasoning, d["text"], d["reasoning"], d["end"],
+            d["error"] and d["error"]["kind"])
+
+
 def _consume_parent_stream(s, mode, out):
+    # The summary of a parent's stream is not in this process: never "" (which would say the
+    # answer was empty), and after the end it says how the stream ended here.
+    out.put(("before", _summary_seen(s)))
     try:
         if mode == "sync":
             for _ in s:
@@ -118,6 +127,7 @@ def _consume_parent_stream(s, mode, out):
             asyncio.run(main())
         out.put(("ended", None))
     except tw.TransportError as e:
+        out.put(("after", _summary_seen(s)))
         out.put(("TransportError", str(e)))
     except BaseException as e:  # pragma: no cover - reported to the parent
         out.put((type(e).__name__, str(e)))
@@ -132,6 +142,8 @@ def test_parent_stream_used_in_child_fails_at_once(mock, mode):
     p = FORK.Process(target=_consume_parent_stream, args=(s, mode, q))
     p.start()
     try:
+        before = q.get(timeout=30)
+        after = q.get(timeout=30)
         kind, msg = q.get(timeout=30)
     finally:
         p.join(30)
@@ -139,6 +151,8 @@ def test_parent_stream_used_in_child_fails_at_once(mock, mode):
             p.kill()
     assert kind == "TransportError", (kind, msg)
     assert "fork()" in msg and "parent" in msg, msg
+    assert before == ("before", (None, None, None, None, None, None)), before
+    assert after == ("after", (None, None, None, None, "error", "transport")), after
     # The parent's stream is unaffected.
     got = "".join(ev.text for ev in s if ev.type == "text")
     assert got == mock.expected_text(300)

@@ -57,13 +57,15 @@ def test_non_ascii_method(server):
 
 
 @pytest.mark.parametrize("bad,what", [("\r\nX-Injected: yes", "CR"), ("\nHost: evil", "LF"),
-                                      ("\x00tail", "NUL"), ("\x7f", "0x7F")])
+                                      ("\x00tail", "NUL"), ("\x7f", "control byte")])
 @pytest.mark.parametrize("dialect", ["openai", "anthropic", "gemini"])
 def test_api_key_refused_when_the_client_is_made(server, bad, what, dialect):
     with pytest.raises(ValueError) as ei:
         tw.Client(base_url=server.base, api_key=SECRET + bad, dialect=dialect)
     msg = str(ei.value)
+    # The core's check (tw_check_api_key): the byte's position, never the key.
     assert "api_key" in msg and what in msg and SECRET not in msg, msg
+    assert "at byte %d" % len(SECRET) in msg, msg
     assert server.connections == 0
 
 

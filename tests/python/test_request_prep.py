@@ -65,6 +65,22 @@ def test_auth_picks_the_header(server, auth, name, value):
         tw.Client(base_url=server.base, auth="azure-ad")
 
 
+def test_auth_names_are_the_cores(server):
+    # "azure" is the core's alias of "api-key" (tw_auth_from_name); the Client keeps the
+    # canonical name and the key goes out in the api-key header only.
+    assert tw.AUTHS == ("bearer", "api-key", "x-api-key", "x-goog-api-key")
+    c = tw.Client(base_url=server.base, api_key="K5", auth="azure", max_retries=0)
+    assert c.auth == "api-key"
+    _, h = request(server, c)
+    assert named(h, "api-key") == ["K5"] and not named(h, "authorization")
+    assert tw.Client(base_url=server.base, auth="dialect").auth is None
+    assert tw.Client(base_url=server.base, auth=None).auth is None
+    with pytest.raises(ValueError, match="azure"):
+        tw.Client(base_url=server.base, auth="Azure")  # names are case-sensitive
+    with pytest.raises(TypeError, match="auth"):
+        tw.Client(base_url=server.base, auth=1)
+
+
 def test_a_callers_authorization_replaces_the_default(server):
     c = tw.Client(base_url=server.base, api_key="K3", max_retries=0)
     _, h = request(server, c, headers={"authorization": "Bearer mine"})
@@ -77,9 +93,28 @@ def test_a_callers_authorization_replaces_the_default(server):
     assert named(h, "x-team") == ["b"]
     _, h = request(server, c2)
     assert named(h, "authorization") == ["Bearer client"] and named(h, "x-team") == ["a"]
-    # The Accept the binding asks for is replaced the same way.
-    _, h = request(server, c, headers={"accept": "*/*"})
-    assert named(h, "accept") == ["*/*"]
+
+
+
+@pytest.mark.parametrize("dialect,accept", [
+    ("openai", "text/event-stream"), ("openai-responses", "text/event-stream"),
+    ("anthropic", "text/event-stream"), ("gemini", "text/event-stream"),
+    ("sse", "text/event-stream"), ("ollama", "application/x-ndjson"),
+    ("ndjson", "application/x-ndjson")])
+def test_one_accept_line_the_cores_or_the_callers(server, dialect, accept):
+    # The core adds Accept per dialect (the binding sends none of its own); a caller's Accept,
+    # in any case and from the Client or the request, replaces it: one line on the wire.
+    c = tw.Client(base_url=server.base, dialect=dialect, max_retries=0)
+    _, h = request(server, c)
+    assert named(h, "accept") == [accept], h
+    _, h = request(server, c, headers={"ACCEPT": "*/*"})
+    assert named(h, "accept") == ["*/*"], h
+    c2 = tw.Client(base_url=server.base, dialect=dialect, max_retries=0,
+                   headers={"Accept": "application/json"})
+    _, h = request(server, c2)
+    assert named(h, "accept") == ["application/json"], h
+    _, h = request(server, c2, headers={"accept": "text/plain"})
+    assert named(h, "accept") == ["text/plain"], h
 
 
 def test_anthropic_version_always_and_replaceable(server):
@@ -108,8 +143,19 @@ def test_params_are_encoded_by_the_core(server):
         c.stream_sync("POST", "/x", params={"a": None})
     with pytest.raises(TypeError):
         c.stream_sync("POST", "/x", params=[("a",)])
-    with pytest.raises(ValueError, match="NUL"):
-        c.stream_sync("POST", "/x", params={"a": "x\x00y"})
+    # A NUL inside a name or value is refused by the core (the binding passes lengths), naming
+    # the parameter by position (the Client's first); nothing is sent.
+    n = len(server.requests)
+    with pytest.raises(ValueError, match="query value #3: NUL inside"):
+        c.stream_sync("POST", "/x", params={"a": "1", "b": "x\x00y"})
+    with pytest.raises(ValueError, match="query name #2: NUL inside"):
+        c.stream_sync("POST", "/x", params={"a\x00": "1"})
+    with pytest.raises(ValueError, match="query value #1: NUL inside"):
+        tw.Client(base_url=server.base, params={"v": "\x00"}).stream_sync("POST", "/x")
+    # A trailing NUL is inside too (a C string would have dropped it silently).
+    with pytest.raises(ValueError, match="query value #2: NUL inside"):
+        c.stream_sync("POST", "/x", params={"a": "x\x00"})
+    assert len(server.requests) == n
 
 
 def test_timeout_defaults_are_the_cores():
