@@ -316,7 +316,9 @@ tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     case TW_EV_FINISH:
         s->finish = tw__finish_reason_ai_sdk(ev->reason);
         return close_parts(s, ev->source, 0, ~0u, out);
-    case TW_EV_END: return close_parts(s, ev->source, 0, ~0u, out);
+    case TW_EV_END:
+    case TW_EV_AGENT_COMPLETE: /* a merged source's end (the framer does not forward END) */
+        return close_parts(s, ev->source, 0, ~0u, out);
     case TW_EV_USAGE:
         if (ev->input_tokens >= 0) s->in_tok = ev->input_tokens;
         if (ev->output_tokens >= 0) s->out_tok = ev->output_tokens;

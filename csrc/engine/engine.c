@@ -411,14 +411,15 @@ tw_code tw_check_api_key(const char *key, size_t n, tw_error *err) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)key[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            char name[16];
+            if (c == '\r' || c == '\n' || c == 0)
+                snprintf(name, sizeof name, "%s", c == '\r' ? "CR" : c == '\n' ? "LF" : "NUL");
+            else
+                snprintf(name, sizeof name, "byte 0x%02X", c);
             tw__errf(err, TW_ERR_INVALID_ARG,
                      "invalid api_key: %s at byte %zu (CR, LF, NUL and other control "
                      "characters are refused in header values)",
-                     c == '\r'   ? "CR"
-                     : c == '\n' ? "LF"
-                     : c == 0    ? "NUL"
-                                 : "a control byte",
-                     i);
+                     name, i);
             if (err) err->pos = i;
             return TW_ERR_INVALID_ARG;
         }

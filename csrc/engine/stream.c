@@ -323,7 +323,22 @@ void tw_stream_get_metrics(tw_stream *s, tw_metrics *out) {
 tw_summary *tw_stream_summary(tw_stream *s) {
     tw_summary *c;
     if (!s) return NULL;
-    if (tw__stream_forked(s)) return tw_summary_new(1, 1);
+    if (tw__stream_forked(s)) {
+        /* The parent's stream: nothing kept here, and the end the child sees (take_forked). */
+        tw_event ev;
+        c = tw_summary_new(0, 1);
+        if (!c) return NULL;
+        tw_event_init(&ev);
+        ev.type = TW_EV_ERROR;
+        ev.error_kind = TW_KIND_TRANSPORT;
+        ev.text.ptr = "stream was started before fork() in the parent process";
+        ev.text.len = strlen(ev.text.ptr);
+        if (tw_summary_add(c, &ev) != TW_OK) {
+            tw_summary_free(c);
+            return NULL;
+        }
+        return c;
+    }
     pthread_mutex_lock(&s->lock);
     c = tw_summary_copy(s->sum);
     pthread_mutex_unlock(&s->lock);

@@ -57,7 +57,7 @@ def test_non_ascii_method(server):
 
 
 @pytest.mark.parametrize("bad,what", [("\r\nX-Injected: yes", "CR"), ("\nHost: evil", "LF"),
-                                      ("\x00tail", "NUL"), ("\x7f", "control byte")])
+                                      ("\x00tail", "NUL"), ("\x7f", "byte 0x7F")])
 @pytest.mark.parametrize("dialect", ["openai", "anthropic", "gemini"])
 def test_api_key_refused_when_the_client_is_made(server, bad, what, dialect):
     with pytest.raises(ValueError) as ei:
