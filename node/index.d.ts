@@ -385,9 +385,31 @@ export interface Summary {
     metrics: Metrics | null;
 }
 
+/**
+ * An app's own vocabulary, compiled once by the core (tw_encoder_new_template) and written in
+ * C. Slots: a string that is exactly "{field}" becomes the field's JSON value, "{field}" inside
+ * text is interpolated ("{{" / "}}" literal braces). Fields: type, index, text, id, name,
+ * arguments, reason, finish_reason, input_tokens, output_tokens, total_tokens, kind, status,
+ * raw, source, recoverable, seq, text_so_far, length, usage, summary, constants.<name>.
+ */
+export interface TemplateSpec {
+    /** Default 'sse'; 'ndjson' writes one JSON line per event (application/x-ndjson). */
+    framing?: 'sse' | 'ndjson';
+    constants?: Record<string, unknown>;
+    /** Per event type (EventType); null or unlisted: nothing is written. */
+    events?: Partial<Record<EventType, { event?: string; data: unknown } | null>>;
+    /** Written once at the end. */
+    finish?: { event?: string; data: unknown };
+}
+
+/** A format for toReadableStream / toResponse / streamHeaders: a built-in name, or a template
+ * (a spec object, serialized with JSON.stringify, or its JSON text). A bad spec throws a
+ * TypeError with code 'ERR_INVALID_ARG_VALUE' and the core's message. */
+export type RelayFormat = Format | { template: TemplateSpec | string };
+
 export interface ReadableStreamOptions {
     /** Default 'openai' ('events' for merged streams). */
-    format?: Format;
+    format?: RelayFormat;
     /** SSE comment heartbeat after this many ms of upstream silence; 0 = off. Default 15000. */
     heartbeatMs?: number;
     /** Response id for 'openai' chunks. */
@@ -509,8 +531,9 @@ export declare class MergedStream extends EventEmitter implements AsyncIterable<
 export declare function merge(streams: Record<string, Stream> | Map<string, Stream>,
     opts?: { signal?: AbortSignal }): MergedStream;
 
-/** Content-Type plus the headers that stop Next.js / proxies from buffering a relay. */
-export declare function streamHeaders(format?: Format, extra?: HeadersLike): Record<string, string>;
+/** Content-Type plus the headers that stop Next.js / proxies from buffering a relay; for a
+ * template, those of its framing (tw_encoder_headers). */
+export declare function streamHeaders(format?: RelayFormat, extra?: HeadersLike): Record<string, string>;
 
 export interface EngineOptions {
     ioThreads?: number;

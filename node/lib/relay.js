@@ -5,18 +5,40 @@
 const { randomUUID } = require('crypto');
 const { binding } = require('./binding');
 
-/** The canonical name of a format ('sse-openai' -> 'openai'); TypeError for an unknown one. */
+/**
+ * The canonical name of a format ('sse-openai' -> 'openai'), or for an app's own vocabulary
+ * ({ template: spec }, spec a JS object or its JSON text) a frozen { template: <JSON text> };
+ * TypeError for anything else. The spec itself is checked by the core when compiled.
+ */
 function checkFormat(format) {
+    if (format !== null && typeof format === 'object' && !Array.isArray(format) && 'template' in format) {
+        const t = format.template;
+        let spec;
+        if (typeof t === 'string') spec = t;
+        else if (t !== null && typeof t === 'object' && !Array.isArray(t)) spec = JSON.stringify(t);
+        else {
+            const e = new TypeError('format.template must be a spec object or its JSON text');
+            e.code = 'ERR_INVALID_ARG_TYPE';
+            throw e;
+        }
+        return Object.freeze({ template: spec });
+    }
     const name = typeof format === 'string' ? binding.formatName(format) : null;
     if (name === null) throw new TypeError(`unknown format ${JSON.stringify(format)}`);
     return name;
 }
 
+/* The core's header list ([name, value, ...]) of a checked format; a template's follow its
+ * framing (compiling the spec, so a bad one throws here). */
+function headerList(format) {
+    if (typeof format === 'string') return binding.formatHeaders(format);
+    return binding.encoderHeaders(binding.encoderNew(null, undefined, undefined, undefined, undefined, undefined, format.template));
+}
+
 /** Headers for relaying a format to a browser through Next.js / proxies without buffering. */
 function streamHeaders(format = 'openai', extra) {
-    checkFormat(format);
     const h = {};
-    const list = binding.formatHeaders(format); // the core's list: content-type, no buffering, ...
+    const list = headerList(checkFormat(format)); // the core's list: content-type, no buffering, ...
     for (let i = 0; i < list.length; i += 2) h[list[i]] = list[i + 1];
     // Next.js compresses (and so buffers) a response unless it already names an encoding.
     h['content-encoding'] = 'none';
@@ -27,9 +49,9 @@ function streamHeaders(format = 'openai', extra) {
     return h;
 }
 
-/* The format's Content-Type, from the core's header list. */
-function contentType(format) {
-    const list = binding.formatHeaders(format);
+/* The Content-Type an encoder writes, from the core's header list (tw_encoder_headers). */
+function contentType(enc) {
+    const list = binding.encoderHeaders(enc);
     for (let i = 0; i < list.length; i += 2) if (list[i] === 'content-type') return list[i + 1];
     return null;
 }
@@ -58,10 +80,13 @@ function eventIdsOption(v) {
     throw new TypeError('eventIds must be a boolean, a string or { prefix, firstSeq }');
 }
 
-/* A new encoder for a readable: format, id / model, the source dialect (undefined for a
- * merge) and event ids. */
+/* A new encoder for a readable: format (a name, or { template } from checkFormat: compiled
+ * by the core, a bad spec a TypeError with code ERR_INVALID_ARG_VALUE), id / model, the
+ * source dialect (undefined for a merge) and event ids. */
 function newEncoder(format, opts, dialect, ids) {
-    return binding.encoderNew(format, opts.id, opts.model, dialect, ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined);
+    const template = typeof format === 'string' ? undefined : format.template;
+    return binding.encoderNew(template === undefined ? format : null, opts.id, opts.model, dialect,
+        ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined, template);
 }
 
 /* The stream id and the next id's seq, on the ReadableStream an app relays. */
@@ -129,7 +154,7 @@ function byteStream(enc, format, heartbeatMs, hooks) {
             release();
         },
     };
-    const sse = contentType(format) === 'text/event-stream';
+    const sse = contentType(enc) === 'text/event-stream';
     const stream = new ReadableStream(
         {
             start(c) {

@@ -1119,35 +1119,55 @@ static napi_value js_framer_new(napi_env env, napi_callback_info info)
     return out;
 }
 
-/* encoderNew(format, id|undefined, model|undefined, dialect|undefined,
- *            eventIdPrefix|undefined, firstEventSeq|undefined) -> handle */
+/* encoderNew(format|null, id|undefined, model|undefined, dialect|undefined,
+ *            eventIdPrefix|undefined, firstEventSeq|undefined, templateSpec|undefined) -> handle
+ * With format null the encoder is a template compiled from templateSpec (JSON text,
+ * tw_encoder_new_template); a bad spec throws a TypeError carrying the core's message. */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 6;
-    napi_value argv[6], out;
+    size_t argc = 7;
+    napi_value argv[7], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    tw_format f = get_format(env, argv[0]);
-    if (!f) return NULL;
     char *id = NULL, *model = NULL;
     napi_valuetype t;
+    tw_format f = (tw_format)0;
+    char *spec = NULL;
+    size_t spec_len = 0;
+    if (argc >= 1 && napi_typeof(env, argv[0], &t) == napi_ok && t == napi_null) {
+        if (argc < 7 || napi_typeof(env, argv[6], &t) != napi_ok || t != napi_string) {
+            napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: a template spec must be a string");
+            return NULL;
+        }
+        if (!(spec = twn_get_string(env, argv[6], &spec_len))) return NULL;
+    } else {
+        f = get_format(env, argv[0]);
+        if (!f) return NULL;
+    }
     /* 4th argument: the source's dialect (string), or undefined for a mix (merge). */
     tw_dialect dl = (tw_dialect)0;
     if (argc >= 4 && napi_typeof(env, argv[3], &t) == napi_ok && t == napi_string) {
         size_t len = 0;
         char *name = twn_get_string(env, argv[3], &len);
-        if (!name) return NULL;
+        if (!name) {
+            free(spec);
+            return NULL;
+        }
         dl = tw_dialect_from_name(name, len);
         free(name);
         if (!dl) {
+            free(spec);
             napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "tokenwire: unknown dialect");
             return NULL;
         }
     }
     if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_string &&
-        !(id = twn_get_string(env, argv[1], NULL)))
+        !(id = twn_get_string(env, argv[1], NULL))) {
+        free(spec);
         return NULL;
+    }
     if (argc >= 3 && napi_typeof(env, argv[2], &t) == napi_ok && t == napi_string &&
         !(model = twn_get_string(env, argv[2], NULL))) {
+        free(spec);
         free(id);
         return NULL;
     }
@@ -1157,6 +1177,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     double first = 0;
     if (argc >= 5 && napi_typeof(env, argv[4], &t) == napi_ok && t == napi_string &&
         !(prefix = twn_get_string(env, argv[4], &prefix_len))) {
+        free(spec);
         free(id);
         free(model);
         return NULL;
@@ -1164,6 +1185,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     /* XXX: tw_encoder_new copies the prefix as is; one holding CR or LF would end the id line
      * and inject SSE fields, so it is refused here until the core checks it. */
     if (prefix && (prefix_len == 0 || strlen(prefix) != prefix_len || strpbrk(prefix, "\r\n"))) {
+        free(spec);
         free(id);
         free(model);
         free(prefix);
@@ -1183,12 +1205,20 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_enc *x = calloc(1, sizeof *x);
-    if (x) x->e = tw_encoder_new(f, &o, &err);
+    if (x) x->e = spec ? tw_encoder_new_template(spec, spec_len, &o, &err) : tw_encoder_new(f, &o, &err);
+    int is_template = spec != NULL;
+    free(spec);
     free(id);
     free(model);
     free(prefix);
     if (!x || !x->e) {
         free(x);
+        if (is_template && err.code == TW_ERR_INVALID_ARG) {
+            char msg[192];
+            snprintf(msg, sizeof msg, "tokenwire: %s", err.msg);
+            napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+            return NULL;
+        }
         twn_throw_code(env, "encoder", err.code ? err.code : TW_ERR_NOMEM, &err);
         return NULL;
     }
@@ -1294,6 +1324,24 @@ static napi_value js_format_headers(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* encoderHeaders(handle) -> [name, value, ...] (tw_encoder_headers: a template's follow its framing) */
+static napi_value js_encoder_headers(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    TW_NAPI_CALL(env, napi_create_array(env, &out));
+    uint32_t i = 0;
+    for (const char *const *h = tw_encoder_headers(x->e); *h; h++, i++) {
+        napi_value s;
+        TW_NAPI_CALL(env, napi_create_string_utf8(env, *h, NAPI_AUTO_LENGTH, &s));
+        TW_NAPI_CALL(env, napi_set_element(env, out, i, s));
+    }
+    return out;
+}
+
 /* ---- module -------------------------------------------------------------------------------- */
 
 static napi_value module_init(napi_env env, napi_value exports)
@@ -1349,6 +1397,7 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
         {"encoderEncode", NULL, js_encoder_encode, NULL, NULL, NULL, napi_default, NULL},
         {"formatHeaders", NULL, js_format_headers, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderHeaders", NULL, js_encoder_headers, NULL, NULL, NULL, napi_default, NULL},
     };
     TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     TW_NAPI_CALL(env, twn_init_parsers(env, exports));
