@@ -237,6 +237,10 @@ void tw__ready_remove_locked(tw_stream *s);
 /* ---- fork.c ---- */
 /* Registers the fork handler (once). */
 void tw__fork_init(void);
+
+/* The CA file and directory a transfer uses when the request names no ca_file (ca_bundle.c):
+ * NULL means libcurl's own default. Probed once per process; any thread. */
+void tw__ca_defaults(const char **file, const char **dir);
 /* Counts fork() children: each child sees one more than its parent did. */
 unsigned tw__fork_generation(void);
 /* 1 when s's engine was created before the fork() that made this process. */

@@ -323,7 +323,14 @@ static CURLcode setup_easy(tw__io *io, tw_stream *s) {
     }
     SET(CURLOPT_SSL_VERIFYPEER, s->verify_peer ? 1L : 0L);
     SET(CURLOPT_SSL_VERIFYHOST, s->verify_peer ? 2L : 0L);
-    if (s->ca_file) SET(CURLOPT_CAINFO, s->ca_file);
+    if (s->ca_file) {
+        SET(CURLOPT_CAINFO, s->ca_file);
+    } else if (s->verify_peer) {
+        const char *ca_file, *ca_dir;
+        tw__ca_defaults(&ca_file, &ca_dir);
+        if (ca_file) SET(CURLOPT_CAINFO, ca_file);
+        if (ca_dir) SET(CURLOPT_CAPATH, ca_dir);
+    }
     if (!strcasecmp(s->method, "POST")) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
@@ -697,6 +704,14 @@ static void start_prewarm(tw__io *io, tw__prewarm *p) {
     curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, (void *)p);
     curl_easy_setopt(p->easy, CURLOPT_PRIVATE, NULL);
+    {
+        /* The CA settings of a request without ca_file: libcurl reuses a TLS connection only
+         * for a transfer with the same ones. */
+        const char *ca_file, *ca_dir;
+        tw__ca_defaults(&ca_file, &ca_dir);
+        if (ca_file) curl_easy_setopt(p->easy, CURLOPT_CAINFO, ca_file);
+        if (ca_dir) curl_easy_setopt(p->easy, CURLOPT_CAPATH, ca_dir);
+    }
     if (curl_multi_add_handle(io->multi, p->easy) != CURLM_OK) {
         curl_easy_cleanup(p->easy);
         free(p->url);
