@@ -1,8 +1,9 @@
 'use strict';
 /* `npm install` hook. When the package carries a prebuilt addon for this platform that loads
  * here (prebuilds/<platform>-<arch>, see node/lib/native.js), there is nothing to do: no
- * compiler is needed. Otherwise (another platform, TOKENWIRE_FROM_SOURCE=1, or a checkout)
- * it builds both addons from source with node-gyp. node-gyp normally downloads the Node
+ * compiler is needed. Otherwise (another platform, a checkout, `npm install
+ * --build-from-source` or TOKENWIRE_FROM_SOURCE=1) it builds both addons from source with
+ * node-gyp into build/Release, which node/lib/native.js then prefers. node-gyp normally downloads the Node
  * headers; when this Node was installed with its headers (Debian's nodejs, the official
  * tarballs) we point it at them so the build needs no network. An explicit
  * npm_config_nodedir wins. */
@@ -14,13 +15,14 @@ const root = path.resolve(__dirname, '..');
 
 /* A prebuild is used only if it loads in a fresh process (right libc, every library found). */
 function prebuildLoads() {
-    if (process.env.TOKENWIRE_FROM_SOURCE === '1') return false;
-    const { candidates } = require('./lib/native');
-    const names = ['tokenwire', 'tokenwire_tools'];
-    const files = names.map((n) => candidates(n)[0]);
-    if (!files.every((f) => f.includes(path.sep + 'prebuilds' + path.sep) && fs.existsSync(f))) {
+    const fromSource = (v) => v && v !== 'false' && v !== '0';
+    if (fromSource(process.env.TOKENWIRE_FROM_SOURCE) ||
+        fromSource(process.env.npm_config_build_from_source)) {
         return false;
     }
+    const { candidates } = require('./lib/native');
+    const files = ['tokenwire', 'tokenwire_tools'].map((n) => candidates(n).pop());
+    if (!files.every((f) => fs.existsSync(f))) return false;
     const native = JSON.stringify(path.join(__dirname, 'lib', 'native.js'));
     const probe = files.map((f) => 'require(' + native + ').open(' + JSON.stringify(f) + ');').join('');
     const r = spawnSync(process.execPath, ['-e', probe], { stdio: 'pipe', encoding: 'utf8' });

@@ -44,7 +44,7 @@ for v in ${PYTHONS:-3.9 3.10 3.11 3.12 3.13}; do
 done
 [ "$built" -gt 0 ] || { say "no CPython 3.9-3.13 found"; exit 1; }
 for w in "$STAGE"/wheels/tokenwire-*.whl; do
-    auditwheel repair -w "$DIST" "$w" >&2
+    auditwheel repair --strip -w "$DIST" "$w" >&2
 done
 say "sdist"
 "$TOOLS/bin/python" -m build --sdist --outdir "$DIST" "$ROOT" >&2

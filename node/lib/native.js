@@ -1,9 +1,9 @@
 'use strict';
 /*
- * Finds a native addon of this package: the prebuilt binary shipped in the npm tarball
- * (prebuilds/<platform>-<arch>/<name>.node, with the shared libraries it needs beside it in
- * prebuilds/<platform>-<arch>/lib), else the one `npm install` built from source
- * (build/Release). TOKENWIRE_FROM_SOURCE=1 skips the prebuild.
+ * Finds a native addon of this package: the one built from source when there is one
+ * (build/Release: a checkout, another platform, or `npm install --build-from-source`), else
+ * the prebuilt binary shipped in the npm tarball (prebuilds/<platform>-<arch>/<name>.node,
+ * with the shared libraries it needs beside it in prebuilds/<platform>-<arch>/lib).
  */
 const fs = require('fs');
 const os = require('os');
@@ -38,13 +38,11 @@ const root = path.join(__dirname, '..', '..');
 
 /** Where the addon `name` may be, in the order tried. */
 function candidates(name) {
-    const out = [];
-    if (process.env.TOKENWIRE_FROM_SOURCE !== '1') {
-        out.push(path.join(root, 'prebuilds', process.platform + '-' + process.arch, name + '.node'));
-    }
-    out.push(path.join(root, 'build', 'Release', name + '.node'));
-    out.push(path.join(root, 'build', 'Debug', name + '.node'));
-    return out;
+    return [
+        path.join(root, 'build', 'Release', name + '.node'),
+        path.join(root, 'build', 'Debug', name + '.node'),
+        path.join(root, 'prebuilds', process.platform + '-' + process.arch, name + '.node'),
+    ];
 }
 
 /** Loads the addon `name`; throws an Error naming every place tried when none loads. */

@@ -44,6 +44,13 @@ for (const name of fs.readdirSync(pre).filter((n) => n.endsWith('.node'))) {
     }
 }
 console.log('smoke.js: every library of the prebuilds resolves inside the package');
+// Each addon exports its Node-API entry points and nothing else.
+for (const name of ['tokenwire.node', 'tokenwire_tools.node']) {
+    const out = spawnSync('nm', ['-D', '--defined-only', path.join(pre, name)], { encoding: 'utf8' }).stdout;
+    const syms = out.split('\n').map((l) => l.trim().split(/\s+/)[2]).filter(Boolean).sort();
+    const want = ['napi_register_module_v1', 'node_api_module_get_api_version_v1'];
+    if (JSON.stringify(syms) !== JSON.stringify(want)) fail(`${name} exports ${syms.slice(0, 10)}`);
+}
 
 const npx = spawnSync('npx', ['--no-install', 'tokenwire', '--version'], { encoding: 'utf8' });
 if (npx.status !== 0 || npx.stdout.trim() !== 'tokenwire ' + tw.version) {

@@ -53,6 +53,14 @@ for b in bins:
         if not name.startswith(SYSTEM) and not os.path.realpath(target).startswith(SITE):
             fail("%s: %s resolves outside the package (%s)" % (b, name, target))
 print("smoke: %d binaries, every library inside the package" % len(bins))
+# Each module exports its init function and nothing else (the core is TW_STATIC + hidden).
+for b in bins:
+    if os.path.basename(b).startswith(("_native", "_tools")):
+        out = subprocess.run(["nm", "-D", "--defined-only", b], capture_output=True, text=True,
+                             check=True).stdout.split()
+        names = [w for w in out if not all(c in "0123456789abcdef" for c in w) and len(w) > 1]
+        if names != ["PyInit_" + os.path.basename(b).split(".")[0]]:
+            fail("%s exports %s" % (b, names[:10]))
 
 # 3. The console script runs the mock; its first line names the port.
 mock = subprocess.Popen([os.path.join(BIN, "tokenwire"), "mock", "--port", "0"],
