@@ -352,6 +352,8 @@ export class TokenwireReader extends EventTarget {
 
     async _run(input, opts) {
         const signal = this._ctl.signal;
+        /* Nothing is dispatched before the constructor's caller has set its handlers. */
+        await null;
         try {
             let res = input;
             if (typeof input === 'string' || input instanceof URL ||
@@ -359,7 +361,12 @@ export class TokenwireReader extends EventTarget {
                 const f = opts.fetch || globalThis.fetch;
                 res = await f(input, { ...opts.init, signal });
             }
-            if (this.readyState === CLOSED) return;
+            if (this.readyState === CLOSED) {
+                /* Closed before reading: let the connection go all the same. */
+                const b = isResponse(res) ? res.body : res;
+                if (b && typeof b.cancel === 'function' && !b.locked) b.cancel().catch(() => {});
+                return;
+            }
             const events = readEvents(res, { format: opts.format, signal, errors: 'yield' });
             /* A response is open once it is a 2xx; a bare body at once. */
             if (!isResponse(res) || res.ok) this._open();
