@@ -25,7 +25,8 @@ const enc = (s) => new TextEncoder().encode(s);
 const SSE = '\uFEFF: keepalive\r\n\r\n' +
     'id: s:0\r\nevent: agent_start\r\ndata: {"agent":"a","model":"m"}\r\n\r\n' +
     ': heartbeat\n\n' +
-    'id: s:1\revent: agent_chunk\rdata: {"agent":"a","type":"text","index":0,"text":"Hé—llo 😀"}\r\r' +
+    'id: s:1\revent: agent_chunk\r' +
+    'data: {"agent":"a","type":"text","index":0,"text":"Hé—llo 😀"}\r\r' +
     'event: agent_chunk\ndata:{"agent":"a","type":"text",\ndata: "index":0,"text":" wörld"}\n\n' +
     'retry: 10\nid: s:2\nevent: error\n' +
     'data: {"agent":"a","kind":"protocol","message":"bad line","recoverable":true}\n\n' +
@@ -55,7 +56,8 @@ const NDJSON_EXPECTED = [
     ['start', '', { type: 'start', id: 'x' }],
     ['text', 'p:1', { event_id: 'p:1', type: 'text', index: 0, text: 'Hé😀' }],
     ['text', 'p:1', { type: 'text', index: 0, text: ' end—' }],
-    ['error', 'p:1', { type: 'error', source: 'b', kind: 'provider', status: 529, message: 'overloaded' }],
+    ['error', 'p:1',
+        { type: 'error', source: 'b', kind: 'provider', status: 529, message: 'overloaded' }],
 ];
 
 const TEXT = 'Hé—llo 😀 wörld\r\nline two\r';
@@ -95,37 +97,43 @@ function summary(events) {
     return events.map((e) => [e.type, e.id, e.data]);
 }
 
+const texts = (events) => events.filter((e) => e.text !== undefined).map((e) => e.text);
+const sizes = (parts) => `split ${parts.map((p) => p.length)}`;
+
 test('events (SSE): every split of the body gives the same events, ids and text', () => {
     const bytes = enc(SSE);
     let n = 0;
     for (const parts of splits(bytes)) {
         const evs = decodeParts('events', parts);
-        assert.deepEqual(summary(evs), SSE_EXPECTED, `split ${parts.map((p) => p.length)}`);
+        assert.deepEqual(summary(evs), SSE_EXPECTED, sizes(parts));
         n++;
     }
     assert.ok(n > bytes.length * 9, `${n} splittings`);
     const evs = decodeParts('events', [bytes]);
-    assert.deepEqual(evs.filter((e) => e.text !== undefined).map((e) => e.text), ['Hé—llo 😀', ' wörld']);
+    assert.deepEqual(texts(evs), ['Hé—llo 😀', ' wörld']);
     const err = evs.find((e) => e.type === 'error').error;
     assert.ok(err instanceof R.RelayError);
-    assert.deepEqual([err.kind, err.source, err.recoverable, err.message], ['protocol', 'a', true, 'bad line']);
+    assert.deepEqual([err.kind, err.source, err.recoverable, err.message],
+        ['protocol', 'a', true, 'bad line']);
 });
 
 test('events (SSE): the same events as the core\'s WHATWG parser (tw.SSEParser)', () => {
     const p = new tw.SSEParser();
     const native = [...p.feed(Buffer.from(SSE)), ...p.finish()];
     const ours = decodeParts('events', [enc(SSE)]);
-    assert.deepEqual(ours.map((e) => [e.type, e.id, e.raw]), native.map((e) => [e.event, e.id, e.data]));
+    assert.deepEqual(ours.map((e) => [e.type, e.id, e.raw]),
+        native.map((e) => [e.event, e.id, e.data]));
 });
 
-test('ndjson: every split of the body gives the same events; the last line needs no newline', () => {
+test('ndjson: every split gives the same events; the last line needs no newline', () => {
     const bytes = enc(NDJSON);
     for (const parts of splits(bytes))
-        assert.deepEqual(summary(decodeParts('ndjson', parts)), NDJSON_EXPECTED, `split ${parts.map((p) => p.length)}`);
+        assert.deepEqual(summary(decodeParts('ndjson', parts)), NDJSON_EXPECTED, sizes(parts));
     const evs = decodeParts('ndjson', [bytes]);
-    assert.deepEqual(evs.filter((e) => e.text !== undefined).map((e) => e.text), ['Hé😀', ' end—']);
+    assert.deepEqual(texts(evs), ['Hé😀', ' end—']);
     const err = evs[3].error;
-    assert.deepEqual([err.kind, err.status, err.source, err.recoverable], ['provider', 529, 'b', false]);
+    assert.deepEqual([err.kind, err.status, err.source, err.recoverable],
+        ['provider', 529, 'b', false]);
 });
 
 test('text: every split gives the exact text, never a broken character', () => {
@@ -135,20 +143,21 @@ test('text: every split gives the exact text, never a broken character', () => {
         assert.equal(evs.map((e) => e.text).join(''), TEXT);
         for (const e of evs) {
             assert.equal(e.type, 'text');
-            assert.ok(!e.text.includes('\uFFFD'), `split ${parts.map((p) => p.length)}`);
+            assert.ok(!e.text.includes('\uFFFD'), sizes(parts));
         }
     }
     /* Bytes cut off inside a character at the end become U+FFFD, not silence. */
-    assert.equal(decodeParts('text', [enc('ok😀').subarray(0, 4)]).map((e) => e.text).join(''), 'ok\uFFFD');
+    assert.equal(texts(decodeParts('text', [enc('ok😀').subarray(0, 4)])).join(''), 'ok\uFFFD');
 });
 
 test('decoder: bad input is a typed error', () => {
     assert.throws(() => new R.StreamDecoder('openai'), TypeError);
     const d = new R.StreamDecoder('ndjson');
-    assert.throws(() => d.feed(enc('{"type":"text"\n')), (e) => e instanceof R.RelayError && e.kind === 'protocol'
-        && e.body === '{"type":"text"');
+    const protocol = (e) => e instanceof R.RelayError && e.kind === 'protocol';
+    assert.throws(() => d.feed(enc('{"type":"text"\n')),
+        (e) => protocol(e) && e.body === '{"type":"text"');
     const s = new R.StreamDecoder('events');
-    assert.throws(() => s.feed('data: not json\n\n'), (e) => e instanceof R.RelayError && e.kind === 'protocol');
+    assert.throws(() => s.feed('data: not json\n\n'), protocol);
     s.finish();
     assert.throws(() => s.feed('x'), TypeError);
 });
@@ -160,7 +169,7 @@ function chunks(parts, hold = false) {
     const stream = new ReadableStream({
         pull(c) {
             rec.pulls++;
-            if (i < parts.length) c.enqueue(typeof parts[i] === 'string' ? enc(parts[i++]) : parts[i++]);
+            if (i < parts.length) c.enqueue(enc(parts[i++]));
             else if (!hold) c.close();
             else return new Promise(() => {});
             return undefined;
@@ -178,12 +187,13 @@ async function collect(it) {
     return out;
 }
 
-test('readEvents: a Response; the format from its Content-Type; several events per read', async () => {
+test('readEvents: a Response; the format from its Content-Type; many events per read', async () => {
     const res = new Response(enc(SSE), { headers: { 'content-type': 'text/event-stream' } });
     const evs = await collect(R.readEvents(res));
     assert.deepEqual(summary(evs), SSE_EXPECTED);
     const nd = new Response(NDJSON, { headers: { 'content-type': 'application/x-ndjson' } });
-    await assert.rejects(collect(R.readEvents(nd)), (e) => e.kind === 'provider' && e.status === 529);
+    await assert.rejects(collect(R.readEvents(nd)),
+        (e) => e.kind === 'provider' && e.status === 529);
     const tx = new Response(TEXT, { headers: { 'content-type': 'text/plain; charset=utf-8' } });
     assert.equal((await collect(R.readEvents(tx))).map((e) => e.text).join(''), TEXT);
 });
@@ -193,18 +203,23 @@ test('readEvents: errors throw by default, or are yielded with errors: "yield"',
         'event: agent_chunk\ndata: {"agent":"b","type":"text","index":0,"text":"still here"}\n\n';
     const seen = [];
     await assert.rejects(async () => {
-        for await (const ev of R.readEvents(chunks([body]).stream, { format: 'events' })) seen.push(ev);
-    }, (e) => e instanceof R.RelayError && e.kind === 'timeout' && e.source === 'a' && e.message === 'idle');
+        for await (const ev of R.readEvents(chunks([body]).stream, { format: 'events' }))
+            seen.push(ev);
+    }, (e) => e instanceof R.RelayError && e.kind === 'timeout' && e.source === 'a' &&
+        e.message === 'idle');
     assert.equal(seen.length, 0);
-    const all = await collect(R.readEvents(chunks([body]).stream, { format: 'events', errors: 'yield' }));
+    const opts = { format: 'events', errors: 'yield' };
+    const all = await collect(R.readEvents(chunks([body]).stream, opts));
     assert.deepEqual(all.map((e) => [e.type, e.error ? e.error.kind : null, e.text]),
         [['error', 'timeout', undefined], ['agent_chunk', null, 'still here']]);
 });
 
-test('readEvents: typed errors for a non-2xx answer, an unknown Content-Type, a failed body, bad options', async () => {
+test('readEvents: typed errors: non-2xx, unknown type, a failed body, bad options', async () => {
     await assert.rejects(collect(R.readEvents(new Response('upstream down', { status: 502 }))),
-        (e) => e instanceof R.RelayError && e.kind === 'http' && e.status === 502 && e.body === 'upstream down');
-    await assert.rejects(collect(R.readEvents(new Response('<html>', { headers: { 'content-type': 'text/html' } }))),
+        (e) => e instanceof R.RelayError && e.kind === 'http' && e.status === 502 &&
+            e.body === 'upstream down');
+    const html = new Response('<html>', { headers: { 'content-type': 'text/html' } });
+    await assert.rejects(collect(R.readEvents(html)),
         (e) => e instanceof R.RelayError && e.kind === 'protocol' && /text\/html/.test(e.message));
     let pulls = 0;
     const failing = new ReadableStream({
@@ -216,14 +231,16 @@ test('readEvents: typed errors for a non-2xx answer, an unknown Content-Type, a 
     const seen = [];
     await assert.rejects(async () => {
         for await (const ev of R.readEvents(failing, { format: 'ndjson' })) seen.push(ev.text);
-    }, (e) => e instanceof R.RelayError && e.kind === 'network' && e.cause.message === 'connection reset');
+    }, (e) => e instanceof R.RelayError && e.kind === 'network' &&
+        e.cause.message === 'connection reset');
     assert.deepEqual(seen, ['a']);
     await assert.rejects(collect(R.readEvents(chunks([]).stream)), TypeError); /* no format */
     await assert.rejects(collect(R.readEvents('http://x', { format: 'text' })), TypeError);
-    await assert.rejects(collect(R.readEvents(chunks([]).stream, { format: 'text', errors: 'no' })), TypeError);
+    const badErrors = { format: 'text', errors: 'no' };
+    await assert.rejects(collect(R.readEvents(chunks([]).stream, badErrors)), TypeError);
 });
 
-test('readEvents: AbortSignal cancels the body while a read waits, and throws its reason', async () => {
+test('readEvents: AbortSignal cancels the body while a read waits, throws its reason', async () => {
     const { stream, rec } = chunks(['{"type":"text","index":0,"text":"one"}\n'], true);
     const ac = new AbortController();
     const seen = [];
@@ -239,7 +256,8 @@ test('readEvents: AbortSignal cancels the body while a read waits, and throws it
     assert.equal(stream.locked, false);
     /* Already aborted: nothing is read. */
     const again = chunks(['x'], true);
-    await assert.rejects(collect(R.readEvents(again.stream, { format: 'text', signal: AbortSignal.abort() })),
+    const aborted = { format: 'text', signal: AbortSignal.abort() };
+    await assert.rejects(collect(R.readEvents(again.stream, aborted)),
         (e) => e.name === 'AbortError');
     assert.equal(again.rec.pulls, 0);
 });
@@ -250,12 +268,14 @@ test('readEvents: breaking out of the loop cancels the body', async () => {
     assert.equal(rec.cancelled, 'no reason');
 });
 
-test('TokenwireReader: open, named events, text in every format, message, lastEventId, end', async () => {
+test('TokenwireReader: open, named events, text, message, lastEventId, end', async () => {
     const log = [];
-    const r = new R.TokenwireReader(new Response(SSE, { headers: { 'content-type': 'text/event-stream' } }));
+    const sse = new Response(SSE, { headers: { 'content-type': 'text/event-stream' } });
+    const r = new R.TokenwireReader(sse);
     assert.equal(r.readyState, R.TokenwireReader.CONNECTING);
     r.onopen = () => log.push('open');
-    r.addEventListener('agent_start', (e) => log.push(`agent_start ${e.data.model} ${e.lastEventId}`));
+    r.addEventListener('agent_start',
+        (e) => log.push(`agent_start ${e.data.model} ${e.lastEventId}`));
     r.addEventListener('text', (e) => log.push(`text ${e.text}`));
     r.onmessage = (e) => log.push(`message ${e.event}`);
     r.onerror = (e) => log.push(`error ${e.error.kind} ${e.error.recoverable} ${r.readyState}`);
@@ -277,7 +297,7 @@ test('TokenwireReader: open, named events, text in every format, message, lastEv
     assert.deepEqual(texts, ['Hé😀', ' end—', 'a', 'b😀']);
 });
 
-test('TokenwireReader: a failure closes it with an error event; close() and the signal stop it quietly', async () => {
+test('TokenwireReader: a failure closes it; close() and the signal stop it quietly', async () => {
     const errs = [];
     const bad = new R.TokenwireReader(new Response('nope', { status: 500 }));
     bad.onerror = (e) => errs.push([e.error.kind, e.error.status, bad.readyState]);
@@ -312,7 +332,9 @@ test('reader.d.ts: a strict TypeScript sample compiles against it (DOM lib, no N
     assert.ok(fs.existsSync(tsc), 'typescript is installed (devDependency)');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tw-browser-types-'));
     const sample = `
-import { readEvents, TokenwireReader, RelayError, StreamDecoder, type RelayMessage } from 'tokenwire/browser';
+import {
+    readEvents, TokenwireReader, RelayError, StreamDecoder, type RelayMessage,
+} from 'tokenwire/browser';
 export async function run(signal: AbortSignal): Promise<string> {
     let text = '';
     const res = await fetch('/chat', { method: 'POST', body: '{}', signal });
@@ -324,7 +346,8 @@ export async function run(signal: AbortSignal): Promise<string> {
             void id;
         }
     } catch (e) {
-        if (e instanceof RelayError) return e.kind + e.status + (e.source ?? '') + String(e.recoverable);
+        if (e instanceof RelayError)
+            return e.kind + e.status + (e.source ?? '') + String(e.recoverable);
         throw e;
     }
     const d = new StreamDecoder('ndjson');
@@ -344,8 +367,9 @@ export async function run(signal: AbortSignal): Promise<string> {
         fs.writeFileSync(path.join(dir, 'sample.ts'), sample);
         fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
             compilerOptions: {
-                strict: true, noEmit: true, target: 'ES2022', module: 'es2022', moduleResolution: 'bundler',
-                lib: ['ES2022', 'DOM', 'DOM.Iterable', 'DOM.AsyncIterable'], types: [], skipLibCheck: false,
+                strict: true, noEmit: true, target: 'ES2022', module: 'es2022',
+                moduleResolution: 'bundler', types: [], skipLibCheck: false,
+                lib: ['ES2022', 'DOM', 'DOM.Iterable', 'DOM.AsyncIterable'],
                 paths: { 'tokenwire/browser': [path.join(root, 'node', 'browser', 'reader.d.ts')] },
             },
             files: ['sample.ts'],

@@ -33,7 +33,8 @@ async function startGate() {
     const port = await listen(server);
     return {
         client: new tw.Client({ baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }),
-        next: () => (arrived.length ? Promise.resolve(arrived.shift()) : new Promise((r) => waiting.push(r))),
+        next: () => (arrived.length ? Promise.resolve(arrived.shift())
+            : new Promise((r) => waiting.push(r))),
         close: () => {
             server.closeAllConnections();
             return new Promise((r) => server.close(r));
@@ -91,7 +92,8 @@ async function read(url, opts) {
 }
 
 function reader(url, opts) {
-    const log = { text: '', messages: 0, errors: [], end: 0, states: [], lastEventId: '', done: false };
+    const log = { text: '', messages: 0, errors: [], end: 0, states: [], lastEventId: '',
+        done: false };
     T.log = log;
     const r = new TokenwireReader(url);
     r.onopen = () => log.states.push(r.readyState);

@@ -35,8 +35,10 @@ function relay(req, res, u) {
     const query = {};
     for (const [k, v] of u.searchParams) if (k !== 'format' && k !== 'up') query[k] = v;
     const viaGate = u.searchParams.get('up') === 'gate';
-    const client = viaGate ? gate.client : new tw.Client({ baseURL: mock.url + '/v1', maxRetries: 0 });
-    const s = client.stream('/chat/completions', { json: body(), query: viaGate ? undefined : query });
+    const client = viaGate ? gate.client
+        : new tw.Client({ baseURL: mock.url + '/v1', maxRetries: 0 });
+    const s = client.stream('/chat/completions',
+        { json: body(), query: viaGate ? undefined : query });
     res.writeHead(200, tw.streamHeaders(format));
     const closed = new Promise((r) => res.on('close', () => r(res.writableFinished)));
     relays.push({ res, stream: s, closed });
@@ -145,7 +147,8 @@ test('tokens appear one by one in the page, in every format (a gated upstream)',
             up.token(t);
             sofar += t;
             /* The next token is not sent yet: this text can only come from this one. */
-            await page.waitForFunction((s) => document.getElementById('out').textContent === s, {}, sofar);
+            await page.waitForFunction((s) => document.getElementById('out').textContent === s,
+                {}, sofar);
             const st = await state();
             assert.equal(st.text, sofar);
             assert.equal(st.finished, false);
@@ -155,7 +158,8 @@ test('tokens appear one by one in the page, in every format (a gated upstream)',
         assert.equal(st.error, null, JSON.stringify(st.error));
         assert.equal(st.text, tokens.join(''));
         if (format === 'events') {
-            assert.deepEqual(st.types.filter((t) => t !== 'agent_chunk'), ['agent_start', 'agent_complete', 'complete']);
+            assert.deepEqual(st.types.filter((t) => t !== 'agent_chunk'),
+                ['agent_start', 'agent_complete', 'complete']);
         } else if (format === 'ndjson') {
             assert.equal(st.types[st.types.length - 1], 'end');
             assert.ok(st.types.filter((t) => t === 'text').length === tokens.length);
@@ -174,23 +178,27 @@ test('a relay from the mock: exact text, several events per read', T, async () =
         const st = await finished();
         assert.equal(st.error, null, JSON.stringify(st.error));
         assert.equal(st.text, expectedText(40, TEXT));
-        if (format !== 'text') assert.ok(st.reads.length < st.types.length, `${st.reads.length} reads, ${st.types.length} events`);
+        if (format !== 'text')
+            assert.ok(st.reads.length < st.types.length,
+                `${st.reads.length} reads, ${st.types.length} events`);
     }
 });
 
 /* Captures what a relay writes for format (ids and all), with a heartbeat comment added to
  * the SSE body after its first event. */
 async function capture(format) {
-    const r = await fetch(`${base}/relay?format=${format}&chunks=6&text=${encodeURIComponent(TEXT)}`);
+    const text = encodeURIComponent(TEXT);
+    const r = await fetch(`${base}/relay?format=${format}&chunks=6&text=${text}`);
     let bytes = Buffer.from(await r.arrayBuffer());
     if (format === 'events') {
         const cut = bytes.indexOf('\n\n') + 2;
-        bytes = Buffer.concat([bytes.subarray(0, cut), Buffer.from(': keepalive\n\n'), bytes.subarray(cut)]);
+        const hb = Buffer.from(': keepalive\n\n');
+        bytes = Buffer.concat([bytes.subarray(0, cut), hb, bytes.subarray(cut)]);
     }
     return { type: r.headers.get('content-type'), bytes };
 }
 
-test('split reads: one byte per read (every UTF-8 character cut) and one read for the whole body', T, async () => {
+test('split reads: one byte per read (UTF-8 characters cut), one read for all', T, async () => {
     for (const format of FORMATS) {
         replays.set(format, await capture(format));
         const n = replays.get(format).bytes.length;
@@ -214,7 +222,7 @@ test('split reads: one byte per read (every UTF-8 character cut) and one read fo
     }
 });
 
-test('AbortSignal: reading stops at once, and the relay and its upstream see the disconnect', T, async () => {
+test('AbortSignal: reading stops; the relay and its upstream see the disconnect', T, async () => {
     for (const format of FORMATS) {
         const upstream = gate.next();
         const state = await startRead(`/relay?format=${format}&up=gate`);
@@ -247,8 +255,9 @@ test('an upstream error arrives as a RelayError; a failed relay as kind "http"',
     assert.deepEqual([st.error.isRelayError, st.error.kind, st.error.status], [true, 'http', 502]);
 });
 
-test('TokenwireReader in the page: text and message events, lastEventId, onerror, onend, close()', T, async () => {
-    const log = await page.evaluate(async (url) => window.T.reader(url, {}), `/relay?format=events&chunks=4`);
+test('TokenwireReader in the page: text, message, lastEventId, errors, close()', T, async () => {
+    const log = await page.evaluate(async (url) => window.T.reader(url, {}),
+        '/relay?format=events&chunks=4');
     assert.deepEqual(log.states, [1, 2]);
     assert.equal(log.text, expectedText(4));
     assert.equal(log.end, 1);
@@ -271,7 +280,8 @@ test('TokenwireReader in the page: text and message events, lastEventId, onerror
     up.token('only');
     await page.waitForFunction(() => window.T.log && window.T.log.done);
     const closed = await page.evaluate(() => window.T.log);
-    assert.deepEqual([closed.text, closed.end, closed.errors.length, closed.states], ['only', 0, 0, [1, 2]]);
+    assert.deepEqual([closed.text, closed.end, closed.errors.length, closed.states],
+        ['only', 0, 0, [1, 2]]);
     assert.equal(await rel.closed, false);
     await up.closed;
 });
