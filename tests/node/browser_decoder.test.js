@@ -17,6 +17,15 @@ test.before(async () => {
     R = await import('../../node/browser/reader.mjs');
 });
 
+test('the module: loaded as tokenwire/browser; no imports, no Node-only globals', async () => {
+    assert.equal(await import('tokenwire/browser'), R); /* package.json "exports" */
+    const src = fs.readFileSync(path.join(root, 'node', 'browser', 'reader.mjs'), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, ''); /* comments may name anything */
+    for (const re of [/^\s*import\b/m, /\bimport\(/, /\brequire\(/, /\bprocess\b/, /\bBuffer\b/,
+        /\bglobal\b/, /\bnode:/, /\bsetImmediate\b/, /\b__dirname\b/])
+        assert.doesNotMatch(src, re);
+});
+
 const enc = (s) => new TextEncoder().encode(s);
 
 /* SSE as the events relay writes it, plus what the parser must also take: a BOM, CRLF and CR
@@ -365,12 +374,14 @@ export async function run(signal: AbortSignal): Promise<string> {
 `;
     try {
         fs.writeFileSync(path.join(dir, 'sample.ts'), sample);
+        /* Resolved through package.json's "./browser" export, as a bundler's TypeScript does. */
+        fs.mkdirSync(path.join(dir, 'node_modules'));
+        fs.symlinkSync(root, path.join(dir, 'node_modules', 'tokenwire'), 'dir');
         fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
             compilerOptions: {
                 strict: true, noEmit: true, target: 'ES2022', module: 'es2022',
                 moduleResolution: 'bundler', types: [], skipLibCheck: false,
                 lib: ['ES2022', 'DOM', 'DOM.Iterable', 'DOM.AsyncIterable'],
-                paths: { 'tokenwire/browser': [path.join(root, 'node', 'browser', 'reader.d.ts')] },
             },
             files: ['sample.ts'],
         }));
