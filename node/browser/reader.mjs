@@ -174,7 +174,7 @@ export class StreamDecoder {
             this._data = null;
             this._name = '';
             if (data === null) return;
-            const raw = data.join('\n');
+            const raw = data.length === 1 ? data[0] : data.join('\n');
             out.push(makeEvent(name || 'message', parseJSON(raw, `the data of event "${name}"`),
                 this.lastEventId, raw));
             return;
