@@ -208,6 +208,32 @@ function abortReason(signal) {
     return new DOMException('This operation was aborted', 'AbortError');
 }
 
+/* The start of an error answer's body (at most ~1 KiB, then the body is cancelled), for the
+ * error's message; '' when it cannot be read. An abort stops the wait. */
+async function bodyHead(res, signal) {
+    if (!res.body) return '';
+    const reader = res.body.getReader();
+    const onAbort = () => reader.cancel().catch(() => {});
+    if (signal) signal.addEventListener('abort', onAbort);
+    const utf8 = new TextDecoder();
+    let text = '';
+    try {
+        for (;;) {
+            const r = await reader.read();
+            if (r.done) return text + utf8.decode();
+            text += utf8.decode(r.value, { stream: true });
+            if (text.length >= 1024) {
+                reader.cancel().catch(() => {});
+                return text;
+            }
+        }
+    } catch (e) {
+        return text;
+    } finally {
+        if (signal) signal.removeEventListener('abort', onAbort);
+    }
+}
+
 /**
  * Reads the events of a relay body as they arrive.
  * @param input a fetch Response (its status and Content-Type are checked) or a
@@ -230,15 +256,12 @@ export async function* readEvents(input, opts = {}) {
     let body = input;
     if (isResponse(input)) {
         if (!input.ok) {
-            let text = '';
-            try {
-                text = await input.text();
-            } catch (e) {
-                /* the status says enough */
-            }
+            const text = await bodyHead(input, signal);
+            if (signal && signal.aborted) throw abortReason(signal);
             throw new RelayError(`the relay answered HTTP ${input.status}: ${excerpt(text)}`,
                 { kind: 'http', status: input.status, body: text });
         }
+        if (input.body === null) return; /* a 204, or a HEAD: no events */
         const type = input.headers.get('content-type');
         if (format === undefined) format = formatOf(type);
         if (format === null)
@@ -327,13 +350,16 @@ export class TokenwireReader extends EventTarget {
             : (input && typeof input.url === 'string' ? input.url : '');
         this.onopen = this.onmessage = this.onerror = this.onend = null;
         this._ctl = new AbortController();
-        this._signal = opts.signal;
-        if (this._signal) {
-            if (this._signal.aborted) this._ctl.abort(this._signal.reason);
-            else this._signal.addEventListener('abort', () => this.close(), { once: true });
+        const signal = opts.signal;
+        const onAbort = () => this.close();
+        if (signal) {
+            if (signal.aborted) this.close();
+            else signal.addEventListener('abort', onAbort, { once: true });
         }
         /** Resolves when reading stops (end, error or close); never rejects. */
-        this.finished = this._run(input, opts);
+        this.finished = this._run(input, opts).finally(() => {
+            if (signal) signal.removeEventListener('abort', onAbort);
+        });
     }
 
     /** Stops reading and drops the connection; no event follows. */

@@ -249,6 +249,21 @@ test('readEvents: typed errors: non-2xx, unknown type, a failed body, bad option
     await assert.rejects(collect(R.readEvents(chunks([]).stream, badErrors)), TypeError);
 });
 
+test('readEvents: an error body is read in part; a bodiless 2xx has no events', async () => {
+    let cancelled = false;
+    const endless = new ReadableStream({
+        pull: (c) => c.enqueue(enc('x'.repeat(600))),
+        cancel: () => {
+            cancelled = true;
+        },
+    });
+    await assert.rejects(collect(R.readEvents(new Response(endless, { status: 503 }))),
+        (e) => e.kind === 'http' && e.status === 503 && e.body.length >= 1024 &&
+            e.body.length < 2048);
+    assert.ok(cancelled);
+    assert.deepEqual(await collect(R.readEvents(new Response(null, { status: 204 }))), []);
+});
+
 test('readEvents: AbortSignal cancels the body while a read waits, throws its reason', async () => {
     const { stream, rec } = chunks(['{"type":"text","index":0,"text":"one"}\n'], true);
     const ac = new AbortController();
