@@ -42,8 +42,9 @@ async function startGate() {
     };
 }
 
-/* window.T.read(url, opts) reads with readEvents into T.state (text, event types and ids,
- * bytes per read when opts.wrap, error, finished); opts.ack calls twAck() after each read.
+/* window.T.read(url, opts) reads with readEvents into T.state (text, event types and ids, data
+ * with opts.keepData, bytes per read with opts.wrap, error, finished); opts.ack calls twAck()
+ * after each read.
  * window.T.reader(url, opts) reads with TokenwireReader into T.log and resolves with it. */
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
@@ -68,7 +69,7 @@ function counted(body, st, ack) {
 }
 
 async function read(url, opts) {
-    const st = { text: '', types: [], ids: [], reads: [], error: null, finished: false };
+    const st = { text: '', types: [], ids: [], data: [], reads: [], error: null, finished: false };
     T.state = st;
     out.textContent = '';
     const ac = new AbortController();
@@ -79,6 +80,7 @@ async function read(url, opts) {
         for await (const ev of readEvents(input, { format: opts.format, signal: ac.signal })) {
             st.types.push(ev.type);
             st.ids.push(ev.id);
+            if (opts.keepData) st.data.push(ev.data);
             if (ev.text !== undefined) {
                 st.text += ev.text;
                 out.textContent = st.text;

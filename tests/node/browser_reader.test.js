@@ -30,10 +30,25 @@ const relays = []; /* {res, stream, closed: Promise<boolean finished>} per relay
 const replays = new Map(); /* name -> {type, bytes} served by /replay */
 let ack = null; /* the lockstep writer's wakeup: the page read what was written */
 
+/* App vocabularies (tw_encoder_new_template) over SSE and NDJSON framing. */
+const TEMPLATES = {
+    sse: {
+        events: { text: { event: 'answer_streaming', data: { token: '{text}' } }, usage: null },
+        finish: { event: 'done', data: { response: '{text_so_far}' } },
+    },
+    ndjson: {
+        framing: 'ndjson',
+        events: { text: { data: { type: 'chat', content: '{text}' } } },
+        finish: { data: { type: 'done', response: '{text_so_far}' } },
+    },
+};
+
 function relay(req, res, u) {
-    const format = u.searchParams.get('format');
+    const tpl = u.searchParams.get('template');
+    const format = tpl ? { template: TEMPLATES[tpl] } : u.searchParams.get('format');
     const query = {};
-    for (const [k, v] of u.searchParams) if (k !== 'format' && k !== 'up') query[k] = v;
+    for (const [k, v] of u.searchParams)
+        if (k !== 'format' && k !== 'up' && k !== 'template') query[k] = v;
     const viaGate = u.searchParams.get('up') === 'gate';
     const client = viaGate ? gate.client
         : new tw.Client({ baseURL: mock.url + '/v1', maxRetries: 0 });
@@ -240,6 +255,25 @@ test('AbortSignal: reading stops; the relay and its upstream see the disconnect'
         assert.equal((await state()).text, 'first');
     }
 });
+
+test('app-defined template formats: named SSE events and NDJSON lines, as the app wrote them', T,
+    async () => {
+        for (const tpl of ['sse', 'ndjson']) {
+            await startRead(`/relay?template=${tpl}&chunks=5`, { keepData: true });
+            const st = await finished();
+            assert.equal(st.error, null, JSON.stringify(st.error));
+            const last = st.data[st.data.length - 1];
+            const tokens = st.data.slice(0, -1);
+            if (tpl === 'sse') {
+                assert.deepEqual(st.types, [...tokens.map(() => 'answer_streaming'), 'done']);
+                assert.equal(tokens.map((d) => d.token).join(''), expectedText(5));
+            } else {
+                assert.deepEqual(st.types, [...tokens.map(() => 'chat'), 'done']);
+                assert.equal(tokens.map((d) => d.content).join(''), expectedText(5));
+            }
+            assert.equal(last.response, expectedText(5));
+        }
+    });
 
 test('an upstream error arrives as a RelayError; a failed relay as kind "http"', T, async () => {
     for (const format of ['events', 'ndjson']) {
