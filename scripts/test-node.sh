@@ -19,6 +19,8 @@ if [ -z "${npm_config_nodedir:-}" ]; then
     fi
 fi
 
+./scripts/ensure-deps.sh node
+
 if [ "${1:-}" = "--asan" ]; then
     shift
     root="$PWD"
