@@ -619,79 +619,178 @@ static int query_arg(PyObject *query, start_args *a, tw_request_opts *o) {
     return 0;
 }
 
-static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"url",          "method",          "headers",
-                             "body",         "dialect",         "api_key",
-                             "auth",         "query",           "connect_timeout",
-                             "first_byte_timeout", "idle_timeout", "event_timeout",
-                             "total_timeout", "paused_timeout", "max_retries",
-                             "retry_sent",   "retry_base_delay", "http2",
-                             "verify_peer",  "ca_file",         "max_event_size",
-                             "accumulate",   "sync",            NULL};
-    PyObject *dialect = NULL, *url_o, *method_o = NULL, *headers = NULL, *body = Py_None;
-    PyObject *api_key = Py_None, *auth = Py_None, *query = Py_None, *ca_file = Py_None;
-    PyObject *loop = NULL;
-    Py_buffer view = {0};
-    int have_view = 0, sync = 0, auth_v;
+/* One request of the call: its options and what they borrow from (released by req_free). */
+typedef struct req_holder {
     tw_request_opts o;
-    tw_error err = {0};
     start_args a;
-    Py_ssize_t max_event_size = 0;
+    Py_buffer view;
+    int have_view;
+} req_holder;
+
+static void req_free(req_holder *h) {
+    if (h->have_view) PyBuffer_Release(&h->view);
+    start_args_free(&h->a);
+}
+
+/* The request options every request of a call has, a fallback's included: (url, ...) and the
+ * keywords of REQUEST_KWLIST. The stream-level ones (total and paused timeouts, accumulate,
+ * sync, fallback) are Engine_start's alone. */
+#define REQUEST_KWLIST                                                                           \
+    "url", "method", "headers", "body", "dialect", "api_key", "auth", "query",                   \
+        "connect_timeout", "first_byte_timeout", "first_token_timeout", "idle_timeout",          \
+        "event_timeout", "max_retries", "retry_sent", "retry_base_delay", "http2",               \
+        "verify_peer", "ca_file", "max_event_size"
+#define REQUEST_FORMAT "O|$OOOOOOOdddddipdppOn"
+
+typedef struct req_objs {
+    PyObject *url, *method, *headers, *body, *dialect, *api_key, *auth, *query, *ca_file;
+    Py_ssize_t max_event_size;
+} req_objs;
+
+static void req_objs_init(req_objs *r) {
+    memset(r, 0, sizeof *r);
+    r->body = r->api_key = r->auth = r->query = r->ca_file = Py_None;
+}
+
+/* Fills h->o from the parsed objects (strings borrowed: the objects outlive the call). */
+static int req_fill(req_holder *h, req_objs *r) {
+    tw_request_opts *o = &h->o;
+    int auth_v;
+    if (r->dialect && !(o->dialect = (tw_dialect)tw_py_dialect_arg(r->dialect))) return -1;
+    if (o->max_retries < 0 || r->max_event_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
+        return -1;
+    }
+    if ((auth_v = tw_py_auth_arg(r->auth)) < 0) return -1;
+    o->auth = (tw_auth)auth_v;
+    if (!(o->url = utf8_arg(r->url, "url", &o->url_len))) return -1;
+    if (r->method && !(o->method = utf8_arg(r->method, "method", &o->method_len))) return -1;
+    if (r->api_key != Py_None &&
+        !(o->api_key = utf8_arg(r->api_key, "api_key", &o->api_key_len)))
+        return -1;
+    if (o->api_key && !o->api_key_len) o->api_key = NULL; /* "" = no key */
+    /* The core refuses a NUL inside the path (it would open another file). */
+    if (r->ca_file != Py_None &&
+        !(o->ca_file = utf8_arg(r->ca_file, "ca_file", &o->ca_file_len)))
+        return -1;
+    if (headers_arg(r->headers, &h->a, o) < 0 || query_arg(r->query, &h->a, o) < 0) return -1;
+    if (r->body != Py_None) {
+        if (PyUnicode_Check(r->body)) {
+            PyErr_SetString(PyExc_TypeError, "body must be bytes (encode str first)");
+            return -1;
+        }
+        if (PyObject_GetBuffer(r->body, &h->view, PyBUF_SIMPLE) < 0) return -1;
+        h->have_view = 1;
+        o->body = h->view.buf;
+        o->body_len = (size_t)h->view.len;
+    }
+    o->max_event_size = (size_t)r->max_event_size;
+    return 0;
+}
+
+/* fallback=[{url: ..., <REQUEST_KWLIST>...}, ...]: one holder per request, chained from
+ * first->fallback. @return the holders (n of them) or NULL with an exception set. */
+static req_holder *fallbacks_arg(PyObject *seq_o, tw_request_opts *first, Py_ssize_t *n_out) {
+    static char *kwlist[] = {REQUEST_KWLIST, NULL};
+    PyObject *seq, *empty = NULL;
+    req_holder *hs = NULL;
+    Py_ssize_t n, i;
+    *n_out = 0;
+    seq = PySequence_Fast(seq_o, "fallback must be a sequence of request dicts");
+    if (!seq) return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (!(empty = PyTuple_New(0))) goto fail;
+    hs = PyMem_Calloc((size_t)n + 1, sizeof *hs);
+    if (!hs) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *d = PySequence_Fast_GET_ITEM(seq, i);
+        req_objs r;
+        req_holder *h = &hs[i];
+        req_objs_init(&r);
+        tw_request_opts_init(&h->o);
+        *n_out = i + 1;
+        if (!PyDict_Check(d)) {
+            PyErr_Format(PyExc_TypeError, "fallback %zd must be a dict of request options",
+                         i + 1);
+            goto fail;
+        }
+        if (!PyArg_ParseTupleAndKeywords(empty, d, "|$OOOOOOOOdddddipdppOn:fallback", kwlist,
+                                         &r.url, &r.method, &r.headers, &r.body, &r.dialect,
+                                         &r.api_key, &r.auth, &r.query, &h->o.connect_timeout,
+                                         &h->o.first_byte_timeout, &h->o.first_token_timeout,
+                                         &h->o.idle_timeout, &h->o.event_timeout,
+                                         &h->o.max_retries, &h->o.retry_sent,
+                                         &h->o.retry_base_delay, &h->o.http2, &h->o.verify_peer,
+                                         &r.ca_file, &r.max_event_size))
+            goto fail;
+        if (!r.url) {
+            PyErr_Format(PyExc_TypeError, "fallback %zd has no url", i + 1);
+            goto fail;
+        }
+        if (req_fill(h, &r) < 0) goto fail;
+        (i ? &hs[i - 1].o : first)->fallback = &h->o;
+    }
+    Py_DECREF(empty);
+    Py_DECREF(seq);
+    return hs;
+fail:
+    for (i = 0; hs && i < *n_out; i++) req_free(&hs[i]);
+    PyMem_Free(hs);
+    Py_XDECREF(empty);
+    Py_DECREF(seq);
+    *n_out = 0;
+    return NULL;
+}
+
+static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {REQUEST_KWLIST, "total_timeout", "paused_timeout", "accumulate",
+                             "sync", "fallback", NULL};
+    PyObject *loop = NULL, *fallback = Py_None;
+    int sync = 0;
+    req_objs r;
+    req_holder h;
+    req_holder *fbs = NULL;
+    Py_ssize_t n_fbs = 0, i;
+    tw_error err = {0};
     StreamObject *s = NULL;
     SinkObject *sink;
 
-    memset(&a, 0, sizeof a);
-    tw_request_opts_init(&o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOOOOOOddddddipdppOnpp:start", kwlist,
-                                     &url_o, &method_o, &headers, &body, &dialect, &api_key,
-                                     &auth, &query, &o.connect_timeout, &o.first_byte_timeout,
-                                     &o.idle_timeout, &o.event_timeout, &o.total_timeout,
-                                     &o.paused_timeout, &o.max_retries, &o.retry_sent,
-                                     &o.retry_base_delay, &o.http2, &o.verify_peer, &ca_file,
-                                     &max_event_size, &o.accumulate, &sync))
+    memset(&h, 0, sizeof h);
+    req_objs_init(&r);
+    tw_request_opts_init(&h.o);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, REQUEST_FORMAT "ddppO:start", kwlist,
+                                     &r.url, &r.method, &r.headers, &r.body, &r.dialect,
+                                     &r.api_key, &r.auth, &r.query, &h.o.connect_timeout,
+                                     &h.o.first_byte_timeout, &h.o.first_token_timeout,
+                                     &h.o.idle_timeout, &h.o.event_timeout, &h.o.max_retries,
+                                     &h.o.retry_sent, &h.o.retry_base_delay, &h.o.http2,
+                                     &h.o.verify_peer, &r.ca_file, &r.max_event_size,
+                                     &h.o.total_timeout, &h.o.paused_timeout, &h.o.accumulate,
+                                     &sync,
+                                     &fallback))
         return NULL;
     if (engine_ready(self) < 0) return NULL;
-    if (dialect && !(o.dialect = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
-    if (o.max_retries < 0 || max_event_size < 0) {
-        PyErr_SetString(PyExc_ValueError, "max_retries and max_event_size must be >= 0");
-        return NULL;
-    }
-    if (!(o.paused_timeout >= 0) || isinf(o.paused_timeout)) {
+    if (!(h.o.paused_timeout >= 0) || isinf(h.o.paused_timeout)) {
         PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");
         return NULL;
     }
-    if ((auth_v = tw_py_auth_arg(auth)) < 0) return NULL;
-    o.auth = (tw_auth)auth_v;
-    if (!(o.url = utf8_arg(url_o, "url", &o.url_len))) return NULL;
-    if (method_o && !(o.method = utf8_arg(method_o, "method", &o.method_len))) return NULL;
-    if (api_key != Py_None && !(o.api_key = utf8_arg(api_key, "api_key", &o.api_key_len)))
-        return NULL;
-    if (o.api_key && !o.api_key_len) o.api_key = NULL; /* "" = no key */
-    /* The core refuses a NUL inside the path (it would open another file). */
-    if (ca_file != Py_None && !(o.ca_file = utf8_arg(ca_file, "ca_file", &o.ca_file_len)))
-        return NULL;
-    if (headers_arg(headers, &a, &o) < 0 || query_arg(query, &a, &o) < 0) goto cleanup;
-    if (body != Py_None) {
-        if (PyUnicode_Check(body)) {
-            PyErr_SetString(PyExc_TypeError, "body must be bytes (encode str first)");
-            goto cleanup;
-        }
-        if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) goto cleanup;
-        have_view = 1;
-        o.body = view.buf;
-        o.body_len = (size_t)view.len;
-    }
-    o.max_event_size = (size_t)max_event_size;
+    if (req_fill(&h, &r) < 0) goto cleanup;
+    if (fallback != Py_None && !(fbs = fallbacks_arg(fallback, &h.o, &n_fbs)) &&
+        PyErr_Occurred())
+        goto cleanup;
     /* A stream belongs to the loop it was started in: announced on that loop's sink. */
     loop = sync ? NULL : tw_py_running_loop();
     sink = loop ? engine_loop_sink(self, loop) : engine_sync_sink(self);
     if (!sink) goto cleanup;
-    o.sink = sink->k;
+    h.o.sink = sink->k;
 
     s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
     if (!s) goto cleanup;
     s->merge_index = -1;
-    s->dialect = (int)o.dialect;
+    s->dialect = (int)h.o.dialect;
     s->sync = sync;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {
         Py_CLEAR(s);
@@ -699,17 +798,18 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     }
     s->engine = (EngineObject *)Py_NewRef(self);
     s->sink = (SinkObject *)Py_NewRef(sink);
-    o.userdata = s;
+    h.o.userdata = s;
     s->te = self->e;
-    s->ts = tw_engine_start(self->e, &o, &err);
+    s->ts = tw_engine_start(self->e, &h.o, &err);
     if (!s->ts) {
         Py_CLEAR(s);
         tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
     }
 cleanup:
     Py_XDECREF(loop);
-    if (have_view) PyBuffer_Release(&view);
-    start_args_free(&a);
+    req_free(&h);
+    for (i = 0; i < n_fbs; i++) req_free(&fbs[i]);
+    PyMem_Free(fbs);
     return (PyObject *)s;
 }
 
@@ -717,8 +817,9 @@ cleanup:
 static PyObject *request_defaults(void) {
     tw_request_opts o;
     tw_request_opts_init(&o);
-    return Py_BuildValue("{sdsdsdsdsdsdsisdsOsO}", "connect_timeout", o.connect_timeout,
-                         "first_byte_timeout", o.first_byte_timeout, "idle_timeout",
+    return Py_BuildValue("{sdsdsdsdsdsdsdsisdsOsO}", "connect_timeout", o.connect_timeout,
+                         "first_byte_timeout", o.first_byte_timeout, "first_token_timeout",
+                         o.first_token_timeout, "idle_timeout",
                          o.idle_timeout, "event_timeout", o.event_timeout, "total_timeout",
                          o.total_timeout, "paused_timeout", o.paused_timeout, "max_retries",
                          o.max_retries, "retry_base_delay", o.retry_base_delay, "accumulate",

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._native import (
@@ -90,6 +90,7 @@ __all__ = [
     "SSEParser",
     "Stream",
     "Timeout",
+    "Request",
     "TimeoutError",
     "TransportError",
     "TruncatedError",
@@ -110,7 +111,8 @@ def _secs(v: float) -> Optional[float]:
 class Timeout:
     """Engine timeouts in seconds; None disables one. The defaults are the core's
     (tw_request_opts_init, exported as REQUEST_DEFAULTS), the same for Python, Node and the CLI:
-    connect 10 s, first_byte 600 s, idle 600 s, event none, total none, paused 300 s.
+    connect 10 s, first_byte 600 s, idle 600 s, event none, total none, paused 300 s,
+    first_token none.
 
     connect: TCP/TLS connect. first_byte: request start to the first body byte (reasoning
     models may think for minutes before it). idle: longest gap between body bytes (SSE
@@ -118,8 +120,10 @@ class Timeout:
     whole stream. paused: longest time the transfer may stay paused because the consumer
     stopped reading (its queue is full and backpressure holds the upstream); then the stream
     ends with TimeoutError, raised once the consumer reads again, after the events queued
-    before it. A number for `timeout=` sets connect, first_byte and idle and keeps the other
-    defaults; `timeout=None` disables every timeout, paused included.
+    before it. first_token: request start to the first text, reasoning or tool call (with a
+    fallback, its expiry moves on to the next request; see Client.stream). A number for
+    `timeout=` sets connect, first_byte and idle and keeps the other defaults; `timeout=None`
+    disables every timeout, paused included.
     """
 
     connect: Optional[float] = _secs(_DEFAULTS["connect_timeout"])
@@ -128,12 +132,13 @@ class Timeout:
     event: Optional[float] = _secs(_DEFAULTS["event_timeout"])
     total: Optional[float] = _secs(_DEFAULTS["total_timeout"])
     paused: Optional[float] = _secs(_DEFAULTS["paused_timeout"])
+    first_token: Optional[float] = _secs(_DEFAULTS["first_token_timeout"])
 
     @classmethod
     def coerce(cls, value: "TimeoutLike") -> "Timeout":
         if value is None:
             return cls(connect=None, first_byte=None, idle=None, event=None, total=None,
-                       paused=None)
+                       paused=None, first_token=None)
         if isinstance(value, Timeout):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -157,6 +162,7 @@ class Timeout:
             "event_timeout": secs(self.event, "event"),
             "total_timeout": secs(self.total, "total"),
             "paused_timeout": secs(self.paused, "paused"),
+            "first_token_timeout": secs(self.first_token, "first_token"),
         }
 
 
@@ -221,6 +227,21 @@ def _merge_params(base: list, extra: list) -> list:
     names = {k for k, _ in extra}
     return [kv for kv in base if kv[0] not in names] + extra
 
+
+
+class Request:
+    """A request prepared by Client.request() and not sent; the fallbacks of Client.stream().
+    It keeps what the engine needs (URL, method, headers, body, dialect, key, timeouts,
+    retries) and is checked by the engine when the stream starts."""
+
+    __slots__ = ("_kwargs",)
+
+    def __init__(self, kwargs: dict) -> None:
+        self._kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return "<tokenwire.Request %s %s (%s)>" % (self._kwargs["method"], self._kwargs["url"],
+                                                   self._kwargs["dialect"])
 
 class Client:
     """An HTTP client for streaming LLM APIs backed by the C engine.
@@ -337,42 +358,13 @@ class Client:
             return path
         return self.base_url + "/" + path.lstrip("/")
 
-    def stream(
-        self,
-        method: str = "POST",
-        path: str = "",
-        *,
-        json: Any = _UNSET,
-        content: Union[None, bytes, str] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        params: Params = None,
-        dialect: Optional[str] = None,
-        timeout: Any = _UNSET,
-        max_retries: Optional[int] = None,
-        retry_sent: Optional[bool] = None,
-        accumulate: Optional[bool] = None,
-        _sync: bool = False,
-        **callbacks: Callable[[Any], Any],
-    ) -> Stream:
-        """Starts a request and returns its Stream (async iterator and async context manager;
-        also a plain iterator). The transfer starts at once on the engine's I/O thread and
-        belongs to the running event loop, if any (see the class doc). headers and params add
-        to the Client's (see the class doc); retry_sent and accumulate override the Client's
-        for this request. Raises ValueError, before anything is sent, for a method, URL or
-        header the engine refuses.
-
-        on_<type>=callback (on_text, on_reasoning, on_tool_call, on_usage, on_finish, on_error,
-        on_end, ..., and on_event for every event): Stream.on(type, callback) for each; see
-        Stream.on."""
+    def _request_kwargs(self, method: str, path: str, json: Any, content: Any,
+                        headers: Optional[Mapping[str, str]], params: Params,
+                        dialect: Optional[str], timeout: Any, max_retries: Optional[int],
+                        retry_sent: Optional[bool]) -> dict:
+        """The engine's keyword arguments for one request (the core prepares the rest)."""
         if not isinstance(method, str):
             raise TypeError("method must be str, got %r" % (method,))
-        on = []
-        for key, cb in callbacks.items():
-            etype = key[3:] if key.startswith("on_") else None
-            if etype not in _CALLBACK_TYPES:
-                raise TypeError("stream() got an unexpected keyword argument %r (callbacks are "
-                                "on_<type> for a type in EVENT_TYPES, or on_event)" % key)
-            on.append((etype, cb))
         dialect = dialect or self.dialect
         if dialect not in DIALECTS:
             raise ValueError("unknown dialect %r: expected one of %s" % (dialect, DIALECTS))
@@ -388,9 +380,8 @@ class Client:
                 raise TypeError("content must be bytes or str")
             body = bytes(content)
         t = self.timeout if timeout is _UNSET else Timeout.coerce(timeout)
-        retries = self.max_retries if max_retries is None else max_retries
-        s = self._engine.start(
-            self._url(path),
+        return dict(
+            url=self._url(path),
             method=method.upper() if method.isascii() else method,
             headers=_merge_headers(self._headers, _header_items(headers)),
             body=body,
@@ -398,16 +389,97 @@ class Client:
             api_key=self.api_key,
             auth=self.auth,
             query=_merge_params(self._params, _query_pairs(params)),
-            max_retries=retries,
+            max_retries=self.max_retries if max_retries is None else max_retries,
             retry_sent=self.retry_sent if retry_sent is None else bool(retry_sent),
             retry_base_delay=self.retry_base_delay,
             http2=self.http2,
             verify_peer=self.verify,
             ca_file=self.ca_file,
             max_event_size=self.max_event_size,
+            **t.as_kwargs(),
+        )
+
+    def request(
+        self,
+        method: str = "POST",
+        path: str = "",
+        *,
+        json: Any = _UNSET,
+        content: Union[None, bytes, str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        params: Params = None,
+        dialect: Optional[str] = None,
+        timeout: Any = _UNSET,
+        max_retries: Optional[int] = None,
+        retry_sent: Optional[bool] = None,
+    ) -> "Request":
+        """A request prepared with this Client's base URL, key, dialect, headers, params and
+        timeouts, and not sent: a fallback for stream(fallback=[...]) of any Client (e.g. Azure
+        OpenAI first, then OpenAI; or a non-streaming call last). Same arguments as stream()."""
+        kw = self._request_kwargs(method, path, json, content, headers, params, dialect,
+                                  timeout, max_retries, retry_sent)
+        # Stream-wide settings come from the stream's own request.
+        kw.pop("total_timeout")
+        kw.pop("paused_timeout")
+        return Request(kw)
+
+    def stream(
+        self,
+        method: str = "POST",
+        path: str = "",
+        *,
+        json: Any = _UNSET,
+        content: Union[None, bytes, str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        params: Params = None,
+        dialect: Optional[str] = None,
+        timeout: Any = _UNSET,
+        max_retries: Optional[int] = None,
+        retry_sent: Optional[bool] = None,
+        accumulate: Optional[bool] = None,
+        fallback: Optional[Sequence["Request"]] = None,
+        _sync: bool = False,
+        **callbacks: Callable[[Any], Any],
+    ) -> Stream:
+        """Starts a request and returns its Stream (async iterator and async context manager;
+        also a plain iterator). The transfer starts at once on the engine's I/O thread and
+        belongs to the running event loop, if any (see the class doc). headers and params add
+        to the Client's (see the class doc); retry_sent and accumulate override the Client's
+        for this request. Raises ValueError, before anything is sent, for a method, URL or
+        header the engine refuses (in a fallback too).
+
+        fallback=[client.request(...), ...]: requests to send, in order, when this one fails
+        before its first token (an HTTP error, a connect / first-byte / first-token timeout,
+        a transport error, a body that is not an event stream, a provider error), after its
+        own retries; the stream continues from whichever succeeds, and only that one's events
+        are delivered. s.metrics["fallback_index"] says which (0: this request). The last
+        failure is raised when all fail. Timeout(first_token=...) bounds the wait for a first
+        token. Fallbacks run in the core: no Python runs between them.
+
+        on_<type>=callback (on_text, on_reasoning, on_tool_call, on_usage, on_finish, on_error,
+        on_end, ..., and on_event for every event): Stream.on(type, callback) for each; see
+        Stream.on."""
+        on = []
+        for key, cb in callbacks.items():
+            etype = key[3:] if key.startswith("on_") else None
+            if etype not in _CALLBACK_TYPES:
+                raise TypeError("stream() got an unexpected keyword argument %r (callbacks are "
+                                "on_<type> for a type in EVENT_TYPES, or on_event)" % key)
+            on.append((etype, cb))
+        kw = self._request_kwargs(method, path, json, content, headers, params, dialect,
+                                  timeout, max_retries, retry_sent)
+        if fallback is not None:
+            if isinstance(fallback, Request):
+                fallback = [fallback]
+            for r in fallback:
+                if not isinstance(r, Request):
+                    raise TypeError("fallback must be a list of Client.request(...) objects, "
+                                    "not %s" % type(r).__name__)
+            kw["fallback"] = [r._kwargs for r in fallback]
+        s = self._engine.start(
             accumulate=self.accumulate if accumulate is None else bool(accumulate),
             sync=_sync,
-            **t.as_kwargs(),
+            **kw,
         )
         # Nothing is consumed before the caller reads, so no event can pass uncalled.
         for etype, cb in on:

@@ -286,9 +286,10 @@ class Stream:
     # connect_time, ttfb, ttft, duration, gap_p50, gap_p99, generation_time (s, first content
     # event to the end), tokens_per_second, streamed (False: one JSON body), text_events,
     # events, bytes, retries, http_status, http_version, connection_reused, retry_after
-    # (seconds: the last Retry-After the server sent, 0 when none)
+    # (seconds: the last Retry-After the server sent, 0 when none), fallback_index (which
+    # request of stream(fallback=...) the stream is on: 0 the first)
     @property
-    def dialect(self) -> Dialect: ...
+    def dialect(self) -> Dialect: ...  # the first request's (a fallback may use another)
 
 class merge:
     def __init__(self, streams: Mapping[str, Stream]) -> None: ...
@@ -320,7 +321,11 @@ class Engine:
               paused_timeout: float = ..., max_retries: int = ..., retry_sent: bool = ...,
               retry_base_delay: float = ..., http2: bool = ..., verify_peer: bool = ...,
               ca_file: Optional[str] = ..., max_event_size: int = ..., accumulate: bool = ...,
-              sync: bool = ...) -> Stream: ...
+              sync: bool = ..., first_token_timeout: float = ...,
+              fallback: Optional[Sequence[Dict[str, Any]]] = ...) -> Stream: ...
+    # fallback: dicts of the same request keywords (url, method, ..., max_event_size; not the
+    # stream-wide total/paused timeouts, accumulate, sync), tried in order when the request
+    # before fails before its first token (tw_request_opts.fallback).
     # Options left out keep REQUEST_DEFAULTS. The core prepares the request: api_key's header
     # per dialect or auth, anthropic-version, query percent-encoded, caller headers replacing
     # those defaults case-insensitively.

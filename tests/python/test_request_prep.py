@@ -165,11 +165,12 @@ def test_timeout_defaults_are_the_cores():
         (d["connect_timeout"], d["first_byte_timeout"], d["idle_timeout"], d["paused_timeout"])
     assert (d["connect_timeout"], d["first_byte_timeout"], d["idle_timeout"],
             d["paused_timeout"]) == (10, 600, 600, 300)
-    assert t.event is None and t.total is None
-    assert d["event_timeout"] == d["total_timeout"] == 0
+    assert t.event is None and t.total is None and t.first_token is None
+    assert d["event_timeout"] == d["total_timeout"] == d["first_token_timeout"] == 0
     assert t.as_kwargs() == {k: d[k] for k in ("connect_timeout", "first_byte_timeout",
                                                "idle_timeout", "event_timeout",
-                                               "total_timeout", "paused_timeout")}
+                                               "total_timeout", "paused_timeout",
+                                               "first_token_timeout")}
     c = tw.Client(base_url="http://127.0.0.1:1")
     assert c.max_retries == d["max_retries"] and c.retry_base_delay == d["retry_base_delay"]
     assert tw.Timeout.coerce(5) == tw.Timeout(connect=5.0, first_byte=5.0, idle=5.0)
