@@ -232,6 +232,9 @@ export interface TimeoutFields {
      * full); then the upstream connection is closed and, after the events received before,
      * the stream ends with a TimeoutError. Default 300000 (5 min). */
     paused?: number;
+    /** Request start to the first text, reasoning or tool call. Default 0. With a fallback,
+     * its expiry moves on to the next request. */
+    firstToken?: number;
 }
 /** A number is the idle timeout (max gap between body bytes). */
 export type Timeout = number | TimeoutFields;
@@ -299,6 +302,18 @@ export interface StreamOptions {
     retrySent?: boolean;
     /** Overrides the client's accumulate for this stream. */
     accumulate?: boolean;
+    /** Requests (client.request(...), of any client) sent in order when the one before fails
+     * before its first token (HTTP error, connect / first-byte / first-token timeout,
+     * transport error, a body that is not an event stream, a provider error), after its own
+     * retries. Only the winner's events are delivered; metrics().fallbackIndex says which. */
+    fallback?: Request | Request[];
+}
+
+/** A request prepared by Client.request() and not sent: a fallback of Client.stream(). */
+export declare class Request {
+    readonly method: string;
+    readonly url: string;
+    readonly dialect: Dialect;
 }
 
 /* ---- summary ------------------------------------------------------------------------------- */
@@ -349,6 +364,8 @@ export interface Metrics {
     events: number;
     bytes: number;
     retries: number;
+    /** Which request of the fallback chain the stream is on: 0 the first. */
+    fallbackIndex: number;
     httpStatus: number;
     httpVersion: number;
     /** The request went out on a kept-alive connection. */
@@ -450,6 +467,9 @@ export declare class Client {
      * the message names the field and the byte position, never the value.
      */
     stream(path: string, opts?: StreamOptions): Stream;
+    /** A request of this client, prepared and not sent: a fallback for stream(). The
+     * stream-wide options (accumulate, total and paused timeouts) are the stream's own. */
+    request(path: string, opts?: Omit<StreamOptions, 'signal' | 'fallback'>): Request;
     /** Opens a connection to baseURL ahead of the first request. */
     prewarm(): void;
 }

@@ -20,13 +20,14 @@ const { SSEParser, Decoder } = require('./lib/parsers');
 const { streamHeaders } = require('./lib/relay');
 const { Stream } = require('./lib/stream');
 const { merge, MergedStream } = require('./lib/merge');
-const { Client, configure, stats } = require('./lib/client');
+const { Client, Request, configure, stats } = require('./lib/client');
 
 module.exports = {
     version: binding.version,
     SSEParser,
     Decoder,
     Client,
+    Request,
     Stream,
     MergedStream,
     merge,

@@ -9,6 +9,7 @@ export const {
     SSEParser,
     Decoder,
     Client,
+    Request,
     Stream,
     MergedStream,
     merge,

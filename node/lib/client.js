@@ -45,7 +45,32 @@ function authOption(v) {
 }
 
 const TIMEOUT_FIELDS = { connect: 'connectTimeout', firstByte: 'firstByteTimeout', idle: 'idleTimeout',
-    event: 'eventTimeout', total: 'totalTimeout', paused: 'pausedTimeout' };
+    event: 'eventTimeout', total: 'totalTimeout', paused: 'pausedTimeout', firstToken: 'firstTokenTimeout' };
+/* Stream-wide fields: a fallback request runs under the first request's. */
+const STREAM_FIELDS = ['accumulate', 'totalTimeout', 'pausedTimeout'];
+
+/**
+ * A request prepared by Client.request() and not sent: a fallback of Client.stream(). Checked
+ * by the core when the stream starts, like the stream's own request.
+ */
+class Request {
+    constructor(req) {
+        this._req = req;
+        Object.freeze(this);
+    }
+
+    get method() {
+        return this._req.method;
+    }
+
+    get url() {
+        return this._req.url;
+    }
+
+    get dialect() {
+        return this._req.dialect;
+    }
+}
 
 /* Timeouts in ms -> the request's fields in seconds; what is not given keeps the core's
  * default. A number is the idle timeout. */
@@ -130,20 +155,15 @@ class Client {
         if (maxEventSize !== undefined) this._base.maxEventSize = maxEventSize;
     }
 
-    /**
-     * Starts a streaming request. path is appended to baseURL (an absolute URL is used as is).
-     * @returns {Stream}
-     */
-    stream(pathOrUrl, opts = {}) {
+    /* The core's request fields for one request of this client (the core prepares the rest). */
+    _request(pathOrUrl, opts) {
         if (typeof pathOrUrl !== 'string') throw argError('path must be a string', 'ERR_INVALID_ARG_TYPE');
         if (opts === null || typeof opts !== 'object') throw argError('options must be an object', 'ERR_INVALID_ARG_TYPE');
-        const { method = 'POST', json, body, headers, signal, dialect = this.dialect, auth, timeout, query, retrySent,
+        const { method = 'POST', json, body, headers, dialect = this.dialect, auth, timeout, query, retrySent,
             accumulate } = opts;
         if (typeof method !== 'string') throw argError('method must be a string', 'ERR_INVALID_ARG_TYPE');
         dialectOption(dialect);
         if (json !== undefined && body !== undefined) throw argError('pass either json or body, not both');
-        if (signal !== undefined && signal !== null && !(typeof signal === 'object' && 'aborted' in signal))
-            throw argError('signal must be an AbortSignal', 'ERR_INVALID_ARG_TYPE');
         const url = /^https?:\/\//i.test(pathOrUrl) ? pathOrUrl
             : this.baseURL + (pathOrUrl.startsWith('/') ? '' : '/') + pathOrUrl;
         /* 'post' means POST; any other method goes as given, and the core refuses one that is
@@ -163,6 +183,42 @@ class Client {
         }
         req.headers = given;
         timeoutFields(timeout, req);
+        return req;
+    }
+
+    /**
+     * A request prepared with this client's baseURL, key, dialect, headers and timeouts, and not
+     * sent: a fallback for stream(path, { fallback: [...] }) of any client (e.g. Azure OpenAI,
+     * then OpenAI; or a non-streaming call last). Same options as stream().
+     * @returns {Request}
+     */
+    request(pathOrUrl, opts = {}) {
+        const req = this._request(pathOrUrl, opts);
+        for (const k of STREAM_FIELDS) delete req[k];
+        return new Request(req);
+    }
+
+    /**
+     * Starts a streaming request. path is appended to baseURL (an absolute URL is used as is).
+     * opts.fallback: requests (client.request(...)) sent in order when the one before fails
+     * before its first token (HTTP error, connect / first-byte / first-token timeout, transport
+     * error, a body that is not an event stream, a provider error), after its own retries; the
+     * stream continues from whichever succeeds and delivers only its events; the last failure
+     * is the stream's error when all fail; metrics().fallbackIndex says which one won. Run by the
+     * core: no JS between them.
+     * @returns {Stream}
+     */
+    stream(pathOrUrl, opts = {}) {
+        const req = this._request(pathOrUrl, opts);
+        const { signal, fallback } = opts;
+        if (signal !== undefined && signal !== null && !(typeof signal === 'object' && 'aborted' in signal))
+            throw argError('signal must be an AbortSignal', 'ERR_INVALID_ARG_TYPE');
+        if (fallback !== undefined && fallback !== null) {
+            const list = fallback instanceof Request ? [fallback] : fallback;
+            if (!Array.isArray(list) || !list.every((r) => r instanceof Request))
+                throw argError('fallback must be an array of client.request(...) objects', 'ERR_INVALID_ARG_TYPE');
+            req.fallback = list.map((r) => r._req);
+        }
         return new Stream(req, { signal: signal || null });
     }
 
@@ -183,4 +239,4 @@ function stats() {
     return binding.stats();
 }
 
-module.exports = { Client, configure, stats };
+module.exports = { Client, Request, configure, stats };

@@ -691,6 +691,7 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     if (get_num(env, js, "firstByteTimeout", &d)) o->first_byte_timeout = d;
     if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
     if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
+    if (get_num(env, js, "firstTokenTimeout", &d)) o->first_token_timeout = d;
     if (get_num(env, js, "totalTimeout", &d)) o->total_timeout = d;
     if (get_num(env, js, "pausedTimeout", &d)) o->paused_timeout = d;
     if (get_num(env, js, "maxRetries", &d)) o->max_retries = (int)d;
@@ -719,6 +720,50 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     return 0;
 }
 
+/* The requests of opts.fallback (objects of the same fields as opts), chained from first. */
+typedef struct fallback_list {
+    tw_request_opts *o;
+    req_strings *r;
+    uint32_t n;
+} fallback_list;
+
+static void fallbacks_free(fallback_list *fb)
+{
+    for (uint32_t i = 0; i < fb->n; i++) req_strings_free(&fb->r[i]);
+    free(fb->o);
+    free(fb->r);
+    memset(fb, 0, sizeof *fb);
+}
+
+/* 0 ok (no fallback is fine), -1 exception; fb holds what was read either way. */
+static int read_fallbacks(napi_env env, napi_value js, tw_request_opts *first, fallback_list *fb)
+{
+    napi_value v;
+    uint32_t len = 0;
+    bool is = false;
+    if (!get_prop(env, js, "fallback", &v)) return 0;
+    if (napi_is_array(env, v, &is) != napi_ok || !is ||
+        napi_get_array_length(env, v, &len) != napi_ok) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: fallback must be an array");
+        return -1;
+    }
+    fb->o = calloc(len ? len : 1, sizeof *fb->o);
+    fb->r = calloc(len ? len : 1, sizeof *fb->r);
+    if (!fb->o || !fb->r) {
+        napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        napi_value item;
+        tw_request_opts_init(&fb->o[i]);
+        fb->n = i + 1;
+        if (napi_get_element(env, v, i, &item) != napi_ok) return -1;
+        if (read_request(env, item, &fb->o[i], &fb->r[i]) != 0) return -1;
+        (i ? &fb->o[i - 1] : first)->fallback = &fb->o[i];
+    }
+    return 0;
+}
+
 /* start(obj, opts): starts a request and binds it to obj. */
 static napi_value js_start(napi_env env, napi_callback_info info)
 {
@@ -743,8 +788,10 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     tw_request_opts_init(&o);
     req_strings r;
     memset(&r, 0, sizeof r);
-    if (read_request(env, argv[1], &o, &r) != 0) {
+    fallback_list fb = {0};
+    if (read_request(env, argv[1], &o, &r) != 0 || read_fallbacks(env, argv[1], &o, &fb) != 0) {
         req_strings_free(&r);
+        fallbacks_free(&fb);
         free(ns);
         return NULL;
     }
@@ -752,6 +799,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     ns->want_events = 1;
     if (napi_wrap(env, argv[0], ns, stream_finalize, NULL, NULL) != napi_ok) {
         req_strings_free(&r);
+        fallbacks_free(&fb);
         free(ns);
         twn_throw_last(env);
         return NULL;
@@ -762,6 +810,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     E->streams = ns;
     if (napi_create_reference(env, argv[0], 1, &ns->self) != napi_ok) {
         req_strings_free(&r);
+        fallbacks_free(&fb);
         twn_throw_last(env);
         return NULL;
     }
@@ -769,6 +818,7 @@ static napi_value js_start(napi_env env, napi_callback_info info)
     memset(&err, 0, sizeof err);
     ns->s = tw_engine_start(eng, &o, &err);
     req_strings_free(&r);
+    fallbacks_free(&fb);
     if (!ns->s) {
         ns->done = 1;
         napi_delete_reference(env, ns->self);
@@ -918,6 +968,7 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, set_num(env, out, "events", (double)m.events));
     TW_NAPI_CALL(env, set_num(env, out, "bytes", (double)m.bytes));
     TW_NAPI_CALL(env, set_num(env, out, "retries", m.retries));
+    TW_NAPI_CALL(env, set_num(env, out, "fallbackIndex", m.fallback_index));
     TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
     TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
     TW_NAPI_CALL(env, set_num(env, out, "retryAfter", m.retry_after));
