@@ -246,6 +246,10 @@ typedef struct tw_request_opts {
      * request's apply to the whole stream). Cancellation and a total timeout end the stream
      * with no fallback. Checked and copied by tw_engine_start, like the first request. */
     const struct tw_request_opts *fallback;
+    /* An id of the caller's choosing (a task, a conversation; at most 256 bytes) under which
+     * tw_engine_cancel_id finds the stream; several streams may share one. NULL = none. */
+    const char *id;
+    size_t id_len; /* 0 = strlen(id) */
 } tw_request_opts;
 
 TW_API void tw_request_opts_init(tw_request_opts *o);
@@ -259,6 +263,10 @@ TW_API tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_
 /** Requests cancellation; idempotent; any thread, any time. The stream then ends with an
  * error of kind cancelled unless it had already terminated. */
 TW_API void tw_stream_cancel(tw_stream *s);
+
+/** Cancels every stream of the engine started with this id (tw_request_opts.id) that is still
+ * running, as tw_stream_cancel does. @return how many were cancelled. Thread: any. */
+TW_API size_t tw_engine_cancel_id(tw_engine *e, const char *id, size_t len);
 
 /** Drops the caller's reference; cancels a still-running stream. NULL is a no-op. After it,
  * the stream is never handed out by tw_sink_take_ready. Thread: any. */

@@ -307,6 +307,9 @@ export interface StreamOptions {
      * transport error, a body that is not an event stream, a provider error), after its own
      * retries. Only the winner's events are delivered; metrics().fallbackIndex says which. */
     fallback?: Request | Request[];
+    /** An id of your choosing (a task, a conversation; several streams may share one) under
+     * which client.cancel(id) finds the stream. */
+    id?: string;
 }
 
 /** A request prepared by Client.request() and not sent: a fallback of Client.stream(). */
@@ -469,7 +472,9 @@ export declare class Client {
     stream(path: string, opts?: StreamOptions): Stream;
     /** A request of this client, prepared and not sent: a fallback for stream(). The
      * stream-wide options (accumulate, total and paused timeouts) are the stream's own. */
-    request(path: string, opts?: Omit<StreamOptions, 'signal' | 'fallback'>): Request;
+    request(path: string, opts?: Omit<StreamOptions, 'signal' | 'fallback' | 'id'>): Request;
+    /** Cancels the running streams started with this id on this thread's engine; how many. */
+    cancel(id: string): number;
     /** Opens a connection to baseURL ahead of the first request. */
     prewarm(): void;
 }

@@ -83,6 +83,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud) {
 static void engine_destroy(tw_engine *e) {
     if (e->share) curl_share_cleanup(e->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&e->share_locks[i]);
+    tw__ids_free(e);
+    pthread_mutex_destroy(&e->ids_lock);
     if (e->sink0) tw__sink_unref(e->sink0);
     free(e->io);
     free(e);
@@ -132,6 +134,7 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     e->tick_streams = o.tick_streams;
     atomic_init(&e->refs, 1);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&e->share_locks[i], NULL);
+    pthread_mutex_init(&e->ids_lock, NULL);
     e->sink0 = tw__sink_create(e, o.notify, o.notify_userdata, 1, err);
     if (!e->sink0) {
         engine_destroy(e);
@@ -320,6 +323,18 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     chain->next = NULL;
     tw__request_free(chain);
     chain = NULL;
+    if (opts->id) {
+        size_t n = opts->id_len ? opts->id_len : strlen(opts->id);
+        if (n > 256) {
+            tw__stream_free(s);
+            tw__err(err, TW_ERR_INVALID_ARG, "id longer than 256 bytes");
+            return NULL;
+        }
+        if (!(s->id = malloc(n + 1))) goto nomem_s;
+        memcpy(s->id, opts->id, n);
+        s->id[n] = '\0';
+        s->id_len = n;
+    }
     s->total_timeout = opts->total_timeout;
     s->paused_timeout = opts->paused_timeout;
     s->accumulate = opts->accumulate;
@@ -338,6 +353,7 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         tw__err(err, TW_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    if (tw__ids_add(s) != 0) goto nomem_s;
     s->sink = opts->sink ? opts->sink : e->sink0;
     tw__sink_ref(s->sink);
     s->t_start = tw__now();
@@ -357,6 +373,8 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     }
     if (err) tw__err(err, TW_OK, "");
     return s;
+nomem_s:
+    tw__stream_free(s);
 nomem:
     tw__request_free(chain);
     tw__err(err, TW_ERR_NOMEM, "out of memory");
@@ -403,6 +421,7 @@ void tw__stream_unref(tw_stream *s) {
     if (atomic_fetch_sub(&s->refs, 1) == 1) {
         tw_engine *e = s->e;
         tw_sink *k = s->sink;
+        tw__ids_remove(s);
         tw__stream_free(s);
         if (k) tw__sink_unref(k);
         tw__engine_unref(e);

@@ -116,6 +116,11 @@ struct tw_stream {
                                end was published (from then on nothing is held back) */
     int fallback_pending;   /* I/O thread: the current attempt failed in on_write, the next
                                request starts when libcurl reports the transfer done */
+    char *id;               /* tw_request_opts.id (NULL: none); the rest under e->ids_lock */
+    size_t id_len;
+    uint64_t id_hash;
+    tw_stream *id_next;
+    int id_listed;
 
     atomic_int refs;             /* caller + I/O thread + pending command */
     atomic_int cancel_requested; /* set once by tw_stream_cancel / release */
@@ -232,7 +237,17 @@ struct tw_engine {
 
     /* ---- statistics (atomics) ---- */
     atomic_uint_fast64_t st_active, st_paused, st_reused, st_started, st_finished;
+
+    /* ---- streams by id (stream_ids.c), under ids_lock ---- */
+    pthread_mutex_t ids_lock;
+    tw_stream **ids; /* ids_nb buckets (a power of two) */
+    size_t ids_nb, ids_count;
 };
+
+/* ---- stream_ids.c ---- */
+int tw__ids_add(tw_stream *s);    /* lists s under s->id (no-op without one); -1 on NOMEM */
+void tw__ids_remove(tw_stream *s); /* before s is freed */
+void tw__ids_free(tw_engine *e);
 
 /* ---- engine.c ---- */
 double tw__now(void);

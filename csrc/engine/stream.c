@@ -390,6 +390,7 @@ void tw__stream_free(tw_stream *s) {
     free(s->ca_file);
     curl_slist_free_all(s->headers);
     tw__request_free(s->fallbacks);
+    free(s->id);
     tw_decoder_free(s->dec);
     tw_summary_free(s->sum);
     tw_batch_free(s->queue);

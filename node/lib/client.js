@@ -206,11 +206,17 @@ class Client {
      * stream continues from whichever succeeds and delivers only its events; the last failure
      * is the stream's error when all fail; metrics().fallbackIndex says which one won. Run by the
      * core: no JS between them.
+     * opts.id: an id of your choosing (a task, a conversation; several streams may share one)
+     * under which client.cancel(id) finds the stream from any request handler of this thread.
      * @returns {Stream}
      */
     stream(pathOrUrl, opts = {}) {
         const req = this._request(pathOrUrl, opts);
-        const { signal, fallback } = opts;
+        const { signal, fallback, id } = opts;
+        if (id !== undefined && id !== null) {
+            if (typeof id !== 'string') throw argError('id must be a string', 'ERR_INVALID_ARG_TYPE');
+            req.id = id;
+        }
         if (signal !== undefined && signal !== null && !(typeof signal === 'object' && 'aborted' in signal))
             throw argError('signal must be an AbortSignal', 'ERR_INVALID_ARG_TYPE');
         if (fallback !== undefined && fallback !== null) {
@@ -220,6 +226,15 @@ class Client {
             req.fallback = list.map((r) => r._req);
         }
         return new Stream(req, { signal: signal || null });
+    }
+
+    /**
+     * Cancels every running stream started with stream(path, { id }) on this thread's engine
+     * (each ends with an AbortError, like stream.cancel()). @returns {number} how many.
+     */
+    cancel(id) {
+        if (typeof id !== 'string') throw argError('id must be a string', 'ERR_INVALID_ARG_TYPE');
+        return binding.cancelId(id);
     }
 
     /** Opens a connection to baseURL ahead of the first request (DNS + TCP + TLS). */

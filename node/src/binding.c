@@ -530,7 +530,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
 }
 
 typedef struct req_strings {
-    char *method, *url, *body, *ca_file, *api_key;
+    char *method, *url, *body, *ca_file, *api_key, *id;
     char **headers;
     size_t *header_lens; /* lengths as read from JS, so the core sees an embedded NUL */
     size_t n_headers;
@@ -546,6 +546,7 @@ static void req_strings_free(req_strings *r)
     free(r->body);
     free(r->ca_file);
     free(r->api_key);
+    free(r->id);
     for (size_t i = 0; i < r->n_headers; i++) free(r->headers[i]);
     free(r->headers);
     free(r->header_lens);
@@ -692,6 +693,10 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
     if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
     if (get_num(env, js, "firstTokenTimeout", &d)) o->first_token_timeout = d;
+    if (get_prop(env, js, "id", &v)) {
+        if (!(r->id = twn_get_string(env, v, &o->id_len))) return -1;
+        o->id = o->id_len ? r->id : NULL;
+    }
     if (get_num(env, js, "totalTimeout", &d)) o->total_timeout = d;
     if (get_num(env, js, "pausedTimeout", &d)) o->paused_timeout = d;
     if (get_num(env, js, "maxRetries", &d)) o->max_retries = (int)d;
@@ -1102,6 +1107,24 @@ static napi_value js_prewarm(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* cancelId(id) -> number: tw_engine_cancel_id on this thread's engine. */
+static napi_value js_cancel_id(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1, len = 0;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_env *E = env_get(env);
+    if (!E) return NULL;
+    tw_engine *eng = engine_get(env, E);
+    if (!eng) return NULL;
+    char *id = twn_get_string(env, argv[0], &len);
+    if (!id) return NULL;
+    size_t n = tw_engine_cancel_id(eng, id, len);
+    free(id);
+    TW_NAPI_CALL(env, napi_create_double(env, (double)n, &out));
+    return out;
+}
+
 /* ---- encoders ------------------------------------------------------------------------------ */
 
 static void enc_finalize(napi_env env, void *data, void *hint)
@@ -1440,6 +1463,7 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"wantEvents", NULL, js_want_events, NULL, NULL, NULL, napi_default, NULL},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
         {"prewarm", NULL, js_prewarm, NULL, NULL, NULL, napi_default, NULL},
+        {"cancelId", NULL, js_cancel_id, NULL, NULL, NULL, napi_default, NULL},
         {"encoderNextEventSeq", NULL, js_encoder_next_event_seq, NULL, NULL, NULL, napi_default, NULL},
         {"framerNew", NULL, js_framer_new, NULL, NULL, NULL, napi_default, NULL},
         {"authFromName", NULL, js_auth_from_name, NULL, NULL, NULL, napi_default, NULL},

@@ -498,10 +498,26 @@ static PyObject *Engine_loops(EngineObject *self, PyObject *Py_UNUSED(ignored)) 
 
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs);
 
+static const char *utf8_arg(PyObject *o, const char *what, size_t *len);
+
+/* cancel_id(id) -> int: tw_engine_cancel_id. */
+static PyObject *Engine_cancel_id(EngineObject *self, PyObject *id) {
+    size_t len, n;
+    const char *p;
+    if (!self->e) return PyLong_FromLong(0);
+    if (!(p = utf8_arg(id, "id", &len))) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    n = tw_engine_cancel_id(self->e, p, len);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromSize_t(n);
+}
+
 static PyMethodDef Engine_methods[] = {
     {"start", (PyCFunction)(void (*)(void))Engine_start, METH_VARARGS | METH_KEYWORDS,
      "start(url, *, method='POST', headers=(), body=None, dialect='openai', ...) -> Stream"},
     {"stats", (PyCFunction)Engine_stats, METH_NOARGS, "Engine-wide counters."},
+    {"cancel_id", (PyCFunction)Engine_cancel_id, METH_O,
+     "cancel_id(id) -> int: cancels the running streams started with id=id; how many."},
     {"prewarm", (PyCFunction)Engine_prewarm, METH_O, "Open a connection to url's host early."},
     {"_loops", (PyCFunction)Engine_loops, METH_NOARGS,
      "The number of event loops the engine keeps a sink for (tests)."},
@@ -747,8 +763,8 @@ fail:
 
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {REQUEST_KWLIST, "total_timeout", "paused_timeout", "accumulate",
-                             "sync", "fallback", NULL};
-    PyObject *loop = NULL, *fallback = Py_None;
+                             "sync", "fallback", "id", NULL};
+    PyObject *loop = NULL, *fallback = Py_None, *id = Py_None;
     int sync = 0;
     req_objs r;
     req_holder h;
@@ -761,7 +777,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     memset(&h, 0, sizeof h);
     req_objs_init(&r);
     tw_request_opts_init(&h.o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, REQUEST_FORMAT "ddppO:start", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, REQUEST_FORMAT "ddppOO:start", kwlist,
                                      &r.url, &r.method, &r.headers, &r.body, &r.dialect,
                                      &r.api_key, &r.auth, &r.query, &h.o.connect_timeout,
                                      &h.o.first_byte_timeout, &h.o.first_token_timeout,
@@ -770,7 +786,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
                                      &h.o.verify_peer, &r.ca_file, &r.max_event_size,
                                      &h.o.total_timeout, &h.o.paused_timeout, &h.o.accumulate,
                                      &sync,
-                                     &fallback))
+                                     &fallback, &id))
         return NULL;
     if (engine_ready(self) < 0) return NULL;
     if (!(h.o.paused_timeout >= 0) || isinf(h.o.paused_timeout)) {
@@ -778,6 +794,8 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
         return NULL;
     }
     if (req_fill(&h, &r) < 0) goto cleanup;
+    if (id != Py_None && !(h.o.id = utf8_arg(id, "id", &h.o.id_len))) goto cleanup;
+    if (h.o.id && !h.o.id_len) h.o.id = NULL; /* "" = none */
     if (fallback != Py_None && !(fbs = fallbacks_arg(fallback, &h.o, &n_fbs)) &&
         PyErr_Occurred())
         goto cleanup;

@@ -438,6 +438,7 @@ class Client:
         retry_sent: Optional[bool] = None,
         accumulate: Optional[bool] = None,
         fallback: Optional[Sequence["Request"]] = None,
+        id: Optional[str] = None,
         _sync: bool = False,
         **callbacks: Callable[[Any], Any],
     ) -> Stream:
@@ -455,6 +456,10 @@ class Client:
         are delivered. s.metrics["fallback_index"] says which (0: this request). The last
         failure is raised when all fail. Timeout(first_token=...) bounds the wait for a first
         token. Fallbacks run in the core: no Python runs between them.
+
+        id="task-42": an id of your choosing (a task, a conversation; several streams may
+        share one) under which client.cancel(id) finds the stream, from any request handler,
+        WebSocket message or thread of this process.
 
         on_<type>=callback (on_text, on_reasoning, on_tool_call, on_usage, on_finish, on_error,
         on_end, ..., and on_event for every event): Stream.on(type, callback) for each; see
@@ -479,6 +484,7 @@ class Client:
         s = self._engine.start(
             accumulate=self.accumulate if accumulate is None else bool(accumulate),
             sync=_sync,
+            id=id,
             **kw,
         )
         # Nothing is consumed before the caller reads, so no event can pass uncalled.
@@ -490,6 +496,13 @@ class Client:
         """Like stream(), for synchronous code, from any thread: iterate with `for` (the GIL
         is released while waiting) and use as a `with` context manager."""
         return self.stream(method, path, _sync=True, **kwargs)
+
+    def cancel(self, id: str) -> int:
+        """Cancels every running stream of this Client started with stream(..., id=id), as
+        Stream.cancel() does (each ends with AbortError); returns how many. Any thread."""
+        if not isinstance(id, str):
+            raise TypeError("id must be str")
+        return self._engine.cancel_id(id)
 
     def prewarm(self, path: str = "") -> None:
         """Opens a connection to the host now (DNS + TCP + TLS) so the first stream skips it."""

@@ -322,7 +322,9 @@ class Engine:
               retry_base_delay: float = ..., http2: bool = ..., verify_peer: bool = ...,
               ca_file: Optional[str] = ..., max_event_size: int = ..., accumulate: bool = ...,
               sync: bool = ..., first_token_timeout: float = ...,
-              fallback: Optional[Sequence[Dict[str, Any]]] = ...) -> Stream: ...
+              fallback: Optional[Sequence[Dict[str, Any]]] = ...,
+              id: Optional[str] = ...) -> Stream: ...
+    def cancel_id(self, id: str) -> int: ...  # tw_engine_cancel_id
     # fallback: dicts of the same request keywords (url, method, ..., max_event_size; not the
     # stream-wide total/paused timeouts, accumulate, sync), tried in order when the request
     # before fails before its first token (tw_request_opts.fallback).

@@ -213,3 +213,56 @@ TW_TEST(engine_cancel_while_paused) {
     tw_engine_free(e);
     tw_mock_stop(mk);
 }
+
+/* tw_engine_cancel_id: every running stream started with the id is cancelled (two share
+ * "task-1"), others are not; an id no stream has cancels nothing; a finished stream is gone. */
+TW_TEST(engine_cancel_by_id) {
+    tw_mock *mk = te_mock_start();
+    tw_engine *e = tw_engine_new(NULL, NULL);
+    char url[512], slow[512];
+    tw_request_opts o;
+    tw_stream *a, *b, *c;
+    te_result ra, rb, rc;
+    te_url(url, mk, "/v1/chat/completions?chunks=3");
+    te_url(slow, mk, "/v1/chat/completions?chunks=1000&delay_ms=20");
+    te_opts(&o, slow, TW_DIALECT_OPENAI);
+    o.id = "task-1";
+    a = tw_engine_start(e, &o, NULL);
+    b = tw_engine_start(e, &o, NULL);
+    o.id = "task-2";
+    c = tw_engine_start(e, &o, NULL);
+    CHECK(a && b && c);
+    CHECK_EQ_INT((int)tw_engine_cancel_id(e, "nobody", 6), 0);
+    CHECK_EQ_INT((int)tw_engine_cancel_id(e, "task-1", 6), 2);
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    te_drain(a, &ra, 10000, 0);
+    te_drain(b, &rb, 10000, 0);
+    CHECK(te_contract_ok(&ra) && te_contract_ok(&rb));
+    CHECK_EQ_INT(ra.kind, TW_KIND_CANCELLED);
+    CHECK_EQ_INT(rb.kind, TW_KIND_CANCELLED);
+    /* task-2 still runs: cancel it by its id too, once. */
+    CHECK_EQ_INT((int)tw_engine_cancel_id(e, "task-2", 6), 1);
+    CHECK_EQ_INT((int)tw_engine_cancel_id(e, "task-2", 6), 0);
+    memset(&rc, 0, sizeof rc);
+    te_drain(c, &rc, 10000, 0);
+    CHECK_EQ_INT(rc.kind, TW_KIND_CANCELLED);
+    te_result_free(&ra);
+    te_result_free(&rb);
+    te_result_free(&rc);
+    tw_stream_release(a);
+    tw_stream_release(b);
+    tw_stream_release(c);
+    /* A stream that finished and was released is no longer found. */
+    te_opts(&o, url, TW_DIALECT_OPENAI);
+    o.id = "done";
+    a = tw_engine_start(e, &o, NULL);
+    memset(&ra, 0, sizeof ra);
+    te_drain(a, &ra, 10000, 0);
+    CHECK_EQ_INT(ra.last, TW_EV_END);
+    tw_stream_release(a);
+    CHECK_EQ_INT((int)tw_engine_cancel_id(e, "done", 4), 0);
+    te_result_free(&ra);
+    tw_engine_free(e);
+    tw_mock_stop(mk);
+}

@@ -101,3 +101,31 @@ test('a relay encodes whichever request won', async () => {
     const text = await new Response(s.toReadableStream({ format: 'text' })).text();
     assert.equal(text, expectedText(5));
 });
+
+test('client.cancel(id) cancels the running streams started with that id, and only those', async () => {
+    const { primary } = clients();
+    const path = '/chat/completions?chunks=500&delay_ms=10';
+    const a = primary.stream(path, { json: body(), id: 'task-1' });
+    const b = primary.stream(path, { json: body(), id: 'task-1' });
+    const c = primary.stream('/chat/completions?chunks=20&delay_ms=1', { json: body(), id: 'task-2' });
+    const outcome = async (s, onFirst) => {
+        let n = 0;
+        try {
+            for await (const t of s.text()) {
+                if (n++ === 0 && onFirst) onFirst(t);
+            }
+            return ['ended', n];
+        } catch (e) {
+            return [e instanceof tw.AbortError ? 'aborted' : String(e), n];
+        }
+    };
+    let first;
+    const firstSeen = new Promise((r) => (first = r));
+    const results = Promise.all([outcome(a, first), outcome(b), outcome(c)]);
+    await firstSeen;
+    assert.equal(primary.cancel('nobody'), 0);
+    assert.equal(primary.cancel('task-1'), 2);
+    const [ra, rb, rc] = await results;
+    assert.deepEqual([ra[0], rb[0], rc], ['aborted', 'aborted', ['ended', 20]]);
+    assert.throws(() => primary.cancel(42), TypeError);
+});

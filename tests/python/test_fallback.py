@@ -128,3 +128,39 @@ def test_fallback_relayed_through_sse_response(mock):
         return body.decode()
 
     assert asyncio.run(main()) == mock.expected_text(5)
+
+
+def test_cancel_by_id_from_another_task(mock, run):
+    """client.cancel(id) from another coroutine (a "stop" request handler, a WebSocket
+    message) cancels every running stream started with that id, and only those."""
+    client = tw.Client(base_url=mock.base + "/v1", api_key="k", max_retries=0)
+    path = "/chat/completions?chunks=500&delay_ms=10"
+
+    async def consume(s, first=None):
+        got = []
+        try:
+            async for t in s.text():
+                got.append(t)
+                if first is not None:
+                    first.set()
+        except tw.AbortError:
+            return "aborted", len(got)
+        return "ended", len(got)
+
+    async def main():
+        first = asyncio.Event()
+        a = client.stream("POST", path, json=OPENAI, id="task-1")
+        b = client.stream("POST", path, json=OPENAI, id="task-1")
+        c = client.stream("POST", "/chat/completions?chunks=30&delay_ms=1", json=OPENAI,
+                          id="task-2")
+        tasks = [asyncio.ensure_future(consume(a, first)), asyncio.ensure_future(consume(b)),
+                 asyncio.ensure_future(consume(c))]
+        await first.wait()  # the first token is out: cancel from "elsewhere"
+        assert client.cancel("nobody") == 0
+        assert client.cancel("task-1") == 2
+        return await asyncio.gather(*tasks)
+
+    (ka, _), (kb, _), (kc, nc) = run(main())
+    assert (ka, kb, kc) == ("aborted", "aborted", "ended") and nc == 30
+    with pytest.raises(TypeError):
+        client.cancel(42)
