@@ -246,6 +246,13 @@ typedef struct tw_request_opts {
      * request's apply to the whole stream). Cancellation and a total timeout end the stream
      * with no fallback. Checked and copied by tw_engine_start, like the first request. */
     const struct tw_request_opts *fallback;
+    /* Simulated streaming of an answer that comes as one JSON body (a model without
+     * streaming, a non-streaming fallback): its text and reasoning are cut into deltas of
+     * simulate_chars characters (0, the default: one delta, as decoded), released one every
+     * simulate_interval seconds (0: all at once). tw_metrics.simulated is then 1. For the
+     * whole stream, whichever request of the chain answered. */
+    size_t simulate_chars;
+    double simulate_interval;
     /* An id of the caller's choosing (a task, a conversation; at most 256 bytes) under which
      * tw_engine_cancel_id finds the stream; several streams may share one. NULL = none. */
     const char *id;
@@ -318,6 +325,7 @@ typedef struct tw_metrics {
                                    generation_time; 0 when unknown */
     int fallback_index;         /* which request of the fallback chain the stream is on: 0 the
                                    first, 1 its fallback, ... */
+    int simulated;              /* 1: a JSON answer re-chunked (simulate_chars) */
 } tw_metrics;
 
 /** Snapshot of the stream's metrics. Thread: any. */

@@ -310,6 +310,9 @@ export interface StreamOptions {
     /** An id of your choosing (a task, a conversation; several streams may share one) under
      * which client.cancel(id) finds the stream. */
     id?: string;
+    /** Simulated streaming of an answer that comes as one JSON body: deltas of `chars`
+     * characters, one every `interval` ms (default 0: all at once). */
+    simulate?: { chars: number; interval?: number };
 }
 
 /** A request prepared by Client.request() and not sent: a fallback of Client.stream(). */
@@ -369,6 +372,8 @@ export interface Metrics {
     retries: number;
     /** Which request of the fallback chain the stream is on: 0 the first. */
     fallbackIndex: number;
+    /** A JSON answer re-chunked by the simulate option. */
+    simulated: boolean;
     httpStatus: number;
     httpVersion: number;
     /** The request went out on a kept-alive connection. */
@@ -472,7 +477,7 @@ export declare class Client {
     stream(path: string, opts?: StreamOptions): Stream;
     /** A request of this client, prepared and not sent: a fallback for stream(). The
      * stream-wide options (accumulate, total and paused timeouts) are the stream's own. */
-    request(path: string, opts?: Omit<StreamOptions, 'signal' | 'fallback' | 'id'>): Request;
+    request(path: string, opts?: Omit<StreamOptions, 'signal' | 'fallback' | 'id' | 'simulate'>): Request;
     /** Cancels the running streams started with this id on this thread's engine; how many. */
     cancel(id: string): number;
     /** Opens a connection to baseURL ahead of the first request. */

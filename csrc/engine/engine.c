@@ -335,6 +335,13 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
         s->id[n] = '\0';
         s->id_len = n;
     }
+    if (!(opts->simulate_interval >= 0 && opts->simulate_interval < 3600)) {
+        tw__stream_free(s);
+        tw__err(err, TW_ERR_INVALID_ARG, "simulate_interval must be >= 0 and < 3600 s");
+        return NULL;
+    }
+    s->simulate_chars = opts->simulate_chars;
+    s->simulate_interval = opts->simulate_interval;
     s->total_timeout = opts->total_timeout;
     s->paused_timeout = opts->paused_timeout;
     s->accumulate = opts->accumulate;

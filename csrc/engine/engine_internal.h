@@ -46,6 +46,8 @@ enum {
     TW__ST_WAIT_RETRY, /* between attempts: no easy handle in the multi */
     TW__ST_RUNNING,    /* easy handle in the multi */
     TW__ST_DRAINING,   /* terminal delivered; transfer finishing for connection reuse */
+    TW__ST_PACING,     /* a JSON answer's events released one per simulate_interval
+                          (simulate.c); no easy handle in the multi */
     TW__ST_DONE        /* terminal delivered, transfer gone, I/O reference dropped */
 };
 
@@ -116,6 +118,11 @@ struct tw_stream {
                                end was published (from then on nothing is held back) */
     int fallback_pending;   /* I/O thread: the current attempt failed in on_write, the next
                                request starts when libcurl reports the transfer done */
+    size_t simulate_chars;  /* tw_request_opts.simulate_chars / simulate_interval */
+    double simulate_interval;
+    tw_batch *pace;         /* I/O thread: a simulated answer's events still to release */
+    size_t pace_pos;
+    double pace_next;       /* when the next one goes */
     char *id;               /* tw_request_opts.id (NULL: none); the rest under e->ids_lock */
     size_t id_len;
     uint64_t id_hash;
@@ -243,6 +250,14 @@ struct tw_engine {
     tw_stream **ids; /* ids_nb buckets (a power of two) */
     size_t ids_nb, ids_count;
 };
+
+/* ---- simulate.c ---- */
+/* I/O thread: cuts the text and reasoning of s->stage (a decoded JSON answer) into deltas of
+ * simulate_chars characters and sets metrics.simulated. */
+tw_code tw__simulate_split(tw_stream *s);
+/* I/O thread: publishes the next step of s->pace. @return 1 when nothing is left, 0 when more
+ * steps remain, -1 on NOMEM. */
+int tw__simulate_step(tw_stream *s, double now);
 
 /* ---- stream_ids.c ---- */
 int tw__ids_add(tw_stream *s);    /* lists s under s->id (no-op without one); -1 on NOMEM */

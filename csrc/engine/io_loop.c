@@ -517,7 +517,8 @@ static void deliver_http_error(tw_stream *s, double retry_after) {
 }
 
 /* Decodes and publishes the end of the body. @return 1 (nothing delivered) when the body
- * failed before the stream's first token and a fallback is waiting: the caller starts it. */
+ * failed before the stream's first token and a fallback is waiting: the caller starts it;
+ * 2 when a simulated stream is to be paced (s->pace): the caller starts the pacing. */
 static int deliver_end_of_body(tw_stream *s) {
     tw_event ev;
     double now = tw__now();
@@ -552,6 +553,18 @@ static int deliver_end_of_body(tw_stream *s) {
         tw__request_free(s->fallbacks);
         s->fallbacks = NULL;
     }
+    if (s->mode == TW__MODE_JSON && s->simulate_chars > 0 && !s->stage_oom &&
+        tw_batch_count(s->stage) > 0) {
+        if (tw__simulate_split(s) != TW_OK) {
+            s->stage_oom = 1;
+        } else if (s->simulate_interval > 0) {
+            tw_batch_free(s->pace);
+            s->pace = s->stage; /* released step by step by the timers */
+            s->stage = NULL;
+            s->pace_pos = 0;
+            return 2;
+        }
+    }
     pthread_mutex_lock(&s->lock);
     tw__publish_locked(s, now);
     if (!s->terminal_queued && s->stage_oom) {
@@ -571,6 +584,35 @@ static int deliver_end_of_body(tw_stream *s) {
     tw__after_push_locked(s);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+/* A step of a simulated stream (TW__ST_PACING): the next events out, the next step timed,
+ * the stream finished after the last one (with an END if the answer had none). */
+static void pace(tw__io *io, tw_stream *s, double now) {
+    int r = tw__simulate_step(s, now);
+    if (r == 0) {
+        s->pace_next += s->simulate_interval;
+        if (s->pace_next < now) s->pace_next = now + s->simulate_interval; /* never a burst */
+        tw__heap_update(io, s);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (!s->terminal_queued) {
+        tw_event ev;
+        tw_event_init(&ev);
+        if (r < 0 || s->stage_oom) {
+            ev.type = TW_EV_ERROR;
+            ev.error_kind = TW_KIND_TRANSPORT;
+            ev.text.ptr = "out of memory while pacing a simulated stream";
+            ev.text.len = strlen(ev.text.ptr);
+        } else {
+            ev.type = TW_EV_END;
+        }
+        tw__queue_push_locked(s, &ev, now);
+        tw__after_push_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    finish_transfer(io, s);
 }
 
 /* The current request failed before the stream's first content event (after its own
@@ -689,11 +731,21 @@ static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
         finish_transfer(io, s);
         return;
     }
-    if (deliver_end_of_body(s)) {
+    switch (deliver_end_of_body(s)) {
+    case 1:
         start_fallback(io, s);
         return;
+    case 2:
+        /* The transfer is over (its connection goes back to the pool); the events wait in
+         * s->pace and go out one step per simulate_interval. */
+        curl_multi_remove_handle(io->multi, s->easy);
+        s->state = TW__ST_PACING;
+        s->pace_next = now;
+        pace(io, s, now);
+        return;
+    default:
+        finish_transfer(io, s);
     }
-    finish_transfer(io, s);
 }
 
 /* A timeout of the current attempt: the next request of the chain when one waits (nothing
@@ -762,6 +814,12 @@ static void on_deadline(tw__io *io, tw_stream *s, double now) {
     case TW__ST_DRAINING:
         if (now >= s->drain_deadline) {
             finish_transfer(io, s);
+            return;
+        }
+        break;
+    case TW__ST_PACING:
+        if (now >= s->pace_next) {
+            pace(io, s, now);
             return;
         }
         break;

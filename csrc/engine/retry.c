@@ -69,6 +69,9 @@ double tw__stream_deadline(const tw_stream *s) {
     case TW__ST_WAIT_RETRY:
         d = dmin(d, s->retry_at);
         break;
+    case TW__ST_PACING:
+        d = dmin(d, s->pace_next);
+        break;
     case TW__ST_RUNNING:
         if (s->first_token_timeout > 0 && !s->first_content)
             d = dmin(d, s->attempt_start + s->first_token_timeout);

@@ -391,6 +391,7 @@ void tw__stream_free(tw_stream *s) {
     curl_slist_free_all(s->headers);
     tw__request_free(s->fallbacks);
     free(s->id);
+    tw_batch_free(s->pace);
     tw_decoder_free(s->dec);
     tw_summary_free(s->sum);
     tw_batch_free(s->queue);

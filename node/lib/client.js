@@ -206,13 +206,24 @@ class Client {
      * stream continues from whichever succeeds and delivers only its events; the last failure
      * is the stream's error when all fail; metrics().fallbackIndex says which one won. Run by the
      * core: no JS between them.
+     * opts.simulate { chars, interval }: when the answer comes as one JSON body (a model
+     * without streaming, a non-streaming fallback), the core cuts its text into deltas of
+     * `chars` characters released every `interval` ms (0: all at once);
+     * metrics().simulated says so.
      * opts.id: an id of your choosing (a task, a conversation; several streams may share one)
      * under which client.cancel(id) finds the stream from any request handler of this thread.
      * @returns {Stream}
      */
     stream(pathOrUrl, opts = {}) {
         const req = this._request(pathOrUrl, opts);
-        const { signal, fallback, id } = opts;
+        const { signal, fallback, id, simulate } = opts;
+        if (simulate !== undefined && simulate !== null) {
+            const { chars, interval = 0 } = simulate;
+            if (!(Number.isInteger(chars) && chars > 0) || !(typeof interval === 'number' && interval >= 0))
+                throw argError('simulate must be { chars: integer > 0, interval: ms >= 0 }');
+            req.simulateChars = chars;
+            req.simulateInterval = interval / 1000;
+        }
         if (id !== undefined && id !== null) {
             if (typeof id !== 'string') throw argError('id must be a string', 'ERR_INVALID_ARG_TYPE');
             req.id = id;

@@ -693,6 +693,8 @@ static int read_request(napi_env env, napi_value js, tw_request_opts *o, req_str
     if (get_num(env, js, "idleTimeout", &d)) o->idle_timeout = d;
     if (get_num(env, js, "eventTimeout", &d)) o->event_timeout = d;
     if (get_num(env, js, "firstTokenTimeout", &d)) o->first_token_timeout = d;
+    if (get_num(env, js, "simulateChars", &d) && d > 0) o->simulate_chars = (size_t)d;
+    if (get_num(env, js, "simulateInterval", &d)) o->simulate_interval = d;
     if (get_prop(env, js, "id", &v)) {
         if (!(r->id = twn_get_string(env, v, &o->id_len))) return -1;
         o->id = o->id_len ? r->id : NULL;
@@ -974,6 +976,11 @@ static napi_value js_metrics(napi_env env, napi_callback_info info)
     TW_NAPI_CALL(env, set_num(env, out, "bytes", (double)m.bytes));
     TW_NAPI_CALL(env, set_num(env, out, "retries", m.retries));
     TW_NAPI_CALL(env, set_num(env, out, "fallbackIndex", m.fallback_index));
+    {
+        napi_value b;
+        TW_NAPI_CALL(env, napi_get_boolean(env, m.simulated != 0, &b));
+        TW_NAPI_CALL(env, napi_set_named_property(env, out, "simulated", b));
+    }
     TW_NAPI_CALL(env, set_num(env, out, "httpStatus", (double)m.http_status));
     TW_NAPI_CALL(env, set_num(env, out, "httpVersion", m.http_version));
     TW_NAPI_CALL(env, set_num(env, out, "retryAfter", m.retry_after));

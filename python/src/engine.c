@@ -763,13 +763,14 @@ fail:
 
 static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {REQUEST_KWLIST, "total_timeout", "paused_timeout", "accumulate",
-                             "sync", "fallback", "id", NULL};
+                             "sync", "fallback", "id", "simulate_chars", "simulate_interval",
+                             NULL};
     PyObject *loop = NULL, *fallback = Py_None, *id = Py_None;
     int sync = 0;
     req_objs r;
     req_holder h;
     req_holder *fbs = NULL;
-    Py_ssize_t n_fbs = 0, i;
+    Py_ssize_t n_fbs = 0, i, sim_chars = 0;
     tw_error err = {0};
     StreamObject *s = NULL;
     SinkObject *sink;
@@ -777,7 +778,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     memset(&h, 0, sizeof h);
     req_objs_init(&r);
     tw_request_opts_init(&h.o);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, REQUEST_FORMAT "ddppOO:start", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, REQUEST_FORMAT "ddppOOnd:start", kwlist,
                                      &r.url, &r.method, &r.headers, &r.body, &r.dialect,
                                      &r.api_key, &r.auth, &r.query, &h.o.connect_timeout,
                                      &h.o.first_byte_timeout, &h.o.first_token_timeout,
@@ -786,8 +787,13 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
                                      &h.o.verify_peer, &r.ca_file, &r.max_event_size,
                                      &h.o.total_timeout, &h.o.paused_timeout, &h.o.accumulate,
                                      &sync,
-                                     &fallback, &id))
+                                     &fallback, &id, &sim_chars, &h.o.simulate_interval))
         return NULL;
+    if (sim_chars < 0) {
+        PyErr_SetString(PyExc_ValueError, "simulate_chars must be >= 0");
+        return NULL;
+    }
+    h.o.simulate_chars = (size_t)sim_chars;
     if (engine_ready(self) < 0) return NULL;
     if (!(h.o.paused_timeout >= 0) || isinf(h.o.paused_timeout)) {
         PyErr_SetString(PyExc_ValueError, "paused_timeout must be a finite number >= 0");

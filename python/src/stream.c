@@ -444,7 +444,7 @@ static PyObject *Stream_get_metrics(StreamObject *s, void *Py_UNUSED(c)) {
     tw_metrics m;
     if (!s->ts) Py_RETURN_NONE;
     tw_stream_get_metrics(s->ts, &m);
-    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisisdsOsdsdsi}", "connect_time",
+    return Py_BuildValue("{sdsdsdsdsdsdsKsKsKsisisisisdsOsdsdsisO}", "connect_time",
                          m.connect_time, "ttfb", m.ttfb, "ttft", m.ttft, "duration", m.duration,
                          "gap_p50", m.gap_p50, "gap_p99", m.gap_p99, "text_events",
                          (unsigned long long)m.text_events, "events",
@@ -454,7 +454,8 @@ static PyObject *Stream_get_metrics(StreamObject *s, void *Py_UNUSED(c)) {
                          m.connection_reused, "retry_after", m.retry_after, "streamed",
                          m.streamed ? Py_True : Py_False, "generation_time",
                          m.generation_time, "tokens_per_second", m.tokens_per_second,
-                         "fallback_index", m.fallback_index);
+                         "fallback_index", m.fallback_index, "simulated",
+                         m.simulated ? Py_True : Py_False);
 }
 
 static PyMethodDef Stream_methods[] = {

@@ -439,6 +439,7 @@ class Client:
         accumulate: Optional[bool] = None,
         fallback: Optional[Sequence["Request"]] = None,
         id: Optional[str] = None,
+        simulate: Optional[Tuple[int, float]] = None,
         _sync: bool = False,
         **callbacks: Callable[[Any], Any],
     ) -> Stream:
@@ -456,6 +457,11 @@ class Client:
         are delivered. s.metrics["fallback_index"] says which (0: this request). The last
         failure is raised when all fail. Timeout(first_token=...) bounds the wait for a first
         token. Fallbacks run in the core: no Python runs between them.
+
+        simulate=(chars, interval): when the answer comes as one JSON body (a model without
+        streaming, a non-streaming fallback), the core cuts its text into deltas of `chars`
+        characters released every `interval` seconds (0: all at once), so relays and
+        browsers see a stream; metrics["simulated"] says so (metrics["streamed"] is False).
 
         id="task-42": an id of your choosing (a task, a conversation; several streams may
         share one) under which client.cancel(id) finds the stream, from any request handler,
@@ -481,6 +487,11 @@ class Client:
                     raise TypeError("fallback must be a list of Client.request(...) objects, "
                                     "not %s" % type(r).__name__)
             kw["fallback"] = [r._kwargs for r in fallback]
+        if simulate is not None:
+            chars, interval = simulate
+            if not isinstance(chars, int) or chars <= 0 or interval < 0:
+                raise ValueError("simulate must be (chars > 0, interval seconds >= 0)")
+            kw["simulate_chars"], kw["simulate_interval"] = chars, float(interval)
         s = self._engine.start(
             accumulate=self.accumulate if accumulate is None else bool(accumulate),
             sync=_sync,

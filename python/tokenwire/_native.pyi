@@ -287,7 +287,8 @@ class Stream:
     # event to the end), tokens_per_second, streamed (False: one JSON body), text_events,
     # events, bytes, retries, http_status, http_version, connection_reused, retry_after
     # (seconds: the last Retry-After the server sent, 0 when none), fallback_index (which
-    # request of stream(fallback=...) the stream is on: 0 the first)
+    # request of stream(fallback=...) the stream is on: 0 the first), simulated (a JSON answer
+    # re-chunked by stream(simulate=...))
     @property
     def dialect(self) -> Dialect: ...  # the first request's (a fallback may use another)
 
@@ -323,7 +324,8 @@ class Engine:
               ca_file: Optional[str] = ..., max_event_size: int = ..., accumulate: bool = ...,
               sync: bool = ..., first_token_timeout: float = ...,
               fallback: Optional[Sequence[Dict[str, Any]]] = ...,
-              id: Optional[str] = ...) -> Stream: ...
+              id: Optional[str] = ..., simulate_chars: int = ...,
+              simulate_interval: float = ...) -> Stream: ...
     def cancel_id(self, id: str) -> int: ...  # tw_engine_cancel_id
     # fallback: dicts of the same request keywords (url, method, ..., max_event_size; not the
     # stream-wide total/paused timeouts, accumulate, sync), tried in order when the request

@@ -223,3 +223,72 @@ TW_TEST(engine_fallback_checked_at_start) {
     CHECK_MSG(strstr(err.msg, "cycle") != NULL, "msg %s", err.msg);
     tw_engine_free(e);
 }
+
+/* Counts UTF-8 characters. */
+static size_t utf8_chars(const char *p, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* A JSON (non-streaming) answer cut into deltas of simulate_chars characters, paced by
+ * simulate_interval; flagged simulated, not streamed; a cancel while pacing ends it at once. */
+TW_TEST(engine_simulated_streaming) {
+    tw_mock *mk = te_mock_start();
+    tw_engine *e = tw_engine_new(NULL, NULL);
+    char url[512];
+    tw_request_opts o;
+    fb_run f;
+    char *want = tw_mock_expected_text(6, NULL);
+    size_t chars = utf8_chars(want, strlen(want)), steps = (chars + 4) / 5;
+    te_url(url, mk, "/v1/chat/completions?chunks=6");
+    te_opts(&o, url, TW_DIALECT_OPENAI);
+    o.body = te_body(0);
+    o.body_len = strlen(o.body);
+    /* As decoded: one delta. */
+    fb_drain(e, &o, &f);
+    CHECK_EQ_INT(f.r.last, TW_EV_END);
+    CHECK_EQ_INT(f.r.text_events, 1);
+    CHECK_EQ_INT(f.m.simulated, 0);
+    CHECK_EQ_INT(f.m.streamed, 0);
+    fb_free(&f);
+    /* Cut, all at once. */
+    o.simulate_chars = 5;
+    fb_drain(e, &o, &f);
+    CHECK_EQ_STR(f.r.text.data, f.r.text.len, want);
+    CHECK_EQ_INT(f.r.text_events, (int)steps);
+    CHECK_EQ_INT(f.m.simulated, 1);
+    CHECK_EQ_INT(f.r.last, TW_EV_END);
+    fb_free(&f);
+    /* Cut and paced. */
+    o.simulate_interval = 0.01;
+    fb_drain(e, &o, &f);
+    CHECK_EQ_STR(f.r.text.data, f.r.text.len, want);
+    CHECK_EQ_INT(f.r.text_events, (int)steps);
+    CHECK_EQ_INT(f.r.last, TW_EV_END);
+    CHECK_MSG(f.m.duration >= 0.01 * (double)(steps - 1) * 0.9, "duration %g for %zu steps",
+              f.m.duration, steps);
+    fb_free(&f);
+    /* Cancelled while pacing (a step a minute): ends at once with the cancelled error. */
+    {
+        tw_stream *s;
+        tw_batch *b;
+        te_result r;
+        o.simulate_interval = 60;
+        s = tw_engine_start(e, &o, NULL);
+        CHECK(s != NULL);
+        CHECK_EQ_INT(tw_stream_wait(s, 10000), TW_OK); /* the first step */
+        b = tw_stream_take(s);
+        tw_batch_free(b);
+        tw_stream_cancel(s);
+        memset(&r, 0, sizeof r);
+        te_drain(s, &r, 10000, 0);
+        CHECK_EQ_INT(r.last, TW_EV_ERROR);
+        CHECK_EQ_INT(r.kind, TW_KIND_CANCELLED);
+        te_result_free(&r);
+        tw_stream_release(s);
+    }
+    free(want);
+    tw_engine_free(e);
+    tw_mock_stop(mk);
+}

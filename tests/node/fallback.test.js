@@ -129,3 +129,21 @@ test('client.cancel(id) cancels the running streams started with that id, and on
     assert.deepEqual([ra[0], rb[0], rc], ['aborted', 'aborted', ['ended', 20]]);
     assert.throws(() => primary.cancel(42), TypeError);
 });
+
+test('simulated streaming of a non-streaming fallback: deltas of N characters, paced, flagged', async () => {
+    const { primary } = clients();
+    const s = primary.stream('/chat/completions?fault=500', {
+        json: body(),
+        fallback: [primary.request('/chat/completions?chunks=6', { json: body({ stream: false }) })],
+        simulate: { chars: 4, interval: 5 },
+    });
+    const deltas = [];
+    for await (const t of s.text()) deltas.push(t);
+    const want = expectedText(6);
+    assert.equal(deltas.join(''), want);
+    assert.equal(deltas.length, Math.ceil([...want].length / 4));
+    const m = s.metrics();
+    assert.equal(m.simulated, true);
+    assert.equal(m.fallbackIndex, 1);
+    assert.throws(() => primary.stream('/chat/completions', { json: body(), simulate: { chars: 0 } }), TypeError);
+});

@@ -164,3 +164,24 @@ def test_cancel_by_id_from_another_task(mock, run):
     assert (ka, kb, kc) == ("aborted", "aborted", "ended") and nc == 30
     with pytest.raises(TypeError):
         client.cancel(42)
+
+
+def test_simulated_streaming_of_a_non_streaming_fallback(mock, run):
+    """A non-streaming last resort, re-chunked and paced by the core: the relay sees a stream
+    (several deltas, in order), flagged simulated."""
+    primary, _ = _clients(mock)
+
+    async def main():
+        s = primary.stream("POST", "/chat/completions?fault=500", json=OPENAI, fallback=[
+            primary.request("POST", "/chat/completions?chunks=6",
+                            json={**OPENAI, "stream": False})], simulate=(4, 0.005))
+        return s, [t async for t in s.text()]
+
+    s, deltas = run(main())
+    want = mock.expected_text(6)
+    assert "".join(deltas) == want
+    assert len(deltas) == (len(want) + 3) // 4 and all(len(d) <= 4 for d in deltas)
+    m = s.metrics
+    assert m["simulated"] is True and m["streamed"] is False and m["fallback_index"] == 1
+    with pytest.raises(ValueError, match="simulate"):
+        primary.stream("POST", "/chat/completions", json=OPENAI, simulate=(0, 1))
