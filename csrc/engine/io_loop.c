@@ -386,17 +386,10 @@ static int add_attempt(tw__io *io, tw_stream *s) {
     return 0;
 }
 
-static void start_stream(tw__io *io, tw_stream *s) {
-    CURLcode rc;
-    s->easy = curl_easy_init();
-    link_stream(io, s);
-    s->state = TW__ST_WAIT_RETRY; /* "no handle in the multi" until add_attempt */
-    if (!s->easy) {
-        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "curl_easy_init failed", NULL, 0);
-        finish_transfer(io, s);
-        return;
-    }
-    rc = setup_easy(io, s);
+/* Sets the easy handle up from the stream's request and starts the first attempt; a failure
+ * is the stream's transport error. */
+static void setup_and_add(tw__io *io, tw_stream *s) {
+    CURLcode rc = setup_easy(io, s);
     if (rc != CURLE_OK) {
         char msg[160];
         snprintf(msg, sizeof msg, "curl_easy_setopt: %s", curl_easy_strerror(rc));
@@ -405,6 +398,18 @@ static void start_stream(tw__io *io, tw_stream *s) {
         return;
     }
     add_attempt(io, s);
+}
+
+static void start_stream(tw__io *io, tw_stream *s) {
+    s->easy = curl_easy_init();
+    link_stream(io, s);
+    s->state = TW__ST_WAIT_RETRY; /* "no handle in the multi" until add_attempt */
+    if (!s->easy) {
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "curl_easy_init failed", NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    setup_and_add(io, s);
 }
 
 /* Terminal bookkeeping: the terminal event must already be queued. Drops the I/O reference. */
@@ -624,7 +629,6 @@ static void start_fallback(tw__io *io, tw_stream *s) {
     tw_decoder_opts dopts;
     tw_decoder *dec;
     tw_summary *sum;
-    CURLcode rc;
     if (s->state == TW__ST_RUNNING || s->state == TW__ST_DRAINING)
         curl_multi_remove_handle(io->multi, s->easy);
     s->state = TW__ST_WAIT_RETRY; /* not in the multi */
@@ -661,15 +665,7 @@ static void start_fallback(tw__io *io, tw_stream *s) {
     s->m.streamed = 0;
     pthread_mutex_unlock(&s->lock);
     curl_easy_reset(s->easy);
-    rc = setup_easy(io, s);
-    if (rc != CURLE_OK) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "curl_easy_setopt: %s", curl_easy_strerror(rc));
-        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, msg, NULL, 0);
-        finish_transfer(io, s);
-        return;
-    }
-    add_attempt(io, s);
+    setup_and_add(io, s);
 }
 
 static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
