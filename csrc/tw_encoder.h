@@ -113,6 +113,18 @@ TW_API uint64_t tw_encoder_next_event_seq(const tw_encoder *e);
 TW_API tw_encoder *tw_encoder_new_template(const char *spec, size_t len,
                                            const tw_encoder_opts *opts, tw_error *err);
 
+/**
+ * A new encoder that writes what proto writes: the same format, or a copy of proto's compiled
+ * template (so a spec is compiled once, e.g. when an app starts, and each relay gets its own
+ * encoder without parsing it again). Per-stream state (seq, text so far, ids) starts anew.
+ * @param proto not NULL; only read (threads may copy one proto at once while none encodes
+ * with it). @param opts as for tw_encoder_new (NULL for defaults; strings copied).
+ * @param err optional. @return the encoder or NULL (TW_ERR_INVALID_ARG, TW_ERR_NOMEM).
+ * Thread: any. Ownership: free with tw_encoder_free; proto stays the caller's.
+ */
+TW_API tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *opts,
+                                       tw_error *err);
+
 /** The HTTP response headers of this encoder's output (as tw_format_headers; a template's
  * follow its framing). Static array. Thread: any. */
 TW_API const char *const *tw_encoder_headers(const tw_encoder *e);

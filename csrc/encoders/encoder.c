@@ -105,6 +105,7 @@ static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_er
 tw_encoder *tw_encoder_new_template(const char *spec, size_t len, const tw_encoder_opts *opts,
                                     tw_error *err) {
     tw_encoder *e;
+    tw_error why = {0}; /* the compiler's reason, whatever err held before */
     tw_code rc;
     if (!spec) {
         tw__err(err, TW_ERR_INVALID_ARG, "template: a spec is required");
@@ -112,9 +113,11 @@ tw_encoder *tw_encoder_new_template(const char *spec, size_t len, const tw_encod
     }
     e = encoder_alloc(TW__FORMAT_TEMPLATE, opts, err);
     if (!e) return NULL;
-    rc = tw__template_compile(e, spec, len, err);
+    rc = tw__template_compile(e, spec, len, &why);
     if (rc) {
-        if (rc == TW_ERR_NOMEM) tw__err(err, rc, "out of memory compiling a template");
+        if (rc == TW_ERR_NOMEM) tw__err(&why, rc, "out of memory compiling a template");
+        else if (why.code == TW_OK) tw__err(&why, rc, "template: invalid spec");
+        if (err) *err = why;
         tw_encoder_free(e);
         return NULL;
     }
@@ -170,6 +173,25 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
     if (formats[f].init && formats[f].init(e) != TW_OK) {
         tw_encoder_free(e);
         tw__err(err, TW_ERR_NOMEM, "out of memory creating an encoder");
+        return NULL;
+    }
+    if (err) tw__err(err, TW_OK, "");
+    return e;
+}
+
+tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *opts,
+                                tw_error *err) {
+    tw_encoder *e;
+    if (!proto) {
+        tw__err(err, TW_ERR_INVALID_ARG, "a prototype encoder is required");
+        return NULL;
+    }
+    if (proto->format != TW__FORMAT_TEMPLATE) return tw_encoder_new(proto->format, opts, err);
+    e = encoder_alloc(TW__FORMAT_TEMPLATE, opts, err);
+    if (!e) return NULL;
+    if (tw__template_copy(e, proto) != TW_OK) {
+        tw_encoder_free(e);
+        tw__err(err, TW_ERR_NOMEM, "out of memory copying a template");
         return NULL;
     }
     if (err) tw__err(err, TW_OK, "");

@@ -1,7 +1,8 @@
 /*
  * encoder.c - tokenwire.Encoder: normalized events to downstream bytes in one of the core's
  * formats (openai, events, ai-sdk, ndjson, text), optionally with event ids for resumable
- * relays (tw_encoder_opts.event_id_prefix / first_event_seq: written by the core).
+ * relays (tw_encoder_opts.event_id_prefix / first_event_seq: written by the core), or in an
+ * app's own vocabulary (a tokenwire.Format: a copy of its compiled template).
  */
 #include "tw_py.h"
 
@@ -27,7 +28,8 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OO:Encoder", kwlist, &fmt, &id,
                                      &model, &dialect, &prefix, &first))
         return NULL;
-    if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
+    if (PyObject_TypeCheck(fmt, &Format_Type)) f = (tw_format)0;
+    else if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
     if (dialect != Py_None && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
     tw_encoder_opts_init(&o);
     if (prefix != Py_None) {
@@ -59,13 +61,19 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self = (EncoderObject *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     tw_buf_init(&self->out);
-    self->format = (int)f;
+    /* A name is kept canonical (aliases resolved), a Format as given. */
+    self->format_obj = f ? PyUnicode_InternFromString(tw_format_name(f)) : Py_NewRef(fmt);
+    if (!self->format_obj) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->event_id_prefix = Py_NewRef(prefix);
     o.id = id;
     o.model = model;
     /* The source dialect decides what an event index means (None: content-block position). */
     o.index_is_choice = tw_dialect_indexes_choices(dl);
-    self->enc = tw_encoder_new(f, &o, &err);
+    self->enc = f ? tw_encoder_new(f, &o, &err)
+                  : tw_encoder_new_like(((FormatObject *)fmt)->proto, &o, &err);
     if (!self->enc) {
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
@@ -77,6 +85,7 @@ static void Encoder_dealloc(EncoderObject *self) {
     tw_encoder_free(self->enc);
     tw_buf_free(&self->out);
     Py_XDECREF(self->event_id_prefix);
+    Py_XDECREF(self->format_obj);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -127,23 +136,17 @@ static PyObject *Encoder_heartbeat(EncoderObject *self, PyObject *Py_UNUSED(igno
     return take_out(self);
 }
 
+/* The headers say it for a template too (its framing): content-type comes first. */
 static PyObject *Encoder_get_content_type(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_content_type((tw_format)self->format));
+    return PyUnicode_FromString(tw_encoder_headers(self->enc)[1]);
 }
 
 static PyObject *Encoder_get_headers(EncoderObject *self, void *Py_UNUSED(c)) {
-    const char *const *h = tw_format_headers((tw_format)self->format);
-    PyObject *out = PyList_New(0);
-    for (; out && *h; h += 2) {
-        PyObject *pair = Py_BuildValue("(ss)", h[0], h[1]);
-        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
-        Py_XDECREF(pair);
-    }
-    return out;
+    return tw_py_headers_list(tw_encoder_headers(self->enc));
 }
 
 static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_name((tw_format)self->format));
+    return Py_NewRef(self->format_obj);
 }
 
 static PyObject *Encoder_get_event_id_prefix(EncoderObject *self, void *Py_UNUSED(c)) {
@@ -167,7 +170,8 @@ static PyGetSetDef Encoder_getset[] = {
     {"headers", (getter)Encoder_get_headers, NULL,
      "The response headers for relaying this format: [(name, value), ...] (content-type, "
      "no-buffering headers, the AI SDK header).", NULL},
-    {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
+    {"format", (getter)Encoder_get_format, NULL,
+     "The format's name as given, or the tokenwire.Format it was made from.", NULL},
     {"event_id_prefix", (getter)Encoder_get_event_id_prefix, NULL,
      "The stream id the event ids carry ('<prefix>:<seq>'), or None (no ids).", NULL},
     {"next_event_seq", (getter)Encoder_get_next_event_seq, NULL,
@@ -180,7 +184,8 @@ PyTypeObject Encoder_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.Encoder",
     .tp_doc = "Encoder(format, id=None, model=None, dialect=None, *, event_id_prefix=None, "
-              "first_event_seq=0): normalized events to downstream bytes; dialect (of the "
+              "first_event_seq=0): normalized events to downstream bytes in format (a name "
+              "or a tokenwire.Format); dialect (of the "
               "source) decides whether an event index is a choice. With event_id_prefix every "
               "SSE event starts with 'id: <prefix>:<seq>' (comments and heartbeats get none) "
               "and every NDJSON line carries \"event_id\"; seq counts from first_event_seq, one "
@@ -194,6 +199,8 @@ PyTypeObject Encoder_Type = {
 };
 
 int tw_py_init_encoder(PyObject *m) {
+    /* Format is the encoders' other face (their templates): registered with them. */
+    if (tw_py_init_format(m) < 0) return -1;
     if (PyType_Ready(&Encoder_Type) < 0) return -1;
     Py_INCREF(&Encoder_Type);
     if (PyModule_AddObject(m, "Encoder", (PyObject *)&Encoder_Type) < 0) {

@@ -125,6 +125,7 @@ extern PyTypeObject SSEEvent_Type;
 extern PyTypeObject SSEParser_Type;
 extern PyTypeObject Decoder_Type;
 extern PyTypeObject Encoder_Type;
+extern PyTypeObject Format_Type;
 extern PyTypeObject Done_Type;
 extern PyTypeObject Engine_Type;
 extern PyTypeObject Stream_Type;
@@ -153,11 +154,18 @@ typedef struct EventObject {
     PyObject *source;
 } EventObject;
 
+/** tokenwire.Format: a compiled template (format.c). */
+typedef struct FormatObject {
+    PyObject_HEAD
+    tw_encoder *proto; /* compiled once; never encodes: Encoders get copies (new_like) */
+    PyObject *spec;    /* str: the JSON text compiled */
+} FormatObject;
+
 /** The encoder wrapper. */
 typedef struct EncoderObject {
     PyObject_HEAD
     tw_encoder *enc;
-    int format;
+    PyObject *format_obj;      /* the format name (str) or the Format it was made from */
     tw_buf out;                /* reused output buffer */
     PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
 } EncoderObject;
@@ -216,6 +224,9 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 int tw_py_init_errors(PyObject *m);
 int tw_py_init_event(PyObject *m);
 int tw_py_init_encoder(PyObject *m);
+int tw_py_init_format(PyObject *m);
+/** [(name, value), ...] of a core header array (name, value, ..., NULL). */
+PyObject *tw_py_headers_list(const char *const *h);
 int tw_py_init_parsers(PyObject *m);
 int tw_py_init_engine(PyObject *m);
 int tw_py_init_consumer(PyObject *m);

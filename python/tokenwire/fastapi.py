@@ -7,6 +7,18 @@
         s = client.stream("POST", "/chat/completions", json=body)
         return sse_response(s, format="openai")
 
+format is a built-in name ('openai', 'events', 'ai-sdk', 'ndjson', 'text') or an app's own
+vocabulary, a tokenwire.Format compiled once (e.g. at import time) from a spec:
+
+    UPDATE = tw.Format({"constants": {"agent": "researcher"},
+                        "events": {"text": {"event": "agent_processing_update",
+                                            "data": {"agent": "{constants.agent}",
+                                                     "chunk": "{text}", "length": "{length}"}}},
+                        "finish": {"event": "agent_processing_complete",
+                                   "data": {"agent": "{constants.agent}",
+                                            "text": "{text_so_far}"}}})
+    return sse_response(s, format=UPDATE)
+
 The body bytes are produced by the C encoders, one encode call per drained batch; Python only
 passes `bytes` along. While the upstream is idle, SSE formats get a ": keepalive" comment every
 `heartbeat` seconds. When the browser disconnects, Starlette cancels the response task, which
@@ -33,6 +45,7 @@ FORMATS = _native.FORMATS  # the core's format names
 __all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS"]
 
 EventIds = Union[None, bool, str, Tuple[str, int]]
+FormatArg = Union[str, _native.Format]  # a built-in name or an app's own Format
 
 
 def _event_ids(event_ids: EventIds) -> Tuple[Optional[str], int]:
@@ -78,7 +91,7 @@ def _relay(source, format, heartbeat, id, model, event_ids):
 
 def encode_stream(
     source: Union[_native.Stream, _native.merge],
-    format: str = "openai",
+    format: FormatArg = "openai",
     heartbeat: Optional[float] = 15.0,
     *,
     id: Optional[str] = None,
@@ -106,7 +119,7 @@ class RelayResponse(StreamingResponse):
 
 def sse_response(
     source: Union[_native.Stream, _native.merge],
-    format: str = "openai",
+    format: FormatArg = "openai",
     heartbeat: Optional[float] = 15.0,
     headers: Optional[Mapping[str, str]] = None,
     *,
@@ -116,7 +129,8 @@ def sse_response(
     event_ids: EventIds = None,
 ) -> RelayResponse:
     """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
-    'text') with the headers streaming proxies need.
+    'text', or a tokenwire.Format) with the headers streaming proxies need (a Format's follow
+    its framing: text/event-stream or application/x-ndjson).
 
     event_ids: None (default) or False: no ids. True: ids "<random stream id>:<seq>" from 0
     (uuid4 hex). "prefix": that stream id, from 0. (prefix, first_seq): from first_seq (a

@@ -1,0 +1,39 @@
+"""The FastAPI app the relay tests run under uvicorn (helpers/asgi_server.py): the vocabularies
+of issue 12 as tokenwire.Formats, relayed from the mock LLM (TOKENWIRE_BASE_URL)."""
+import os
+
+from fastapi import FastAPI, Request
+
+import tokenwire as tw
+from tokenwire.fastapi import sse_response
+from vocab import BODY, SPECS
+
+client = tw.Client(base_url=os.environ["TOKENWIRE_BASE_URL"], max_retries=0)
+FORMATS = {name: tw.Format(spec) for name, spec in SPECS.items()}
+
+app = FastAPI()
+
+
+def upstream(request: Request, chunks=None):
+    q = request.query_params
+    params = {"chunks": chunks or q.get("chunks", "5")}
+    for k in ("delay_ms", "text"):
+        if k in q:
+            params[k] = q[k]
+    return client.stream("POST", "/v1/chat/completions", json=BODY, params=params)
+
+
+def fmt(name):
+    return FORMATS.get(name, name)  # a vocabulary above, or a built-in format name
+
+
+@app.get("/tpl/{name}")
+async def tpl(name: str, request: Request):
+    return sse_response(upstream(request), format=fmt(name), heartbeat=None,
+                        event_ids=request.query_params.get("ids"))
+
+
+@app.get("/agents/{name}")
+async def agents(name: str, request: Request):
+    m = tw.merge({"researcher": upstream(request, "4"), "writer": upstream(request, "6")})
+    return sse_response(m, format=fmt(name), heartbeat=None)
