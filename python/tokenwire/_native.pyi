@@ -319,6 +319,14 @@ class Stream:
     # (seconds: the last Retry-After the server sent, 0 when none)
     @property
     def dialect(self) -> Dialect: ...
+    # Relaying a stream the app read from (e.g. until its first token, to decide on a
+    # fallback): the events read (iteration, text(), batches(), final()) are kept, up to
+    # replay_limit (default 64; 0 keeps none), and a relay (sse_response, encode_stream,
+    # websocket_relay) or merge() started later sends them first, in order, numbered by
+    # event ids like the rest; callbacks are not called again, and a terminal error read
+    # already is relayed rather than raised again. Past the limit the kept events are dropped
+    # and such a relay or merge raises ValueError (the stream itself is left as it was).
+    replay_limit: int
 
 class merge:
     def __init__(self, streams: Mapping[str, Stream]) -> None: ...
@@ -331,6 +339,9 @@ class merge:
     async def aclose(self) -> None: ...
     @property
     def streams(self) -> Dict[str, Stream]: ...  # each keeps its own summary and callbacks
+    # The framed Events read from the merge are kept the same way for a relay started later
+    # (default 64); a merge of streams read from frames what was read first.
+    replay_limit: int
 
 class Engine:
     """The libcurl I/O thread(s). Shared by any number of event loops on any threads: each

@@ -24,6 +24,11 @@ passes `bytes` along. While the upstream is idle, SSE formats get a ": keepalive
 `heartbeat` seconds. When the browser disconnects, Starlette cancels the response task, which
 cancels the upstream transfer(s).
 
+A stream (or merge) the app already read from, say until its first token to decide on a
+fallback, is relayed whole: the events read are relayed first, then the rest, with no gap or
+repeat (Stream.replay_limit, default 64, says how many are kept for that; past it the relay
+raises ValueError instead of sending a stream with a hole).
+
 Resumable relays: event_ids=True (a random stream id), "prefix" or (prefix, first_seq) makes the
 core's encoder number the events: every SSE event starts with "id: <stream id>:<seq>" (so a
 browser's EventSource sends the last one back as Last-Event-ID when it reconnects; comments and

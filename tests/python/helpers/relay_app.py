@@ -37,3 +37,19 @@ async def tpl(name: str, request: Request):
 async def agents(name: str, request: Request):
     m = tw.merge({"researcher": upstream(request, "4"), "writer": upstream(request, "6")})
     return sse_response(m, format=fmt(name), heartbeat=None)
+
+
+@app.get("/peek/{name}")
+async def peek(name: str, request: Request):
+    """Reads events until the first text (as an app deciding on a fallback would), then relays
+    the stream: what was read is relayed first."""
+    s = upstream(request)
+    seen = []
+    async for ev in s:
+        seen.append(ev.type)
+        if ev.type == "text":
+            break
+    resp = sse_response(s, format=fmt(name), heartbeat=None,
+                        event_ids=request.query_params.get("ids"))
+    resp.headers["x-peeked"] = ",".join(seen)
+    return resp
