@@ -74,6 +74,18 @@ typedef struct tw_encoder_opts {
      * one per event written. text carries no ids. */
     const char *event_id_prefix;
     uint64_t first_event_seq;
+    /* One message per event, for WebSocket relays (0: the format's byte stream). Each event
+     * the encoder writes (encode, finish) becomes one whole message, appended to out back to
+     * back, its length recorded for tw_encoder_message_lens:
+     *   NDJSON framing (ndjson, ndjson templates): the JSON line without its "\n" (with
+     *     "event_id" inside when event ids are on);
+     *   SSE framing (openai, events, ai-sdk, SSE templates): {"event":NAME,"id":ID,"data":DATA}
+     *     with event and id only when the SSE event has them, DATA the data as JSON when it is
+     *     JSON, else a JSON string ("[DONE]"); comment blocks (a recoverable error in openai /
+     *     ai-sdk) are not messages;
+     *   text: each text delta as it is (not JSON).
+     * tw_encoder_heartbeat then writes nothing (a WebSocket pings on its own). */
+    int messages;
 } tw_encoder_opts;
 
 /** Fills defaults (all NULL / 0). @param o NULL is a no-op. Thread: any. */
@@ -129,6 +141,19 @@ TW_API tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder
  * follow its framing). Static array. Thread: any. */
 TW_API const char *const *tw_encoder_headers(const tw_encoder *e);
 
+/**
+ * Messages mode (tw_encoder_opts.messages): the lengths of the messages written since the last
+ * tw_encoder_messages_clear, in order; the bytes appended to out meanwhile are exactly these
+ * messages back to back (whatever tw_buf each call appended to). A failed call records none.
+ * @param e NULL gives NULL and 0. @param n receives the count (may be NULL).
+ * @return borrowed array, valid until the next call on e (NULL when none was ever written).
+ * Thread: owner. Ownership: the encoder's.
+ */
+TW_API const size_t *tw_encoder_message_lens(const tw_encoder *e, size_t *n);
+/** Forgets the recorded message lengths, once the caller took the messages. NULL: no-op.
+ * Thread: owner. */
+TW_API void tw_encoder_messages_clear(tw_encoder *e);
+
 /** Frees an encoder. NULL is a no-op. Thread: owner. */
 TW_API void tw_encoder_free(tw_encoder *e);
 /**
@@ -147,8 +172,8 @@ TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out)
  */
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
 /**
- * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats, nothing for ndjson
- * and text. Allowed at any point, also after finish. @return TW_OK, TW_ERR_INVALID_ARG,
+ * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats; nothing for ndjson
+ * and text, nor in messages mode. Allowed at any point, also after finish. @return TW_OK, TW_ERR_INVALID_ARG,
  * TW_ERR_NOMEM. Thread: owner. Ownership: out is the caller's.
  */
 TW_API tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out);

@@ -153,6 +153,7 @@ static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_er
             if (!(e->id_prefix = tw__strndup(opts->event_id_prefix, n))) goto nomem;
         }
         e->next_seq = opts->first_event_seq;
+        e->messages = opts->messages != 0;
     }
     return e;
 nomem:
@@ -204,6 +205,7 @@ void tw_encoder_free(tw_encoder *e) {
     free(e->opt_id);
     free(e->opt_model);
     free(e->id_prefix);
+    free(e->msg_lens);
     tw_buf_free(&e->scratch);
     free(e);
 }
@@ -268,28 +270,36 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
 uint64_t tw_encoder_next_event_seq(const tw_encoder *e) { return e ? e->next_seq : 0; }
 
 tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
-    size_t start;
+    size_t start, n_msgs;
     tw_code rc;
     if (!e || !ev || !out || (int)ev->type <= 0 || ev->type >= TW_EV__LAST)
         return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_ERR_CLOSED;
     start = out->len;
+    n_msgs = e->n_msgs;
     rc = formats[e->format].encode(e, ev, out);
     if (!rc) rc = add_ids(e, out, start);
-    if (rc) out->len = start;
+    if (!rc && e->messages) rc = tw__to_messages(e, out, start);
+    if (rc) {
+        out->len = start;
+        e->n_msgs = n_msgs;
+    }
     return rc;
 }
 
 tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
-    size_t start;
+    size_t start, n_msgs;
     tw_code rc = TW_OK;
     if (!e || !out) return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_OK;
     start = out->len;
+    n_msgs = e->n_msgs;
     if (formats[e->format].finish) rc = formats[e->format].finish(e, out);
     if (!rc) rc = add_ids(e, out, start);
+    if (!rc && e->messages) rc = tw__to_messages(e, out, start);
     if (rc) {
         out->len = start; /* not finished: the caller may retry after freeing memory */
+        e->n_msgs = n_msgs;
         return rc;
     }
     e->finished = 1;
@@ -298,5 +308,6 @@ tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
 
 tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
-    return e->sse ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
+    /* A WebSocket keeps itself alive (ping frames): no message. */
+    return e->sse && !e->messages ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
 }
