@@ -329,12 +329,6 @@ PyObject *tw_py_encoded_view(ConsumerObject *c, PyObject *args, PyObject *kwargs
     return tw_py_iter_new(c, MODE_ENCODED, (EncoderObject *)enc, hb);
 }
 
-PyObject *tw_py_encoder_take(EncoderObject *enc) {
-    PyObject *r = PyBytes_FromStringAndSize(enc->out.data, (Py_ssize_t)enc->out.len);
-    enc->out.len = 0;
-    return r;
-}
-
 /*==============================================================================================
  * StreamIter: the text / batches / encoded views
  *============================================================================================*/

@@ -17,16 +17,17 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
 
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"format", "id", "model", "dialect", "event_id_prefix",
-                             "first_event_seq", NULL};
+                             "first_event_seq", "messages", NULL};
     PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL;
+    int messages = 0;
     const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OO:Encoder", kwlist, &fmt, &id,
-                                     &model, &dialect, &prefix, &first))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOp:Encoder", kwlist, &fmt, &id,
+                                     &model, &dialect, &prefix, &first, &messages))
         return NULL;
     if (PyObject_TypeCheck(fmt, &Format_Type)) f = (tw_format)0;
     else if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
@@ -70,6 +71,7 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self->event_id_prefix = Py_NewRef(prefix);
     o.id = id;
     o.model = model;
+    o.messages = self->messages = messages;
     /* The source dialect decides what an event index means (None: content-block position). */
     o.index_is_choice = tw_dialect_indexes_choices(dl);
     self->enc = f ? tw_encoder_new(f, &o, &err)
@@ -89,11 +91,30 @@ static void Encoder_dealloc(EncoderObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *take_out(EncoderObject *self) {
-    PyObject *r = PyBytes_FromStringAndSize(self->out.data, (Py_ssize_t)self->out.len);
-    self->out.len = 0;
+PyObject *tw_py_encoder_take(EncoderObject *enc) {
+    PyObject *r;
+    const size_t *lens;
+    size_t n, at = 0;
+    if (!enc->messages) {
+        r = PyBytes_FromStringAndSize(enc->out.data, (Py_ssize_t)enc->out.len);
+        enc->out.len = 0;
+        return r;
+    }
+    /* One str per message: the core wrote them back to back and recorded their lengths. */
+    lens = tw_encoder_message_lens(enc->enc, &n);
+    r = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; r && i < n; i++) {
+        PyObject *m = PyUnicode_DecodeUTF8(enc->out.data + at, (Py_ssize_t)lens[i], "replace");
+        if (!m) Py_CLEAR(r);
+        else PyList_SET_ITEM(r, (Py_ssize_t)i, m);
+        at += lens[i];
+    }
+    tw_encoder_messages_clear(enc->enc);
+    enc->out.len = 0;
     return r;
 }
+
+static PyObject *take_out(EncoderObject *self) { return tw_py_encoder_take(self); }
 
 static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
     PyObject *seq, *r = NULL;
@@ -119,7 +140,10 @@ static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
     }
     r = take_out(self);
 cleanup:
-    if (!r) self->out.len = 0;
+    if (!r) {
+        self->out.len = 0;
+        tw_encoder_messages_clear(self->enc);
+    }
     Py_DECREF(seq);
     return r;
 }
@@ -153,6 +177,10 @@ static PyObject *Encoder_get_event_id_prefix(EncoderObject *self, void *Py_UNUSE
     return Py_NewRef(self->event_id_prefix ? self->event_id_prefix : Py_None);
 }
 
+static PyObject *Encoder_get_messages(EncoderObject *self, void *Py_UNUSED(c)) {
+    return PyBool_FromLong(self->messages);
+}
+
 static PyObject *Encoder_get_next_event_seq(EncoderObject *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)tw_encoder_next_event_seq(self->enc));
 }
@@ -174,6 +202,9 @@ static PyGetSetDef Encoder_getset[] = {
      "The format's name as given, or the tokenwire.Format it was made from.", NULL},
     {"event_id_prefix", (getter)Encoder_get_event_id_prefix, NULL,
      "The stream id the event ids carry ('<prefix>:<seq>'), or None (no ids).", NULL},
+    {"messages", (getter)Encoder_get_messages, NULL,
+     "True: one message per event (WebSocket relays); encode() / finish() return a list of "
+     "str.", NULL},
     {"next_event_seq", (getter)Encoder_get_next_event_seq, NULL,
      "The seq the next event id will carry (first_event_seq + events written so far); the "
      "last id written is '<prefix>:<next_event_seq - 1>'.", NULL},
@@ -189,7 +220,10 @@ PyTypeObject Encoder_Type = {
               "source) decides whether an event index is a choice. With event_id_prefix every "
               "SSE event starts with 'id: <prefix>:<seq>' (comments and heartbeats get none) "
               "and every NDJSON line carries \"event_id\"; seq counts from first_event_seq, one "
-              "per event; text carries no ids.",
+              "per event; text carries no ids. messages=True: one message per event, for "
+              "WebSocket relays (encode / finish return a list of str: NDJSON lines without "
+              "newline, SSE events as {\"event\", \"id\", \"data\"} JSON, text deltas; "
+              "heartbeat() gives []).",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,

@@ -168,6 +168,7 @@ typedef struct EncoderObject {
     PyObject *format_obj;      /* the format name (str) or the Format it was made from */
     tw_buf out;                /* reused output buffer */
     PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
+    int messages;              /* one message per event: output taken as a list of str */
 } EncoderObject;
 
 /*==============================================================================================
@@ -218,6 +219,9 @@ int tw_py_format_arg(PyObject *name);
 /** A tw_auth from its name (tw_auth_from_name, aliases included; None = TW_AUTH_DIALECT), or
  * -1 with ValueError / TypeError. */
 int tw_py_auth_arg(PyObject *name);
+/** The encoder's output so far, emptied: bytes, or in messages mode a list of str (one per
+ * message, as the core recorded them). NULL on error. */
+PyObject *tw_py_encoder_take(EncoderObject *enc);
 /** Raises MemoryError or the tw_code's exception after an encoder failure. */
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 

@@ -177,8 +177,6 @@ PyObject *tw_py_stream_sync_next(StreamObject *s, int mode, StreamIterObject *it
 PyObject *tw_py_iter_new(ConsumerObject *c, int mode, EncoderObject *enc, double heartbeat);
 /* _encoded(encoder, heartbeat=0): the encoded view, arguments checked. */
 PyObject *tw_py_encoded_view(ConsumerObject *c, PyObject *args, PyObject *kwargs);
-/* The encoder's output so far as bytes; empties it. */
-PyObject *tw_py_encoder_take(EncoderObject *enc);
 
 /* Methods every consumer type has (callbacks of Futures, timers and other loops). */
 PyObject *tw_py_Consumer_waiter_done(ConsumerObject *c, PyObject *fut);

@@ -47,7 +47,8 @@ from . import _native
 
 FORMATS = _native.FORMATS  # the core's format names
 
-__all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS"]
+__all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS", "websocket_relay",
+           "WebSocketRelay"]
 
 EventIds = Union[None, bool, str, Tuple[str, int]]
 FormatArg = Union[str, _native.Format]  # a built-in name or an app's own Format
@@ -66,20 +67,26 @@ def _event_ids(event_ids: EventIds) -> Tuple[Optional[str], int]:
     raise TypeError("event_ids must be None, a bool, a stream id str or (stream id, first seq)")
 
 
-def _relay(source, format, heartbeat, id, model, event_ids):
-    """(encoder, body): the encoder numbering the events, and the relay body."""
+def _encoder(source, format, id, model, event_ids, messages=False):
+    """The encoder of a relay of source (the source checked first)."""
     if not isinstance(source, (_native.Stream, _native.merge)):
         raise TypeError("source must be a tokenwire Stream or merge(), not %s"
                         % type(source).__name__)
-    if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
-        raise ValueError("heartbeat must be >= 0 seconds or None")
     prefix, first_seq = _event_ids(event_ids)
     # A single Stream has one dialect, which tells the encoder whether an event index is a
     # choice (OpenAI n > 1, Gemini candidates) or a content-block position. A merge may mix
     # dialects: its sources keep the default (everything in choice 0 per agent).
     dialect = source.dialect if isinstance(source, _native.Stream) else None
-    encoder = _native.Encoder(format, id=id, model=model, dialect=dialect,
-                              event_id_prefix=prefix, first_event_seq=first_seq)
+    return _native.Encoder(format, id=id, model=model, dialect=dialect,
+                           event_id_prefix=prefix, first_event_seq=first_seq,
+                           messages=messages)
+
+
+def _relay(source, format, heartbeat, id, model, event_ids):
+    """(encoder, body): the encoder numbering the events, and the relay body."""
+    if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
+        raise ValueError("heartbeat must be >= 0 seconds or None")
+    encoder = _encoder(source, format, id, model, event_ids)
     chunks = source._encoded(encoder, float(heartbeat or 0.0))
 
     async def body() -> AsyncIterator[bytes]:
@@ -151,3 +158,12 @@ def sse_response(
     resp.stream_id = encoder.event_id_prefix
     resp.first_event_seq = encoder.next_event_seq
     return resp
+
+
+def __getattr__(name: str):
+    # The WebSocket relay lives in tokenwire.websocket (which imports this module).
+    if name in ("websocket_relay", "WebSocketRelay"):
+        from . import websocket
+
+        return getattr(websocket, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

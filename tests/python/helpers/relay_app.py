@@ -2,10 +2,11 @@
 of issue 12 as tokenwire.Formats, relayed from the mock LLM (TOKENWIRE_BASE_URL)."""
 import os
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
+from starlette.websockets import WebSocketDisconnect
 
 import tokenwire as tw
-from tokenwire.fastapi import sse_response
+from tokenwire.fastapi import sse_response, websocket_relay
 from vocab import BODY, SPECS
 
 client = tw.Client(base_url=os.environ["TOKENWIRE_BASE_URL"], max_retries=0)
@@ -53,3 +54,48 @@ async def peek(name: str, request: Request):
                         event_ids=request.query_params.get("ids"))
     resp.headers["x-peeked"] = ",".join(seen)
     return resp
+
+
+# What the WebSocket relays returned (or raised), for the tests to read back.
+WS_LOG = []
+
+
+@app.get("/ws_log")
+async def ws_log():
+    return WS_LOG
+
+
+@app.websocket("/ws/{name}")
+async def ws(websocket: WebSocket, name: str):
+    """Auth before accept; then one relay per prompt ({"chunks", "delay_ms", "ids",
+    "agents"}) on the same socket, each followed by a relay_done message of the app's own."""
+    if websocket.query_params.get("token") != "ok":
+        await websocket.close(code=1008)
+        return
+    await websocket.accept()
+    while True:
+        try:
+            prompt = await websocket.receive_json()
+        except WebSocketDisconnect:
+            return
+        params = {"chunks": str(prompt.get("chunks", 5))}
+        if "delay_ms" in prompt:
+            params["delay_ms"] = str(prompt["delay_ms"])
+        if prompt.get("agents"):
+            source = tw.merge({a: client.stream("POST", "/v1/chat/completions", json=BODY,
+                                                params=dict(params, chunks=str(n)))
+                               for a, n in prompt["agents"].items()})
+        else:
+            source = client.stream("POST", "/v1/chat/completions", json=BODY, params=params)
+        ids = prompt.get("ids")
+        try:
+            r = await websocket_relay(websocket, source, format=fmt(name),
+                                      event_ids=tuple(ids) if isinstance(ids, list) else ids)
+        except Exception as exc:  # the tests check that nothing is raised
+            WS_LOG.append({"raised": repr(exc)})
+            raise
+        WS_LOG.append({"reason": r.reason, "messages": r.messages})
+        if r.reason == "disconnected":
+            return
+        await websocket.send_json({"type": "relay_done", "reason": r.reason,
+                                   "messages": r.messages, "next_event_seq": r.next_event_seq})

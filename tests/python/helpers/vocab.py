@@ -41,3 +41,16 @@ SPECS = {
         "finish": {"event": "complete", "data": {"response": "{text_so_far}"}},
     },
 }
+# The WebSocket agent of issue 12: bare JSON messages with their own "type".
+SPECS["ws_agent"] = {
+    "framing": "ndjson",
+    "constants": {"agent": "researcher"},
+    "events": {
+        "start": {"data": {"type": "agent_processing_started", "agent": "{constants.agent}"}},
+        "text": {"data": {"type": "agent_processing_update", "agent": "{constants.agent}",
+                          "chunk": "{text}", "length": "{length}"}},
+        "error": {"data": {"type": "error", "kind": "{kind}", "message": "{text}"}},
+    },
+    "finish": {"data": {"type": "agent_processing_complete", "agent": "{constants.agent}",
+                        "text": "{text_so_far}"}},
+}

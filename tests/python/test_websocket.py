@@ -1,0 +1,221 @@
+"""WebSocket relays (tokenwire.websocket.websocket_relay) in a real FastAPI app under uvicorn
+(helpers/relay_app.py), read with the `websockets` client: one message per event in any format
+or tokenwire.Format, ids in the messages, cancel and ping messages, a client that goes away
+mid-stream cancelling the upstream (the mock's stats show it) and raising nothing in the app,
+auth before accept, several relays on one socket."""
+import json
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+import tokenwire as tw
+from helpers.asgi_server import serve
+from helpers.vocab import BODY
+
+
+@pytest.fixture(scope="module")
+def app(mock):
+    with serve("relay_app:app", {"TOKENWIRE_BASE_URL": mock.base}) as urls:
+        yield urls
+
+
+def ws(app, name):
+    return connect("%s/ws/%s?token=ok" % (app[1], name), open_timeout=30, close_timeout=5)
+
+
+def relay_once(conn, **prompt):
+    """Sends a prompt; returns (the relay's messages, the app's relay_done)."""
+    conn.send(json.dumps(prompt))
+    got = []
+    while True:
+        m = conn.recv(timeout=30)
+        try:
+            obj = json.loads(m)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("type") == "relay_done":
+            return got, obj
+        got.append(m)
+
+
+def decoded(mock, chunks):
+    c = tw.Client(base_url=mock.base, max_retries=0)
+    with c.stream_sync("POST", "/v1/chat/completions", json=BODY,
+                       params={"chunks": str(chunks)}) as s:
+        return list(s)
+
+
+def jd(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_a_template_one_message_per_event_exact(app, mock):
+    want, so_far = [], b""
+    for e in decoded(mock, 6):
+        if e.type == "start":
+            want.append(jd({"type": "agent_processing_started", "agent": "researcher"}))
+        elif e.type == "text":
+            so_far += e.text.encode()
+            want.append(jd({"type": "agent_processing_update", "agent": "researcher",
+                            "chunk": e.text, "length": len(so_far)}))
+    want.append(jd({"type": "agent_processing_complete", "agent": "researcher",
+                    "text": so_far.decode()}))
+    with ws(app, "ws_agent") as conn:
+        got, done = relay_once(conn, chunks=6)
+    assert got == want
+    assert done["reason"] == "end" and done["messages"] == []
+
+
+def test_built_in_formats_with_event_ids_and_several_relays_on_one_socket(app, mock):
+    with ws(app, "events") as conn:
+        got, done = relay_once(conn, chunks=4, ids="w")
+        objs = [json.loads(m) for m in got]
+        assert [o["id"] for o in objs] == ["w:%d" % i for i in range(len(objs))]
+        assert done["next_event_seq"] == len(objs)
+        assert objs[0]["event"] == "agent_start" and objs[-1]["event"] == "complete"
+        assert "".join(o["data"].get("text", "") for o in objs
+                       if o["event"] == "agent_chunk") == mock.expected_text(4)
+        # The same socket, the next prompt: nothing of it was eaten by the first relay.
+        got, _ = relay_once(conn, chunks=3)
+        objs = [json.loads(m) for m in got]
+        assert "id" not in objs[0]
+        assert "".join(o["data"].get("text", "") for o in objs
+                       if o["event"] == "agent_chunk") == mock.expected_text(3)
+    with ws(app, "openai") as conn:
+        got, _ = relay_once(conn, chunks=3)
+    assert json.loads(got[-1]) == {"data": "[DONE]"}
+    chunks = [json.loads(m)["data"] for m in got[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
+                   if c["choices"]) == mock.expected_text(3)
+    with ws(app, "text") as conn:
+        got, _ = relay_once(conn, chunks=5)
+    assert "".join(got) == mock.expected_text(5) and len(got) == 5
+
+
+def test_ndjson_ids_inside_the_messages(app, mock):
+    with ws(app, "ndjson") as conn:
+        got, _ = relay_once(conn, chunks=3, ids=["n", 10])
+    objs = [json.loads(m) for m in got]
+    assert [o["event_id"] for o in objs] == ["n:%d" % (10 + i) for i in range(len(objs))]
+
+
+def test_a_merge_over_a_websocket(app, mock):
+    with ws(app, "multi_agent") as conn:
+        got, _ = relay_once(conn, agents={"researcher": 3, "writer": 4})
+    objs = [json.loads(m) for m in got]
+    for agent, n in (("researcher", 3), ("writer", 4)):
+        mine = [o for o in objs[:-1] if o["data"]["agent"] == agent]
+        assert mine[0]["event"] == "agent_start" and mine[-1]["event"] == "agent_complete"
+        assert "".join(o["data"].get("content", "") for o in mine) == mock.expected_text(n)
+    assert objs[-1]["event"] == "complete"
+
+
+def test_ping_pong_and_other_messages_kept_for_the_app(app, mock):
+    with ws(app, "ws_agent") as conn:
+        conn.send(json.dumps({"chunks": 200, "delay_ms": 5}))
+        first = json.loads(conn.recv(timeout=30))
+        assert first["type"] == "agent_processing_started"
+        conn.send(json.dumps({"type": "ping", "id": 7}))
+        conn.send(json.dumps({"type": "note", "x": 1}))
+        conn.send("not json")
+        seen, done = [], None
+        while done is None:
+            obj = json.loads(conn.recv(timeout=30))
+            if obj["type"] == "relay_done":
+                done = obj
+            else:
+                seen.append(obj)
+    assert {"type": "pong", "id": 7} in seen
+    updates = [o for o in seen if o["type"] == "agent_processing_update"]
+    assert "".join(o["chunk"] for o in updates) == mock.expected_text(200)
+    assert done["reason"] == "end"
+    assert done["messages"] == [{"type": "note", "x": 1}, "not json"]
+
+
+def aborted_after(mock, before):
+    """Waits (mock stats, bounded) until the mock saw one more aborted response."""
+    st = mock.wait_idle(10)
+    deadline = 50
+    while st["aborted"] <= before and deadline:
+        st = mock.wait_idle(0.1)
+        deadline -= 1
+    return st
+
+
+def test_a_cancel_message_cancels_the_upstream(app, mock):
+    before = mock.wait_idle()["aborted"]
+    with ws(app, "ws_agent") as conn:
+        conn.send(json.dumps({"chunks": 5000, "delay_ms": 5}))
+        for _ in range(3):
+            conn.recv(timeout=30)
+        conn.send(json.dumps({"type": "cancel"}))
+        tail, done = [], None
+        while done is None:
+            obj = json.loads(conn.recv(timeout=30))
+            if obj["type"] == "relay_done":
+                done = obj
+            else:
+                tail.append(obj)
+    assert done["reason"] == "cancelled"
+    # The format's end still went out: the cancelled error, then the finish event.
+    assert tail[-1]["type"] == "agent_processing_complete"
+    assert {"type": "error", "kind": "cancelled"}.items() <= tail[-2].items()
+    st = aborted_after(mock, before)
+    assert st["active"] == 0 and st["aborted"] > before
+
+
+def test_a_client_closing_mid_stream_cancels_the_upstream_and_raises_nothing(app, mock):
+    before = mock.wait_idle()["aborted"]
+    with httpx.Client(timeout=30) as h:
+        n_log = len(h.get(app[0] + "/ws_log").json())
+    for name in ("ws_agent", "events"):
+        with ws(app, name) as conn:
+            conn.send(json.dumps({"chunks": 5000, "delay_ms": 5}))
+            for _ in range(3):
+                conn.recv(timeout=30)
+        # closed here, mid-stream
+    st = aborted_after(mock, before + 1)
+    assert st["active"] == 0 and st["aborted"] >= before + 2
+    with httpx.Client(timeout=30) as h:
+        log = h.get(app[0] + "/ws_log").json()[n_log:]
+    assert log == [{"reason": "disconnected", "messages": []}] * 2
+
+
+def test_auth_stays_the_apps_before_accept(app):
+    with pytest.raises(InvalidStatus) as ei:
+        connect("%s/ws/events?token=bad" % app[1], open_timeout=30)
+    assert ei.value.response.status_code == 403
+
+
+def test_bad_arguments_raise_before_anything_is_sent(mock, run):
+    from tokenwire.fastapi import websocket_relay
+
+    class NoSocket:
+        client_state = None
+
+    c = tw.Client(base_url=mock.base, max_retries=0)
+
+    async def main():
+        s = c.stream("POST", "/v1/chat/completions?chunks=1", json=BODY)
+        with pytest.raises(ValueError, match="unknown format"):
+            await websocket_relay(NoSocket(), s, format="xml")
+        with pytest.raises(TypeError, match="source must be"):
+            await websocket_relay(NoSocket(), object())
+        await s.aclose()
+
+    run(main())
+
+
+def test_encoder_messages_mode():
+    e = tw.Encoder(tw.Format({"events": {"text": {"event": "t", "data": {"x": "{text}"}}}}),
+                   messages=True, event_id_prefix="m")
+    assert e.messages and not tw.Encoder("events").messages
+    assert e.encode([tw.Event("text", text="a"), tw.Event("text", text="é")]) == [
+        '{"event":"t","id":"m:0","data":{"x":"a"}}', '{"event":"t","id":"m:1","data":{"x":"é"}}']
+    assert e.heartbeat() == [] and e.finish() == [] and e.next_event_seq == 2
+    t = tw.Encoder("text", messages=True)
+    assert t.encode(tw.Event("text", text="line\n")) == ["line\n"]
+    assert t.encode(tw.Event("usage", input_tokens=1)) == []
