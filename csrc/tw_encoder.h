@@ -137,6 +137,21 @@ TW_API tw_encoder *tw_encoder_new_template(const char *spec, size_t len,
 TW_API tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *opts,
                                        tw_error *err);
 
+/**
+ * Gives a constant of a template encoder its value for this stream (a task id, the agent's
+ * name): the spec declares the constant under "constants" (its value there is the default),
+ * so the template is compiled once and each stream's encoder (tw_encoder_new_like) sets its
+ * own. Slots written after the call use the new value.
+ * @param e a template encoder. @param name the constant's name, name_len bytes.
+ * @param json one JSON value, json_len bytes (compacted here; e.g. "\"task-7\"" or "42").
+ * @param err optional: names the problem.
+ * @return TW_OK; TW_ERR_INVALID_ARG (NULL, not a template, a constant the spec does not
+ * declare, not one JSON value); TW_ERR_NOMEM (the old value kept).
+ * Thread: owner. Ownership: the strings are copied.
+ */
+TW_API tw_code tw_encoder_set_constant(tw_encoder *e, const char *name, size_t name_len,
+                                       const char *json, size_t json_len, tw_error *err);
+
 /** The HTTP response headers of this encoder's output (as tw_format_headers; a template's
  * follow its framing). Static array. Thread: any. */
 TW_API const char *const *tw_encoder_headers(const tw_encoder *e);

@@ -498,9 +498,12 @@ static tw_code put_field(tw_encoder *e, tpl_state *t, const op *o, const tw_even
     case F_CONST: {
         const tw_buf *c = &t->const_json[o->arg];
         if (o->kind == OP_JSON) return tw__put(out, c->data, c->len);
-        /* As text: a string constant without its quotes, anything else as written. */
+        /* As text: a string constant without its quotes (already escaped), anything else
+         * as its JSON text escaped (it sits inside a string: {"id":7} needs its quotes
+         * escaped). */
         if (c->len >= 2 && c->data[0] == '"') return tw__put(out, c->data + 1, c->len - 2);
-        return tw__put(out, c->data, c->len);
+        s = (tw_str){c->data, c->len};
+        break;
     }
     default: break;
     }
@@ -603,6 +606,37 @@ tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src) {
         }
     }
     return TW_OK;
+}
+
+tw_code tw__template_set_constant(tw_encoder *e, tw_str name, tw_str json, tw_error *err) {
+    tpl_state *t = e->state;
+    tw_buf v;
+    const char *why = NULL;
+    tw_code rc;
+    for (size_t i = 0; i < t->n_consts; i++) {
+        if (strlen(t->const_names[i]) != name.len || memcmp(t->const_names[i], name.ptr, name.len))
+            continue;
+        /* Compacted: a value goes on one SSE data line like the spec's own. */
+        tw_buf_init(&v);
+        rc = tw__json_compact(&v, json.ptr, json.len, &why);
+        if (rc) {
+            tw_buf_free(&v);
+            if (rc == TW_ERR_JSON)
+                tw__errf(err, TW_ERR_INVALID_ARG, "template: constant \"%.*s\" is not one JSON "
+                         "value (%s)", (int)(name.len > 40 ? 40 : name.len), name.ptr,
+                         why ? why : "malformed");
+            else
+                tw__err(err, rc, "out of memory setting a constant");
+            return rc == TW_ERR_JSON ? TW_ERR_INVALID_ARG : rc;
+        }
+        tw_buf_free(&t->const_json[i]);
+        t->const_json[i] = v;
+        return TW_OK;
+    }
+    tw__errf(err, TW_ERR_INVALID_ARG, "template: unknown constant \"%.*s\" (a constant is "
+             "declared under \"constants\" in the spec)", (int)(name.len > 40 ? 40 : name.len),
+             name.ptr);
+    return TW_ERR_INVALID_ARG;
 }
 
 tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_error *err) {

@@ -199,6 +199,19 @@ tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *
     return e;
 }
 
+tw_code tw_encoder_set_constant(tw_encoder *e, const char *name, size_t name_len,
+                                const char *json, size_t json_len, tw_error *err) {
+    if (!e || !name || (!json && json_len)) {
+        tw__err(err, TW_ERR_INVALID_ARG, "set_constant: NULL argument");
+        return TW_ERR_INVALID_ARG;
+    }
+    if (e->format != TW__FORMAT_TEMPLATE) {
+        tw__err(err, TW_ERR_INVALID_ARG, "constants belong to templates (tw_encoder_new_template)");
+        return TW_ERR_INVALID_ARG;
+    }
+    return tw__template_set_constant(e, (tw_str){name, name_len}, (tw_str){json, json_len}, err);
+}
+
 void tw_encoder_free(tw_encoder *e) {
     if (!e) return;
     if (formats[e->format].free) formats[e->format].free(e);

@@ -126,6 +126,7 @@ void tw__ai_sdk_free(tw_encoder *e);
 
 tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_error *err);
 tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src);
+tw_code tw__template_set_constant(tw_encoder *e, tw_str name, tw_str json, tw_error *err);
 tw_code tw__template_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
 tw_code tw__template_finish(tw_encoder *e, tw_buf *out);
 void tw__template_free(tw_encoder *e);

@@ -15,10 +15,46 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
     return 0;
 }
 
+/* constants={name: value}: this stream's values of the template's constants (the spec
+ * declares them), each written as JSON. @return 0 or -1 (ValueError / TypeError raised). */
+static int set_constants(EncoderObject *self, PyObject *consts) {
+    PyObject *name, *value;
+    Py_ssize_t pos = 0;
+    if (!PyDict_Check(consts)) {
+        PyErr_Format(PyExc_TypeError, "constants must be a dict, not %.100s",
+                     Py_TYPE(consts)->tp_name);
+        return -1;
+    }
+    while (PyDict_Next(consts, &pos, &name, &value)) {
+        PyObject *text;
+        const char *n, *j;
+        Py_ssize_t nl, jl;
+        tw_error err = {0};
+        tw_code c;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "constants names must be str");
+            return -1;
+        }
+        if (!(n = PyUnicode_AsUTF8AndSize(name, &nl))) return -1;
+        if (!(text = tw_py_json_text(value, "a constant"))) return -1;
+        if (!(j = PyUnicode_AsUTF8AndSize(text, &jl))) {
+            Py_DECREF(text);
+            return -1;
+        }
+        c = tw_encoder_set_constant(self->enc, n, (size_t)nl, j, (size_t)jl, &err);
+        Py_DECREF(text);
+        if (c != TW_OK) {
+            tw_py_raise_code(c, &err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"format", "id", "model", "dialect", "event_id_prefix",
-                             "first_event_seq", "messages", NULL};
-    PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL;
+                             "first_event_seq", "messages", "constants", NULL};
+    PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL, *consts = Py_None;
     int messages = 0;
     const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
@@ -26,8 +62,8 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOp:Encoder", kwlist, &fmt, &id,
-                                     &model, &dialect, &prefix, &first, &messages))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOpO:Encoder", kwlist, &fmt, &id,
+                                     &model, &dialect, &prefix, &first, &messages, &consts))
         return NULL;
     if (PyObject_TypeCheck(fmt, &Format_Type)) f = (tw_format)0;
     else if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
@@ -79,6 +115,10 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     if (!self->enc) {
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    }
+    if (consts != Py_None && set_constants(self, consts) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
     return (PyObject *)self;
 }
@@ -223,7 +263,8 @@ PyTypeObject Encoder_Type = {
               "per event; text carries no ids. messages=True: one message per event, for "
               "WebSocket relays (encode / finish return a list of str: NDJSON lines without "
               "newline, SSE events as {\"event\", \"id\", \"data\"} JSON, text deltas; "
-              "heartbeat() gives []).",
+              "heartbeat() gives []). constants={name: value} (a Format's encoders only): this "
+              "stream's values of constants the spec declares (ValueError for others).",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,

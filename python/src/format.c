@@ -7,22 +7,14 @@
  */
 #include "tw_py.h"
 
-/* The spec as JSON text: a str as it is, anything else through json.dumps (allow_nan off: NaN
- * is not JSON). A value json cannot write is a bad spec: ValueError, the cause chained. */
-static PyObject *spec_text(PyObject *spec) {
+PyObject *tw_py_json_text(PyObject *v, const char *what) {
     PyObject *json, *dumps, *kw = NULL, *args = NULL, *r = NULL;
-    if (PyUnicode_Check(spec)) return Py_NewRef(spec);
-    if (!PyDict_Check(spec)) {
-        PyErr_Format(PyExc_TypeError, "Format() takes a template spec (dict or JSON str), "
-                     "not %.100s", Py_TYPE(spec)->tp_name);
-        return NULL;
-    }
     if (!(json = PyImport_ImportModule("json"))) return NULL;
     dumps = PyObject_GetAttrString(json, "dumps");
     Py_DECREF(json);
     if (!dumps) return NULL;
     kw = Py_BuildValue("{sOsO}", "allow_nan", Py_False, "ensure_ascii", Py_False);
-    args = PyTuple_Pack(1, spec);
+    args = PyTuple_Pack(1, v);
     if (kw && args) r = PyObject_Call(dumps, args, kw);
     Py_DECREF(dumps);
     Py_XDECREF(kw);
@@ -31,12 +23,24 @@ static PyObject *spec_text(PyObject *spec) {
                PyErr_ExceptionMatches(PyExc_ValueError) ||
                PyErr_ExceptionMatches(PyExc_RecursionError))) {
         PyObject *cause = tw_py_fetch_exception(), *exc;
-        PyErr_Format(PyExc_ValueError, "template: the spec is not JSON-serializable (%S)", cause);
+        PyErr_Format(PyExc_ValueError, "template: %s is not JSON-serializable (%S)", what,
+                     cause);
         exc = tw_py_fetch_exception();
         PyException_SetCause(exc, cause); /* steals cause */
         tw_py_restore_exception(exc);
     }
     return r;
+}
+
+/* The spec as JSON text: a str as it is, a dict through json.dumps. */
+static PyObject *spec_text(PyObject *spec) {
+    if (PyUnicode_Check(spec)) return Py_NewRef(spec);
+    if (!PyDict_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "Format() takes a template spec (dict or JSON str), "
+                     "not %.100s", Py_TYPE(spec)->tp_name);
+        return NULL;
+    }
+    return tw_py_json_text(spec, "the spec");
 }
 
 static PyObject *Format_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {

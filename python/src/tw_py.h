@@ -229,6 +229,9 @@ int tw_py_init_errors(PyObject *m);
 int tw_py_init_event(PyObject *m);
 int tw_py_init_encoder(PyObject *m);
 int tw_py_init_format(PyObject *m);
+/** json.dumps(v) (NaN refused, UTF-8 kept) as the core takes JSON; a value json cannot write
+ * raises ValueError "template: <what> is not JSON-serializable (...)", the cause chained. */
+PyObject *tw_py_json_text(PyObject *v, const char *what);
 /** [(name, value), ...] of a core header array (name, value, ..., NULL). */
 PyObject *tw_py_headers_list(const char *const *h);
 int tw_py_init_parsers(PyObject *m);

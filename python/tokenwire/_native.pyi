@@ -238,7 +238,10 @@ class Encoder:
     def __init__(self, format: AnyFormat, id: Optional[str] = ...,
                  model: Optional[str] = ..., dialect: Optional[Dialect] = ..., *,
                  event_id_prefix: Optional[str] = ..., first_event_seq: int = ...,
-                 messages: bool = ...) -> None: ...
+                 messages: bool = ...,
+                 constants: Optional[Mapping[str, Any]] = ...) -> None: ...
+    # constants (a Format's encoders only): this stream's values of constants the spec
+    # declares, written as JSON (tw_encoder_set_constant); ValueError for undeclared ones.
     # messages=True (WebSocket relays): one message per event, built by the core; encode(),
     # finish() and heartbeat() return a list of str instead of bytes: NDJSON lines without
     # their newline, SSE events as '{"event":...,"id":...,"data":...}' (event / id only when

@@ -39,7 +39,7 @@ relays, to replay those after a Last-Event-ID).
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Mapping, Optional, Tuple, Union
 
 from starlette.responses import StreamingResponse
 
@@ -67,7 +67,7 @@ def _event_ids(event_ids: EventIds) -> Tuple[Optional[str], int]:
     raise TypeError("event_ids must be None, a bool, a stream id str or (stream id, first seq)")
 
 
-def _encoder(source, format, id, model, event_ids, messages=False):
+def _encoder(source, format, id, model, event_ids, messages=False, constants=None):
     """The encoder of a relay of source (the source checked first)."""
     if not isinstance(source, (_native.Stream, _native.merge)):
         raise TypeError("source must be a tokenwire Stream or merge(), not %s"
@@ -79,14 +79,14 @@ def _encoder(source, format, id, model, event_ids, messages=False):
     dialect = source.dialect if isinstance(source, _native.Stream) else None
     return _native.Encoder(format, id=id, model=model, dialect=dialect,
                            event_id_prefix=prefix, first_event_seq=first_seq,
-                           messages=messages)
+                           messages=messages, constants=constants)
 
 
-def _relay(source, format, heartbeat, id, model, event_ids):
+def _relay(source, format, heartbeat, id, model, event_ids, constants):
     """(encoder, body): the encoder numbering the events, and the relay body."""
     if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
         raise ValueError("heartbeat must be >= 0 seconds or None")
-    encoder = _encoder(source, format, id, model, event_ids)
+    encoder = _encoder(source, format, id, model, event_ids, constants=constants)
     chunks = source._encoded(encoder, float(heartbeat or 0.0))
 
     async def body() -> AsyncIterator[bytes]:
@@ -109,10 +109,12 @@ def encode_stream(
     id: Optional[str] = None,
     model: Optional[str] = None,
     event_ids: EventIds = None,
+    constants: Optional[Mapping[str, Any]] = None,
 ) -> AsyncIterator[bytes]:
-    """The relay body as an async iterator of bytes (what sse_response streams); event_ids as
-    for sse_response."""
-    return _relay(source, format, heartbeat, id, model, event_ids)[1]
+    """The relay body as an async iterator of bytes (what sse_response streams); event_ids and
+    constants as for sse_response."""
+    return _relay(source, format, heartbeat, id, model, event_ids,
+                  dict(constants) if constants is not None else None)[1]
 
 
 class RelayResponse(StreamingResponse):
@@ -139,6 +141,7 @@ def sse_response(
     id: Optional[str] = None,
     model: Optional[str] = None,
     event_ids: EventIds = None,
+    constants: Optional[Mapping[str, Any]] = None,
 ) -> RelayResponse:
     """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
     'text', or a tokenwire.Format) with the headers streaming proxies need (a Format's follow
@@ -147,8 +150,14 @@ def sse_response(
     event_ids: None (default) or False: no ids. True: ids "<random stream id>:<seq>" from 0
     (uuid4 hex). "prefix": that stream id, from 0. (prefix, first_seq): from first_seq (a
     relay that continues a stream the browser resumes with Last-Event-ID "<prefix>:<n>" passes
-    (prefix, n + 1)). The returned response's stream_id is the stream id chosen."""
-    encoder, body = _relay(source, format, heartbeat, id, model, event_ids)
+    (prefix, n + 1)). The returned response's stream_id is the stream id chosen.
+
+    constants: with a Format, this relay's values of constants its spec declares (the task
+    id, the agent's name), e.g. constants={"agent": name}: the template stays compiled once,
+    each relay's encoder carries its own values. ValueError for a constant the spec does not
+    declare or a value json cannot write."""
+    encoder, body = _relay(source, format, heartbeat, id, model, event_ids,
+                           dict(constants) if constants is not None else None)
     hdrs = dict(encoder.headers)  # the core's list for the format
     if headers:
         hdrs.update((k.lower(), v) for k, v in headers.items())

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, List, Optional, Union
+from typing import Any, List, Mapping, Optional, Union
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -86,6 +86,7 @@ async def websocket_relay(
     id: Optional[str] = None,
     model: Optional[str] = None,
     event_ids: EventIds = None,
+    constants: Optional[Mapping[str, Any]] = None,
     close: bool = False,
 ) -> WebSocketRelay:
     """Relays source over websocket, one text message per event (see the module docstring),
@@ -93,8 +94,10 @@ async def websocket_relay(
     client disconnected. The websocket is accepted here unless the app already did (do it
     yourself to check auth first or to choose a subprotocol). close=True closes it (code 1000)
     after a relay that ended or was cancelled; by default it stays open for the app's next
-    exchange. Argument errors (format, event_ids, source) raise before anything is sent."""
-    encoder = _encoder(source, format, id, model, event_ids, messages=True)
+    exchange. event_ids and constants as for sse_response. Argument errors (format, event_ids,
+    constants, source) raise before anything is sent."""
+    encoder = _encoder(source, format, id, model, event_ids, messages=True,
+                       constants=dict(constants) if constants is not None else None)
     messages = source._encoded(encoder, 0.0)
     result = WebSocketRelay(encoder)
     if websocket.client_state == WebSocketState.CONNECTING:

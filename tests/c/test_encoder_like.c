@@ -96,3 +96,42 @@ TW_TEST(template_errors_always_carry_a_message) {
         CHECK_MSG(!strncmp(err.msg, "template: ", 10), "%s -> %.128s", bad[i], err.msg);
     }
 }
+
+TW_TEST(template_constants_per_stream) {
+    static const char spec[] =
+        "{\"constants\": {\"agent\": \"default\", \"task\": null},"
+        " \"events\": {\"text\": {\"event\": \"u\", \"data\": {\"a\": \"{constants.agent}\","
+        " \"t\": \"{constants.task}\", \"s\": \"task {constants.task} of {constants.agent}\"}}}}";
+    tw_error err = {0};
+    tw_encoder *proto = tw_encoder_new_template(spec, strlen(spec), NULL, &err), *e;
+    tw_event ev = text("x");
+    tw_buf out;
+    CHECK_MSG(proto != NULL, "%s", err.msg);
+    if (!proto) return;
+    e = tw_encoder_new_like(proto, NULL, NULL);
+    tw_buf_init(&out);
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "agent", 5, "\"writer\"", 8, &err), TW_OK);
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "task", 4, " { \"id\" : 7 } ", 14, &err), TW_OK);
+    CHECK_EQ_INT(tw_encoder_encode(e, &ev, &out), TW_OK);
+    CHECK_EQ_STR(out.data, out.len,
+                 "event: u\ndata: {\"a\":\"writer\",\"t\":{\"id\":7},"
+                 "\"s\":\"task {\\\"id\\\":7} of writer\"}\n\n");
+    tw_encoder_free(e);
+    /* The prototype keeps its defaults. */
+    e = tw_encoder_new_like(proto, NULL, NULL);
+    out.len = 0;
+    CHECK_EQ_INT(tw_encoder_encode(e, &ev, &out), TW_OK);
+    CHECK_EQ_STR(out.data, out.len,
+                 "event: u\ndata: {\"a\":\"default\",\"t\":null,\"s\":\"task null of default\"}\n\n");
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "nope", 4, "1", 1, &err), TW_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(err.msg, "unknown constant \"nope\"") != NULL, "%s", err.msg);
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "task", 4, "{", 1, &err), TW_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(err.msg, "not one JSON value") != NULL, "%s", err.msg);
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "task", 4, "1 2", 3, &err), TW_ERR_INVALID_ARG);
+    tw_encoder_free(e);
+    e = tw_encoder_new(TW_FORMAT_EVENTS, NULL, NULL);
+    CHECK_EQ_INT(tw_encoder_set_constant(e, "agent", 5, "1", 1, &err), TW_ERR_INVALID_ARG);
+    tw_encoder_free(e);
+    tw_encoder_free(proto);
+    tw_buf_free(&out);
+}

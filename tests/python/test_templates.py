@@ -65,6 +65,35 @@ def test_agent_processing_vocabulary_exact_bytes(app, mock):
     assert so_far.decode() == mock.expected_text(7)
 
 
+def test_per_stream_constants_without_compiling_again(app, mock):
+    evs, _ = decoded(mock, 3)
+    texts = [e.text for e in evs if e.type == "text"]
+    for agent in ("writer", 'quo"te'):
+        r = get(app, "/tpl/agent_update", chunks=3, agent=agent)
+        parsed = tw.SSEParser().feed(r.content)
+        assert {json.loads(p.data)["agent"] for p in parsed} == {agent}
+        assert [json.loads(p.data)["chunk"] for p in parsed[1:-1]] == texts
+    # The Format's own default is untouched by the relays above.
+    r = get(app, "/tpl/agent_update", chunks=2)
+    assert {json.loads(p.data)["agent"] for p in tw.SSEParser().feed(r.content)} == \
+        {"researcher"}
+
+
+def test_constants_checks():
+    f = tw.Format(SPECS["agent_update"])
+    e = tw.Encoder(f, constants={"agent": {"id": 7, "tags": ["a"]}})
+    assert e.encode(tw.Event("start")) == \
+        b'event: agent_processing_started\ndata: {"agent":{"id":7,"tags":["a"]}}\n\n'
+    with pytest.raises(ValueError, match='unknown constant "task"'):
+        tw.Encoder(f, constants={"task": 1})
+    with pytest.raises(ValueError, match="a constant is not JSON-serializable"):
+        tw.Encoder(f, constants={"agent": {1, 2}})
+    with pytest.raises(ValueError, match="constants belong to templates"):
+        tw.Encoder("events", constants={"agent": "x"})
+    with pytest.raises(TypeError):
+        tw.Encoder(f, constants=[("agent", "x")])
+
+
 def test_ndjson_chat_vocabulary_exact_bytes(app, mock):
     evs, usage = decoded(mock, 5)
     lines = [jd({"type": "chat", "content": e.text, "streaming": True})

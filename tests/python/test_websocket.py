@@ -64,8 +64,11 @@ def test_a_template_one_message_per_event_exact(app, mock):
                     "text": so_far.decode()}))
     with ws(app, "ws_agent") as conn:
         got, done = relay_once(conn, chunks=6)
+        # The same socket, this relay's own agent (a per-stream constant).
+        again, _ = relay_once(conn, chunks=6, constants={"agent": "writer"})
     assert got == want
     assert done["reason"] == "end" and done["messages"] == []
+    assert again == [m.replace('"agent":"researcher"', '"agent":"writer"') for m in want]
 
 
 def test_built_in_formats_with_event_ids_and_several_relays_on_one_socket(app, mock):

@@ -28,10 +28,16 @@ def fmt(name):
     return FORMATS.get(name, name)  # a vocabulary above, or a built-in format name
 
 
+def constants(request: Request):
+    """This request's agent (?agent=), a per-stream constant of the vocabularies."""
+    agent = request.query_params.get("agent")
+    return {"agent": agent} if agent is not None else None
+
+
 @app.get("/tpl/{name}")
 async def tpl(name: str, request: Request):
     return sse_response(upstream(request), format=fmt(name), heartbeat=None,
-                        event_ids=request.query_params.get("ids"))
+                        event_ids=request.query_params.get("ids"), constants=constants(request))
 
 
 @app.get("/agents/{name}")
@@ -90,7 +96,8 @@ async def ws(websocket: WebSocket, name: str):
         ids = prompt.get("ids")
         try:
             r = await websocket_relay(websocket, source, format=fmt(name),
-                                      event_ids=tuple(ids) if isinstance(ids, list) else ids)
+                                      event_ids=tuple(ids) if isinstance(ids, list) else ids,
+                                      constants=prompt.get("constants"))
         except Exception as exc:  # the tests check that nothing is raised
             WS_LOG.append({"raised": repr(exc)})
             raise
