@@ -155,6 +155,10 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
         /* The same framing as the events: the encoder gets agent_start / agent_complete
          * from the framer, never a source's END. */
         for (;;) {
+            if (enc->out.len >= TW_PY_ENCODED_STEP_BYTES) {
+                r = NR_EMPTY; /* hand this out first (backpressure) */
+                break;
+            }
             r = merge_next_raw(m, &i, &ev);
             if (r == NR_ERROR) {
                 merge_frame(m, i, ev, enc, 1);

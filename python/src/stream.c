@@ -221,7 +221,8 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
     case MODE_ENCODED: {
         EncoderObject *enc = it->enc;
         for (;;) {
-            r = tw_py_stream_next_raw(s, &ev);
+            r = enc->out.len >= TW_PY_ENCODED_STEP_BYTES ? NR_EMPTY
+                                                         : tw_py_stream_next_raw(s, &ev);
             if (r == NR_ERROR) goto fail;
             if (r == NR_EVENT) {
                 if (tw_py_encoder_encode(enc, ev) < 0) goto fail;

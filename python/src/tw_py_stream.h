@@ -26,6 +26,12 @@
 /* What one step of a consumer hands out: an Event, a text delta, a list of Events, encoded
  * bytes; FINAL: nothing until the end, then the summary; SKIP: None per chunk consumed. */
 enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED, MODE_FINAL, MODE_SKIP };
+/* An encoded step hands out what it encoded once it reaches this many bytes, even while more
+ * events are queued: the relay sends that before it takes more, so one step holds a bounded
+ * amount of output however fast the upstream is, and a slow reader leaves the events in the
+ * engine's bounded queue (backpressure pauses the upstream). */
+#define TW_PY_ENCODED_STEP_BYTES (64 * 1024)
+
 /* The outcome of one step: a value, nothing yet (park), the end, an exception (raised). */
 enum { POP_VALUE = 0, POP_EMPTY, POP_END, POP_ERROR };
 /* The outcome of taking one raw event from a stream (NR_ERROR: a callback raised). */

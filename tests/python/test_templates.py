@@ -2,6 +2,7 @@
 FastAPI app under uvicorn (helpers/relay_app.py) and read back with httpx; the bytes are
 checked against the spec, written out here independently from the events tokenwire decodes
 for the same request."""
+import asyncio
 import json
 
 import httpx
@@ -215,3 +216,26 @@ def test_relay_helpers_take_a_format_in_process(mock, run):
     assert "".join(l["content"] for l in lines[:-1]) == mock.expected_text(4)
     assert lines[-1]["type"] == "done" and lines[-1]["usage"]["output_tokens"] == 4
     assert resp.media_type == "application/x-ndjson" and resp.stream_id == "x"
+
+
+def test_a_relay_step_is_bounded_however_fast_the_upstream(mock, run):
+    """Each chunk a relay hands out stops at ~64 KiB (TW_PY_ENCODED_STEP_BYTES) even when
+    more is queued: what a relay holds between two sends stays bounded."""
+    c = tw.Client(base_url=mock.base, max_retries=0)
+    f = tw.Format(SPECS["chat_ndjson"])
+
+    async def main():
+        s = c.stream("POST", "/v1/chat/completions?chunks=20000&split=coalesce", json=BODY)
+        # Nothing read yet: the engine queues up to its watermark (1 MiB) and pauses; a step
+        # could then take all of that at once.
+        for _ in range(1000):
+            if c.stats()["paused_streams"]:
+                break
+            await asyncio.sleep(0.005)  # polling the engine's counter, the condition itself
+        assert c.stats()["paused_streams"] == 1
+        return [ch async for ch in encode_stream(s, f, heartbeat=None)]
+
+    chunks = run(main())
+    lines = [json.loads(l) for l in b"".join(chunks).splitlines()]
+    assert "".join(l["content"] for l in lines[:-1]) == mock.expected_text(20000)
+    assert max(len(ch) for ch in chunks) < 64 * 1024 + 1024

@@ -4,6 +4,7 @@ or tokenwire.Format, ids in the messages, cancel and ping messages, a client tha
 mid-stream cancelling the upstream (the mock's stats show it) and raising nothing in the app,
 auth before accept, several relays on one socket."""
 import json
+import socket
 
 import httpx
 import pytest
@@ -222,3 +223,85 @@ def test_encoder_messages_mode():
     t = tw.Encoder("text", messages=True)
     assert t.encode(tw.Event("text", text="line\n")) == ["line\n"]
     assert t.encode(tw.Event("usage", input_tokens=1)) == []
+
+
+class RawClient:
+    """A WebSocket client on a socket it reads only when asked (websockets' sans-I/O
+    protocol): the threaded client reads the socket whatever its max_queue, so it cannot
+    stand for a slow reader."""
+
+    def __init__(self, url):
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        self.sock.settimeout(30)
+        self.sock.connect((host, int(port)))
+        self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        self.proto.send_request(self.proto.connect())
+        self._flush()
+        self.pending = []
+        while self.proto.handshake_exc is None and not self._events():
+            self._read()
+        assert self.proto.handshake_exc is None, self.proto.handshake_exc
+        self.pending = [e for e in self.pending if hasattr(e, "data")]  # drop the response
+
+    def _flush(self):
+        for chunk in self.proto.data_to_send():
+            self.sock.sendall(chunk)
+
+    def _read(self):
+        data = self.sock.recv(65536)
+        assert data, "connection closed"
+        self.proto.receive_data(data)
+        self._flush()  # pongs, close replies
+
+    def _events(self):
+        self.pending += self.proto.events_received()
+        return self.pending
+
+    def send(self, text):
+        self.proto.send_text(text.encode())
+        self._flush()
+
+    def recv(self):
+        while not self._events():
+            self._read()
+        return self.pending.pop(0).data.decode()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_slow_client_pauses_the_upstream_and_loses_nothing(app, mock):
+    """A client that does not read: the socket's buffers fill, send() waits, the relay stops
+    reading its stream and the engine pauses the transfer (paused_streams); once the client
+    reads, every message arrives, in order (ids consecutive)."""
+    # ~2 KiB per token: 4,000 tokens are more than the sockets' buffers and the engine's
+    # queue (1 MiB) hold.
+    chunks, word = 4000, "w" * 2000
+    conn = RawClient(app[1] + "/ws/events?token=ok")
+    try:
+        conn.send(json.dumps({"chunks": chunks, "text": word, "ids": "b"}))
+        with httpx.Client(timeout=30) as h:
+            paused = 0
+            for _ in range(500):  # bounded: each stats round trip is the wait
+                paused = h.get(app[0] + "/engine_stats").json()["paused_streams"]
+                if paused:
+                    break
+        assert paused >= 1
+        got, done = [], None
+        while done is None:
+            obj = json.loads(conn.recv())
+            if obj.get("type") == "relay_done":
+                done = obj
+            else:
+                got.append(obj)
+    finally:
+        conn.close()
+    assert done["reason"] == "end"
+    assert [o["id"] for o in got] == ["b:%d" % i for i in range(len(got))]
+    text = "".join(o["data"].get("text", "") for o in got if o["event"] == "agent_chunk")
+    assert text == mock.expected_text(chunks, word)

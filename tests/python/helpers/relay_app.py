@@ -62,6 +62,11 @@ async def peek(name: str, request: Request):
     return resp
 
 
+@app.get("/engine_stats")
+async def engine_stats():
+    return client.stats()
+
+
 # What the WebSocket relays returned (or raised), for the tests to read back.
 WS_LOG = []
 
@@ -85,8 +90,9 @@ async def ws(websocket: WebSocket, name: str):
         except WebSocketDisconnect:
             return
         params = {"chunks": str(prompt.get("chunks", 5))}
-        if "delay_ms" in prompt:
-            params["delay_ms"] = str(prompt["delay_ms"])
+        for k in ("delay_ms", "text"):
+            if k in prompt:
+                params[k] = str(prompt[k])
         if prompt.get("agents"):
             source = tw.merge({a: client.stream("POST", "/v1/chat/completions", json=BODY,
                                                 params=dict(params, chunks=str(n)))
