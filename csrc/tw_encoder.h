@@ -188,7 +188,8 @@ TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out)
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
 /**
  * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats; nothing for ndjson
- * and text, nor in messages mode. Allowed at any point, also after finish. @return TW_OK, TW_ERR_INVALID_ARG,
+ * and text, nor in messages mode. Allowed at any point, also after finish.
+ * @return TW_OK, TW_ERR_INVALID_ARG,
  * TW_ERR_NOMEM. Thread: owner. Ownership: out is the caller's.
  */
 TW_API tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out);

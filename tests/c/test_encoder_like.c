@@ -46,7 +46,8 @@ TW_TEST(encoder_like_copies_a_template_with_fresh_state) {
     out.len = 0;
     /* b starts anew (seq, text so far) and carries its own options. */
     CHECK_EQ_INT(tw_encoder_encode(b, &ev, &out), TW_OK);
-    CHECK_EQ_STR(out.data, out.len, "id: s:5\nevent: u\ndata: {\"a\":\"r\",\"so\":\"hi\",\"n\":0}\n\n");
+    CHECK_EQ_STR(out.data, out.len,
+                 "id: s:5\nevent: u\ndata: {\"a\":\"r\",\"so\":\"hi\",\"n\":0}\n\n");
     CHECK(tw_encoder_headers(b) == tw_encoder_headers(proto));
     tw_encoder_free(a);
     tw_encoder_free(b);
@@ -122,7 +123,8 @@ TW_TEST(template_constants_per_stream) {
     out.len = 0;
     CHECK_EQ_INT(tw_encoder_encode(e, &ev, &out), TW_OK);
     CHECK_EQ_STR(out.data, out.len,
-                 "event: u\ndata: {\"a\":\"default\",\"t\":null,\"s\":\"task null of default\"}\n\n");
+                 "event: u\ndata: {\"a\":\"default\",\"t\":null,"
+                 "\"s\":\"task null of default\"}\n\n");
     CHECK_EQ_INT(tw_encoder_set_constant(e, "nope", 4, "1", 1, &err), TW_ERR_INVALID_ARG);
     CHECK_MSG(strstr(err.msg, "unknown constant \"nope\"") != NULL, "%s", err.msg);
     CHECK_EQ_INT(tw_encoder_set_constant(e, "task", 4, "{", 1, &err), TW_ERR_INVALID_ARG);

@@ -77,7 +77,8 @@ TW_TEST(messages_sse_template_with_ids) {
     static const char spec[] =
         "{\"events\": {\"text\": {\"event\": \"agent_processing_update\", \"data\":"
         " {\"chunk\": \"{text}\", \"length\": \"{length}\"}}, \"start\": {\"data\": [1]}},"
-        " \"finish\": {\"event\": \"agent_processing_complete\", \"data\": {\"t\": \"{text_so_far}\"}}}";
+        " \"finish\": {\"event\": \"agent_processing_complete\","
+        " \"data\": {\"t\": \"{text_so_far}\"}}}";
     tw_event evs[3] = {ev_of(TW_EV_START), text("hé"), text("!")};
     tw_encoder_opts o = opts("p");
     tw_error err = {0};
@@ -90,11 +91,13 @@ TW_TEST(messages_sse_template_with_ids) {
     CHECK_EQ_INT(n, 4);
     CHECK_EQ_STR(m, strlen(m),
                  "{\"id\":\"p:0\",\"data\":[1]}|"
-                 "{\"event\":\"agent_processing_update\",\"id\":\"p:1\",\"data\":{\"chunk\":\"hé\","
+                 "{\"event\":\"agent_processing_update\",\"id\":\"p:1\","
+                 "\"data\":{\"chunk\":\"hé\","
                  "\"length\":3}}|"
                  "{\"event\":\"agent_processing_update\",\"id\":\"p:2\",\"data\":{\"chunk\":\"!\","
                  "\"length\":4}}|"
-                 "{\"event\":\"agent_processing_complete\",\"id\":\"p:3\",\"data\":{\"t\":\"hé!\"}}");
+                 "{\"event\":\"agent_processing_complete\",\"id\":\"p:3\","
+                 "\"data\":{\"t\":\"hé!\"}}");
     free(m);
     tw_encoder_free(e);
 }
