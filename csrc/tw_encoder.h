@@ -74,6 +74,18 @@ typedef struct tw_encoder_opts {
      * one per event written. text carries no ids. */
     const char *event_id_prefix;
     uint64_t first_event_seq;
+    /* One message per event, for WebSocket relays (0: the format's byte stream). Each event
+     * the encoder writes (encode, finish) becomes one whole message, appended to out back to
+     * back, its length recorded for tw_encoder_message_lens:
+     *   NDJSON framing (ndjson, ndjson templates): the JSON line without its "\n" (with
+     *     "event_id" inside when event ids are on);
+     *   SSE framing (openai, events, ai-sdk, SSE templates): {"event":NAME,"id":ID,"data":DATA}
+     *     with event and id only when the SSE event has them, DATA the data as JSON when it is
+     *     JSON, else a JSON string ("[DONE]"); comment blocks (a recoverable error in openai /
+     *     ai-sdk) are not messages;
+     *   text: each text delta as it is (not JSON).
+     * tw_encoder_heartbeat then writes nothing (a WebSocket pings on its own). */
+    int messages;
 } tw_encoder_opts;
 
 /** Fills defaults (all NULL / 0). @param o NULL is a no-op. Thread: any. */
@@ -113,9 +125,49 @@ TW_API uint64_t tw_encoder_next_event_seq(const tw_encoder *e);
 TW_API tw_encoder *tw_encoder_new_template(const char *spec, size_t len,
                                            const tw_encoder_opts *opts, tw_error *err);
 
+/**
+ * A new encoder that writes what proto writes: the same format, or a copy of proto's compiled
+ * template (so a spec is compiled once, e.g. when an app starts, and each relay gets its own
+ * encoder without parsing it again). Per-stream state (seq, text so far, ids) starts anew.
+ * @param proto not NULL; only read (threads may copy one proto at once while none encodes
+ * with it). @param opts as for tw_encoder_new (NULL for defaults; strings copied).
+ * @param err optional. @return the encoder or NULL (TW_ERR_INVALID_ARG, TW_ERR_NOMEM).
+ * Thread: any. Ownership: free with tw_encoder_free; proto stays the caller's.
+ */
+TW_API tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *opts,
+                                       tw_error *err);
+
+/**
+ * Gives a constant of a template encoder its value for this stream (a task id, the agent's
+ * name): the spec declares the constant under "constants" (its value there is the default),
+ * so the template is compiled once and each stream's encoder (tw_encoder_new_like) sets its
+ * own. Slots written after the call use the new value.
+ * @param e a template encoder. @param name the constant's name, name_len bytes.
+ * @param json one JSON value, json_len bytes (compacted here; e.g. "\"task-7\"" or "42").
+ * @param err optional: names the problem.
+ * @return TW_OK; TW_ERR_INVALID_ARG (NULL, not a template, a constant the spec does not
+ * declare, not one JSON value); TW_ERR_NOMEM (the old value kept).
+ * Thread: owner. Ownership: the strings are copied.
+ */
+TW_API tw_code tw_encoder_set_constant(tw_encoder *e, const char *name, size_t name_len,
+                                       const char *json, size_t json_len, tw_error *err);
+
 /** The HTTP response headers of this encoder's output (as tw_format_headers; a template's
  * follow its framing). Static array. Thread: any. */
 TW_API const char *const *tw_encoder_headers(const tw_encoder *e);
+
+/**
+ * Messages mode (tw_encoder_opts.messages): the lengths of the messages written since the last
+ * tw_encoder_messages_clear, in order; the bytes appended to out meanwhile are exactly these
+ * messages back to back (whatever tw_buf each call appended to). A failed call records none.
+ * @param e NULL gives NULL and 0. @param n receives the count (may be NULL).
+ * @return borrowed array, valid until the next call on e (NULL when none was ever written).
+ * Thread: owner. Ownership: the encoder's.
+ */
+TW_API const size_t *tw_encoder_message_lens(const tw_encoder *e, size_t *n);
+/** Forgets the recorded message lengths, once the caller took the messages. NULL: no-op.
+ * Thread: owner. */
+TW_API void tw_encoder_messages_clear(tw_encoder *e);
 
 /** Frees an encoder. NULL is a no-op. Thread: owner. */
 TW_API void tw_encoder_free(tw_encoder *e);
@@ -135,8 +187,9 @@ TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out)
  */
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
 /**
- * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats, nothing for ndjson
- * and text. Allowed at any point, also after finish. @return TW_OK, TW_ERR_INVALID_ARG,
+ * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats; nothing for ndjson
+ * and text, nor in messages mode. Allowed at any point, also after finish.
+ * @return TW_OK, TW_ERR_INVALID_ARG,
  * TW_ERR_NOMEM. Thread: owner. Ownership: out is the caller's.
  */
 TW_API tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out);

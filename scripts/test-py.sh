@@ -21,7 +21,7 @@ VPY="$VENV/bin/python"
 "$VPY" -m pip install -q --disable-pip-version-check \
     "pytest>=7" "hypothesis>=6" "psutil>=5" \
     "fastapi>=0.100" "uvicorn>=0.23" "uvloop>=0.17" "httpx>=0.24" "httpx-sse>=0.4" \
-    "gunicorn>=21" \
+    "gunicorn>=21" "websockets>=12" \
     "openai>=1.0" "anthropic>=0.20"
 # The package itself, built from this checkout (setup.py compiles csrc/ + python/src/).
 TW_WERROR=1 "$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall \

@@ -348,7 +348,10 @@ static tw_code compile(tpl_state *t, const char *spec, size_t len, tw_error *err
             } else {
                 t->ndjson = TW__IS(s, "ndjson");
             }
-        } else if (TW__IS(k, "constants") && tw_json_obj_begin(j, &v, &eit)) {
+        } else if (TW__IS(k, "constants") && !tw_json_obj_begin(j, &v, &eit)) {
+            tw__err(err, TW_ERR_INVALID_ARG, "template: \"constants\" is an object");
+            rc = TW_ERR_INVALID_ARG;
+        } else if (TW__IS(k, "constants")) {
             while (rc == TW_OK && tw_json_obj_next(j, &eit, &k, &c)) {
                 tw_str raw;
                 char **names = realloc(t->const_names, (t->n_consts + 1) * sizeof *names);
@@ -392,6 +395,9 @@ static tw_code compile(tpl_state *t, const char *spec, size_t len, tw_error *err
     if (rc) goto done;
     /* Pass 2: the entries. */
     if (tw_json_rewind(j, &root) != TW_OK || !tw_json_obj_begin(j, &root, &it)) {
+        /* Pass 1 stopped early: the document is cut short or malformed past its start. */
+        tw__errf(err, TW_ERR_INVALID_ARG, "template: malformed JSON (%s)",
+                 tw_json_error_message(j));
         rc = TW_ERR_INVALID_ARG;
         goto done;
     }
@@ -492,9 +498,12 @@ static tw_code put_field(tw_encoder *e, tpl_state *t, const op *o, const tw_even
     case F_CONST: {
         const tw_buf *c = &t->const_json[o->arg];
         if (o->kind == OP_JSON) return tw__put(out, c->data, c->len);
-        /* As text: a string constant without its quotes, anything else as written. */
+        /* As text: a string constant without its quotes (already escaped), anything else
+         * as its JSON text escaped (it sits inside a string: {"id":7} needs its quotes
+         * escaped). */
         if (c->len >= 2 && c->data[0] == '"') return tw__put(out, c->data + 1, c->len - 2);
-        return tw__put(out, c->data, c->len);
+        s = (tw_str){c->data, c->len};
+        break;
     }
     default: break;
     }
@@ -561,6 +570,73 @@ void tw__template_free(tw_encoder *e) {
     tw_buf_free(&t->tmp);
     free(t);
     e->state = NULL;
+}
+
+/* A fresh copy of src's compiled program for dst (tw_encoder_new_like): the program is copied,
+ * the per-stream values (seq, summary) start anew. On failure dst->state is what
+ * tw__template_free releases. */
+tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src) {
+    const tpl_state *s = src->state;
+    tpl_state *t = calloc(1, sizeof *t);
+    if (!t) return TW_ERR_NOMEM;
+    dst->state = t;
+    dst->sse = src->sse;
+    t->ndjson = s->ndjson;
+    memcpy(t->on, s->on, sizeof t->on);
+    t->finish = s->finish;
+    t->merge_floor = s->merge_floor;
+    if (!(t->sum = tw_summary_new(1, 0))) return TW_ERR_NOMEM;
+    if (s->n_ops) {
+        if (!(t->ops = malloc(s->n_ops * sizeof *t->ops))) return TW_ERR_NOMEM;
+        memcpy(t->ops, s->ops, s->n_ops * sizeof *t->ops);
+        t->n_ops = t->cap_ops = s->n_ops;
+    }
+    if (tw_buf_append(&t->lits, s->lits.data, s->lits.len)) return TW_ERR_NOMEM;
+    if (s->n_consts) {
+        t->const_names = calloc(s->n_consts, sizeof *t->const_names);
+        t->const_json = calloc(s->n_consts, sizeof *t->const_json);
+        if (!t->const_names || !t->const_json) return TW_ERR_NOMEM;
+        for (size_t i = 0; i < s->n_consts; i++) {
+            tw_buf_init(&t->const_json[i]);
+            t->n_consts = i + 1; /* counted first: freed with the rest on failure */
+            t->const_names[i] = tw__strndup(s->const_names[i], strlen(s->const_names[i]));
+            if (!t->const_names[i] ||
+                tw_buf_append(&t->const_json[i], s->const_json[i].data, s->const_json[i].len))
+                return TW_ERR_NOMEM;
+        }
+    }
+    return TW_OK;
+}
+
+tw_code tw__template_set_constant(tw_encoder *e, tw_str name, tw_str json, tw_error *err) {
+    tpl_state *t = e->state;
+    tw_buf v;
+    const char *why = NULL;
+    tw_code rc;
+    for (size_t i = 0; i < t->n_consts; i++) {
+        if (strlen(t->const_names[i]) != name.len || memcmp(t->const_names[i], name.ptr, name.len))
+            continue;
+        /* Compacted: a value goes on one SSE data line like the spec's own. */
+        tw_buf_init(&v);
+        rc = tw__json_compact(&v, json.ptr, json.len, &why);
+        if (rc) {
+            tw_buf_free(&v);
+            if (rc == TW_ERR_JSON)
+                tw__errf(err, TW_ERR_INVALID_ARG, "template: constant \"%.*s\" is not one JSON "
+                         "value (%s)", (int)(name.len > 40 ? 40 : name.len), name.ptr,
+                         why ? why : "malformed");
+            else
+                tw__err(err, rc, "out of memory setting a constant");
+            return rc == TW_ERR_JSON ? TW_ERR_INVALID_ARG : rc;
+        }
+        tw_buf_free(&t->const_json[i]);
+        t->const_json[i] = v;
+        return TW_OK;
+    }
+    tw__errf(err, TW_ERR_INVALID_ARG, "template: unknown constant \"%.*s\" (a constant is "
+             "declared under \"constants\" in the spec)", (int)(name.len > 40 ? 40 : name.len),
+             name.ptr);
+    return TW_ERR_INVALID_ARG;
 }
 
 tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_error *err) {

@@ -105,6 +105,7 @@ static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_er
 tw_encoder *tw_encoder_new_template(const char *spec, size_t len, const tw_encoder_opts *opts,
                                     tw_error *err) {
     tw_encoder *e;
+    tw_error why = {0}; /* the compiler's reason, whatever err held before */
     tw_code rc;
     if (!spec) {
         tw__err(err, TW_ERR_INVALID_ARG, "template: a spec is required");
@@ -112,9 +113,11 @@ tw_encoder *tw_encoder_new_template(const char *spec, size_t len, const tw_encod
     }
     e = encoder_alloc(TW__FORMAT_TEMPLATE, opts, err);
     if (!e) return NULL;
-    rc = tw__template_compile(e, spec, len, err);
+    rc = tw__template_compile(e, spec, len, &why);
     if (rc) {
-        if (rc == TW_ERR_NOMEM) tw__err(err, rc, "out of memory compiling a template");
+        if (rc == TW_ERR_NOMEM) tw__err(&why, rc, "out of memory compiling a template");
+        else if (why.code == TW_OK) tw__err(&why, rc, "template: invalid spec");
+        if (err) *err = why;
         tw_encoder_free(e);
         return NULL;
     }
@@ -150,6 +153,7 @@ static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_er
             if (!(e->id_prefix = tw__strndup(opts->event_id_prefix, n))) goto nomem;
         }
         e->next_seq = opts->first_event_seq;
+        e->messages = opts->messages != 0;
     }
     return e;
 nomem:
@@ -176,12 +180,45 @@ tw_encoder *tw_encoder_new(tw_format f, const tw_encoder_opts *opts, tw_error *e
     return e;
 }
 
+tw_encoder *tw_encoder_new_like(const tw_encoder *proto, const tw_encoder_opts *opts,
+                                tw_error *err) {
+    tw_encoder *e;
+    if (!proto) {
+        tw__err(err, TW_ERR_INVALID_ARG, "a prototype encoder is required");
+        return NULL;
+    }
+    if (proto->format != TW__FORMAT_TEMPLATE) return tw_encoder_new(proto->format, opts, err);
+    e = encoder_alloc(TW__FORMAT_TEMPLATE, opts, err);
+    if (!e) return NULL;
+    if (tw__template_copy(e, proto) != TW_OK) {
+        tw_encoder_free(e);
+        tw__err(err, TW_ERR_NOMEM, "out of memory copying a template");
+        return NULL;
+    }
+    if (err) tw__err(err, TW_OK, "");
+    return e;
+}
+
+tw_code tw_encoder_set_constant(tw_encoder *e, const char *name, size_t name_len,
+                                const char *json, size_t json_len, tw_error *err) {
+    if (!e || !name || (!json && json_len)) {
+        tw__err(err, TW_ERR_INVALID_ARG, "set_constant: NULL argument");
+        return TW_ERR_INVALID_ARG;
+    }
+    if (e->format != TW__FORMAT_TEMPLATE) {
+        tw__err(err, TW_ERR_INVALID_ARG, "constants belong to templates (tw_encoder_new_template)");
+        return TW_ERR_INVALID_ARG;
+    }
+    return tw__template_set_constant(e, (tw_str){name, name_len}, (tw_str){json, json_len}, err);
+}
+
 void tw_encoder_free(tw_encoder *e) {
     if (!e) return;
     if (formats[e->format].free) formats[e->format].free(e);
     free(e->opt_id);
     free(e->opt_model);
     free(e->id_prefix);
+    free(e->msg_lens);
     tw_buf_free(&e->scratch);
     free(e);
 }
@@ -246,28 +283,36 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
 uint64_t tw_encoder_next_event_seq(const tw_encoder *e) { return e ? e->next_seq : 0; }
 
 tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
-    size_t start;
+    size_t start, n_msgs;
     tw_code rc;
     if (!e || !ev || !out || (int)ev->type <= 0 || ev->type >= TW_EV__LAST)
         return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_ERR_CLOSED;
     start = out->len;
+    n_msgs = e->n_msgs;
     rc = formats[e->format].encode(e, ev, out);
     if (!rc) rc = add_ids(e, out, start);
-    if (rc) out->len = start;
+    if (!rc && e->messages) rc = tw__to_messages(e, out, start);
+    if (rc) {
+        out->len = start;
+        e->n_msgs = n_msgs;
+    }
     return rc;
 }
 
 tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
-    size_t start;
+    size_t start, n_msgs;
     tw_code rc = TW_OK;
     if (!e || !out) return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_OK;
     start = out->len;
+    n_msgs = e->n_msgs;
     if (formats[e->format].finish) rc = formats[e->format].finish(e, out);
     if (!rc) rc = add_ids(e, out, start);
+    if (!rc && e->messages) rc = tw__to_messages(e, out, start);
     if (rc) {
         out->len = start; /* not finished: the caller may retry after freeing memory */
+        e->n_msgs = n_msgs;
         return rc;
     }
     e->finished = 1;
@@ -276,5 +321,6 @@ tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
 
 tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
-    return e->sse ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
+    /* A WebSocket keeps itself alive (ping frames): no message. */
+    return e->sse && !e->messages ? TW__PUT(out, ": keepalive\n\n") : TW_OK;
 }

@@ -44,7 +44,10 @@ struct tw_encoder {
     int sse;           /* framed as SSE events (ids, heartbeats): from the format or template */
     char *id_prefix;   /* tw_encoder_opts.event_id_prefix, or NULL: no event ids */
     uint64_t next_seq; /* the sequence number of the next event id */
-    tw_buf scratch;    /* add_ids' rewrite buffer */
+    tw_buf scratch;    /* add_ids' and tw__to_messages' rewrite buffer */
+    int messages;      /* tw_encoder_opts.messages: one message per event (messages.c) */
+    size_t *msg_lens;  /* the lengths of the messages written since the last clear */
+    size_t n_msgs, cap_msgs;
     void *state; /* openai / events / ai-sdk state; NULL for ndjson and text */
 };
 
@@ -97,6 +100,10 @@ char *tw__strndup(const char *s, size_t n);
 /** 1 when the two strings are byte-equal (absent equals empty). */
 int tw__str_eq(tw_str a, const char *b, size_t blen);
 
+/** Messages mode: rewrites what was appended to out since start as whole messages and records
+ * their lengths (messages.c). On failure out and the lengths are the caller's to roll back. */
+tw_code tw__to_messages(tw_encoder *e, tw_buf *out, size_t start);
+
 /* ---- the formats with state ---------------------------------------------------------------- */
 
 tw_code tw__openai_init(tw_encoder *e);
@@ -118,6 +125,8 @@ void tw__ai_sdk_free(tw_encoder *e);
 #define TW__FORMAT_TEMPLATE TW_FORMAT__LAST
 
 tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_error *err);
+tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src);
+tw_code tw__template_set_constant(tw_encoder *e, tw_str name, tw_str json, tw_error *err);
 tw_code tw__template_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
 tw_code tw__template_finish(tw_encoder *e, tw_buf *out);
 void tw__template_free(tw_encoder *e);

@@ -177,6 +177,13 @@ PyObject *tw_py_Consumer_heartbeat(ConsumerObject *c, PyObject *Py_UNUSED(ignore
     Py_RETURN_NONE;
 }
 
+int tw_py_consumer_busy(ConsumerObject *c) {
+    if (!c->waiter) return 0;
+    if (!future_done(c->waiter)) return 1;
+    Py_DECREF(tw_py_consumer_unpark(c));
+    return 0;
+}
+
 /* The awaitable for one step: done at once when something is available, else a Future. */
 static PyObject *consumer_step(ConsumerObject *c, int mode, StreamIterObject *it) {
     PyObject *v, *loop = NULL, *fut = NULL, *r, *cb;
@@ -320,12 +327,6 @@ PyObject *tw_py_encoded_view(ConsumerObject *c, PyObject *args, PyObject *kwargs
         return NULL;
     }
     return tw_py_iter_new(c, MODE_ENCODED, (EncoderObject *)enc, hb);
-}
-
-PyObject *tw_py_encoder_take(EncoderObject *enc) {
-    PyObject *r = PyBytes_FromStringAndSize(enc->out.data, (Py_ssize_t)enc->out.len);
-    enc->out.len = 0;
-    return r;
 }
 
 /*==============================================================================================

@@ -1,7 +1,8 @@
 /*
  * encoder.c - tokenwire.Encoder: normalized events to downstream bytes in one of the core's
  * formats (openai, events, ai-sdk, ndjson, text), optionally with event ids for resumable
- * relays (tw_encoder_opts.event_id_prefix / first_event_seq: written by the core).
+ * relays (tw_encoder_opts.event_id_prefix / first_event_seq: written by the core), or in an
+ * app's own vocabulary (a tokenwire.Format: a copy of its compiled template).
  */
 #include "tw_py.h"
 
@@ -14,20 +15,58 @@ int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
     return 0;
 }
 
+/* constants={name: value}: this stream's values of the template's constants (the spec
+ * declares them), each written as JSON. @return 0 or -1 (ValueError / TypeError raised). */
+static int set_constants(EncoderObject *self, PyObject *consts) {
+    PyObject *name, *value;
+    Py_ssize_t pos = 0;
+    if (!PyDict_Check(consts)) {
+        PyErr_Format(PyExc_TypeError, "constants must be a dict, not %.100s",
+                     Py_TYPE(consts)->tp_name);
+        return -1;
+    }
+    while (PyDict_Next(consts, &pos, &name, &value)) {
+        PyObject *text;
+        const char *n, *j;
+        Py_ssize_t nl, jl;
+        tw_error err = {0};
+        tw_code c;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "constants names must be str");
+            return -1;
+        }
+        if (!(n = PyUnicode_AsUTF8AndSize(name, &nl))) return -1;
+        if (!(text = tw_py_json_text(value, "a constant"))) return -1;
+        if (!(j = PyUnicode_AsUTF8AndSize(text, &jl))) {
+            Py_DECREF(text);
+            return -1;
+        }
+        c = tw_encoder_set_constant(self->enc, n, (size_t)nl, j, (size_t)jl, &err);
+        Py_DECREF(text);
+        if (c != TW_OK) {
+            tw_py_raise_code(c, &err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"format", "id", "model", "dialect", "event_id_prefix",
-                             "first_event_seq", NULL};
-    PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL;
+                             "first_event_seq", "messages", "constants", NULL};
+    PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL, *consts = Py_None;
+    int messages = 0;
     const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OO:Encoder", kwlist, &fmt, &id,
-                                     &model, &dialect, &prefix, &first))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOpO:Encoder", kwlist, &fmt, &id,
+                                     &model, &dialect, &prefix, &first, &messages, &consts))
         return NULL;
-    if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
+    if (PyObject_TypeCheck(fmt, &Format_Type)) f = (tw_format)0;
+    else if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
     if (dialect != Py_None && !(dl = (tw_dialect)tw_py_dialect_arg(dialect))) return NULL;
     tw_encoder_opts_init(&o);
     if (prefix != Py_None) {
@@ -59,16 +98,27 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     self = (EncoderObject *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     tw_buf_init(&self->out);
-    self->format = (int)f;
+    /* A name is kept canonical (aliases resolved), a Format as given. */
+    self->format_obj = f ? PyUnicode_InternFromString(tw_format_name(f)) : Py_NewRef(fmt);
+    if (!self->format_obj) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->event_id_prefix = Py_NewRef(prefix);
     o.id = id;
     o.model = model;
+    o.messages = self->messages = messages;
     /* The source dialect decides what an event index means (None: content-block position). */
     o.index_is_choice = tw_dialect_indexes_choices(dl);
-    self->enc = tw_encoder_new(f, &o, &err);
+    self->enc = f ? tw_encoder_new(f, &o, &err)
+                  : tw_encoder_new_like(((FormatObject *)fmt)->proto, &o, &err);
     if (!self->enc) {
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
+    }
+    if (consts != Py_None && set_constants(self, consts) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
     return (PyObject *)self;
 }
@@ -77,14 +127,34 @@ static void Encoder_dealloc(EncoderObject *self) {
     tw_encoder_free(self->enc);
     tw_buf_free(&self->out);
     Py_XDECREF(self->event_id_prefix);
+    Py_XDECREF(self->format_obj);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *take_out(EncoderObject *self) {
-    PyObject *r = PyBytes_FromStringAndSize(self->out.data, (Py_ssize_t)self->out.len);
-    self->out.len = 0;
+PyObject *tw_py_encoder_take(EncoderObject *enc) {
+    PyObject *r;
+    const size_t *lens;
+    size_t n, at = 0;
+    if (!enc->messages) {
+        r = PyBytes_FromStringAndSize(enc->out.data, (Py_ssize_t)enc->out.len);
+        enc->out.len = 0;
+        return r;
+    }
+    /* One str per message: the core wrote them back to back and recorded their lengths. */
+    lens = tw_encoder_message_lens(enc->enc, &n);
+    r = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; r && i < n; i++) {
+        PyObject *m = PyUnicode_DecodeUTF8(enc->out.data + at, (Py_ssize_t)lens[i], "replace");
+        if (!m) Py_CLEAR(r);
+        else PyList_SET_ITEM(r, (Py_ssize_t)i, m);
+        at += lens[i];
+    }
+    tw_encoder_messages_clear(enc->enc);
+    enc->out.len = 0;
     return r;
 }
+
+static PyObject *take_out(EncoderObject *self) { return tw_py_encoder_take(self); }
 
 static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
     PyObject *seq, *r = NULL;
@@ -110,7 +180,10 @@ static PyObject *Encoder_encode(EncoderObject *self, PyObject *events) {
     }
     r = take_out(self);
 cleanup:
-    if (!r) self->out.len = 0;
+    if (!r) {
+        self->out.len = 0;
+        tw_encoder_messages_clear(self->enc);
+    }
     Py_DECREF(seq);
     return r;
 }
@@ -127,27 +200,25 @@ static PyObject *Encoder_heartbeat(EncoderObject *self, PyObject *Py_UNUSED(igno
     return take_out(self);
 }
 
+/* The headers say it for a template too (its framing): content-type comes first. */
 static PyObject *Encoder_get_content_type(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_content_type((tw_format)self->format));
+    return PyUnicode_FromString(tw_encoder_headers(self->enc)[1]);
 }
 
 static PyObject *Encoder_get_headers(EncoderObject *self, void *Py_UNUSED(c)) {
-    const char *const *h = tw_format_headers((tw_format)self->format);
-    PyObject *out = PyList_New(0);
-    for (; out && *h; h += 2) {
-        PyObject *pair = Py_BuildValue("(ss)", h[0], h[1]);
-        if (!pair || PyList_Append(out, pair) < 0) Py_CLEAR(out);
-        Py_XDECREF(pair);
-    }
-    return out;
+    return tw_py_headers_list(tw_encoder_headers(self->enc));
 }
 
 static PyObject *Encoder_get_format(EncoderObject *self, void *Py_UNUSED(c)) {
-    return PyUnicode_FromString(tw_format_name((tw_format)self->format));
+    return Py_NewRef(self->format_obj);
 }
 
 static PyObject *Encoder_get_event_id_prefix(EncoderObject *self, void *Py_UNUSED(c)) {
     return Py_NewRef(self->event_id_prefix ? self->event_id_prefix : Py_None);
+}
+
+static PyObject *Encoder_get_messages(EncoderObject *self, void *Py_UNUSED(c)) {
+    return PyBool_FromLong(self->messages);
 }
 
 static PyObject *Encoder_get_next_event_seq(EncoderObject *self, void *Py_UNUSED(c)) {
@@ -167,9 +238,13 @@ static PyGetSetDef Encoder_getset[] = {
     {"headers", (getter)Encoder_get_headers, NULL,
      "The response headers for relaying this format: [(name, value), ...] (content-type, "
      "no-buffering headers, the AI SDK header).", NULL},
-    {"format", (getter)Encoder_get_format, NULL, "The format's name.", NULL},
+    {"format", (getter)Encoder_get_format, NULL,
+     "The format's name as given, or the tokenwire.Format it was made from.", NULL},
     {"event_id_prefix", (getter)Encoder_get_event_id_prefix, NULL,
      "The stream id the event ids carry ('<prefix>:<seq>'), or None (no ids).", NULL},
+    {"messages", (getter)Encoder_get_messages, NULL,
+     "True: one message per event (WebSocket relays); encode() / finish() return a list of "
+     "str.", NULL},
     {"next_event_seq", (getter)Encoder_get_next_event_seq, NULL,
      "The seq the next event id will carry (first_event_seq + events written so far); the "
      "last id written is '<prefix>:<next_event_seq - 1>'.", NULL},
@@ -180,11 +255,16 @@ PyTypeObject Encoder_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tokenwire.Encoder",
     .tp_doc = "Encoder(format, id=None, model=None, dialect=None, *, event_id_prefix=None, "
-              "first_event_seq=0): normalized events to downstream bytes; dialect (of the "
+              "first_event_seq=0): normalized events to downstream bytes in format (a name "
+              "or a tokenwire.Format); dialect (of the "
               "source) decides whether an event index is a choice. With event_id_prefix every "
               "SSE event starts with 'id: <prefix>:<seq>' (comments and heartbeats get none) "
               "and every NDJSON line carries \"event_id\"; seq counts from first_event_seq, one "
-              "per event; text carries no ids.",
+              "per event; text carries no ids. messages=True: one message per event, for "
+              "WebSocket relays (encode / finish return a list of str: NDJSON lines without "
+              "newline, SSE events as {\"event\", \"id\", \"data\"} JSON, text deltas; "
+              "heartbeat() gives []). constants={name: value} (a Format's encoders only): this "
+              "stream's values of constants the spec declares (ValueError for others).",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,
@@ -194,6 +274,8 @@ PyTypeObject Encoder_Type = {
 };
 
 int tw_py_init_encoder(PyObject *m) {
+    /* Format is the encoders' other face (their templates): registered with them. */
+    if (tw_py_init_format(m) < 0) return -1;
     if (PyType_Ready(&Encoder_Type) < 0) return -1;
     Py_INCREF(&Encoder_Type);
     if (PyModule_AddObject(m, "Encoder", (PyObject *)&Encoder_Type) < 0) {

@@ -814,6 +814,7 @@ static PyObject *Engine_start(EngineObject *self, PyObject *args, PyObject *kwar
     s = (StreamObject *)Stream_Type.tp_alloc(&Stream_Type, 0);
     if (!s) goto cleanup;
     s->merge_index = -1;
+    tw_py_replay_init(&s->replay);
     s->dialect = (int)h.o.dialect;
     s->sync = sync;
     if (tw_py_consumer_init((ConsumerObject *)s, 0) < 0) {

@@ -120,10 +120,12 @@ static PyObject *merge_take_outq(MergeObject *m, int all) {
         v = PyList_GetSlice(m->outq, m->outq_head, PyList_GET_SIZE(m->outq));
         if (v && PyList_SetSlice(m->outq, 0, PyList_GET_SIZE(m->outq), NULL) < 0) Py_CLEAR(v);
         m->outq_head = 0;
+        tw_py_replay_log_handed(&m->replay, v);
         return v;
     }
     v = Py_NewRef(PyList_GET_ITEM(m->outq, m->outq_head));
     m->outq_head++;
+    tw_py_replay_log_handed(&m->replay, v);
     if (m->outq_head == PyList_GET_SIZE(m->outq) || m->outq_head >= 1024) {
         if (PyList_SetSlice(m->outq, 0, m->outq_head, NULL) < 0) {
             Py_DECREF(v);
@@ -141,13 +143,22 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
         EncoderObject *enc = it->enc;
         Py_ssize_t i;
         const tw_event *ev;
-        if (m->done) {
+        /* What the app read from the merge (and what it framed but did not hand out yet)
+         * goes first. */
+        if ((m->replay.state == REPLAY_RUN || PyList_GET_SIZE(m->outq) > m->outq_head) &&
+            tw_py_replay_merge(m, enc) < 0)
+            goto fail;
+        if (m->enc_done) {
             *st = POP_END;
             return NULL;
         }
         /* The same framing as the events: the encoder gets agent_start / agent_complete
          * from the framer, never a source's END. */
         for (;;) {
+            if (enc->out.len >= TW_PY_ENCODED_STEP_BYTES) {
+                r = NR_EMPTY; /* hand this out first (backpressure) */
+                break;
+            }
             r = merge_next_raw(m, &i, &ev);
             if (r == NR_ERROR) {
                 merge_frame(m, i, ev, enc, 1);
@@ -162,14 +173,14 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
                 tw_py_raise_code(c, NULL);
                 goto fail;
             }
-            m->done = 1;
+            m->done = m->enc_done = 1;
         }
         if (enc->out.len) {
             PyObject *v = tw_py_encoder_take(enc);
             *st = v ? POP_VALUE : POP_ERROR;
             return v;
         }
-        *st = m->done ? POP_END : POP_EMPTY;
+        *st = m->enc_done ? POP_END : POP_EMPTY;
         return NULL;
     }
     r = merge_fill(m, mode == MODE_BATCH);
@@ -212,9 +223,20 @@ static PyObject *Merge_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "merge() needs at least one stream");
         goto error;
     }
+    /* A stream read from already: the merge frames those events first; refused, before
+     * anything is taken over, when they were not all kept. */
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 1);
+        if (PyObject_TypeCheck(s, &Stream_Type) &&
+            ((StreamObject *)s)->replay.state == REPLAY_OVERFLOW) {
+            tw_py_replay_start(&((StreamObject *)s)->replay, "merge");
+            goto error;
+        }
+    }
     m = (MergeObject *)type->tp_alloc(type, 0);
     if (!m) goto error;
     if (tw_py_consumer_init((ConsumerObject *)m, 1) < 0) goto error;
+    tw_py_replay_init(&m->replay);
     m->outq = PyList_New(0);
     m->ent = PyMem_Calloc((size_t)n, sizeof *m->ent);
     m->ready = PyMem_Calloc((size_t)n, sizeof *m->ready);
@@ -236,7 +258,7 @@ static PyObject *Merge_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                          Py_TYPE(s)->tp_name);
             goto error;
         }
-        if (((StreamObject *)s)->merge || ((StreamObject *)s)->waiter) {
+        if (((StreamObject *)s)->merge || tw_py_consumer_busy((ConsumerObject *)s)) {
             PyErr_SetString(PyExc_ValueError, "a stream can only be consumed once");
             goto error;
         }
@@ -248,8 +270,11 @@ static PyObject *Merge_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         m->n = i + 1;
     }
     for (i = 0; i < n; i++) {
-        m->ent[i].s->merge = m;
-        m->ent[i].s->merge_index = i;
+        StreamObject *st = m->ent[i].s;
+        if (st->replay.state == REPLAY_LOG) Py_CLEAR(st->pending_exc); /* replayed instead */
+        tw_py_replay_start(&st->replay, "merge"); /* cannot fail: checked above */
+        st->merge = m;
+        st->merge_index = i;
     }
     Py_DECREF(items);
     return (PyObject *)m;
@@ -275,6 +300,7 @@ static int Merge_clear(MergeObject *m) {
     Py_ssize_t i;
     tw_py_consumer_clear((ConsumerObject *)m);
     Py_CLEAR(m->outq);
+    tw_py_replay_clear(&m->replay);
     for (i = 0; i < m->n; i++) {
         if (m->ent[i].s) {
             m->ent[i].s->merge = NULL;
@@ -324,8 +350,19 @@ static PyObject *Merge_batches(MergeObject *m, PyObject *Py_UNUSED(ignored)) {
     return tw_py_iter_new((ConsumerObject *)m, MODE_BATCH, NULL, 0);
 }
 
+/* The relay's view: the Events the app read from the merge are encoded first. */
 static PyObject *Merge_encoded(MergeObject *m, PyObject *args, PyObject *kwargs) {
-    return tw_py_encoded_view((ConsumerObject *)m, args, kwargs);
+    PyObject *view = tw_py_encoded_view((ConsumerObject *)m, args, kwargs);
+    if (view && tw_py_replay_start(&m->replay, "relay") < 0) Py_CLEAR(view);
+    return view;
+}
+
+static PyObject *Merge_get_replay_limit(MergeObject *m, void *Py_UNUSED(c)) {
+    return tw_py_replay_get_limit(&m->replay);
+}
+
+static int Merge_set_replay_limit(MergeObject *m, PyObject *v, void *Py_UNUSED(c)) {
+    return tw_py_replay_set_limit(&m->replay, v);
 }
 
 static PyObject *Merge_get_streams(MergeObject *m, void *Py_UNUSED(c)) {
@@ -354,6 +391,10 @@ static PyMethodDef Merge_methods[] = {
 };
 
 static PyGetSetDef Merge_getset[] = {
+    {"replay_limit", (getter)Merge_get_replay_limit, (setter)Merge_set_replay_limit,
+     "How many of the Events read from the merge are kept so that a relay started later "
+     "sends them first (default 64; 0 keeps none); past it such a relay raises ValueError.",
+     NULL},
     {"streams", (getter)Merge_get_streams, NULL, "The merged streams by name.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

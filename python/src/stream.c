@@ -26,6 +26,12 @@ static tw_summary *forked_summary(const StreamObject *s, const tw_event *termina
 
 /* The next event of the stream, borrowed until the next call. */
 int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
+    s->last_logged = NULL;
+    if (s->replay.state == REPLAY_RUN && s->replay.events) {
+        /* A relay or merge took over a stream the app read from: those events first. */
+        int r = tw_py_replay_next(s, out);
+        if (r != NR_EMPTY) return r;
+    }
     for (;;) {
         if (s->cur) {
             if (s->cur_i < s->cur_n) {
@@ -38,6 +44,7 @@ int tw_py_stream_next_raw(StreamObject *s, const tw_event **out) {
                         s->final_sum = forked_summary(s, ev); /* NULL: made again on demand */
                 }
                 *out = ev;
+                if (s->replay.state == REPLAY_LOG && !s->merge) tw_py_replay_log_raw(s, ev);
                 if (s->callbacks && tw_py_callbacks_dispatch(s, ev) < 0) {
                     /* The callback's exception goes first; the stream's own terminal error
                      * stays known (.error, final()). */
@@ -159,7 +166,7 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
             if (stash_error(s, ev) < 0) goto fail;
             return end_or_pending(s, st);
         }
-        v = tw_py_event_new(ev, NULL);
+        v = tw_py_replay_event(s, ev);
         *st = v ? POP_VALUE : POP_ERROR;
         return v;
     case MODE_TEXT:
@@ -203,7 +210,7 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
                 return end_or_pending(s, st);
             }
             if (!list && !(list = PyList_New(0))) goto fail;
-            v = tw_py_event_new(ev, NULL);
+            v = tw_py_replay_event(s, ev);
             if (!v) goto fail;
             if (PyList_Append(list, v) < 0) {
                 Py_DECREF(v);
@@ -214,11 +221,13 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
     case MODE_ENCODED: {
         EncoderObject *enc = it->enc;
         for (;;) {
-            r = tw_py_stream_next_raw(s, &ev);
+            r = enc->out.len >= TW_PY_ENCODED_STEP_BYTES ? NR_EMPTY
+                                                         : tw_py_stream_next_raw(s, &ev);
             if (r == NR_ERROR) goto fail;
             if (r == NR_EVENT) {
                 if (tw_py_encoder_encode(enc, ev) < 0) goto fail;
-                if (s->done) {
+                /* Not s->done: a replayed stream may be done before its last event is. */
+                if (tw_event_is_terminal(ev)) {
                     tw_code c = tw_encoder_finish(enc->enc, &enc->out);
                     if (c != TW_OK) {
                         tw_py_raise_code(c, NULL);
@@ -281,6 +290,7 @@ static int Stream_clear(StreamObject *s) {
     tw_py_callbacks_clear(s);
     Py_CLEAR(s->pending_exc);
     Py_CLEAR(s->error);
+    tw_py_replay_clear(&s->replay);
     return 0;
 }
 
@@ -362,8 +372,30 @@ static PyObject *Stream_batches(StreamObject *s, PyObject *Py_UNUSED(ignored)) {
     return tw_py_iter_new((ConsumerObject *)s, MODE_BATCH, NULL, 0);
 }
 
+/* The relay's view: what the app read already is replayed into the encoder first (its
+ * terminal error too, so that exception is not raised again). */
 static PyObject *Stream_encoded(StreamObject *s, PyObject *args, PyObject *kwargs) {
-    return tw_py_encoded_view((ConsumerObject *)s, args, kwargs);
+    PyObject *view;
+    int was_logging = s->replay.state == REPLAY_LOG;
+    if (s->merge) {
+        PyErr_SetString(PyExc_RuntimeError, "this stream is consumed by a merge()");
+        return NULL;
+    }
+    if (!(view = tw_py_encoded_view((ConsumerObject *)s, args, kwargs))) return NULL;
+    if (tw_py_replay_start(&s->replay, "relay") < 0) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    if (was_logging) Py_CLEAR(s->pending_exc);
+    return view;
+}
+
+static PyObject *Stream_get_replay_limit(StreamObject *s, void *Py_UNUSED(c)) {
+    return tw_py_replay_get_limit(&s->replay);
+}
+
+static int Stream_set_replay_limit(StreamObject *s, PyObject *v, void *Py_UNUSED(c)) {
+    return tw_py_replay_set_limit(&s->replay, v);
 }
 
 /*==============================================================================================
@@ -486,6 +518,11 @@ static PyMethodDef Stream_methods[] = {
 };
 
 static PyGetSetDef Stream_getset[] = {
+    {"replay_limit", (getter)Stream_get_replay_limit, (setter)Stream_set_replay_limit,
+     "How many of the events read from the stream (iteration, text(), batches(), final()) are "
+     "kept so that a relay or merge() started later sends them first (default 64; 0 keeps "
+     "none). Past it they are dropped and a relay or merge of the stream raises ValueError.",
+     NULL},
     {"summary", (getter)Stream_get_summary, NULL,
      "The stream's result as the core defines it (tw_summary_to_json): {id, model, text, "
      "reasoning, finish_reason, finish_reason_raw, choices, tool_calls, usage, end, error, "

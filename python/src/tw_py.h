@@ -124,6 +124,7 @@ extern PyTypeObject SSEEvent_Type;
 extern PyTypeObject SSEParser_Type;
 extern PyTypeObject Decoder_Type;
 extern PyTypeObject Encoder_Type;
+extern PyTypeObject Format_Type;
 extern PyTypeObject Done_Type;
 extern PyTypeObject Engine_Type;
 extern PyTypeObject Stream_Type;
@@ -151,13 +152,21 @@ typedef struct EventObject {
     PyObject *source;
 } EventObject;
 
+/** tokenwire.Format: a compiled template (format.c). */
+typedef struct FormatObject {
+    PyObject_HEAD
+    tw_encoder *proto; /* compiled once; never encodes: Encoders get copies (new_like) */
+    PyObject *spec;    /* str: the JSON text compiled */
+} FormatObject;
+
 /** The encoder wrapper. */
 typedef struct EncoderObject {
     PyObject_HEAD
     tw_encoder *enc;
-    int format;
+    PyObject *format_obj;      /* the format name (str) or the Format it was made from */
     tw_buf out;                /* reused output buffer */
     PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
+    int messages;              /* one message per event: output taken as a list of str */
 } EncoderObject;
 
 /*==============================================================================================
@@ -208,12 +217,21 @@ int tw_py_format_arg(PyObject *name);
 /** A tw_auth from its name (tw_auth_from_name, aliases included; None = TW_AUTH_DIALECT), or
  * -1 with ValueError / TypeError. */
 int tw_py_auth_arg(PyObject *name);
+/** The encoder's output so far, emptied: bytes, or in messages mode a list of str (one per
+ * message, as the core recorded them). NULL on error. */
+PyObject *tw_py_encoder_take(EncoderObject *enc);
 /** Raises MemoryError or the tw_code's exception after an encoder failure. */
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev);
 
 int tw_py_init_errors(PyObject *m);
 int tw_py_init_event(PyObject *m);
 int tw_py_init_encoder(PyObject *m);
+int tw_py_init_format(PyObject *m);
+/** json.dumps(v) (NaN refused, UTF-8 kept) as the core takes JSON; a value json cannot write
+ * raises ValueError "template: <what> is not JSON-serializable (...)", the cause chained. */
+PyObject *tw_py_json_text(PyObject *v, const char *what);
+/** [(name, value), ...] of a core header array (name, value, ..., NULL). */
+PyObject *tw_py_headers_list(const char *const *h);
 int tw_py_init_parsers(PyObject *m);
 int tw_py_init_engine(PyObject *m);
 int tw_py_init_consumer(PyObject *m);

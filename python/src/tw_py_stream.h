@@ -26,6 +26,12 @@
 /* What one step of a consumer hands out: an Event, a text delta, a list of Events, encoded
  * bytes; FINAL: nothing until the end, then the summary; SKIP: None per chunk consumed. */
 enum { MODE_EVENT = 0, MODE_TEXT, MODE_BATCH, MODE_ENCODED, MODE_FINAL, MODE_SKIP };
+/* An encoded step hands out what it encoded once it reaches this many bytes, even while more
+ * events are queued: the relay sends that before it takes more, so one step holds a bounded
+ * amount of output however fast the upstream is, and a slow reader leaves the events in the
+ * engine's bounded queue (backpressure pauses the upstream). */
+#define TW_PY_ENCODED_STEP_BYTES (64 * 1024)
+
 /* The outcome of one step: a value, nothing yet (park), the end, an exception (raised). */
 enum { POP_VALUE = 0, POP_EMPTY, POP_END, POP_ERROR };
 /* The outcome of taking one raw event from a stream (NR_ERROR: a callback raised). */
@@ -95,6 +101,16 @@ typedef struct ConsumerObject {
     CONSUMER_HEAD
 } ConsumerObject;
 
+/* Replay (replay.c): the Events a consumer handed out before a relay or merge took it over. */
+enum { REPLAY_LOG = 0, REPLAY_RUN, REPLAY_OFF, REPLAY_OVERFLOW };
+typedef struct ReplayLog {
+    PyObject *events; /* list of the Events kept, or NULL */
+    Py_ssize_t limit; /* replay_limit: how many are kept at most */
+    Py_ssize_t count; /* events handed out while logging (past the limit too) */
+    Py_ssize_t pos;   /* the next Event to replay */
+    int state;        /* LOG: keeping; RUN: taken over (replaying); OFF; OVERFLOW: dropped */
+} ReplayLog;
+
 typedef struct StreamIterObject {
     PyObject_HEAD
     ConsumerObject *c;
@@ -123,6 +139,9 @@ typedef struct StreamObject {
     PyObject **callbacks;      /* NULL, or lists by event type; [0]: every event ("event") */
     tw_summary *final_sum;     /* the summary, kept once the terminal event was consumed; in a
                                   fork() child, for a stream of the parent, the child's own */
+    ReplayLog replay;          /* the raw events read before a relay / merge took it over */
+    tw_event replay_ev;        /* the event being replayed (strings of an Event of the log) */
+    const tw_event *last_logged; /* the event just logged, so MODE_EVENT hands out its Event */
 } StreamObject;
 
 typedef struct MergeEntry {
@@ -143,6 +162,8 @@ typedef struct MergeObject {
     Py_ssize_t outq_head;
     tw_framer *framer; /* the core's framing rule (tw_merge.h): which sources started / ended */
     int done;
+    int enc_done;      /* the relay wrote the encoder's end */
+    ReplayLog replay;  /* the framed Events handed out before a relay took it over */
 } MergeObject;
 
 int tw_py_consumer_init(ConsumerObject *c, int is_merge);
@@ -162,8 +183,6 @@ PyObject *tw_py_stream_sync_next(StreamObject *s, int mode, StreamIterObject *it
 PyObject *tw_py_iter_new(ConsumerObject *c, int mode, EncoderObject *enc, double heartbeat);
 /* _encoded(encoder, heartbeat=0): the encoded view, arguments checked. */
 PyObject *tw_py_encoded_view(ConsumerObject *c, PyObject *args, PyObject *kwargs);
-/* The encoder's output so far as bytes; empties it. */
-PyObject *tw_py_encoder_take(EncoderObject *enc);
 
 /* Methods every consumer type has (callbacks of Futures, timers and other loops). */
 PyObject *tw_py_Consumer_waiter_done(ConsumerObject *c, PyObject *fut);
@@ -210,6 +229,27 @@ int tw_py_stream_watch(StreamObject *s, PyObject *loop);
 void tw_py_merge_mark_ready(MergeObject *m, Py_ssize_t i);
 PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *st);
 void tw_py_merge_cancel(MergeObject *m);
+
+/* Replay (replay.c). */
+void tw_py_replay_init(ReplayLog *r);
+void tw_py_replay_clear(ReplayLog *r);
+/* Logs a raw event a stream hands out (LOG state, not in a merge). */
+void tw_py_replay_log_raw(StreamObject *s, const tw_event *ev);
+/* The Event of ev: the one just logged, else a new one. */
+PyObject *tw_py_replay_event(StreamObject *s, const tw_event *ev);
+/* Logs what a merge hands out (an Event or a list of Events). */
+void tw_py_replay_log_handed(ReplayLog *r, PyObject *v);
+/* A relay / merge takes the consumer over: replay what was logged. what names the taker in
+ * the error. @return 0, or -1 with ValueError when the log was dropped (past the limit). */
+int tw_py_replay_start(ReplayLog *r, const char *what);
+/* The next replayed event of a stream (NR_EVENT), or NR_EMPTY when none is left. */
+int tw_py_replay_next(StreamObject *s, const tw_event **out);
+/* Encodes a merge's replayed and queued Events into enc. @return 0 or -1 (raised). */
+int tw_py_replay_merge(MergeObject *m, EncoderObject *enc);
+PyObject *tw_py_replay_get_limit(ReplayLog *r);
+int tw_py_replay_set_limit(ReplayLog *r, PyObject *v);
+/* 1 when a Future not done yet is parked on c (a done one is dropped), else 0. */
+int tw_py_consumer_busy(ConsumerObject *c);
 
 /* The running loop of this thread (new reference), or NULL (no exception) when none runs. */
 PyObject *tw_py_running_loop(void);

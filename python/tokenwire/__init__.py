@@ -29,6 +29,11 @@ idioms. The one model:
 - final() and callbacks: Stream.final() consumes the rest and returns the summary;
   Stream.on(type, cb) / on_<type>= of Client.stream call sync or async callbacks in order
   whatever consumes the stream;
+- formats: a relay writes one of the core's (FORMATS) or an app's own vocabulary,
+  Format(spec): event names and JSON shapes with {field} slots, compiled once by the core and
+  run in C per event, accepted wherever a format name is;
+- relays of streams read from: what the app read (up to Stream.replay_limit events) is relayed
+  or merged first, never dropped; past the limit the relay raises ValueError;
 - requests: params= (query), auth= (how the key is sent), headers merged case-insensitively;
   Timeout() defaults are the core's (REQUEST_DEFAULTS).
 
@@ -55,6 +60,7 @@ from ._native import (
     Encoder,
     Error,
     Event,
+    Format,
     HTTPError,
     ProtocolError,
     ProviderError,
@@ -83,6 +89,7 @@ __all__ = [
     "Encoder",
     "Error",
     "Event",
+    "Format",
     "HTTPError",
     "ProtocolError",
     "ProviderError",

@@ -21,7 +21,7 @@ EventType = Literal["start", "text", "reasoning", "tool_call", "usage", "finish"
 ErrorKind = Literal["http", "provider", "timeout", "protocol", "cancelled", "transport",
                     "truncated"]
 Dialect = Literal["openai", "openai-responses", "anthropic", "gemini", "ollama", "sse", "ndjson"]
-Format = Literal["openai", "sse-openai", "events", "ai-sdk", "ndjson", "text"]
+FormatName = Literal["openai", "sse-openai", "events", "ai-sdk", "ndjson", "text"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
 # tw_auth_from_name: "azure" is an alias of "api-key", "dialect" the same as None.
 Auth = Literal["bearer", "api-key", "azure", "x-api-key", "x-goog-api-key", "dialect"]
@@ -200,23 +200,63 @@ class Decoder:
     @property
     def summary(self) -> Summary: ...  # of every event decoded so far, built in C
 
+# A template spec (schema: tw_encoder_new_template in csrc/tw_encoder.h):
+#   {"framing": "sse" | "ndjson", "constants": {name: JSON value},
+#    "events": {<event type>: {"event": <SSE event name>, "data": <JSON template>} | None},
+#    "finish": {"event": ..., "data": <JSON template>}}
+# A string that is exactly "{field}" becomes the field's JSON value; "{field}" inside other
+# text is interpolated; "{{" / "}}" are literal braces. Fields: type, index, text, id, name,
+# arguments, reason, finish_reason, input_tokens, output_tokens, total_tokens, kind, status,
+# raw, source, recoverable, seq, text_so_far, length, usage, summary, constants.<name>.
+TemplateSpec = Union[Dict[str, Any], str]
+
+class Format:
+    """An app's own relay vocabulary, compiled once by the core from a spec (a dict, written
+    with json.dumps, or its JSON text) and run in C per event. Accepted wherever a format name
+    is: Encoder(fmt), tokenwire.fastapi.sse_response / encode_stream / websocket relays, merges.
+    Each Encoder made from it gets its own copy of the compiled program (per-stream state:
+    seq, text_so_far...). A bad spec (unknown slot, key or event type, malformed JSON, a value
+    json cannot write such as a set or NaN) raises ValueError with the core's message
+    ("template: unknown slot \"{nope}\""); a spec that is neither dict nor str, TypeError."""
+    def __init__(self, spec: TemplateSpec) -> None: ...
+    @property
+    def spec(self) -> str: ...           # the JSON text the core compiled
+    @property
+    def framing(self) -> Literal["sse", "ndjson"]: ...
+    @property
+    def content_type(self) -> str: ...   # text/event-stream or application/x-ndjson
+    @property
+    def headers(self) -> List[Tuple[str, str]]: ...
+
+AnyFormat = Union[FormatName, Format]
+
 class Encoder:
     """Event ids (resumable relays): with event_id_prefix every SSE event the core writes
     starts with "id: <prefix>:<seq>" (comments and heartbeats get none, so they never move a
     reader's Last-Event-ID) and every NDJSON line carries "event_id": "<prefix>:<seq>"; seq
     counts from first_event_seq (0..2**64-1), one per event; text carries no ids."""
-    def __init__(self, format: Format, id: Optional[str] = ...,
+    def __init__(self, format: AnyFormat, id: Optional[str] = ...,
                  model: Optional[str] = ..., dialect: Optional[Dialect] = ..., *,
-                 event_id_prefix: Optional[str] = ..., first_event_seq: int = ...) -> None: ...
-    def encode(self, events: Union[Event, Sequence[Event]]) -> bytes: ...
-    def finish(self) -> bytes: ...
-    def heartbeat(self) -> bytes: ...
+                 event_id_prefix: Optional[str] = ..., first_event_seq: int = ...,
+                 messages: bool = ...,
+                 constants: Optional[Mapping[str, Any]] = ...) -> None: ...
+    # constants (a Format's encoders only): this stream's values of constants the spec
+    # declares, written as JSON (tw_encoder_set_constant); ValueError for undeclared ones.
+    # messages=True (WebSocket relays): one message per event, built by the core; encode(),
+    # finish() and heartbeat() return a list of str instead of bytes: NDJSON lines without
+    # their newline, SSE events as '{"event":...,"id":...,"data":...}' (event / id only when
+    # set, data as JSON), text deltas as they are; heartbeat() gives [].
+    def encode(self, events: Union[Event, Sequence[Event]]) -> Any: ...  # bytes | List[str]
+    def finish(self) -> Any: ...
+    def heartbeat(self) -> Any: ...
+    @property
+    def messages(self) -> bool: ...
     @property
     def content_type(self) -> str: ...
     @property
     def headers(self) -> List[Tuple[str, str]]: ...
     @property
-    def format(self) -> str: ...
+    def format(self) -> Union[str, Format]: ...  # the canonical name, or the Format given
     @property
     def event_id_prefix(self) -> Optional[str]: ...  # None: no ids
     @property
@@ -291,6 +331,14 @@ class Stream:
     # re-chunked by stream(simulate=...))
     @property
     def dialect(self) -> Dialect: ...  # the first request's (a fallback may use another)
+    # Relaying a stream the app read from (e.g. until its first token, to decide on a
+    # fallback): the events read (iteration, text(), batches(), final()) are kept, up to
+    # replay_limit (default 64; 0 keeps none), and a relay (sse_response, encode_stream,
+    # websocket_relay) or merge() started later sends them first, in order, numbered by
+    # event ids like the rest; callbacks are not called again, and a terminal error read
+    # already is relayed rather than raised again. Past the limit the kept events are dropped
+    # and such a relay or merge raises ValueError (the stream itself is left as it was).
+    replay_limit: int
 
 class merge:
     def __init__(self, streams: Mapping[str, Stream]) -> None: ...
@@ -303,6 +351,9 @@ class merge:
     async def aclose(self) -> None: ...
     @property
     def streams(self) -> Dict[str, Stream]: ...  # each keeps its own summary and callbacks
+    # The framed Events read from the merge are kept the same way for a relay started later
+    # (default 64); a merge of streams read from frames what was read first.
+    replay_limit: int
 
 class Engine:
     """The libcurl I/O thread(s). Shared by any number of event loops on any threads: each

@@ -7,10 +7,27 @@
         s = client.stream("POST", "/chat/completions", json=body)
         return sse_response(s, format="openai")
 
+format is a built-in name ('openai', 'events', 'ai-sdk', 'ndjson', 'text') or an app's own
+vocabulary, a tokenwire.Format compiled once (e.g. at import time) from a spec:
+
+    UPDATE = tw.Format({"constants": {"agent": "researcher"},
+                        "events": {"text": {"event": "agent_processing_update",
+                                            "data": {"agent": "{constants.agent}",
+                                                     "chunk": "{text}", "length": "{length}"}}},
+                        "finish": {"event": "agent_processing_complete",
+                                   "data": {"agent": "{constants.agent}",
+                                            "text": "{text_so_far}"}}})
+    return sse_response(s, format=UPDATE)
+
 The body bytes are produced by the C encoders, one encode call per drained batch; Python only
 passes `bytes` along. While the upstream is idle, SSE formats get a ": keepalive" comment every
 `heartbeat` seconds. When the browser disconnects, Starlette cancels the response task, which
 cancels the upstream transfer(s).
+
+A stream (or merge) the app already read from, say until its first token to decide on a
+fallback, is relayed whole: the events read are relayed first, then the rest, with no gap or
+repeat (Stream.replay_limit, default 64, says how many are kept for that; past it the relay
+raises ValueError instead of sending a stream with a hole).
 
 Resumable relays: event_ids=True (a random stream id), "prefix" or (prefix, first_seq) makes the
 core's encoder number the events: every SSE event starts with "id: <stream id>:<seq>" (so a
@@ -22,7 +39,7 @@ relays, to replay those after a Last-Event-ID).
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Mapping, Optional, Tuple, Union
 
 try:
     from starlette.responses import StreamingResponse
@@ -35,9 +52,11 @@ from . import _native
 
 FORMATS = _native.FORMATS  # the core's format names
 
-__all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS"]
+__all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS", "websocket_relay",
+           "WebSocketRelay"]
 
 EventIds = Union[None, bool, str, Tuple[str, int]]
+FormatArg = Union[str, _native.Format]  # a built-in name or an app's own Format
 
 
 def _event_ids(event_ids: EventIds) -> Tuple[Optional[str], int]:
@@ -53,20 +72,26 @@ def _event_ids(event_ids: EventIds) -> Tuple[Optional[str], int]:
     raise TypeError("event_ids must be None, a bool, a stream id str or (stream id, first seq)")
 
 
-def _relay(source, format, heartbeat, id, model, event_ids):
-    """(encoder, body): the encoder numbering the events, and the relay body."""
+def _encoder(source, format, id, model, event_ids, messages=False, constants=None):
+    """The encoder of a relay of source (the source checked first)."""
     if not isinstance(source, (_native.Stream, _native.merge)):
         raise TypeError("source must be a tokenwire Stream or merge(), not %s"
                         % type(source).__name__)
-    if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
-        raise ValueError("heartbeat must be >= 0 seconds or None")
     prefix, first_seq = _event_ids(event_ids)
     # A single Stream has one dialect, which tells the encoder whether an event index is a
     # choice (OpenAI n > 1, Gemini candidates) or a content-block position. A merge may mix
     # dialects: its sources keep the default (everything in choice 0 per agent).
     dialect = source.dialect if isinstance(source, _native.Stream) else None
-    encoder = _native.Encoder(format, id=id, model=model, dialect=dialect,
-                              event_id_prefix=prefix, first_event_seq=first_seq)
+    return _native.Encoder(format, id=id, model=model, dialect=dialect,
+                           event_id_prefix=prefix, first_event_seq=first_seq,
+                           messages=messages, constants=constants)
+
+
+def _relay(source, format, heartbeat, id, model, event_ids, constants):
+    """(encoder, body): the encoder numbering the events, and the relay body."""
+    if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
+        raise ValueError("heartbeat must be >= 0 seconds or None")
+    encoder = _encoder(source, format, id, model, event_ids, constants=constants)
     chunks = source._encoded(encoder, float(heartbeat or 0.0))
 
     async def body() -> AsyncIterator[bytes]:
@@ -83,16 +108,18 @@ def _relay(source, format, heartbeat, id, model, event_ids):
 
 def encode_stream(
     source: Union[_native.Stream, _native.merge],
-    format: str = "openai",
+    format: FormatArg = "openai",
     heartbeat: Optional[float] = 15.0,
     *,
     id: Optional[str] = None,
     model: Optional[str] = None,
     event_ids: EventIds = None,
+    constants: Optional[Mapping[str, Any]] = None,
 ) -> AsyncIterator[bytes]:
-    """The relay body as an async iterator of bytes (what sse_response streams); event_ids as
-    for sse_response."""
-    return _relay(source, format, heartbeat, id, model, event_ids)[1]
+    """The relay body as an async iterator of bytes (what sse_response streams); event_ids and
+    constants as for sse_response."""
+    return _relay(source, format, heartbeat, id, model, event_ids,
+                  dict(constants) if constants is not None else None)[1]
 
 
 class RelayResponse(StreamingResponse):
@@ -111,7 +138,7 @@ class RelayResponse(StreamingResponse):
 
 def sse_response(
     source: Union[_native.Stream, _native.merge],
-    format: str = "openai",
+    format: FormatArg = "openai",
     heartbeat: Optional[float] = 15.0,
     headers: Optional[Mapping[str, str]] = None,
     *,
@@ -119,15 +146,23 @@ def sse_response(
     id: Optional[str] = None,
     model: Optional[str] = None,
     event_ids: EventIds = None,
+    constants: Optional[Mapping[str, Any]] = None,
 ) -> RelayResponse:
     """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
-    'text') with the headers streaming proxies need.
+    'text', or a tokenwire.Format) with the headers streaming proxies need (a Format's follow
+    its framing: text/event-stream or application/x-ndjson).
 
     event_ids: None (default) or False: no ids. True: ids "<random stream id>:<seq>" from 0
     (uuid4 hex). "prefix": that stream id, from 0. (prefix, first_seq): from first_seq (a
     relay that continues a stream the browser resumes with Last-Event-ID "<prefix>:<n>" passes
-    (prefix, n + 1)). The returned response's stream_id is the stream id chosen."""
-    encoder, body = _relay(source, format, heartbeat, id, model, event_ids)
+    (prefix, n + 1)). The returned response's stream_id is the stream id chosen.
+
+    constants: with a Format, this relay's values of constants its spec declares (the task
+    id, the agent's name), e.g. constants={"agent": name}: the template stays compiled once,
+    each relay's encoder carries its own values. ValueError for a constant the spec does not
+    declare or a value json cannot write."""
+    encoder, body = _relay(source, format, heartbeat, id, model, event_ids,
+                           dict(constants) if constants is not None else None)
     hdrs = dict(encoder.headers)  # the core's list for the format
     if headers:
         hdrs.update((k.lower(), v) for k, v in headers.items())
@@ -137,3 +172,12 @@ def sse_response(
     resp.stream_id = encoder.event_id_prefix
     resp.first_event_seq = encoder.next_event_seq
     return resp
+
+
+def __getattr__(name: str):
+    # The WebSocket relay lives in tokenwire.websocket (which imports this module).
+    if name in ("websocket_relay", "WebSocketRelay"):
+        from . import websocket
+
+        return getattr(websocket, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

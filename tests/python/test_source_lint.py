@@ -73,7 +73,8 @@ def test_stubs_match_the_module():
     pkg = os.path.dirname(tokenwire.__file__)
     with open(os.path.join(pkg, "_native.pyi")) as f:
         tree = ast.parse(f.read())
-    typing_only = {"EventType", "ErrorKind", "Dialect", "Format", "FinishReason", "Auth",
+    typing_only = {"EventType", "ErrorKind", "Dialect", "FormatName", "AnyFormat",
+                   "TemplateSpec", "FinishReason", "Auth",
                    "Buffer", "Callback", "ToolCall", "Usage", "Choice", "SummaryError",
                    "Summary"}
     stub = {}
@@ -87,7 +88,8 @@ def test_stubs_match_the_module():
     public = {n for n in dir(_native) if not n.startswith("_")} - {"Done"}  # Done: internal
     assert public - set(stub) == set(), "missing in the stubs"
     assert set(stub) - typing_only - set(dir(_native)) == set(), "stubbed but absent"
-    for name in ("Stream", "Event", "Decoder", "SSEParser", "Encoder", "merge", "Engine"):
+    for name in ("Stream", "Event", "Decoder", "SSEParser", "Encoder", "Format", "merge",
+                 "Engine"):
         defs = (ast.FunctionDef, ast.AsyncFunctionDef)
         members = {n.name if isinstance(n, defs) else n.target.id
                    for n in stub[name].body if isinstance(n, defs + (ast.AnnAssign,))}
