@@ -1,0 +1,312 @@
+/*
+ * writer.c - the tee's writer thread: takes the whole queue at once and sends it as one
+ * pipelined round trip (XADD per append, EXPIRE where due, the stop requests, an XREAD of the
+ * stops stream when due), then reads every reply. While Redis is down it discards what comes
+ * in (those streams were dropped and told so) and reconnects with a doubling backoff.
+ */
+#include "tee/tee_obj.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CMD_DATA = 1, CMD_END, CMD_STOP, CMD_EXPIRE, CMD_XREAD };
+
+typedef struct cmd_tag {
+    tee_item *it;
+    int what;
+} cmd_tag;
+
+/* Goes down: every running stream loses its tee (once, with a notice), new streams are not
+ * tee'd until the writer is back. */
+static void set_down(tw_tee *t, const char *why) {
+    int fire = 0;
+    pthread_mutex_lock(&t->lock);
+    snprintf(t->down_why, sizeof t->down_why, "resume unavailable: %s", why);
+    if (t->connected != 0) {
+        t->connected = 0;
+        fire |= tw__tee_notice(t, TW_TEE_DOWN, NULL, t->down_why);
+        for (size_t i = 0; i < t->n_buckets; i++)
+            for (tee_stream *s = t->buckets[i]; s; s = s->next)
+                if (!s->ended) fire |= tw__tee_drop(t, s, t->down_why, 1);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (fire) tw__tee_fire_notify(t);
+}
+
+/* Reads the stops stream's last id so that only stops requested from now on count. */
+static tw_code stops_position(tw_tee *t, tw_error *err) {
+    redisReply *r;
+    tw_code rc;
+    if (!t->watch_stops || t->stops_last_id[0]) return TW_OK;
+    redisAppendCommand(t->conn.c, "XREVRANGE %s + - COUNT 1", t->stops_key);
+    rc = tw__rconn_exec(&t->conn, &r, 1, t->cfg.command_timeout_ms, t->stop_fd, err);
+    if (rc != TW_OK) return rc;
+    snprintf(t->stops_last_id, sizeof t->stops_last_id, "0-0");
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 1 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(t->stops_last_id, sizeof t->stops_last_id, "%s", r->element[0]->element[0]->str);
+    freeReplyObject(r);
+    return TW_OK;
+}
+
+tw_code tw__tee_connect(tw_tee *t, tw_error *err) {
+    tw_code rc = tw__rconn_connect(&t->conn, &t->cfg, t->stop_fd, err);
+    int fire = 0;
+    if (rc == TW_OK) rc = stops_position(t, err);
+    if (rc != TW_OK) {
+        tw__rconn_close(&t->conn);
+        return rc;
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->connected == 0) fire = tw__tee_notice(t, TW_TEE_UP, NULL, NULL);
+    t->connected = 1;
+    t->down_why[0] = '\0';
+    t->stats.connects++;
+    pthread_mutex_unlock(&t->lock);
+    if (fire) tw__tee_fire_notify(t);
+    return TW_OK;
+}
+
+static void try_connect(tw_tee *t) {
+    tw_error err;
+    if (tw__tee_connect(t, &err) == TW_OK) {
+        t->backoff_ms = t->reconnect_min_ms;
+        return;
+    }
+    if (err.code == TW_ERR_CANCELLED) return;
+    set_down(t, err.msg);
+    t->next_connect_ms = tw__tee_now_ms() + t->backoff_ms;
+    t->backoff_ms = t->backoff_ms * 2 > t->reconnect_max_ms ? t->reconnect_max_ms
+                                                             : t->backoff_ms * 2;
+}
+
+/* Hands every item back (t->lock taken here): ends forget their stream, memory is released. */
+static void batch_done(tw_tee *t, tee_item *batch, size_t n_cmds) {
+    tee_item *next;
+    pthread_mutex_lock(&t->lock);
+    for (; batch; batch = next) {
+        next = batch->next;
+        t->q_bytes -= batch->cost;
+        if (batch->kind == ITEM_END && !batch->drop_marker) tw__tee_remove(t, batch->s);
+        tw__tee_item_done(t, batch);
+        t->q_done++;
+    }
+    pthread_cond_broadcast(&t->done_cv);
+    if (n_cmds) {
+        t->stats.batches++;
+        if (n_cmds > t->stats.max_batch) t->stats.max_batch = n_cmds;
+    }
+    t->stats.queued_bytes = t->q_bytes;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void append_data(tw_tee *t, tee_item *it, const char *maxlen) {
+    const char *argv[10];
+    size_t lens[10], n = 0;
+    char id[32];
+    snprintf(id, sizeof id, TW__TEE_DATA_MS "-%" PRIu64, it->last_seq);
+    argv[n] = "XADD", lens[n++] = 4;
+    argv[n] = it->s->key, lens[n++] = it->s->key_len;
+    if (t->maxlen > 0) {
+        argv[n] = "MAXLEN", lens[n++] = 6;
+        argv[n] = "~", lens[n++] = 1;
+        argv[n] = maxlen, lens[n++] = strlen(maxlen);
+    }
+    argv[n] = id, lens[n++] = strlen(id);
+    argv[n] = "d", lens[n++] = 1;
+    argv[n] = it->data, lens[n++] = it->len;
+    if (it->n_events > 1) {
+        argv[n] = "o", lens[n++] = 1;
+        argv[n] = it->data + it->len, lens[n++] = (size_t)(it->n_events - 1) * 4;
+    }
+    redisAppendCommandArgv(t->conn.c, (int)n, argv, lens);
+}
+
+static void append_end(tw_tee *t, tee_item *it) {
+    const char *argv[7];
+    size_t lens[7], n = 0;
+    char code[16];
+    snprintf(code, sizeof code, "%d", (int)it->end_code);
+    argv[n] = "XADD", lens[n++] = 4;
+    argv[n] = it->s->key, lens[n++] = it->s->key_len;
+    argv[n] = TW__TEE_END_ID, lens[n++] = strlen(TW__TEE_END_ID);
+    argv[n] = "end", lens[n++] = 3;
+    argv[n] = code, lens[n++] = strlen(code);
+    if (it->end_code != TW_OK) {
+        argv[n] = "msg", lens[n++] = 3;
+        argv[n] = it->data, lens[n++] = it->len;
+    }
+    redisAppendCommandArgv(t->conn.c, (int)n, argv, lens);
+}
+
+/* Applies the stop requests an XREAD of the stops stream returned. */
+static void read_stops(tw_tee *t, const redisReply *r) {
+    int fire = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) return;
+    r = r->element[0];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    r = r->element[1];
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i], *f;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+        if (e->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(t->stops_last_id, sizeof t->stops_last_id, "%s", e->element[0]->str);
+        f = e->element[1];
+        for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
+            tee_stream *s;
+            if (strcmp(f->element[j]->str, "id") != 0) continue;
+            s = tw__tee_find(t, f->element[j + 1]->str);
+            if (s && !s->stop && !s->ended) {
+                s->stop = 1;
+                fire |= tw__tee_notice(t, TW_TEE_STOP, s->id, NULL);
+            }
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (fire) tw__tee_fire_notify(t);
+}
+
+/* One round trip for the whole batch. */
+static void process(tw_tee *t, tee_item *batch, int64_t now) {
+    size_t n = 0, cap = 0;
+    cmd_tag *tags = NULL;
+    redisReply **rep = NULL;
+    char maxlen[24], ttl_live[16], ttl_end[16];
+    tw_error err;
+    int fire = 0;
+    snprintf(maxlen, sizeof maxlen, "%ld", t->maxlen);
+    snprintf(ttl_live, sizeof ttl_live, "%d", t->live_ttl_s);
+    snprintf(ttl_end, sizeof ttl_end, "%d", t->ttl_after_end_s);
+    for (tee_item *it = batch; it; it = it->next) cap += 2;
+    cap += 1;
+    tags = malloc(cap * sizeof *tags);
+    rep = malloc(cap * sizeof *rep);
+    if (!tags || !rep) {
+        /* Nothing can be sent: treat it as a lost connection rather than hold memory. */
+        free(tags);
+        free(rep);
+        tw__rconn_close(&t->conn);
+        set_down(t, "out of memory in the tee writer");
+        batch_done(t, batch, 0);
+        return;
+    }
+    for (tee_item *it = batch; it; it = it->next) {
+        if (it->kind == ITEM_DATA) {
+            if (atomic_load(&it->s->dropped)) continue;
+            append_data(t, it, maxlen);
+            tags[n++] = (cmd_tag){it, CMD_DATA};
+            if (now >= it->s->expire_due_ms) {
+                redisAppendCommand(t->conn.c, "EXPIRE %b %s", it->s->key, it->s->key_len,
+                                   ttl_live);
+                tags[n++] = (cmd_tag){it, CMD_EXPIRE};
+                /* Refreshed at half its length: a live log never expires under a reader. */
+                it->s->expire_due_ms = now + (int64_t)t->live_ttl_s * 500;
+            }
+        } else if (it->kind == ITEM_END) {
+            append_end(t, it);
+            tags[n++] = (cmd_tag){it, CMD_END};
+            redisAppendCommand(t->conn.c, "EXPIRE %b %s", it->s->key, it->s->key_len, ttl_end);
+            tags[n++] = (cmd_tag){it, CMD_EXPIRE};
+        } else {
+            redisAppendCommand(t->conn.c, "XADD %s MAXLEN ~ 10000 * id %b", t->stops_key,
+                               it->data, it->len);
+            tags[n++] = (cmd_tag){it, CMD_STOP};
+        }
+    }
+    if (t->watch_stops && now >= t->stops_due_ms) {
+        redisAppendCommand(t->conn.c, "XREAD COUNT 256 STREAMS %s %s", t->stops_key,
+                           t->stops_last_id);
+        tags[n++] = (cmd_tag){NULL, CMD_XREAD};
+        t->stops_due_ms = now + t->stop_poll_ms;
+    }
+    if (n && tw__rconn_exec(&t->conn, rep, n, t->cfg.command_timeout_ms, -1, &err) != TW_OK) {
+        set_down(t, err.msg);
+        t->next_connect_ms = now + t->backoff_ms;
+        batch_done(t, batch, n);
+        free(tags);
+        free(rep);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int failed = rep[i]->type == REDIS_REPLY_ERROR;
+        if (tags[i].what == CMD_XREAD) {
+            if (!failed) read_stops(t, rep[i]);
+            continue;
+        }
+        if (tags[i].what == CMD_DATA || tags[i].what == CMD_END) {
+            pthread_mutex_lock(&t->lock);
+            if (!failed) {
+                t->stats.entries_written++;
+            } else if (tags[i].what == CMD_DATA) {
+                char why[128];
+                snprintf(why, sizeof why, "redis refused an append: %.90s", rep[i]->str);
+                fire |= tw__tee_drop(t, tags[i].it->s, why, 1);
+            }
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    tw__replies_free(rep, n);
+    free(tags);
+    free(rep);
+    batch_done(t, batch, n);
+    if (fire) tw__tee_fire_notify(t);
+}
+
+/* Drops a batch while Redis is down (its streams were dropped and told so already). */
+static void discard(tw_tee *t, tee_item *batch) { batch_done(t, batch, 0); }
+
+/* Milliseconds until the writer has timed work to do; -1 = none. */
+static int next_due(tw_tee *t, int64_t now) {
+    int64_t due = -1;
+    if (!t->conn.c)
+        due = t->next_connect_ms;
+    else if (t->watch_stops)
+        due = t->stops_due_ms;
+    if (due < 0) return -1;
+    return due <= now ? 0 : (int)(due - now);
+}
+
+void *tw__tee_writer_main(void *arg) {
+    tw_tee *t = arg;
+    for (;;) {
+        tee_item *batch;
+        int stopping;
+        int64_t now;
+        pthread_mutex_lock(&t->lock);
+        for (;;) {
+            struct pollfd p = {t->wake_fd, POLLIN, 0};
+            int due;
+            stopping = t->stopping;
+            now = tw__tee_now_ms();
+            if (stopping || t->q_head || (due = next_due(t, now)) == 0) break;
+            t->writer_idle = 1;
+            pthread_mutex_unlock(&t->lock);
+            while (poll(&p, 1, due) < 0 && errno == EINTR) {
+            }
+            tw__eventfd_clear(t->wake_fd);
+            pthread_mutex_lock(&t->lock);
+            t->writer_idle = 0;
+        }
+        batch = t->q_head;
+        t->q_head = t->q_tail = NULL;
+        pthread_mutex_unlock(&t->lock);
+        if (!t->conn.c && !stopping && now >= t->next_connect_ms) {
+            try_connect(t);
+            now = tw__tee_now_ms();
+        }
+        if (t->conn.c)
+            process(t, batch, now);
+        else
+            discard(t, batch);
+        if (stopping) break;
+    }
+    return NULL;
+}
