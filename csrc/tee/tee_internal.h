@@ -1,6 +1,6 @@
 /*
- * tee_internal.h - shared by the files of csrc/tee: the Redis connection helper (non-blocking hiredis
- * driven by our own poll, so that every wait can also watch a cancel fd) and the key layout.
+ * tee_internal.h - shared by the files of csrc/tee: the Redis connection helper (non-blocking
+ * hiredis driven by our own poll, so that every wait can also watch a cancel fd), key layout.
  */
 #ifndef TW_TEE_INTERNAL_H
 #define TW_TEE_INTERNAL_H
