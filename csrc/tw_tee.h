@@ -222,6 +222,10 @@ typedef struct tw_resume_opts {
     int idle_timeout_ms;     /* end with TIMEOUT after this long with nothing new; default
                                 120000; 0 = never */
     size_t high_watermark;   /* bytes waiting for the consumer before reading pauses; 1 MiB */
+    /* An unknown stream is NOT_FOUND at once (0, default), or only if it does not appear
+     * within this many ms (XREAD BLOCK on the missing key, no polling): covers a reader that
+     * comes back before the tee's first write of the stream landed. */
+    int not_found_grace_ms;
     tw_tee_notify_fn notify; /* optional, on the reader thread */
     void *notify_userdata;
 } tw_resume_opts;

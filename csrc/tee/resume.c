@@ -24,7 +24,7 @@ struct tw_resume {
     char *key;                /* immutable */
     size_t key_len;           /* immutable */
     uint64_t last_seq;        /* immutable */
-    int from_start, block_ms, idle_timeout_ms; /* immutable */
+    int from_start, block_ms, idle_timeout_ms, grace_ms; /* immutable */
     size_t high;              /* immutable */
     tw_tee_notify_fn notify;  /* immutable */
     void *notify_userdata;
@@ -46,6 +46,7 @@ struct tw_resume {
     int have_next;
     char last_id[48];         /* XREAD position */
     int64_t idle_deadline;
+    int64_t grace_deadline;   /* while the key is missing, it may still appear until then */
 };
 
 void tw_resume_opts_init(tw_resume_opts *o) {
@@ -230,6 +231,10 @@ static int replay(tw_resume *r) {
     if (rc != TW_OK) return failed(r, rc, &err);
     if (rep[0]->type == REDIS_REPLY_INTEGER && rep[0]->integer == 0) {
         tw__replies_free(rep, 2);
+        if (r->grace_ms > 0) {
+            r->grace_deadline = tw__tee_now_ms() + r->grace_ms;
+            return 0; /* follow() waits for the key to appear */
+        }
         finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND, "unknown or expired stream");
         return 1;
     }
@@ -253,7 +258,7 @@ static int replay(tw_resume *r) {
 static void follow(tw_resume *r) {
     tw_error err;
     tw_code rc;
-    int reconnected = 0;
+    int reconnected = 0, block;
     if (!r->last_id[0]) {
         if (r->from_start)
             snprintf(r->last_id, sizeof r->last_id, "0-0");
@@ -272,10 +277,15 @@ static void follow(tw_resume *r) {
                 return;
             }
         }
-        redisAppendCommand(r->conn.c, "XREAD COUNT %d BLOCK %d STREAMS %b %s", PAGE, r->block_ms,
+        block = r->block_ms;
+        if (r->grace_deadline) { /* the key is missing: wait no longer than the grace */
+            int64_t left = r->grace_deadline - tw__tee_now_ms();
+            block = left < 1 ? 1 : left < block ? (int)left : block;
+        }
+        redisAppendCommand(r->conn.c, "XREAD COUNT %d BLOCK %d STREAMS %b %s", PAGE, block,
                            r->key, r->key_len, r->last_id);
         redisAppendCommand(r->conn.c, "EXISTS %b", r->key, r->key_len);
-        rc = tw__rconn_exec(&r->conn, rep, 2, r->block_ms + r->cfg.command_timeout_ms,
+        rc = tw__rconn_exec(&r->conn, rep, 2, block + r->cfg.command_timeout_ms,
                             r->cancel_fd, &err);
         if (rc != TW_OK) {
             if (rc == TW_ERR_CANCELLED || reconnected) {
@@ -292,10 +302,13 @@ static void follow(tw_resume *r) {
         } else {
             got = rep[0]->type == REDIS_REPLY_ERROR ? entries(r, rep[0], 0) : 0;
         }
-        if (got == 0 && rep[1]->type == REDIS_REPLY_INTEGER && rep[1]->integer == 0) {
-            finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND, "the stream expired");
+        if (got == 0 && rep[1]->type == REDIS_REPLY_INTEGER && rep[1]->integer == 0 &&
+            tw__tee_now_ms() >= r->grace_deadline) {
+            finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND,
+                   r->grace_deadline ? "unknown or expired stream" : "the stream expired");
             got = -1;
         }
+        if (got > 0) r->grace_deadline = 0;
         tw__replies_free(rep, 2);
         if (got < 0) return;
         if (got > 0) reconnected = 0;
@@ -345,9 +358,10 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
         if (!opts) tw__err(err, TW_ERR_INVALID_ARG, "resume options are required");
         return NULL;
     }
-    if (opts->block_ms <= 0 || opts->idle_timeout_ms < 0 || opts->high_watermark == 0) {
-        tw__err(err, TW_ERR_INVALID_ARG,
-                "resume options: block_ms > 0, idle_timeout_ms >= 0, high_watermark > 0");
+    if (opts->block_ms <= 0 || opts->idle_timeout_ms < 0 || opts->high_watermark == 0 ||
+        opts->not_found_grace_ms < 0) {
+        tw__err(err, TW_ERR_INVALID_ARG, "resume options: block_ms > 0, idle_timeout_ms >= 0, "
+                                         "high_watermark > 0, not_found_grace_ms >= 0");
         return NULL;
     }
     r = calloc(1, sizeof *r);
@@ -374,6 +388,7 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
     r->from_start = opts->from_start;
     r->block_ms = opts->block_ms;
     r->idle_timeout_ms = opts->idle_timeout_ms;
+    r->grace_ms = opts->not_found_grace_ms;
     r->high = opts->high_watermark;
     r->notify = opts->notify;
     r->notify_userdata = opts->notify_userdata;
