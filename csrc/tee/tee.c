@@ -42,7 +42,7 @@ tee_stream *tw__tee_find(tw_tee *t, const char *id) {
     return s;
 }
 
-static void stream_free(tee_stream *s) {
+void tw__tee_stream_free(tee_stream *s) {
     free(s->id);
     free(s->key);
     free(s);
@@ -76,7 +76,7 @@ static tee_stream *table_add(tw_tee *t, const char *id) {
     s->id = strdup(id);
     s->key = tw__tee_stream_key(&t->cfg, id, &s->key_len);
     if (!s->id || !s->key) {
-        stream_free(s);
+        tw__tee_stream_free(s);
         return NULL;
     }
     atomic_init(&s->dropped, 0);
@@ -88,7 +88,7 @@ static tee_stream *table_add(tw_tee *t, const char *id) {
     return s;
 }
 
-void tw__tee_remove(tw_tee *t, tee_stream *s) {
+void tw__tee_unlink(tw_tee *t, tee_stream *s) {
     if (s->in_table) {
         tee_stream **p = &t->buckets[hash_id(s->id) & (t->n_buckets - 1)];
         while (*p != s) p = &(*p)->next;
@@ -96,7 +96,11 @@ void tw__tee_remove(tw_tee *t, tee_stream *s) {
         s->in_table = 0;
         t->n_streams--;
     }
-    if (!s->pending) stream_free(s);
+}
+
+void tw__tee_remove(tw_tee *t, tee_stream *s) {
+    tw__tee_unlink(t, s);
+    if (!s->pending) tw__tee_stream_free(s);
 }
 
 /* ---- notices --------------------------------------------------------------------------------- */
@@ -171,7 +175,7 @@ static void enqueue_locked(tw_tee *t, tee_item *it) {
 void tw__tee_item_done(tw_tee *t, tee_item *it) {
     tee_stream *s = it->s;
     (void)t; /* the lock it holds guards s->pending */
-    if (s && --s->pending == 0 && !s->in_table) stream_free(s);
+    if (s && --s->pending == 0 && !s->in_table) tw__tee_stream_free(s);
     free(it);
 }
 
@@ -421,7 +425,7 @@ static void tee_destroy(tw_tee *t) {
         tee_stream *s = t->buckets[i], *sn;
         for (; s; s = sn) {
             sn = s->next;
-            stream_free(s);
+            tw__tee_stream_free(s);
         }
     }
     free(t->buckets);

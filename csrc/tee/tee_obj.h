@@ -85,7 +85,10 @@ struct tw_tee {
 
 /* Both with t->lock held. */
 tee_stream *tw__tee_find(tw_tee *t, const char *id);
-void tw__tee_remove(tw_tee *t, tee_stream *s);   /* frees s when nothing points at it */
+void tw__tee_unlink(tw_tee *t, tee_stream *s);   /* out of the table; not freed */
+void tw__tee_remove(tw_tee *t, tee_stream *s);   /* unlink, and free s when nothing points
+                                                    at it */
+void tw__tee_stream_free(tee_stream *s);         /* no lock needed: s is unreachable */
 /* Marks s dropped (once) with why; notice = 1 also queues a LOST notice and, when the
  * connection is up, an end marker saying the stream is incomplete. t->lock held.
  * @return 1 when the caller must call tw__tee_fire_notify after unlocking. */

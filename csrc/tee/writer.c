@@ -87,14 +87,20 @@ static void try_connect(tw_tee *t) {
 
 /* Hands every item back (t->lock taken here): ends forget their stream, memory is released. */
 static void batch_done(tw_tee *t, tee_item *batch, size_t n_cmds) {
-    tee_item *next;
+    tee_item *it, *next;
+    tee_stream *dead = NULL;
+    /* Accounting under the lock; the frees after it, so appenders never wait on them. */
     pthread_mutex_lock(&t->lock);
-    for (; batch; batch = next) {
-        next = batch->next;
-        t->q_bytes -= batch->cost;
-        if (batch->kind == ITEM_END && !batch->drop_marker) tw__tee_remove(t, batch->s);
-        tw__tee_item_done(t, batch);
+    for (it = batch; it; it = it->next) {
+        tee_stream *s = it->s;
+        t->q_bytes -= it->cost;
         t->q_done++;
+        if (!s) continue;
+        if (it->kind == ITEM_END && !it->drop_marker) tw__tee_unlink(t, s);
+        if (--s->pending == 0 && !s->in_table) {
+            s->next = dead; /* the hash chain link is free once unlinked */
+            dead = s;
+        }
     }
     pthread_cond_broadcast(&t->done_cv);
     if (n_cmds) {
@@ -103,6 +109,15 @@ static void batch_done(tw_tee *t, tee_item *batch, size_t n_cmds) {
     }
     t->stats.queued_bytes = t->q_bytes;
     pthread_mutex_unlock(&t->lock);
+    for (it = batch; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    while (dead) {
+        tee_stream *s = dead;
+        dead = s->next;
+        tw__tee_stream_free(s);
+    }
 }
 
 static void append_data(tw_tee *t, tee_item *it, const char *maxlen) {
@@ -274,8 +289,27 @@ static int next_due(tw_tee *t, int64_t now) {
     return due <= now ? 0 : (int)(due - now);
 }
 
+/* Takes up to MAX_ITEMS queued items (t->lock held): one round trip stays a few MiB at most
+ * however far Redis fell behind. */
+#define MAX_ITEMS 4096
+#define LINGER_MS 1
+static tee_item *take_batch(tw_tee *t) {
+    tee_item *head = t->q_head, *last = head;
+    size_t n = 1;
+    if (!head) return NULL;
+    while (last->next && n < MAX_ITEMS) {
+        last = last->next;
+        n++;
+    }
+    t->q_head = last->next;
+    if (!t->q_head) t->q_tail = NULL;
+    last->next = NULL;
+    return head;
+}
+
 void *tw__tee_writer_main(void *arg) {
     tw_tee *t = arg;
+    int busy = 0;
     for (;;) {
         tee_item *batch;
         int stopping;
@@ -287,6 +321,17 @@ void *tw__tee_writer_main(void *arg) {
             stopping = t->stopping;
             now = tw__tee_now_ms();
             if (stopping || t->q_head || (due = next_due(t, now)) == 0) break;
+            if (busy) {
+                /* Streams are flowing: look again in LINGER_MS without asking appenders to
+                 * wake us, so that a steady flow costs them no syscall (the eventfd write)
+                 * and each round trip carries a millisecond of appends. */
+                busy = 0;
+                pthread_mutex_unlock(&t->lock);
+                while (poll(&p, 1, LINGER_MS) < 0 && errno == EINTR) {
+                }
+                pthread_mutex_lock(&t->lock);
+                continue;
+            }
             t->writer_idle = 1;
             pthread_mutex_unlock(&t->lock);
             while (poll(&p, 1, due) < 0 && errno == EINTR) {
@@ -295,8 +340,8 @@ void *tw__tee_writer_main(void *arg) {
             pthread_mutex_lock(&t->lock);
             t->writer_idle = 0;
         }
-        batch = t->q_head;
-        t->q_head = t->q_tail = NULL;
+        batch = take_batch(t);
+        busy = batch != NULL;
         pthread_mutex_unlock(&t->lock);
         if (!t->conn.c && !stopping && now >= t->next_connect_ms) {
             try_connect(t);
