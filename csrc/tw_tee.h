@@ -82,7 +82,8 @@ typedef struct tw_tee_opts {
     int reconnect_max_ms;    /* default 2000 */
     int watch_stops;         /* 1 (default): watch the stops stream; 0: do not */
     int stop_poll_ms;        /* how often stops are read when idle; default 200 */
-    tw_tee_notify_fn notify; /* optional, on the writer thread */
+    tw_tee_notify_fn notify; /* optional: on the writer thread (or on the appending thread
+                                whose append hit max_queue_bytes) */
     void *notify_userdata;
 } tw_tee_opts;
 

@@ -351,7 +351,13 @@ void *tw__tee_writer_main(void *arg) {
             process(t, batch, now);
         else
             discard(t, batch);
-        if (stopping) break;
+        if (stopping) { /* what was queued before tw_tee_free gets its one attempt */
+            int more;
+            pthread_mutex_lock(&t->lock);
+            more = t->q_head != NULL;
+            pthread_mutex_unlock(&t->lock);
+            if (!more || !t->conn.c) break;
+        }
     }
     return NULL;
 }

@@ -577,3 +577,51 @@ TW_TEST(tee_resume_grace_for_a_stream_not_written_yet) {
     tw_resume_close(rd);
     tw_tee_free(t);
 }
+
+TW_TEST(tee_unix_socket_password_db) {
+    char sock[64];
+    const char *extra[] = {"--unixsocket", sock, "--requirepass", "s3cret", NULL};
+    tt_redis rs;
+    tw_tee_opts o;
+    tw_resume_opts ro;
+    tw_error err;
+    tw_tee *t;
+    tw_resume *rd;
+    tt_read got;
+    snprintf(sock, sizeof sock, "/tmp/tw-test-redis-%d.sock", (int)getpid());
+    tt_redis_start_args(&rs, 0, extra);
+    tw_tee_opts_init(&o);
+    o.redis.unix_path = sock;
+    o.redis.password = "wrong";
+    o.require_redis = 1;
+    CHECK(tw_tee_new(&o, &err) == NULL);
+    CHECK_EQ_INT(err.code, TW_ERR_STORE);
+    CHECK_MSG(strstr(err.msg, "AUTH") != NULL, "message: %s", err.msg);
+    o.redis.password = "s3cret";
+    o.redis.db = 3;
+    t = tw_tee_new(&o, &err);
+    CHECK_MSG(t != NULL, "unix socket + AUTH + SELECT: %s", err.msg);
+    if (t) {
+        append_range(t, "u", 0, 5);
+        tw_tee_end(t, "u", NULL);
+        CHECK_EQ_INT(tw_tee_flush(t, 5000), TW_OK);
+        tw_resume_opts_init(&ro);
+        ro.redis = o.redis;
+        ro.last_seq = 1;
+        rd = tw_resume_open(&ro, "u", NULL);
+        tt_drain(rd, &got, 5000);
+        CHECK_EQ_INT(got.state, TW_RESUME_ENDED);
+        CHECK_EQ_INT(got.events, 3);
+        tt_read_free(&got);
+        tw_resume_close(rd);
+        ro.redis.db = 0; /* the stream lives in db 3 only */
+        rd = tw_resume_open(&ro, "u", NULL);
+        tt_drain(rd, &got, 5000);
+        CHECK_EQ_INT(got.state, TW_RESUME_NOT_FOUND);
+        tt_read_free(&got);
+        tw_resume_close(rd);
+        tw_tee_free(t);
+    }
+    tt_redis_kill(&rs);
+    unlink(sock);
+}

@@ -43,9 +43,14 @@ static int wait_ready_line(int fd) {
     return -1;
 }
 
-void tt_redis_start(tt_redis *r, int port) {
+void tt_redis_start(tt_redis *r, int port) { tt_redis_start_args(r, port, NULL); }
+
+void tt_redis_start_args(tt_redis *r, int port, const char *const *extra) {
     int pipefd[2];
     char portstr[16];
+    const char *argv[32] = {"redis-server", "--port", NULL, "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice"};
+    int argc = 13;
     if (!port) port = te_unused_port();
     snprintf(portstr, sizeof portstr, "%d", port);
     if (pipe(pipefd) != 0) exit(2);
@@ -57,9 +62,10 @@ void tt_redis_start(tt_redis *r, int port) {
         dup2(pipefd[1], 2);
         close(pipefd[0]);
         close(pipefd[1]);
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "notice",
-               "--protected-mode", "yes", (char *)NULL);
+        argv[2] = portstr;
+        for (int i = 0; extra && extra[i] && i < 8; i++) argv[argc++] = extra[i];
+        argv[argc] = NULL;
+        execvp("redis-server", (char *const *)argv);
         fprintf(stderr, "cannot run redis-server: %s (Debian package redis-server; "
                         "scripts/ensure-deps.sh installs it)\n", strerror(errno));
         _exit(127);
@@ -74,7 +80,10 @@ void tt_redis_start(tt_redis *r, int port) {
     {
         redisContext *c = tt_connect(r); /* the readiness line, confirmed by a PING */
         redisReply *rep = redisCommand(c, "PING");
-        if (!rep || rep->type != REDIS_REPLY_STATUS) {
+        /* A server with requirepass answers NOAUTH: that answer is the sign of life too. */
+        int up = rep && (rep->type == REDIS_REPLY_STATUS ||
+                         (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOAUTH")));
+        if (!up) {
             fprintf(stderr, "redis-server does not answer PING\n");
             exit(2);
         }

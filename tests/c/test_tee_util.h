@@ -20,6 +20,8 @@ typedef struct tt_redis {
 /* Starts redis-server on port (0 = a free one) with no persistence; aborts the run when it
  * cannot (the Debian package redis-server is a dependency: scripts/ensure-deps.sh). */
 void tt_redis_start(tt_redis *r, int port);
+/* The same with extra redis-server arguments (NULL-terminated list, up to 8). */
+void tt_redis_start_args(tt_redis *r, int port, const char *const *extra);
 /* SIGKILL and reap. */
 void tt_redis_kill(tt_redis *r);
 /* The suite's shared server (started on first use, killed at exit). */
