@@ -1,11 +1,13 @@
 # tokenwire - root Makefile.
-#   make            build the C core and the `tokenwire` command (build/release/tokenwire)
+#   make            build the C core and the `tokenwire` command (out/release/tokenwire)
 #   make demo       stream tokens from the built-in mock server (the main job)
 #   make test       every test: C (ASan+UBSan), fuzz smoke, Python, Node
 #   make test-c     C unit/integration tests under AddressSanitizer + UBSan
 #   make fuzz-quick / fuzz-long    libFuzzer targets (clang), bounded
 #   make bench-c    C micro-benchmarks
 #   make bench      cross-peer benchmark vs the Python/Node clients (QUICK=1: smoke run)
+#   make dist       wheels (CPython 3.9-3.13), sdist and the npm tarball with prebuilt addons
+#   make test-dist  installs those with no compiler / -dev packages around and streams
 # System packages (Debian) are installed on demand by `make deps`.
 
 CC       ?= cc
@@ -13,10 +15,13 @@ CXX      ?= c++
 CLANG    ?= clang
 CLANGXX  ?= clang++
 PKGS     := libcurl simdjson hiredis
-BUILD    ?= build
+BUILD    ?= out
 
+# The one version source is package.json; the core gets it as TW_VERSION_STRING.
+VERSION  := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+# make is the developers' build: warnings are errors here (and in CI), never in users' installs.
 WARN     := -Wall -Wextra -Werror
-CPPFLAGS := -Icsrc -D_GNU_SOURCE -DTW_TEST_DATA='"$(CURDIR)/tests/data"'
+CPPFLAGS := -Icsrc -Itools -D_GNU_SOURCE -DTW_VERSION_STRING='"$(VERSION)"' -DTW_TEST_DATA='"$(CURDIR)/tests/data"'
 CFLAGS_COMMON   := -std=c11 $(WARN) -fPIC -g -pthread
 CXXFLAGS_COMMON := -std=c++17 $(WARN) -fPIC -g -fno-exceptions -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -29,12 +34,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 CORE_C   := $(sort $(wildcard csrc/*.c csrc/dialects/*.c csrc/encoders/*.c csrc/engine/*.c \
                               csrc/tee/*.c))
 CORE_CXX := $(sort $(wildcard csrc/*.cc))
-MOCK_C   := $(sort $(wildcard csrc/mock/*.c))
-CLI_C    := $(sort $(wildcard csrc/cli/*.c))
+MOCK_C   := $(sort $(wildcard tools/mock/*.c))
+CLI_C    := $(sort $(wildcard tools/cli/*.c))
 TEST_C   := $(sort $(wildcard tests/c/*.c))
 FUZZ_C   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_C  := $(sort $(wildcard benchmarks/c/*.c))
-HEADERS  := $(wildcard csrc/*.h csrc/*/*.h tests/c/*.h)
+HEADERS  := $(wildcard csrc/*.h csrc/*/*.h tools/*/*.h tests/c/*.h)
 
 # Keep intermediate objects (fuzz objects are built through a pattern chain).
 .SECONDARY:
@@ -67,20 +72,25 @@ $(ASN)/%.o: %.cc $(HEADERS)
 
 objs = $(patsubst %.c,$(1)/%.o,$(filter %.c,$(2))) $(patsubst %.cc,$(1)/%.o,$(filter %.cc,$(2)))
 
-LIB_SRC := $(CORE_C) $(CORE_CXX) $(MOCK_C)
+# The library is the core alone; the mock server and the CLI are tools built beside it.
+LIB_SRC := $(CORE_C) $(CORE_CXX)
 
 $(REL)/libtokenwire.a: $(call objs,$(REL),$(LIB_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(ASN)/libtokenwire.a: $(call objs,$(ASN),$(LIB_SRC))
 	@rm -f $@; ar rcs $@ $^
+$(REL)/libtwmock.a: $(call objs,$(REL),$(MOCK_C))
+	@rm -f $@; ar rcs $@ $^
+$(ASN)/libtwmock.a: $(call objs,$(ASN),$(MOCK_C))
+	@rm -f $@; ar rcs $@ $^
 
-$(REL)/tokenwire: $(call objs,$(REL),$(CLI_C)) $(REL)/libtokenwire.a
+$(REL)/tokenwire: $(call objs,$(REL),$(CLI_C)) $(REL)/libtwmock.a $(REL)/libtokenwire.a
 	$(CXX) -pthread -o $@ $^ $(LDLIBS)
-$(ASN)/tokenwire: $(call objs,$(ASN),$(CLI_C)) $(ASN)/libtokenwire.a
+$(ASN)/tokenwire: $(call objs,$(ASN),$(CLI_C)) $(ASN)/libtwmock.a $(ASN)/libtokenwire.a
 	$(CXX) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- C tests ----------------------------------------------------------------------------------
-$(ASN)/tw_tests: $(call objs,$(ASN),$(TEST_C)) $(ASN)/libtokenwire.a
+$(ASN)/tw_tests: $(call objs,$(ASN),$(TEST_C)) $(ASN)/libtwmock.a $(ASN)/libtokenwire.a
 	$(CXX) -pthread $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 # The compile-only check: the public header is valid C99 and C++.
@@ -122,18 +132,26 @@ valgrind: deps $(REL)/tokenwire
 	@./scripts/valgrind-corpora.sh $(REL)/tokenwire
 
 # ---- benchmarks -------------------------------------------------------------------------------
-$(REL)/bench_%: benchmarks/c/bench_%.c $(REL)/libtokenwire.a
+$(REL)/bench_%: benchmarks/c/bench_%.c $(REL)/libtwmock.a $(REL)/libtokenwire.a
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS_COMMON) -O2 -o $@.o -c $<
-	$(CXX) -pthread -o $@ $@.o $(REL)/libtokenwire.a $(LDLIBS)
+	$(CXX) -pthread -o $@ $@.o $(REL)/libtwmock.a $(REL)/libtokenwire.a $(LDLIBS)
 BENCH_BINS := $(patsubst benchmarks/c/%.c,$(REL)/%,$(BENCH_C))
 bench-c: deps $(BENCH_BINS) $(REL)/tokenwire
 	@for b in $(BENCH_BINS); do echo "== $$b"; TW_CLI=$(REL)/tokenwire $$b || exit 1; done
 
 # Cross-peer benchmark (benchmarks/README.md): every Python / Node / C peer against the mock.
 # QUICK=1 is the smoke run CI uses (every peer must produce numbers).
-bench: all $(REL)/libtokenwire.a
+bench: all $(REL)/libtokenwire.a $(REL)/libtwmock.a
 	@./scripts/bench-setup.sh
 	@QUICK=$(QUICK) python3 benchmarks/bench.py
+
+# ---- packaging: wheels (auditwheel), sdist, npm tarball with prebuilds (scripts/build-dist.sh);
+# test-dist installs them where there is no compiler and no -dev package (scripts/test-dist.sh).
+.PHONY: dist test-dist
+dist: deps
+	@./scripts/build-dist.sh
+test-dist: dist
+	@./scripts/test-dist.sh
 
 # ---- the main job: tokens streaming from the mock ---------------------------------------------
 demo: all

@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.path.join(ROOT, "out")
 CLI = os.path.join(BUILD, "release", "tokenwire")
 VENV_PY = os.path.join(BUILD, "bench", "venv", "bin", "python")
 C_PEER = os.path.join(BUILD, "bench", "tw_peer")
@@ -809,7 +809,7 @@ def main():
     ap.add_argument("--peers", default="", help="comma-separated substrings of peer ids")
     ap.add_argument("--mock-url", default="",
                     help="use this already running mock (http://127.0.0.1:PORT) instead of "
-                         "starting build/release/tokenwire mock")
+                         "starting out/release/tokenwire mock")
     ap.add_argument("--no-results-md", action="store_true",
                     help="do not rewrite benchmarks/RESULTS.md")
     a = ap.parse_args()
@@ -915,7 +915,7 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     partial = bool(a.only or a.peers or a.mock_url)
     name = ("quick-" if quick else "partial-" if partial else "full-") + stamp + ".json"
-    # Quick (smoke) and partial runs are scratch: they go to build/; only complete full runs
+    # Quick (smoke) and partial runs are scratch: they go to out/; only complete full runs
     # are kept in the repository.
     out_dir = os.path.join(BUILD, "bench", "results") if quick or partial else RESULTS_DIR
     os.makedirs(out_dir, exist_ok=True)

@@ -59,6 +59,8 @@ int tw_code_error_kind(tw_code code) {
     }
 }
 
+const char *tw_version(void) { return TW_VERSION_STRING; }
+
 const char *tw_strerror(tw_code code) {
     if ((int)code < 0 || code >= TW_ERR__LAST || !code_names[code]) return "unknown error";
     return code_names[code];

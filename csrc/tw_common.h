@@ -15,11 +15,8 @@ extern "C" {
  * Version
  *============================================================================================*/
 
-#define TW_VERSION_MAJOR 0
-#define TW_VERSION_MINOR 1
-#define TW_VERSION_PATCH 0
-#define TW_VERSION_HEX ((TW_VERSION_MAJOR << 16) | (TW_VERSION_MINOR << 8) | TW_VERSION_PATCH)
-#define TW_VERSION_STRING "0.1.0"
+/* The version lives in package.json alone; every build (make, setup.py, node-gyp) passes it
+ * to the core as TW_VERSION_STRING, and tw_version() reports the one compiled in. */
 
 /*==============================================================================================
  * Compile flags
@@ -103,6 +100,10 @@ TW_API int tw_code_error_kind(tw_code code);
  * @return a static NUL-terminated string. Thread: any. Ownership: static, never free.
  */
 TW_API const char *tw_strerror(tw_code code);
+
+/** The library's version ("0.1.0"), from package.json at build time. Static storage; any
+ * thread. */
+TW_API const char *tw_version(void);
 
 /*==============================================================================================
  * Normalized events

@@ -212,7 +212,10 @@ typedef struct tw_request_opts {
                                    (reasoning models may think for minutes before it) */
     double idle_timeout;        /* max gap between body bytes (heartbeats count); default 600 */
     double event_timeout;       /* max gap between events (heartbeats do NOT count); default 0 */
-    double total_timeout;       /* whole stream; default 0 */
+    double first_token_timeout; /* from request start to the first content event (text,
+                                   reasoning, tool call); default 0. Its expiry, like any
+                                   failure before the first token, moves on to `fallback` */
+    double total_timeout;       /* whole stream, fallbacks included; default 0 */
     double paused_timeout;      /* max time a transfer stays paused because the consumer
                                    stopped reading (queue at the high watermark); then an
                                    error of kind timeout. Default 300; 0 = none */
@@ -232,6 +235,17 @@ typedef struct tw_request_opts {
                                    counts them only (long streams use no memory for them) */
     tw_sink *sink;              /* where the stream is announced; NULL = the default sink */
     void *userdata;             /* returned by tw_stream_userdata */
+    /* The request to send instead when this one fails before its first content event (an
+     * HTTP error, a connect / first-byte / first-token / idle timeout, a transport error, a
+     * body that is not an event stream, a provider error or a truncated body), after its own
+     * retries: another provider, region or model, any dialect; it may have a fallback of its
+     * own (at most 16 in a chain). Until the first content event of the stream, the events of
+     * the current request (start, usage...) are held back, so the consumer sees only the
+     * winner's; tw_metrics.fallback_index says which one won. Of a fallback, everything is
+     * used but total_timeout, paused_timeout, accumulate, sink and userdata (the first
+     * request's apply to the whole stream). Cancellation and a total timeout end the stream
+     * with no fallback. Checked and copied by tw_engine_start, like the first request. */
+    const struct tw_request_opts *fallback;
 } tw_request_opts;
 
 TW_API void tw_request_opts_init(tw_request_opts *o);
@@ -294,6 +308,8 @@ typedef struct tw_metrics {
                                    call) to the terminal event (or now) */
     double tokens_per_second;   /* output tokens (usage; else content events) per second of
                                    generation_time; 0 when unknown */
+    int fallback_index;         /* which request of the fallback chain the stream is on: 0 the
+                                   first, 1 its fallback, ... */
 } tw_metrics;
 
 /** Snapshot of the stream's metrics. Thread: any. */

@@ -7,6 +7,10 @@
 
 #include "tw_common.h"
 
+#ifndef TW_VERSION_STRING
+#error "TW_VERSION_STRING comes from package.json through the build (Makefile, setup.py, binding.gyp)"
+#endif
+
 /* Fills err (when not NULL): code, the message, pos (0 when it has none); every other field
  * cleared. The one way the core reports a failure to its callers. */
 void tw__err(tw_error *err, tw_code code, const char *msg);

@@ -37,9 +37,9 @@ MODEL = os.environ.get("TOKENWIRE_MODEL", "gpt-4o-mini")
 BASE_URL = os.environ.get("TOKENWIRE_BASE_URL", "")
 _mock = None
 if not BASE_URL:
-    from tokenwire import _native
+    from tokenwire import _tools
 
-    _mock = _native.Mock(host="127.0.0.1", port=0)
+    _mock = _tools.Mock(host="127.0.0.1", port=0)
     BASE_URL = "http://127.0.0.1:%d/v1" % _mock.port if DIALECT != "gemini" else \
         "http://127.0.0.1:%d/v1beta" % _mock.port
     if DIALECT == "ollama":

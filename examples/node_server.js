@@ -105,11 +105,14 @@ module.exports = { createServer };
 if (require.main === module) {
     let upstream;
     let mock = null;
+    let tools = null;
     if (process.env.UPSTREAM) {
         upstream = { baseURL: process.env.UPSTREAM, apiKey: process.env.API_KEY, dialect: process.env.DIALECT || 'openai' };
     } else {
-        mock = tw._binding._mockStart(0, 1);
-        upstream = { baseURL: `http://127.0.0.1:${tw._binding._mockPort(mock)}/v1` };
+        // The mock LLM server comes from the package's tools addon (tests and demos only).
+        tools = require('../node/lib/tools.js');
+        mock = tools._mockStart(0, 1);
+        upstream = { baseURL: `http://127.0.0.1:${tools._mockPort(mock)}/v1` };
         console.log(`upstream: built-in mock at ${upstream.baseURL}`);
     }
     const port = Number(process.env.PORT || 3000);
@@ -119,7 +122,7 @@ if (require.main === module) {
     });
     const stop = () => {
         server.close();
-        if (mock) tw._binding._mockStop(mock);
+        if (mock) tools._mockStop(mock);
         process.exit(0);
     };
     process.on('SIGINT', stop);

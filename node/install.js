@@ -1,5 +1,9 @@
 'use strict';
-/* `npm install` hook: builds the addon with node-gyp. node-gyp normally downloads the Node
+/* `npm install` hook. When the package carries a prebuilt addon for this platform that loads
+ * here (prebuilds/<platform>-<arch>, see node/lib/native.js), there is nothing to do: no
+ * compiler is needed. Otherwise (another platform, a checkout, `npm install
+ * --build-from-source` or TOKENWIRE_FROM_SOURCE=1) it builds both addons from source with
+ * node-gyp into build/Release, which node/lib/native.js then prefers. node-gyp normally downloads the Node
  * headers; when this Node was installed with its headers (Debian's nodejs, the official
  * tarballs) we point it at them so the build needs no network. An explicit
  * npm_config_nodedir wins. */
@@ -8,6 +12,26 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
+
+/* A prebuild is used only if it loads in a fresh process (right libc, every library found). */
+function prebuildLoads() {
+    const fromSource = (v) => v && v !== 'false' && v !== '0';
+    if (fromSource(process.env.TOKENWIRE_FROM_SOURCE) ||
+        fromSource(process.env.npm_config_build_from_source)) {
+        return false;
+    }
+    const { candidates } = require('./lib/native');
+    const files = ['tokenwire', 'tokenwire_tools'].map((n) => candidates(n).pop());
+    if (!files.every((f) => fs.existsSync(f))) return false;
+    const native = JSON.stringify(path.join(__dirname, 'lib', 'native.js'));
+    const probe = files.map((f) => 'require(' + native + ').open(' + JSON.stringify(f) + ');').join('');
+    const r = spawnSync(process.execPath, ['-e', probe], { stdio: 'pipe', encoding: 'utf8' });
+    if (r.status === 0) return true;
+    console.error('tokenwire: the prebuilt addon does not load here, building from source:\n' +
+        (r.stderr || '').split('\n').slice(0, 3).join('\n'));
+    return false;
+}
+if (prebuildLoads()) process.exit(0);
 const env = { ...process.env };
 if (!env.npm_config_nodedir) {
     const prefix = path.resolve(path.dirname(process.execPath), '..');

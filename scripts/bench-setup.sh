@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up what `make bench` needs, from PyPI and npm only, caching every step:
-#   build/bench/venv                 the Python peers (benchmarks/peers/python/requirements.txt)
+#   out/bench/venv                 the Python peers (benchmarks/peers/python/requirements.txt)
 #                                    and tokenwire's own Python package, built from this checkout
 #   benchmarks/peers/node/node_modules   the npm peers (package.json + package-lock.json)
 #   tokenwire's Node addon           built in place at the repository root
-#   build/bench/tw_peer              the C floor, linked against build/release/libtokenwire.a
-# Each step reruns only when its inputs changed (stamps in build/bench/).
+#   out/bench/tw_peer              the C floor, linked against out/release/libtokenwire.a
+# Each step reruns only when its inputs changed (stamps in out/bench/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-B="$ROOT/build/bench"
+B="$ROOT/out/bench"
 mkdir -p "$B"
 cd "$ROOT"
 say() { echo "bench-setup: $*" >&2; }
@@ -26,7 +26,7 @@ tree_hash() {
 
 # ---- Python peers ---------------------------------------------------------------------------
 REQ=benchmarks/peers/python/requirements.txt
-[ -x "$B/venv/bin/python" ] || { say "creating build/bench/venv"; python3 -m venv "$B/venv"; }
+[ -x "$B/venv/bin/python" ] || { say "creating out/bench/venv"; python3 -m venv "$B/venv"; }
 stamp="$B/.pip-$(sha1sum "$REQ" | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     say "installing the PyPI peers"
@@ -45,7 +45,7 @@ if [ -f setup.py ] || [ -f pyproject.toml ]; then
         else
             # The bench then reports the tokenwire Python peers as failed (never faked).
             tail -20 "$B/py-package.log" >&2
-            say "WARNING: tokenwire's Python package did not build (build/bench/py-package.log)"
+            say "WARNING: tokenwire's Python package did not build (out/bench/py-package.log)"
         fi
     fi
 else
@@ -74,7 +74,7 @@ if [ -f package.json ] && [ -f binding.gyp ]; then
             rm -f "$B"/.node-tokenwire-*; touch "$B/.node-tokenwire-$h"
         else
             tail -20 "$B/node-addon.log" >&2
-            say "WARNING: tokenwire's Node addon did not build (build/bench/node-addon.log)"
+            say "WARNING: tokenwire's Node addon did not build (out/bench/node-addon.log)"
         fi
     fi
 else
@@ -82,11 +82,11 @@ else
 fi
 
 # ---- the C floor ----------------------------------------------------------------------------
-LIB=build/release/libtokenwire.a
+LIB=out/release/libtokenwire.a
 if [ -f "$LIB" ]; then
     if [ ! -x "$B/tw_peer" ] || [ "$B/tw_peer" -ot "$LIB" ] || \
        [ "$B/tw_peer" -ot benchmarks/peers/c/tw_peer.c ]; then
-        say "building the C floor (build/bench/tw_peer)"
+        say "building the C floor (out/bench/tw_peer)"
         # shellcheck disable=SC2046
         ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Icsrc \
             $(pkg-config --cflags libcurl simdjson) -c benchmarks/peers/c/tw_peer.c \

@@ -10,7 +10,7 @@
 # text; the stream's metrics follow on stderr.
 set -euo pipefail
 
-TW=${1:-build/release/tokenwire}
+TW=${1:-out/release/tokenwire}
 PORT=${DEMO_PORT:-0}
 CHUNKS=${DEMO_CHUNKS:-40}
 DELAY=${DEMO_DELAY_MS:-50}

@@ -8,6 +8,11 @@ for p in pkg-config libcurl4-openssl-dev libsimdjson-dev clang libclang-rt-14-de
          libhiredis-dev redis-server; do
     have_pkg "$p" || need+=("$p")
 done
+# `ensure-deps.sh node`: the Node suite also drives Debian's headless Chromium (puppeteer-core
+# brings no browser of its own) for the browser reader's tests.
+if [ "${1:-}" = node ]; then
+    have_pkg chromium || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need[*]}" >&2
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

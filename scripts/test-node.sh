@@ -4,7 +4,7 @@
 # node:test over tests/node. Needs only the npm registry.
 #
 # `scripts/test-node.sh --asan [tests/node/x.test.js ...]` builds a copy of the package with
-# the addon and the C core under AddressSanitizer + UBSan (build/node-asan; the normal build
+# the addon and the C core under AddressSanitizer + UBSan (out/node-asan; the normal build
 # is not touched) and runs the given suites with the sanitizer runtimes preloaded into node.
 # The default list leaves out, and names, three suites: nextjs and types (no addon code of
 # their own worth the minutes) and load, whose RSS budgets do not hold under ASan's quarantine
@@ -19,17 +19,19 @@ if [ -z "${npm_config_nodedir:-}" ]; then
     fi
 fi
 
+./scripts/ensure-deps.sh node
+
 if [ "${1:-}" = "--asan" ]; then
     shift
     root="$PWD"
     [ -d node_modules ] || npm install --no-audit --no-fund --loglevel=error >&2
-    pkg="build/node-asan/pkg"
+    pkg="out/node-asan/pkg"
     echo "test-node --asan: building the addon with -fsanitize=address,undefined in $pkg" >&2
     mkdir -p "$pkg"
-    tar --exclude=./build --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C "$pkg"
+    tar --exclude=./build --exclude=./out --exclude=./node_modules --exclude=./.git -cf - . | tar -xf - -C "$pkg"
     ln -sfn "$root/node_modules" "$pkg/node_modules"
     san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-    (cd "$pkg" && CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" \
+    (cd "$pkg" && TW_WERROR=1 CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" \
         node node/install.js >&2)
     if [ $# -eq 0 ]; then
         set -- $(cd "$pkg" && ls tests/node/*.test.js | grep -v -e nextjs.test.js -e types.test.js -e load.test.js)
@@ -44,6 +46,6 @@ if [ "${1:-}" = "--asan" ]; then
 fi
 
 echo "test-node: npm install (dev packages + addon build)" >&2
-npm install --no-audit --no-fund --loglevel=error >&2
+TW_WERROR=1 npm install --no-audit --no-fund --loglevel=error >&2
 
 exec node --test --test-concurrency=1 --test-timeout=600000 tests/node/*.test.js

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Python test suite (called by `make test-py`): builds a venv under build/pyvenv with the test
+# Python test suite (called by `make test-py`): builds a venv under out/pyvenv with the test
 # dependencies from PyPI, installs tokenwire from this checkout, and runs pytest.
 # pytest exit status 5 ("no tests collected") is a failure here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PYTHON:-python3}
-VENV=${TW_PYVENV:-$ROOT/build/pyvenv}
+VENV=${TW_PYVENV:-$ROOT/out/pyvenv}
 
 if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)'; then
     echo "test-py: Python >= 3.9 required" >&2
@@ -24,7 +24,7 @@ VPY="$VENV/bin/python"
     "gunicorn>=21" \
     "openai>=1.0" "anthropic>=0.20"
 # The package itself, built from this checkout (setup.py compiles csrc/ + python/src/).
-"$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall \
+TW_WERROR=1 "$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall \
     --no-deps "$ROOT"
 
 # Run from a directory where `import tokenwire` cannot pick up the source tree by accident.

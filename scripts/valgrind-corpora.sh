@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# valgrind-corpora.sh [CLI] : runs `tokenwire parse` (default build/release/tokenwire: -O2 -g,
+# valgrind-corpora.sh [CLI] : runs `tokenwire parse` (default out/release/tokenwire: -O2 -g,
 # no sanitizers) under valgrind memcheck on the fuzz seed corpora and on generated nasty
 # inputs. ASan cannot see reads of uninitialised bytes (the simdjson padding contract); memcheck
 # can. A run fails on a valgrind error (exit 99, definite leaks included), a crash or a usage
@@ -12,7 +12,7 @@
 # start-up each, spread over every core); the framing-only corpora (sse, ndjson) are batched.
 set -euo pipefail
 export LC_ALL=C # byte semantics for awk and tr on the generated inputs
-cli=${1:-build/release/tokenwire}
+cli=${1:-out/release/tokenwire}
 [ -x "$cli" ] || { echo "valgrind-corpora: $cli not built (make $cli)" >&2; exit 2; }
 
 # Install valgrind on demand, as ensure-deps.sh does for the build packages.
@@ -25,7 +25,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 corpus=tests/fuzz/corpus
-work=build/valgrind
+work=out/valgrind
 rm -rf "$work"
 mkdir -p "$work/in" "$work/log"
 jobs=$work/jobs

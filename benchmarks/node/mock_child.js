@@ -1,12 +1,12 @@
 'use strict';
 /* The mock LLM server in its own process, so the benchmark's CPU numbers hold only the
  * client's work. Prints the port on stdout; exits when stdin closes. */
-const tw = require('../../node/index.js');
+const tools = require('../../node/lib/tools.js');
 
-const h = tw._binding._mockStart(0, Number(process.argv[2] || 1));
-process.stdout.write(String(tw._binding._mockPort(h)) + '\n');
+const h = tools._mockStart(0, Number(process.argv[2] || 1));
+process.stdout.write(String(tools._mockPort(h)) + '\n');
 process.stdin.resume();
 process.stdin.on('end', () => {
-    tw._binding._mockStop(h);
+    tools._mockStop(h);
     process.exit(0);
 });

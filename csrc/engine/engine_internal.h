@@ -78,8 +78,26 @@ struct tw_sink {
     int fd_armed; /* wake_fd has been written and not read since */
 };
 
+/* Fallback chains longer than this are refused (a chain that loops back would never end). */
+#define TW__MAX_FALLBACKS 16
+
+/* One request as the engine sends it (request.c): the fields of tw_stream of the same names.
+ * The fallbacks of a stream wait in this form; tw__request_swap puts one in place. */
+typedef struct tw__request {
+    char *url, *method, *body, *ca_file;
+    size_t body_len;
+    struct curl_slist *headers;
+    tw_dialect dialect;
+    double connect_timeout, first_byte_timeout, first_token_timeout, idle_timeout;
+    double event_timeout, retry_base_delay;
+    int max_retries, retry_sent, http2, verify_peer;
+    size_t max_event_size;
+    struct tw__request *next;
+} tw__request;
+
 struct tw_stream {
-    /* ---- immutable after tw_engine_start ---- */
+    /* ---- set by tw_engine_start; the request fields change on the I/O thread only, when a
+     *      fallback takes over (no other thread reads them) ---- */
     tw_engine *e;
     tw__io *io;
     tw_sink *sink; /* holds a reference */
@@ -87,12 +105,17 @@ struct tw_stream {
     size_t body_len;
     struct curl_slist *headers;
     tw_dialect dialect;
-    double connect_timeout, first_byte_timeout, idle_timeout, event_timeout, total_timeout;
+    double connect_timeout, first_byte_timeout, first_token_timeout, idle_timeout;
+    double event_timeout, total_timeout;
     double retry_base_delay, paused_timeout;
-    int max_retries, retry_sent, http2, verify_peer;
+    int max_retries, retry_sent, http2, verify_peer, accumulate;
     size_t max_event_size;
     void *userdata;
     double t_start; /* monotonic seconds at tw_engine_start */
+    tw__request *fallbacks; /* I/O thread: the requests still to try, NULL once content or the
+                               end was published (from then on nothing is held back) */
+    int fallback_pending;   /* I/O thread: the current attempt failed in on_write, the next
+                               request starts when libcurl reports the transfer done */
 
     atomic_int refs;             /* caller + I/O thread + pending command */
     atomic_int cancel_requested; /* set once by tw_stream_cancel / release */
@@ -237,6 +260,17 @@ void tw__ready_remove_locked(tw_stream *s);
 /* ---- fork.c ---- */
 /* Registers the fork handler (once). */
 void tw__fork_init(void);
+
+/* request.c: checks and prepares opts and its fallbacks (the whole chain refused when one is
+ * bad; err says which). *out = the first request, ->next its fallbacks. */
+tw_code tw__request_chain(const tw_request_opts *opts, tw__request **out, tw_error *err);
+void tw__request_free(tw__request *r); /* the whole list; NULL is a no-op */
+/* Exchanges the request fields of s and r. */
+void tw__request_swap(tw_stream *s, tw__request *r);
+
+/* The CA file and directory a transfer uses when the request names no ca_file (ca_bundle.c):
+ * NULL means libcurl's own default. Probed once per process; any thread. */
+void tw__ca_defaults(const char **file, const char **dir);
 /* Counts fork() children: each child sees one more than its parent did. */
 unsigned tw__fork_generation(void);
 /* 1 when s's engine was created before the fork() that made this process. */

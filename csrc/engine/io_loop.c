@@ -201,6 +201,10 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         pthread_mutex_lock(&s->lock);
         s->m.bytes += n;
         pthread_mutex_unlock(&s->lock);
+        if (s->fallbacks) {
+            s->fallback_pending = 1; /* handle_done hands over to the next request */
+            return 0;
+        }
         deliver_not_a_stream(s, "a content type no dialect reads");
         return 0; /* handle_done sees the terminal event and finishes the transfer */
     }
@@ -242,6 +246,13 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     published = tw__publish_locked(s, now);
     tw__after_push_locked(s);
     pthread_mutex_unlock(&s->lock);
+
+    if (s->fallbacks && s->stage_terminal) {
+        /* A provider error (or the like) before the first token, held back: the next request
+         * of the chain takes over once libcurl reports this transfer done. */
+        s->fallback_pending = 1;
+        return 0;
+    }
 
     if (s->stage_oom && !s->terminal_queued) {
         tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "out of memory while decoding", NULL, 0);
@@ -323,7 +334,14 @@ static CURLcode setup_easy(tw__io *io, tw_stream *s) {
     }
     SET(CURLOPT_SSL_VERIFYPEER, s->verify_peer ? 1L : 0L);
     SET(CURLOPT_SSL_VERIFYHOST, s->verify_peer ? 2L : 0L);
-    if (s->ca_file) SET(CURLOPT_CAINFO, s->ca_file);
+    if (s->ca_file) {
+        SET(CURLOPT_CAINFO, s->ca_file);
+    } else if (s->verify_peer) {
+        const char *ca_file, *ca_dir;
+        tw__ca_defaults(&ca_file, &ca_dir);
+        if (ca_file) SET(CURLOPT_CAINFO, ca_file);
+        if (ca_dir) SET(CURLOPT_CAPATH, ca_dir);
+    }
     if (!strcasecmp(s->method, "POST")) {
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
@@ -498,7 +516,9 @@ static void deliver_http_error(tw_stream *s, double retry_after) {
     tw_buf_free(&scratch);
 }
 
-static void deliver_end_of_body(tw_stream *s) {
+/* Decodes and publishes the end of the body. @return 1 (nothing delivered) when the body
+ * failed before the stream's first token and a fallback is waiting: the caller starts it. */
+static int deliver_end_of_body(tw_stream *s) {
     tw_event ev;
     double now = tw__now();
     tw_code rc;
@@ -517,11 +537,21 @@ static void deliver_end_of_body(tw_stream *s) {
             /* The decoder's "bytes but no event": say it with the content type. */
             tw_batch_clear(s->stage);
             s->stage_terminal = 0;
+            if (s->fallbacks) return 1;
             deliver_not_a_stream(s, "no event in the body");
-            return;
+            return 0;
         }
     }
     if (rc == TW_ERR_NOMEM) s->stage_oom = 1;
+    if (s->fallbacks && s->stage_terminal && !s->stage_oom) {
+        const tw_event *last = tw_batch_get(s->stage, tw_batch_count(s->stage) - 1);
+        if (last->type == TW_EV_ERROR) return 1; /* e.g. truncated, or a provider error */
+    }
+    if (s->fallbacks) {
+        /* The body is over: whatever was held back is the answer (an empty one, say). */
+        tw__request_free(s->fallbacks);
+        s->fallbacks = NULL;
+    }
     pthread_mutex_lock(&s->lock);
     tw__publish_locked(s, now);
     if (!s->terminal_queued && s->stage_oom) {
@@ -540,6 +570,64 @@ static void deliver_end_of_body(tw_stream *s) {
     }
     tw__after_push_locked(s);
     pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* The current request failed before the stream's first content event (after its own
+ * retries): the next request of the chain takes over at once, with a fresh decoder, summary
+ * and attempt count, under its own timeouts and retries. Nothing of the failed attempt
+ * reached the consumer (held back by tw__publish_locked). */
+static void start_fallback(tw__io *io, tw_stream *s) {
+    tw__request *next = s->fallbacks;
+    tw_decoder_opts dopts;
+    tw_decoder *dec;
+    tw_summary *sum;
+    CURLcode rc;
+    if (s->state == TW__ST_RUNNING || s->state == TW__ST_DRAINING)
+        curl_multi_remove_handle(io->multi, s->easy);
+    s->state = TW__ST_WAIT_RETRY; /* not in the multi */
+    s->fallback_pending = 0;
+    s->fallbacks = next->next;
+    next->next = NULL;
+    tw__request_swap(s, next);
+    tw__request_free(next); /* now holding the failed request's fields */
+    if (s->stage) tw_batch_clear(s->stage);
+    s->stage_terminal = 0;
+    s->head_len = 0;
+    s->content_type[0] = '\0';
+    s->attempt = 0;
+    tw_decoder_opts_init(&dopts);
+    dopts.max_event_size = s->max_event_size;
+    dec = tw_decoder_new(s->dialect, &dopts, NULL);
+    sum = tw_summary_new(s->accumulate, tw_dialect_indexes_choices(s->dialect));
+    if (!dec || !sum) {
+        tw_decoder_free(dec);
+        tw_summary_free(sum);
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, "out of memory starting a fallback", NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    tw_decoder_free(s->dec);
+    s->dec = dec;
+    pthread_mutex_lock(&s->lock);
+    tw_summary_free(s->sum); /* held back: nothing was added to it */
+    s->sum = sum;
+    s->m.fallback_index++;
+    s->m.retries = 0;
+    s->m.retry_after = 0;
+    s->m.http_status = 0;
+    s->m.streamed = 0;
+    pthread_mutex_unlock(&s->lock);
+    curl_easy_reset(s->easy);
+    rc = setup_easy(io, s);
+    if (rc != CURLE_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "curl_easy_setopt: %s", curl_easy_strerror(rc));
+        tw__deliver_error(s, TW_KIND_TRANSPORT, 0, msg, NULL, 0);
+        finish_transfer(io, s);
+        return;
+    }
+    add_attempt(io, s);
 }
 
 static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
@@ -556,11 +644,19 @@ static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
         finish_transfer(io, s);
         return;
     }
+    if (s->fallback_pending) {
+        start_fallback(io, s);
+        return;
+    }
     if (s->mode == TW__MODE_ERRBODY ||
         (rc == CURLE_OK && s->mode == TW__MODE_UNKNOWN && (s->status < 200 || s->status > 299))) {
         double ra = retry_after_of(s);
         if (tw__retryable(CURLE_OK, s->status) && can_retry(s) && schedule_retry(io, s, now, ra))
             return;
+        if (s->fallbacks) {
+            start_fallback(io, s);
+            return;
+        }
         deliver_http_error(s, ra);
         finish_transfer(io, s);
         return;
@@ -571,6 +667,10 @@ static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
         if (tw__retryable(rc, 0) && can_retry(s)) {
             held_back = !s->retry_sent && request_sent(s);
             if (!held_back && schedule_retry(io, s, now, 0)) return;
+        }
+        if (s->fallbacks) {
+            start_fallback(io, s);
+            return;
         }
         snprintf(msg, sizeof msg, "%s%s%s%s", curl_easy_strerror(rc), s->errbuf[0] ? ": " : "",
                  s->errbuf,
@@ -589,7 +689,21 @@ static void handle_done(tw__io *io, tw_stream *s, CURLcode rc) {
         finish_transfer(io, s);
         return;
     }
-    deliver_end_of_body(s);
+    if (deliver_end_of_body(s)) {
+        start_fallback(io, s);
+        return;
+    }
+    finish_transfer(io, s);
+}
+
+/* A timeout of the current attempt: the next request of the chain when one waits (nothing
+ * of this one reached the consumer), else the stream's end. */
+static void attempt_timed_out(tw__io *io, tw_stream *s, const char *msg) {
+    if (s->fallbacks) {
+        start_fallback(io, s);
+        return;
+    }
+    tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
     finish_transfer(io, s);
 }
 
@@ -609,27 +723,31 @@ static void on_deadline(tw__io *io, tw_stream *s, double now) {
         }
         break;
     case TW__ST_RUNNING:
+        if (s->first_token_timeout > 0 && !s->first_content && !s->pause_flag &&
+            now >= s->attempt_start + s->first_token_timeout) {
+            snprintf(msg, sizeof msg, "first token timeout: no text, reasoning or tool call "
+                     "within %.3g s", s->first_token_timeout);
+            attempt_timed_out(io, s, msg);
+            return;
+        }
         if (s->mode == TW__MODE_UNKNOWN) {
             if (s->first_byte_timeout > 0 && now >= s->attempt_start + s->first_byte_timeout) {
                 snprintf(msg, sizeof msg, "first byte timeout: no response body within %.3g s",
                          s->first_byte_timeout);
-                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
-                finish_transfer(io, s);
+                attempt_timed_out(io, s, msg);
                 return;
             }
         } else if (!s->pause_flag) {
             if (s->idle_timeout > 0 && now >= s->last_byte + s->idle_timeout) {
                 snprintf(msg, sizeof msg, "idle timeout: no bytes for %.3g s", s->idle_timeout);
-                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
-                finish_transfer(io, s);
+                attempt_timed_out(io, s, msg);
                 return;
             }
             if (s->event_timeout > 0 && s->mode == TW__MODE_STREAM &&
                 now >= s->last_event + s->event_timeout) {
                 snprintf(msg, sizeof msg, "event timeout: no events for %.3g s",
                          s->event_timeout);
-                tw__deliver_error(s, TW_KIND_TIMEOUT, 0, msg, NULL, 0);
-                finish_transfer(io, s);
+                attempt_timed_out(io, s, msg);
                 return;
             }
         } else if (s->paused_timeout > 0 && now >= s->paused_since + s->paused_timeout) {
@@ -697,6 +815,14 @@ static void start_prewarm(tw__io *io, tw__prewarm *p) {
     curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, (void *)p);
     curl_easy_setopt(p->easy, CURLOPT_PRIVATE, NULL);
+    {
+        /* The CA settings of a request without ca_file: libcurl reuses a TLS connection only
+         * for a transfer with the same ones. */
+        const char *ca_file, *ca_dir;
+        tw__ca_defaults(&ca_file, &ca_dir);
+        if (ca_file) curl_easy_setopt(p->easy, CURLOPT_CAINFO, ca_file);
+        if (ca_dir) curl_easy_setopt(p->easy, CURLOPT_CAPATH, ca_dir);
+    }
     if (curl_multi_add_handle(io->multi, p->easy) != CURLM_OK) {
         curl_easy_cleanup(p->easy);
         free(p->url);

@@ -70,6 +70,8 @@ double tw__stream_deadline(const tw_stream *s) {
         d = dmin(d, s->retry_at);
         break;
     case TW__ST_RUNNING:
+        if (s->first_token_timeout > 0 && !s->first_content)
+            d = dmin(d, s->attempt_start + s->first_token_timeout);
         if (!s->body_started && s->mode == TW__MODE_UNKNOWN) {
             if (s->first_byte_timeout > 0)
                 d = dmin(d, s->attempt_start + s->first_byte_timeout);

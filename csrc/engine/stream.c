@@ -133,6 +133,20 @@ int tw__stage_event(void *userdata, const tw_event *ev) {
 size_t tw__publish_locked(tw_stream *s, double now) {
     size_t n = tw_batch_count(s->stage);
     if (n == 0) return 0;
+    if (s->fallbacks) {
+        /* Held back until the stream's first content event or its clean end: until then a
+         * fallback may replace this request, and the consumer sees only the winner's events.
+         * From then on nothing is held and the chain is dropped. */
+        int release = 0;
+        for (size_t i = 0; i < n && !release; i++) {
+            const tw_event *ev = tw_batch_get(s->stage, i);
+            release = ev->type == TW_EV_TEXT || ev->type == TW_EV_REASONING ||
+                      ev->type == TW_EV_TOOL_CALL || ev->type == TW_EV_END;
+        }
+        if (!release) return 0;
+        tw__request_free(s->fallbacks);
+        s->fallbacks = NULL;
+    }
     if (s->terminal_queued) {
         tw_batch_clear(s->stage);
         return 0;
@@ -375,6 +389,7 @@ void tw__stream_free(tw_stream *s) {
     free(s->body);
     free(s->ca_file);
     curl_slist_free_all(s->headers);
+    tw__request_free(s->fallbacks);
     tw_decoder_free(s->dec);
     tw_summary_free(s->sum);
     tw_batch_free(s->queue);

@@ -4,27 +4,9 @@
  * it by hand: the core's name tables (event types, error kinds, dialects, formats), the ways an
  * API key can be sent, and the request defaults of tw_request_opts_init.
  */
-const path = require('path');
+const { loadAddon } = require('./native');
 
-function loadBinding() {
-    const root = path.join(__dirname, '..', '..');
-    const tried = [];
-    for (const rel of ['build/Release/tokenwire.node', 'build/Debug/tokenwire.node']) {
-        const p = path.join(root, rel);
-        try {
-            return require(p);
-        } catch (e) {
-            if (e && e.code !== 'MODULE_NOT_FOUND') throw e;
-            tried.push(p);
-        }
-    }
-    throw new Error(
-        'tokenwire: the native addon is not built (looked for ' + tried.join(', ') +
-            '); run `npm install` (or `npm rebuild tokenwire`) in the package directory',
-    );
-}
-
-const binding = loadBinding();
+const binding = loadAddon('tokenwire');
 
 /** Event type names, in the core's order (tw_event_type_name). */
 const TYPES = Object.freeze(binding.eventTypes.slice(1));

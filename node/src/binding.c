@@ -1401,10 +1401,9 @@ static napi_value module_init(napi_env env, napi_value exports)
     };
     TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     TW_NAPI_CALL(env, twn_init_parsers(env, exports));
-    TW_NAPI_CALL(env, twn_init_mock(env, exports));
     TW_NAPI_CALL(env, twn_init_names(env, exports));
     napi_value ver;
-    TW_NAPI_CALL(env, napi_create_string_utf8(env, TW_VERSION_STRING, NAPI_AUTO_LENGTH, &ver));
+    TW_NAPI_CALL(env, napi_create_string_utf8(env, tw_version(), NAPI_AUTO_LENGTH, &ver));
     TW_NAPI_CALL(env, napi_set_named_property(env, exports, "version", ver));
     return exports;
 }

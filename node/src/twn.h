@@ -88,7 +88,6 @@ int twn_event_from_js(napi_env env, napi_value obj, tw_event *ev, tw_buf *arena)
 /* Registrations of each file's exports. */
 napi_status twn_init_engine(napi_env env, napi_value exports);
 napi_status twn_init_parsers(napi_env env, napi_value exports);
-napi_status twn_init_mock(napi_env env, napi_value exports);
 napi_status twn_init_names(napi_env env, napi_value exports);
 
 #endif /* TWN_H */

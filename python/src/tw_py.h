@@ -12,7 +12,6 @@
 #include <structmember.h>
 
 #include "tokenwire.h"
-#include "mock/tw_mock.h"
 
 /*==============================================================================================
  * Shims
@@ -130,7 +129,6 @@ extern PyTypeObject Engine_Type;
 extern PyTypeObject Stream_Type;
 extern PyTypeObject StreamIter_Type;
 extern PyTypeObject Merge_Type;
-extern PyTypeObject Mock_Type;
 
 /** tokenwire.Event: one normalized event. Strings are created when the event is. */
 typedef struct EventObject {

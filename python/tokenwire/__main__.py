@@ -1,10 +1,13 @@
-"""python -m tokenwire: the `tokenwire` command line (stream, parse, mock) from the package."""
-import sys
+"""The `tokenwire` command (stream, parse, mock): the console script and `python -m tokenwire`.
 
-from ._native import cli_main
+It lives in tokenwire._tools, a module of its own, so that `import tokenwire` never loads the
+mock server or the command line."""
+import sys
 
 
 def main(argv=None) -> int:
+    from ._tools import cli_main
+
     args = list(sys.argv[1:] if argv is None else argv)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -24,7 +24,12 @@ from __future__ import annotations
 import uuid
 from typing import AsyncIterator, Mapping, Optional, Tuple, Union
 
-from starlette.responses import StreamingResponse
+try:
+    from starlette.responses import StreamingResponse
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "tokenwire.fastapi needs Starlette (FastAPI's base): pip install 'tokenwire[fastapi]'"
+    ) from exc
 
 from . import _native
 

@@ -119,6 +119,29 @@ TW_TEST(engine_tls_verification) {
     tw_stream_release(s);
 
     tw_engine_free(e);
+
+    /* No ca_file, SSL_CERT_FILE names the certificate (ca_bundle.c; probed once per process,
+     * so in a process of its own: the CLI): accepted, the HTML page is reached. */
+    {
+        const char *cli = getenv("TW_CLI");
+        char out[256], line[512] = "";
+        FILE *f;
+        CHECK_MSG(cli != NULL, "TW_CLI is not set (run through `make test-c`)");
+        snprintf(out, sizeof out, "%s/stderr.txt", dir);
+        snprintf(cmd, sizeof cmd, "SSL_CERT_FILE=%s %s stream --dialect sse -X GET %s "
+                 ">/dev/null 2>%s", cert, cli ? cli : "false", url, out);
+        rc = system(cmd);
+        f = fopen(out, "r");
+        CHECK(f != NULL);
+        if (f) {
+            size_t n = fread(line, 1, sizeof line - 1, f);
+            line[n] = 0;
+            fclose(f);
+        }
+        CHECK_MSG(strstr(line, "text/html") != NULL && strstr(line, "certificate") == NULL,
+                  "SSL_CERT_FILE not used: rc %d, stderr: %s", rc, line);
+        unlink(out);
+    }
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     unlink(cert);

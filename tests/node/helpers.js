@@ -1,9 +1,9 @@
 'use strict';
-/* Shared helpers for the node:test suites: the built-in mock server run in-process through
- * the addon's private binding, and small polling utilities. */
+/* Shared helpers for the node:test suites: the mock LLM server run in-process through the
+ * tools addon (tokenwire_tools.node, not loaded by the package itself), and small polling
+ * utilities. */
 const tw = require('../../node/index.js');
-
-const b = tw._binding;
+const b = require('../../node/lib/tools.js');
 
 /** Starts the mock on an ephemeral 127.0.0.1 port. */
 function startMock(threads = 1) {

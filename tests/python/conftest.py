@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 import tokenwire
-from tokenwire import _native
+from tokenwire import _tools
 
 LOOPS = ["asyncio", "uvloop"]
 
@@ -37,7 +37,7 @@ def run_in(kind, coro):
 
 class MockServer:
     def __init__(self):
-        self.native = _native.Mock(host="127.0.0.1", port=0)
+        self.native = _tools.Mock(host="127.0.0.1", port=0)
         self.port = self.native.port
         self.base = "http://127.0.0.1:%d" % self.port
 
@@ -60,7 +60,7 @@ class MockServer:
             time.sleep(0.01)
 
     def expected_text(self, chunks=20, text=None):
-        return _native.expected_text(chunks, text)
+        return _tools.expected_text(chunks, text)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import tokenwire as tw
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CASES = sorted(glob.glob(os.path.join(ROOT, "tests", "conformance", "cases", "*.json")))
-CLI = os.path.join(ROOT, "build", "release", "tokenwire")
+CLI = os.path.join(ROOT, "out", "release", "tokenwire")
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
 

@@ -15,7 +15,7 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream":
 KEYS = {"id", "model", "text", "reasoning", "finish_reason", "finish_reason_raw", "choices",
         "tool_calls", "usage", "end", "error", "recoverable_errors"}
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CLI = os.path.join(ROOT, "build", "release", "tokenwire")
+CLI = os.path.join(ROOT, "out", "release", "tokenwire")
 
 
 def mk(base, **kw):

@@ -201,7 +201,7 @@ static int one_stream(tw_engine *e, const args *a, const char *extra, counters *
 static void print_result(const char *fmt_fields, const args *a, int ok, const counters *c) {
     printf("{\"impl\":\"c-engine\",\"loop\":\"poll\",\"workload\":\"%s\",%s,"
            "\"versions\":{\"tokenwire\":\"%s\"},\"ok\":%s",
-           a->workload, fmt_fields, TW_VERSION_STRING, ok ? "true" : "false");
+           a->workload, fmt_fields, tw_version(), ok ? "true" : "false");
     if (c->errors) printf(",\"errors\":%ld,\"first_error\":\"%s\"", c->errors, c->first_error);
     printf("}\n");
 }
@@ -362,7 +362,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a.workload, "versions")) {
         printf("{\"impl\":\"c-engine\",\"workload\":\"versions\",\"versions\":"
-               "{\"tokenwire\":\"%s\"},\"ok\":true}\n", TW_VERSION_STRING);
+               "{\"tokenwire\":\"%s\"},\"ok\":true}\n", tw_version());
         return 0;
     }
     if (!strcmp(a.workload, "ttft")) return do_ttft(&a);

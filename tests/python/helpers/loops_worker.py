@@ -13,7 +13,7 @@ import threading
 import traceback
 
 import tokenwire as tw
-from tokenwire import _native
+from tokenwire import _tools
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -29,7 +29,7 @@ def main():
     async def one(tid, j):
         chunks = 3 + (j * 7 + tid) % 23
         path = "/v1/chat/completions?chunks=%d&delay_ms=%s" % (chunks, "0.3" if j % 2 else "0")
-        want = _native.expected_text(chunks)
+        want = _tools.expected_text(chunks)
         if j % 3 == 0:
             async with client.stream("POST", path, json=BODY) as s:
                 got = "".join([t async for t in s.text()])
@@ -52,7 +52,7 @@ def main():
                 if ev.type == "text":
                     texts[ev.source].append(ev.text)
         for name, n in (("a", 11), ("b", 13)):
-            if "".join(texts[name]) != _native.expected_text(n):
+            if "".join(texts[name]) != _tools.expected_text(n):
                 raise AssertionError("thread %d merge %s incomplete" % (tid, name))
         return 2
 
@@ -67,7 +67,7 @@ def main():
             count += await merged(tid)
         if tid == 1:
             got = "".join([t async for t in outside.text()])
-            if got != _native.expected_text(9):
+            if got != _tools.expected_text(9):
                 raise AssertionError("stream started outside any loop: %r" % got)
             count += 1
         return count
@@ -99,7 +99,7 @@ def main():
         sys.exit(1)
     # A synchronous stream from a plain thread still works next to the loops' sinks.
     with client.stream_sync("POST", "/v1/chat/completions?chunks=5", json=BODY) as s:
-        if "".join(s.text()) != _native.expected_text(5):
+        if "".join(s.text()) != _tools.expected_text(5):
             sys.exit("sync stream incomplete")
     print("ok %d" % sum(done), flush=True)
 

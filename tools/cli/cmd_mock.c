@@ -15,7 +15,7 @@ static void mock_usage(FILE *out) {
           "  POST /api/chat   /api/generate        GET /_mock/stats   GET /healthz\n"
           "Controls (query or X-Mock-<Name> header): chunks, delay_ms, text, reasoning, tools,\n"
           "choices, usage, split, coalesce, timestamp, fault, fault_after, fault_times,\n"
-          "retry_after, oversized, heartbeat_ms (see csrc/mock/tw_mock.h).\n"
+          "retry_after, oversized, heartbeat_ms (see tools/mock/tw_mock.h).\n"
           "Port 0 (the default) picks a free port; the first stdout line says which:\n"
           "  listening on http://HOST:PORT\n",
           out);

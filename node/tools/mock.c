@@ -1,13 +1,15 @@
 /*
- * mock.c - a private binding to the built-in mock LLM server (csrc/mock), so the Node tests
- * and benchmarks can run it in-process or in a child process without the `tokenwire` CLI.
- * Not part of the public API (exported as `_mock*`).
+ * mock.c - tokenwire_tools.node: the mock LLM server (tools/mock) for the Node tests and
+ * benchmarks (in-process or in a child process), and the `tokenwire` command line behind
+ * `npx tokenwire` (tools/cli). An addon of its own, so that requiring tokenwire never loads
+ * a server. Not public API (exported as `_mock*` and `cliMain`).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "twn.h"
+#include "cli/tw_cli.h"
 #include "mock/tw_mock.h"
+#include "twn.h"
 
 typedef struct twn_mock {
     tw_mock *m; /* NULL once stopped */
@@ -137,14 +139,56 @@ static napi_value mock_expected(napi_env env, napi_callback_info info)
     return out;
 }
 
-napi_status twn_init_mock(napi_env env, napi_value exports)
+/* cliMain(argv: string[]) -> exit status. Runs on the calling (main) thread until the command
+ * ends: a CLI process has nothing else to do. argv[0] is the program name. */
+static napi_value cli_main(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    uint32_t n = 0, i;
+    char **args = NULL;
+    int rc = -1;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    bool is_array = false;
+    if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: cliMain(argv: string[])");
+        return NULL;
+    }
+    TW_NAPI_CALL(env, napi_get_array_length(env, argv[0], &n));
+    if (!(args = calloc((size_t)n + 1, sizeof *args))) goto oom;
+    for (i = 0; i < n; i++) {
+        napi_value item;
+        if (napi_get_element(env, argv[0], i, &item) != napi_ok) goto done;
+        if (!(args[i] = twn_get_string(env, item, NULL))) goto done;
+    }
+    rc = tw_cli_main((int)n, args);
+done:
+    for (i = 0; args && i < n; i++) free(args[i]);
+    free(args);
+    if (rc < 0) return NULL; /* an exception is pending */
+    TW_NAPI_CALL(env, napi_create_int32(env, rc, &out));
+    return out;
+oom:
+    napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory");
+    return NULL;
+}
+
+static napi_value tools_init(napi_env env, napi_value exports)
 {
     napi_property_descriptor props[] = {
+        {"cliMain", NULL, cli_main, NULL, NULL, NULL, napi_default, NULL},
         {"_mockStart", NULL, mock_start, NULL, NULL, NULL, napi_default, NULL},
         {"_mockPort", NULL, mock_port, NULL, NULL, NULL, napi_default, NULL},
         {"_mockStats", NULL, mock_stats, NULL, NULL, NULL, napi_default, NULL},
         {"_mockStop", NULL, mock_stop, NULL, NULL, NULL, napi_default, NULL},
         {"_mockExpectedText", NULL, mock_expected, NULL, NULL, NULL, napi_default, NULL},
     };
-    return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+    TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0],
+                                             props));
+    return exports;
+}
+
+NAPI_MODULE_INIT()
+{
+    return tools_init(env, exports);
 }

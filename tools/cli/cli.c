@@ -34,7 +34,7 @@ int tw_cli_main(int argc, char **argv) {
         return cmd ? 0 : 2;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("tokenwire %s\n", TW_VERSION_STRING);
+        printf("tokenwire %s\n", tw_version());
         return 0;
     }
     if (!strcmp(cmd, "parse")) return tw_cli_parse(argc - 1, argv + 1);
