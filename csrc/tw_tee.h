@@ -158,18 +158,32 @@ TW_API int tw_tee_stop_requested(tw_tee *t, const char *stream_id);
  */
 TW_API tw_code tw_tee_flush(tw_tee *t, int timeout_ms);
 
+/**
+ * Watches whether anyone still reads a running stream: every resume reader announces itself
+ * (tw_resume_opts.presence_ttl_ms, the key "<key_prefix>r:<stream_id>"); when no reader was
+ * announced for abandon_after_ms (counted from this call), the tee reports TW_TEE_ABANDONED
+ * once and tw_tee_stop_requested turns 1, so a producer that outlives its browser stops after
+ * a while with nobody to read it. Call it when the stream's own (live) reader goes away.
+ * Checked at the stop-poll cadence (stop_poll_ms), one EXISTS per watched stream.
+ * @param abandon_after_ms > 0 to watch, 0 to stop watching.
+ * @return TW_OK, TW_ERR_NOT_FOUND (not running here), TW_ERR_INVALID_ARG, TW_ERR_NOMEM.
+ * Thread: any.
+ */
+TW_API tw_code tw_tee_watch_readers(tw_tee *t, const char *stream_id, int abandon_after_ms);
+
 /** What the tee reports to its producer, each at most once per stream (DOWN/UP per change). */
 typedef enum tw_tee_notice_kind {
     TW_TEE_LOST = 1, /* stream_id's tee was dropped (error says why): resume unavailable */
     TW_TEE_STOP,     /* a stop was requested for stream_id */
     TW_TEE_DOWN,     /* Redis unreachable (error): new streams are not tee'd */
-    TW_TEE_UP        /* Redis reachable again: new streams are tee'd */
+    TW_TEE_UP,       /* Redis reachable again: new streams are tee'd */
+    TW_TEE_ABANDONED /* stream_id had no reader for its abandon_after_ms: stop it */
 } tw_tee_notice_kind;
 
 typedef struct tw_tee_notice {
     tw_tee_notice_kind kind;
     tw_error error;                       /* LOST / DOWN: why */
-    char stream_id[TW_TEE_MAX_ID + 1];    /* LOST / STOP; "" otherwise */
+    char stream_id[TW_TEE_MAX_ID + 1];    /* LOST / STOP / ABANDONED; "" otherwise */
 } tw_tee_notice;
 
 /** The tee's wakeup fd: readable while notices are pending. Owned by the tee. Thread: any. */
@@ -229,6 +243,10 @@ typedef struct tw_resume_opts {
     int not_found_grace_ms;
     tw_tee_notify_fn notify; /* optional, on the reader thread */
     void *notify_userdata;
+    /* While following, the reader keeps "<key_prefix>r:<stream_id>" alive with this TTL
+     * (refreshed every third of it) so the producer's tw_tee_watch_readers knows someone
+     * reads; default 3000, 0 = do not announce. */
+    int presence_ttl_ms;
 } tw_resume_opts;
 
 /** Fills defaults. @param o NULL is a no-op. Thread: any. */

@@ -25,6 +25,9 @@ struct tw_resume {
     size_t key_len;           /* immutable */
     uint64_t last_seq;        /* immutable */
     int from_start, block_ms, idle_timeout_ms, grace_ms; /* immutable */
+    int presence_ttl_ms;      /* immutable */
+    char *presence_key;       /* immutable: "<prefix>r:<id>" */
+    size_t presence_len;
     size_t high;              /* immutable */
     tw_tee_notify_fn notify;  /* immutable */
     void *notify_userdata;
@@ -47,6 +50,7 @@ struct tw_resume {
     char last_id[48];         /* XREAD position */
     int64_t idle_deadline;
     int64_t grace_deadline;   /* while the key is missing, it may still appear until then */
+    int64_t presence_due;     /* when the presence key is next refreshed */
 };
 
 void tw_resume_opts_init(tw_resume_opts *o) {
@@ -56,6 +60,7 @@ void tw_resume_opts_init(tw_resume_opts *o) {
     o->block_ms = 1000;
     o->idle_timeout_ms = 120000;
     o->high_watermark = (size_t)1 << 20;
+    o->presence_ttl_ms = 3000;
 }
 
 /* ---- to the consumer ------------------------------------------------------------------------- */
@@ -266,7 +271,8 @@ static void follow(tw_resume *r) {
             snprintf(r->last_id, sizeof r->last_id, TW__TEE_DATA_MS "-%" PRIu64, r->last_seq);
     }
     for (;;) {
-        redisReply *rep[2];
+        redisReply *rep[3], **xr = rep;
+        size_t n = 2;
         long got;
         if (!r->conn.c) {
             /* One new connection when the old one broke (a dropped idle connection, a
@@ -278,6 +284,19 @@ static void follow(tw_resume *r) {
             }
         }
         block = r->block_ms;
+        if (r->presence_ttl_ms) {
+            /* Announce this reader (tw_tee_watch_readers) before blocking; block no longer
+             * than a third of the TTL so that the key never lapses while we follow. */
+            int64_t now = tw__tee_now_ms();
+            if (now >= r->presence_due) {
+                redisAppendCommand(r->conn.c, "SET %b 1 PX %d", r->presence_key,
+                                   r->presence_len, r->presence_ttl_ms);
+                r->presence_due = now + r->presence_ttl_ms / 3;
+                xr = rep + 1;
+                n = 3;
+            }
+            if (block > r->presence_ttl_ms / 3) block = r->presence_ttl_ms / 3 + 1;
+        }
         if (r->grace_deadline) { /* the key is missing: wait no longer than the grace */
             int64_t left = r->grace_deadline - tw__tee_now_ms();
             block = left < 1 ? 1 : left < block ? (int)left : block;
@@ -285,7 +304,7 @@ static void follow(tw_resume *r) {
         redisAppendCommand(r->conn.c, "XREAD COUNT %d BLOCK %d STREAMS %b %s", PAGE, block,
                            r->key, r->key_len, r->last_id);
         redisAppendCommand(r->conn.c, "EXISTS %b", r->key, r->key_len);
-        rc = tw__rconn_exec(&r->conn, rep, 2, block + r->cfg.command_timeout_ms,
+        rc = tw__rconn_exec(&r->conn, rep, n, block + r->cfg.command_timeout_ms,
                             r->cancel_fd, &err);
         if (rc != TW_OK) {
             if (rc == TW_ERR_CANCELLED || reconnected) {
@@ -293,23 +312,24 @@ static void follow(tw_resume *r) {
                 return;
             }
             reconnected = 1;
+            r->presence_due = 0;
             continue;
         }
-        if (rep[0]->type == REDIS_REPLY_ARRAY && rep[0]->elements == 1 &&
-            rep[0]->element[0]->type == REDIS_REPLY_ARRAY &&
-            rep[0]->element[0]->elements == 2) {
-            got = entries(r, rep[0]->element[0]->element[1], 0);
+        if (xr[0]->type == REDIS_REPLY_ARRAY && xr[0]->elements == 1 &&
+            xr[0]->element[0]->type == REDIS_REPLY_ARRAY &&
+            xr[0]->element[0]->elements == 2) {
+            got = entries(r, xr[0]->element[0]->element[1], 0);
         } else {
-            got = rep[0]->type == REDIS_REPLY_ERROR ? entries(r, rep[0], 0) : 0;
+            got = xr[0]->type == REDIS_REPLY_ERROR ? entries(r, xr[0], 0) : 0;
         }
-        if (got == 0 && rep[1]->type == REDIS_REPLY_INTEGER && rep[1]->integer == 0 &&
+        if (got == 0 && xr[1]->type == REDIS_REPLY_INTEGER && xr[1]->integer == 0 &&
             tw__tee_now_ms() >= r->grace_deadline) {
             finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND,
                    r->grace_deadline ? "unknown or expired stream" : "the stream expired");
             got = -1;
         }
         if (got > 0) r->grace_deadline = 0;
-        tw__replies_free(rep, 2);
+        tw__replies_free(rep, n);
         if (got < 0) return;
         if (got > 0) reconnected = 0;
         if (got == 0 && r->idle_timeout_ms && tw__tee_now_ms() >= r->idle_deadline) {
@@ -342,6 +362,7 @@ static void *reader_main(void *arg) {
 static void destroy(tw_resume *r) {
     tw__redis_cfg_free(&r->cfg);
     free(r->key);
+    free(r->presence_key);
     tw_buf_free(&r->pending);
     if (r->wake_fd >= 0) close(r->wake_fd);
     if (r->cancel_fd >= 0) close(r->cancel_fd);
@@ -359,9 +380,11 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
         return NULL;
     }
     if (opts->block_ms <= 0 || opts->idle_timeout_ms < 0 || opts->high_watermark == 0 ||
-        opts->not_found_grace_ms < 0) {
+        opts->not_found_grace_ms < 0 || opts->presence_ttl_ms < 0 ||
+        (opts->presence_ttl_ms > 0 && opts->presence_ttl_ms < 30)) {
         tw__err(err, TW_ERR_INVALID_ARG, "resume options: block_ms > 0, idle_timeout_ms >= 0, "
-                                         "high_watermark > 0, not_found_grace_ms >= 0");
+                                         "high_watermark > 0, not_found_grace_ms >= 0, "
+                                         "presence_ttl_ms 0 or >= 30");
         return NULL;
     }
     r = calloc(1, sizeof *r);
@@ -377,9 +400,11 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
         return NULL;
     }
     r->key = tw__tee_stream_key(&r->cfg, stream_id, &r->key_len);
+    r->presence_key = tw__tee_stream_key(&r->cfg, stream_id, &r->presence_len);
+    if (r->presence_key) r->presence_key[strlen(r->cfg.key_prefix)] = 'r'; /* "<prefix>r:" */
     r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     r->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!r->key || r->wake_fd < 0 || r->cancel_fd < 0) {
+    if (!r->key || !r->presence_key || r->wake_fd < 0 || r->cancel_fd < 0) {
         tw__errf(err, TW_ERR_NOMEM, "out of memory or descriptors: %s", strerror(errno));
         destroy(r);
         return NULL;
@@ -389,6 +414,7 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
     r->block_ms = opts->block_ms;
     r->idle_timeout_ms = opts->idle_timeout_ms;
     r->grace_ms = opts->not_found_grace_ms;
+    r->presence_ttl_ms = opts->presence_ttl_ms;
     r->high = opts->high_watermark;
     r->notify = opts->notify;
     r->notify_userdata = opts->notify_userdata;

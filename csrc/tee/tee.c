@@ -43,6 +43,7 @@ tee_stream *tw__tee_find(tw_tee *t, const char *id) {
 }
 
 void tw__tee_stream_free(tee_stream *s) {
+    free(s->presence_key);
     free(s->id);
     free(s->key);
     free(s);
@@ -89,6 +90,10 @@ static tee_stream *table_add(tw_tee *t, const char *id) {
 }
 
 void tw__tee_unlink(tw_tee *t, tee_stream *s) {
+    if (s->abandon_ms) {
+        s->abandon_ms = 0;
+        t->n_watched--;
+    }
     if (s->in_table) {
         tee_stream **p = &t->buckets[hash_id(s->id) & (t->n_buckets - 1)];
         while (*p != s) p = &(*p)->next;
@@ -325,6 +330,41 @@ tw_code tw_tee_request_stop(tw_tee *t, const char *stream_id) {
     enqueue_locked(t, it);
     pthread_mutex_unlock(&t->lock);
     return TW_OK;
+}
+
+tw_code tw_tee_watch_readers(tw_tee *t, const char *stream_id, int abandon_after_ms) {
+    tee_stream *s;
+    tw_code rc = TW_OK;
+    if (!t || tw__tee_check_id(stream_id, NULL) != 0 || abandon_after_ms < 0)
+        return TW_ERR_INVALID_ARG;
+    pthread_mutex_lock(&t->lock);
+    s = tw__tee_find(t, stream_id);
+    if (!s || s->ended) {
+        rc = TW_ERR_NOT_FOUND;
+    } else if (!abandon_after_ms) {
+        if (s->abandon_ms) t->n_watched--;
+        s->abandon_ms = 0;
+    } else {
+        if (!s->presence_key) {
+            size_t p = strlen(t->cfg.key_prefix), n = strlen(s->id);
+            s->presence_key = malloc(p + 2 + n + 1);
+            if (s->presence_key) {
+                memcpy(s->presence_key, t->cfg.key_prefix, p);
+                memcpy(s->presence_key + p, "r:", 2);
+                memcpy(s->presence_key + p + 2, s->id, n + 1);
+                s->presence_len = p + 2 + n;
+            }
+        }
+        if (!s->presence_key) {
+            rc = TW_ERR_NOMEM;
+        } else {
+            if (!s->abandon_ms) t->n_watched++;
+            s->abandon_ms = abandon_after_ms;
+            s->absent_since_ms = tw__tee_now_ms();
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
 }
 
 int tw_tee_stop_requested(tw_tee *t, const char *stream_id) {

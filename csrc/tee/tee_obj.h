@@ -25,6 +25,11 @@ typedef struct tee_stream {
     atomic_int dropped;       /* set under t->lock, read by the writer without it */
     char why[128];            /* guarded by t->lock: why it was dropped */
     int64_t expire_due_ms;    /* writer only: when the sliding EXPIRE is next refreshed */
+    /* Reader watch (tw_tee_watch_readers), all guarded by t->lock. */
+    char *presence_key;       /* "<prefix>r:<id>", allocated on the first watch */
+    size_t presence_len;
+    int64_t abandon_ms;       /* 0 = not watched */
+    int64_t absent_since_ms;  /* when the presence key was last seen missing after present */
 } tee_stream;
 
 enum { ITEM_DATA = 1, ITEM_END, ITEM_STOP };
@@ -63,6 +68,7 @@ struct tw_tee {
     int stopping;               /* guarded by lock */
     tee_stream **buckets;       /* guarded by lock */
     size_t n_buckets, n_streams;/* guarded by lock */
+    size_t n_watched;           /* guarded by lock: streams with abandon_ms > 0 */
     int connected;              /* guarded by lock: 1 up, 0 down, 2 first attempt pending */
     char down_why[128];         /* guarded by lock */
     tw_tee_notice *notices;     /* guarded by lock: pending notices, oldest first */

@@ -13,12 +13,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_DATA = 1, CMD_END, CMD_STOP, CMD_EXPIRE, CMD_XREAD };
+enum { CMD_DATA = 1, CMD_END, CMD_STOP, CMD_EXPIRE, CMD_XREAD, CMD_PRESENCE };
 
 typedef struct cmd_tag {
     tee_item *it;
     int what;
+    size_t w; /* CMD_PRESENCE: index in the watched list */
 } cmd_tag;
+
+/* The streams whose readers are watched, each held (pending) across the round trip. */
+static tee_stream **collect_watched(tw_tee *t, size_t *n) {
+    tee_stream **w = NULL;
+    *n = 0;
+    pthread_mutex_lock(&t->lock);
+    if (t->n_watched && (w = malloc(t->n_watched * sizeof *w)) != NULL)
+        for (size_t i = 0; i < t->n_buckets; i++)
+            for (tee_stream *s = t->buckets[i]; s; s = s->next)
+                if (s->abandon_ms && *n < t->n_watched) {
+                    s->pending++;
+                    w[(*n)++] = s;
+                }
+    pthread_mutex_unlock(&t->lock);
+    return w;
+}
+
+/* Applies the EXISTS replies of the presence keys (found[i]: 1 present, 0 missing, -1 not
+ * known) and lets go of the watched streams. */
+static void judge_watched(tw_tee *t, tee_stream **w, const int *found, size_t n, int64_t now) {
+    tee_stream *dead = NULL;
+    int fire = 0;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < n; i++) {
+        tee_stream *s = w[i];
+        if (found && found[i] == 1) {
+            s->absent_since_ms = now;
+        } else if (found && found[i] == 0 && s->abandon_ms && !s->stop && !s->ended &&
+                   now - s->absent_since_ms >= s->abandon_ms) {
+            s->stop = 1;
+            fire |= tw__tee_notice(t, TW_TEE_ABANDONED, s->id, NULL);
+        }
+        if (--s->pending == 0 && !s->in_table) {
+            s->next = dead;
+            dead = s;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    while (dead) {
+        tee_stream *s = dead;
+        dead = s->next;
+        tw__tee_stream_free(s);
+    }
+    if (fire) tw__tee_fire_notify(t);
+}
 
 /* Goes down: every running stream loses its tee (once, with a notice), new streams are not
  * tee'd until the writer is back. */
@@ -196,56 +242,77 @@ static void process(tw_tee *t, tee_item *batch, int64_t now) {
     redisReply **rep = NULL;
     char maxlen[24], ttl_live[16], ttl_end[16];
     tw_error err;
-    int fire = 0;
+    int fire = 0, poll_due = 0, *found = NULL;
+    tee_stream **watched = NULL;
+    size_t n_w = 0;
     snprintf(maxlen, sizeof maxlen, "%ld", t->maxlen);
     snprintf(ttl_live, sizeof ttl_live, "%d", t->live_ttl_s);
     snprintf(ttl_end, sizeof ttl_end, "%d", t->ttl_after_end_s);
+    if (now >= t->stops_due_ms) {
+        poll_due = 1;
+        t->stops_due_ms = now + t->stop_poll_ms;
+        watched = collect_watched(t, &n_w);
+    }
     for (tee_item *it = batch; it; it = it->next) cap += 2;
-    cap += 1;
+    cap += 1 + n_w;
     tags = malloc(cap * sizeof *tags);
     rep = malloc(cap * sizeof *rep);
-    if (!tags || !rep) {
+    found = n_w ? malloc(n_w * sizeof *found) : NULL;
+    if (!tags || !rep || (n_w && !found)) {
         /* Nothing can be sent: treat it as a lost connection rather than hold memory. */
         free(tags);
         free(rep);
+        free(found);
         tw__rconn_close(&t->conn);
         set_down(t, "out of memory in the tee writer");
         batch_done(t, batch, 0);
+        judge_watched(t, watched, NULL, n_w, now);
+        free(watched);
         return;
     }
     for (tee_item *it = batch; it; it = it->next) {
         if (it->kind == ITEM_DATA) {
             if (atomic_load(&it->s->dropped)) continue;
             append_data(t, it, maxlen);
-            tags[n++] = (cmd_tag){it, CMD_DATA};
+            tags[n++] = (cmd_tag){it, CMD_DATA, 0};
             if (now >= it->s->expire_due_ms) {
                 redisAppendCommand(t->conn.c, "EXPIRE %b %s", it->s->key, it->s->key_len,
                                    ttl_live);
-                tags[n++] = (cmd_tag){it, CMD_EXPIRE};
+                tags[n++] = (cmd_tag){it, CMD_EXPIRE, 0};
                 /* Refreshed at half its length: a live log never expires under a reader. */
                 it->s->expire_due_ms = now + (int64_t)t->live_ttl_s * 500;
             }
         } else if (it->kind == ITEM_END) {
             append_end(t, it);
-            tags[n++] = (cmd_tag){it, CMD_END};
+            tags[n++] = (cmd_tag){it, CMD_END, 0};
             redisAppendCommand(t->conn.c, "EXPIRE %b %s", it->s->key, it->s->key_len, ttl_end);
-            tags[n++] = (cmd_tag){it, CMD_EXPIRE};
+            tags[n++] = (cmd_tag){it, CMD_EXPIRE, 0};
         } else {
             redisAppendCommand(t->conn.c, "XADD %s MAXLEN ~ 10000 * id %b", t->stops_key,
                                it->data, it->len);
-            tags[n++] = (cmd_tag){it, CMD_STOP};
+            tags[n++] = (cmd_tag){it, CMD_STOP, 0};
         }
     }
-    if (t->watch_stops && now >= t->stops_due_ms) {
+    if (poll_due && t->watch_stops) {
         redisAppendCommand(t->conn.c, "XREAD COUNT 256 STREAMS %s %s", t->stops_key,
                            t->stops_last_id);
-        tags[n++] = (cmd_tag){NULL, CMD_XREAD};
-        t->stops_due_ms = now + t->stop_poll_ms;
+        tags[n++] = (cmd_tag){NULL, CMD_XREAD, 0};
+    }
+    for (size_t i = 0; i < n_w; i++) {
+        /* The stream struct is held (pending), but its key is read under no lock: it is
+         * written once, before abandon_ms was set, and never changes. */
+        redisAppendCommand(t->conn.c, "EXISTS %b", watched[i]->presence_key,
+                           watched[i]->presence_len);
+        tags[n++] = (cmd_tag){NULL, CMD_PRESENCE, i};
+        found[i] = -1;
     }
     if (n && tw__rconn_exec(&t->conn, rep, n, t->cfg.command_timeout_ms, -1, &err) != TW_OK) {
         set_down(t, err.msg);
         t->next_connect_ms = now + t->backoff_ms;
         batch_done(t, batch, n);
+        judge_watched(t, watched, NULL, n_w, now);
+        free(watched);
+        free(found);
         free(tags);
         free(rep);
         return;
@@ -254,6 +321,10 @@ static void process(tw_tee *t, tee_item *batch, int64_t now) {
         int failed = rep[i]->type == REDIS_REPLY_ERROR;
         if (tags[i].what == CMD_XREAD) {
             if (!failed) read_stops(t, rep[i]);
+            continue;
+        }
+        if (tags[i].what == CMD_PRESENCE) {
+            if (rep[i]->type == REDIS_REPLY_INTEGER) found[tags[i].w] = rep[i]->integer > 0;
             continue;
         }
         if (tags[i].what == CMD_DATA || tags[i].what == CMD_END) {
@@ -272,6 +343,9 @@ static void process(tw_tee *t, tee_item *batch, int64_t now) {
     free(tags);
     free(rep);
     batch_done(t, batch, n);
+    judge_watched(t, watched, found, n_w, now);
+    free(watched);
+    free(found);
     if (fire) tw__tee_fire_notify(t);
 }
 
@@ -283,7 +357,7 @@ static int next_due(tw_tee *t, int64_t now) {
     int64_t due = -1;
     if (!t->conn.c)
         due = t->next_connect_ms;
-    else if (t->watch_stops)
+    else if (t->watch_stops || t->n_watched) /* t->lock is held here */
         due = t->stops_due_ms;
     if (due < 0) return -1;
     return due <= now ? 0 : (int)(due - now);

@@ -416,7 +416,7 @@ TW_TEST(tee_1000_concurrent_streams) {
 TW_TEST(tee_stop_through_redis) {
     const tt_redis *r = tt_shared();
     tw_tee *a = new_tee(r, "t10:"), *b = new_tee(r, "t10:"); /* two instances */
-    int counts[5] = {0};
+    int counts[6] = {0};
     if (!a || !b) return;
     append_range(a, "job", 0, 3);
     CHECK_EQ_INT(tw_tee_flush(a, 5000), TW_OK);
@@ -437,7 +437,7 @@ TW_TEST(tee_redis_unreachable_at_start) {
     tw_error err;
     tw_tee *t;
     tt_redis none = {0, te_unused_port()};
-    int counts[5] = {0};
+    int counts[6] = {0};
     tt_tee_opts(&o, &none, "t11:");
     o.require_redis = 1;
     CHECK(tw_tee_new(&o, &err) == NULL);
@@ -462,12 +462,12 @@ TW_TEST(tee_redis_slow_queue_full) {
     tw_tee *t;
     int port, fd = te_listen_silent(&port); /* accepts TCP, never answers */
     tt_redis silent = {0, port};
-    int counts[5] = {0}, closed = 0;
+    int counts[6] = {0}, closed = 0;
     double t0, worst = 0;
     tt_tee_opts(&o, &silent, "t12:");
     o.watch_stops = 0;
     o.max_queue_bytes = 16 * 1024;
-    o.redis.command_timeout_ms = 300;
+    o.redis.command_timeout_ms = 2000; /* an append waiting on it would take seconds */
     t = tw_tee_new(&o, NULL);
     if (!t) return;
     for (uint64_t i = 0; i < 2000; i++) {
@@ -480,13 +480,14 @@ TW_TEST(tee_redis_slow_queue_full) {
         if (rc == TW_ERR_CLOSED) closed++;
     }
     CHECK_MSG(closed > 0, "the queue limit never dropped the stream");
-    CHECK_MSG(worst < 50, "an append took %.1f ms", worst);
+    /* Far below the command timeout (a shared CI machine can stall a thread for tens of ms). */
+    CHECK_MSG(worst < 500, "an append took %.1f ms", worst);
     CHECK(tt_wait_notice(t, TW_TEE_LOST, "slow", counts, 5000));
     CHECK_EQ_INT(counts[TW_TEE_LOST], 1);
     CHECK_EQ_INT(tw_tee_stream_status(t, "slow", NULL), TW_ERR_STORE);
     t0 = tt_ms();
     tw_tee_free(t); /* bounded by the command timeout, not stuck on the silent server */
-    CHECK_MSG(tt_ms() - t0 < 3000, "free took %.0f ms", tt_ms() - t0);
+    CHECK_MSG(tt_ms() - t0 < 5000, "free took %.0f ms", tt_ms() - t0);
     close(fd);
 }
 
@@ -496,7 +497,7 @@ TW_TEST(tee_redis_killed_and_restarted) {
     tw_tee *t;
     tw_resume *rd;
     tt_read got;
-    int counts[5] = {0};
+    int counts[6] = {0};
     double t0, worst = 0;
     tt_redis_start(&rs, 0);
     tt_tee_opts(&o, &rs, "t13:");
@@ -517,7 +518,7 @@ TW_TEST(tee_redis_killed_and_restarted) {
         tw_tee_append(t, "k", "data: x\n\n", 9, i, 1, NULL);
         if (tt_ms() - t0 > worst) worst = tt_ms() - t0;
     }
-    CHECK_MSG(worst < 50, "an append took %.1f ms with redis gone", worst);
+    CHECK_MSG(worst < 500, "an append took %.1f ms with redis gone", worst);
     CHECK(tt_wait_notice(t, TW_TEE_LOST, "k", counts, 5000));
     tt_wait_notice(t, TW_TEE_DOWN, NULL, counts, 5000);
     CHECK_EQ_INT(counts[TW_TEE_DOWN], 1);
@@ -624,4 +625,48 @@ TW_TEST(tee_unix_socket_password_db) {
     }
     tt_redis_kill(&rs);
     unlink(sock);
+}
+
+TW_TEST(tee_abandoned_without_reader) {
+    const tt_redis *r = tt_shared();
+    tw_tee_opts o;
+    tw_tee *t;
+    tw_resume_opts ro;
+    tw_resume *rd;
+    int counts[6] = {0};
+    double closed_at;
+    tt_tee_opts(&o, r, "t15:");
+    o.require_redis = 1;
+    o.stop_poll_ms = 20;
+    t = tw_tee_new(&o, NULL);
+    if (!t) return;
+    append_range(t, "ab", 0, 3);
+    CHECK_EQ_INT(tw_tee_flush(t, 5000), TW_OK);
+    CHECK_EQ_INT(tw_tee_watch_readers(t, "nope", 300), TW_ERR_NOT_FOUND);
+    CHECK_EQ_INT(tw_tee_watch_readers(t, "ab", -1), TW_ERR_INVALID_ARG);
+    /* A resume reader (as on another instance) keeps the stream alive... */
+    tt_resume_opts(&ro, r, "t15:");
+    ro.last_seq = 0;
+    ro.presence_ttl_ms = 150;
+    rd = tw_resume_open(&ro, "ab", NULL);
+    CHECK(tw_resume_wait(rd, 5000));
+    CHECK_EQ_INT(tw_tee_watch_readers(t, "ab", 300), TW_OK);
+    CHECK(!tt_wait_notice(t, TW_TEE_ABANDONED, "ab", counts, 900));
+    CHECK_EQ_INT(tw_tee_stop_requested(t, "ab"), 0);
+    /* ...and once it is gone, the stream is abandoned after the presence TTL + 300 ms. */
+    tw_resume_close(rd);
+    closed_at = tt_ms();
+    CHECK(tt_wait_notice(t, TW_TEE_ABANDONED, "ab", counts, 5000));
+    CHECK_MSG(tt_ms() - closed_at >= 300, "abandoned %.0f ms after the reader left",
+              tt_ms() - closed_at);
+    CHECK_EQ_INT(counts[TW_TEE_ABANDONED], 1);
+    CHECK_EQ_INT(tw_tee_stop_requested(t, "ab"), 1);
+    /* Not watched: never abandoned. */
+    append_range(t, "kept", 0, 1);
+    CHECK_EQ_INT(tw_tee_watch_readers(t, "kept", 100), TW_OK);
+    CHECK_EQ_INT(tw_tee_watch_readers(t, "kept", 0), TW_OK);
+    CHECK(!tt_wait_notice(t, TW_TEE_ABANDONED, "kept", counts, 400));
+    tw_tee_end(t, "ab", NULL);
+    tw_tee_end(t, "kept", NULL);
+    tw_tee_free(t);
 }

@@ -174,7 +174,7 @@ void tt_drain(tw_resume *r, tt_read *out, int limit_ms) {
 
 void tt_read_free(tt_read *r) { tw_buf_free(&r->bytes); }
 
-int tt_wait_notice(tw_tee *t, tw_tee_notice_kind kind, const char *id, int counts[5],
+int tt_wait_notice(tw_tee *t, tw_tee_notice_kind kind, const char *id, int counts[6],
                    int limit_ms) {
     double end = tt_ms() + limit_ms;
     tw_tee_notice n[16];

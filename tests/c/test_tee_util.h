@@ -53,7 +53,7 @@ void tt_read_free(tt_read *r);
 
 /* Waits (poll on tw_tee_fd, at most limit_ms in all) for a notice of kind; other notices are
  * counted in counts[kind] as they pass. @return 1 when seen. */
-int tt_wait_notice(tw_tee *t, tw_tee_notice_kind kind, const char *id, int counts[5],
+int tt_wait_notice(tw_tee *t, tw_tee_notice_kind kind, const char *id, int counts[6],
                    int limit_ms);
 
 /* Monotonic milliseconds. */
