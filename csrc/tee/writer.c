@@ -223,7 +223,10 @@ static void read_stops(tw_tee *t, const redisReply *r) {
         f = e->element[1];
         for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2) {
             tee_stream *s;
-            if (strcmp(f->element[j]->str, "id") != 0) continue;
+            if (f->element[j]->type != REDIS_REPLY_STRING ||
+                f->element[j + 1]->type != REDIS_REPLY_STRING ||
+                strcmp(f->element[j]->str, "id") != 0)
+                continue;
             s = tw__tee_find(t, f->element[j + 1]->str);
             if (s && !s->stop && !s->ended) {
                 s->stop = 1;
