@@ -16,8 +16,8 @@
  *     instance.
  *
  * Threads: a tee owns one writer thread and one Redis connection; appends only queue (a
- * mutex, a malloc and a memcpy; no syscall unless the writer sleeps). A resume reader owns one
- * thread and one connection. Each object has one wakeup fd (eventfd) readable while it has
+ * mutex, a malloc and a memcpy; no syscall while streams flow: see linger_ms). A resume
+ * reader owns one thread and one connection. Each object has one wakeup fd (eventfd) readable while it has
  * something for its consumer, and an optional notify callback, like the engine's sinks: the
  * Python binding registers the fd with loop.add_reader, the Node binding wakes libuv from the
  * callback; the consumer then takes what is ready without blocking.
@@ -82,6 +82,10 @@ typedef struct tw_tee_opts {
     int reconnect_max_ms;    /* default 2000 */
     int watch_stops;         /* 1 (default): watch the stops stream; 0: do not */
     int stop_poll_ms;        /* how often stops are read when idle; default 200 */
+    /* While streams flow, the writer gathers appends this long before each round trip and
+     * appenders never wake it (no syscall on their side); default 5, 0 = a round trip as soon
+     * as something is queued (an eventfd write by the append that finds the writer idle). */
+    int linger_ms;
     tw_tee_notify_fn notify; /* optional: on the writer thread (or on the appending thread
                                 whose append hit max_queue_bytes) */
     void *notify_userdata;

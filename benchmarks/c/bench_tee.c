@@ -202,7 +202,7 @@ int main(void) {
         wall = now_s() - t0;
         tw_tee_get_stats(t, &s1);
         printf("  1,000 streams x 10 ev/s for %.0f s: %.0f entries/s, %.0f round trips/s, "
-               "%.1f commands per round trip (max %" PRIu64 "), writer CPU %.1f%%, "
+               "%.1f entries per round trip (max %" PRIu64 "), writer CPU %.1f%%, "
                "redis-server CPU %.1f%%\n",
                secs, (double)(s1.entries_written - s0.entries_written) / wall,
                (double)(s1.batches - s0.batches) / wall,

@@ -26,6 +26,7 @@ void tw_tee_opts_init(tw_tee_opts *o) {
     o->reconnect_max_ms = 2000;
     o->watch_stops = 1;
     o->stop_poll_ms = 200;
+    o->linger_ms = 5;
 }
 
 /* ---- stream table ---------------------------------------------------------------------------- */
@@ -491,9 +492,11 @@ tw_tee *tw_tee_new(const tw_tee_opts *opts, tw_error *err) {
     }
     if (opts->maxlen < 0 || opts->ttl_after_end_s <= 0 || opts->live_ttl_s <= 0 ||
         opts->max_queue_bytes == 0 || opts->reconnect_min_ms <= 0 ||
-        opts->reconnect_max_ms < opts->reconnect_min_ms || opts->stop_poll_ms <= 0) {
+        opts->reconnect_max_ms < opts->reconnect_min_ms || opts->stop_poll_ms <= 0 ||
+        opts->linger_ms < 0 || opts->linger_ms > 1000) {
         tw__err(err, TW_ERR_INVALID_ARG,
-                "tee options: ttls, queue limit, reconnect and poll times must be > 0");
+                "tee options: ttls, queue limit, reconnect and poll times must be > 0, "
+                "linger_ms 0..1000");
         return NULL;
     }
     t = calloc(1, sizeof *t);
@@ -516,6 +519,7 @@ tw_tee *tw_tee_new(const tw_tee_opts *opts, tw_error *err) {
     t->reconnect_max_ms = opts->reconnect_max_ms;
     t->watch_stops = opts->watch_stops;
     t->stop_poll_ms = opts->stop_poll_ms;
+    t->linger_ms = opts->linger_ms;
     t->notify = opts->notify;
     t->notify_userdata = opts->notify_userdata;
     t->backoff_ms = opts->reconnect_min_ms;

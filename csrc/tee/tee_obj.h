@@ -53,7 +53,7 @@ struct tw_tee {
     tw__redis_cfg cfg;        /* immutable after new */
     long maxlen;              /* immutable */
     int ttl_after_end_s, live_ttl_s, reconnect_min_ms, reconnect_max_ms; /* immutable */
-    int watch_stops, stop_poll_ms;                                        /* immutable */
+    int watch_stops, stop_poll_ms, linger_ms;                             /* immutable */
     size_t max_queue_bytes;   /* immutable */
     tw_tee_notify_fn notify;  /* immutable */
     void *notify_userdata;

@@ -369,7 +369,6 @@ static int next_due(tw_tee *t, int64_t now) {
 /* Takes up to MAX_ITEMS queued items (t->lock held): one round trip stays a few MiB at most
  * however far Redis fell behind. */
 #define MAX_ITEMS 4096
-#define LINGER_MS 1
 static tee_item *take_batch(tw_tee *t) {
     tee_item *head = t->q_head, *last = head;
     size_t n = 1;
@@ -398,13 +397,13 @@ void *tw__tee_writer_main(void *arg) {
             stopping = t->stopping;
             now = tw__tee_now_ms();
             if (stopping || t->q_head || (due = next_due(t, now)) == 0) break;
-            if (busy) {
-                /* Streams are flowing: look again in LINGER_MS without asking appenders to
+            if (busy && t->linger_ms) {
+                /* Streams are flowing: look again in linger_ms without asking appenders to
                  * wake us, so that a steady flow costs them no syscall (the eventfd write)
-                 * and each round trip carries a millisecond of appends. */
+                 * and each round trip carries linger_ms of appends. */
                 busy = 0;
                 pthread_mutex_unlock(&t->lock);
-                while (poll(&p, 1, LINGER_MS) < 0 && errno == EINTR) {
+                while (poll(&p, 1, t->linger_ms) < 0 && errno == EINTR) {
                 }
                 pthread_mutex_lock(&t->lock);
                 continue;
