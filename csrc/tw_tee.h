@@ -17,8 +17,9 @@
  *
  * Threads: a tee owns one writer thread and one Redis connection; appends only queue (a
  * mutex, a malloc and a memcpy; no syscall while streams flow: see linger_ms). A resume
- * reader owns one thread and one connection. Each object has one wakeup fd (eventfd) readable while it has
- * something for its consumer, and an optional notify callback, like the engine's sinks: the
+ * reader owns one thread and one connection. Each object has one wakeup fd (eventfd)
+ * readable while it has something for its consumer, and an optional notify callback, like
+ * the engine's sinks: the
  * Python binding registers the fd with loop.add_reader, the Node binding wakes libuv from the
  * callback; the consumer then takes what is ready without blocking.
  *
