@@ -14,7 +14,7 @@ CC       ?= cc
 CXX      ?= c++
 CLANG    ?= clang
 CLANGXX  ?= clang++
-PKGS     := libcurl simdjson
+PKGS     := libcurl simdjson hiredis
 BUILD    ?= out
 
 # The one version source is package.json; the core gets it as TW_VERSION_STRING.
@@ -31,7 +31,8 @@ LDLIBS     = $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 # The core's layers, one folder each: framing + JSON at the top, then dialects, encoders, engine.
-CORE_C   := $(sort $(wildcard csrc/*.c csrc/dialects/*.c csrc/encoders/*.c csrc/engine/*.c))
+CORE_C   := $(sort $(wildcard csrc/*.c csrc/dialects/*.c csrc/encoders/*.c csrc/engine/*.c \
+                              csrc/tee/*.c))
 CORE_CXX := $(sort $(wildcard csrc/*.cc))
 MOCK_C   := $(sort $(wildcard tools/mock/*.c))
 CLI_C    := $(sort $(wildcard tools/cli/*.c))

@@ -22,6 +22,8 @@ static const char *const code_names[TW_ERR__LAST] = {
     [TW_ERR_BUSY] = "busy",
     [TW_ERR_PROVIDER] = "provider error",
     [TW_ERR_FORKED] = "created before fork() in the parent process",
+    [TW_ERR_NOT_FOUND] = "unknown or expired stream",
+    [TW_ERR_STORE] = "resume store error",
 };
 
 void tw__err_at(tw_error *err, tw_code code, uint64_t pos, const char *msg) {

@@ -75,6 +75,8 @@ typedef enum tw_code {
     TW_ERR_BUSY,            /* a resource is already attached / in use */
     TW_ERR_PROVIDER,        /* the provider sent an error event inside a 2xx stream */
     TW_ERR_FORKED,          /* the object belongs to the parent of this fork()ed process */
+    TW_ERR_NOT_FOUND,       /* a resumed stream is unknown, expired or no longer retained */
+    TW_ERR_STORE,           /* the resume store (Redis) is unreachable, lost or refused */
     TW_ERR__LAST
 } tw_code;
 

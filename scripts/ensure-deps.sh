@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in pkg-config libcurl4-openssl-dev libsimdjson-dev clang libclang-rt-14-dev g++ make openssl; do
+for p in pkg-config libcurl4-openssl-dev libsimdjson-dev clang libclang-rt-14-dev g++ make openssl \
+         libhiredis-dev redis-server; do
     have_pkg "$p" || need+=("$p")
 done
 # `ensure-deps.sh node`: the Node suite also drives Debian's headless Chromium (puppeteer-core
