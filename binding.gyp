@@ -11,7 +11,7 @@
   "target_defaults": {
     "include_dirs": ["csrc", "tools", "node/src"],
     "defines": ["_GNU_SOURCE", "TW_STATIC", "TW_VERSION_STRING=\"<(tw_version)\""],
-    "cflags": ["-fPIC", "-fvisibility=hidden", "-pthread", "<!@(pkg-config --cflags libcurl simdjson)"],
+    "cflags": ["-fPIC", "-fvisibility=hidden", "-pthread", "<!@(pkg-config --cflags libcurl simdjson hiredis)"],
     "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-O2"],
     "cflags_cc": ["-std=c++17", "-fno-exceptions", "-O2"],
     "cflags!": ["-fno-omit-frame-pointer"],
@@ -20,7 +20,7 @@
       ["tw_werror==1", {"cflags": ["-Werror"]}]
     ],
     "xcode_settings": {
-      "OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden", "<!@(pkg-config --cflags libcurl simdjson)"],
+      "OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden", "<!@(pkg-config --cflags libcurl simdjson hiredis)"],
       "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-fno-exceptions", "-fvisibility=hidden"],
       "MACOSX_DEPLOYMENT_TARGET": "11.0"
     }
@@ -36,14 +36,14 @@
       "dependencies": ["twcore"],
       "sources": ["<!@(node node/gyp-sources.js addon)"],
       "ldflags": ["-Wl,--exclude-libs,ALL"],
-      "libraries": ["<!@(pkg-config --libs libcurl simdjson)", "-lpthread", "-lm"]
+      "libraries": ["<!@(pkg-config --libs libcurl simdjson hiredis)", "-lpthread", "-lm"]
     },
     {
       "target_name": "tokenwire_tools",
       "dependencies": ["twcore"],
       "sources": ["<!@(node node/gyp-sources.js tools)"],
       "ldflags": ["-Wl,--exclude-libs,ALL"],
-      "libraries": ["<!@(pkg-config --libs libcurl simdjson)", "-lpthread", "-lm"]
+      "libraries": ["<!@(pkg-config --libs libcurl simdjson hiredis)", "-lpthread", "-lm"]
     }
   ]
 }

@@ -22,12 +22,12 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-PKGS = ["libcurl", "simdjson"]
+PKGS = ["libcurl", "simdjson", "hiredis"]
 MISSING = (
-    "tokenwire: building from source needs a C/C++ compiler, pkg-config, libcurl and simdjson "
-    "(%s). On Debian/Ubuntu: apt-get install build-essential pkg-config libcurl4-openssl-dev "
-    "libsimdjson-dev. Prebuilt wheels need none of this: pip install --only-binary tokenwire "
-    "tokenwire"
+    "tokenwire: building from source needs a C/C++ compiler, pkg-config, libcurl, simdjson and "
+    "hiredis (%s). On Debian/Ubuntu: apt-get install build-essential pkg-config "
+    "libcurl4-openssl-dev libsimdjson-dev libhiredis-dev. Prebuilt wheels need none of this: "
+    "pip install --only-binary tokenwire tokenwire"
 )
 
 
@@ -51,7 +51,7 @@ def pkg_config(flag):
 
 
 CORE = [p for pat in ("csrc/*.c", "csrc/*.cc", "csrc/dialects/*.c", "csrc/encoders/*.c",
-                      "csrc/engine/*.c") for p in rel(pat)]
+                      "csrc/engine/*.c", "csrc/tee/*.c") for p in rel(pat)]
 TOOLS = rel("tools/mock/*.c") + [p for p in rel("tools/cli/*.c") if not p.endswith("main.c")]
 
 WARN = ["-Wall", "-Wextra"] + (["-Werror"] if os.environ.get("TW_WERROR") == "1" else [])

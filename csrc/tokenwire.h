@@ -22,5 +22,6 @@
 #include "tw_engine.h"
 #include "tw_summary.h"
 #include "tw_merge.h"
+#include "tw_tee.h"
 
 #endif /* TOKENWIRE_H */

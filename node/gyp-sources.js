@@ -1,7 +1,8 @@
 'use strict';
 /* Lists the C/C++ sources of one binding.gyp target, relative to the package root (where
  * node-gyp runs this script):
- *   core   the C core (framing, JSON, dialects, encoders, engine): the twcore static library
+ *   core   the C core (framing, JSON, dialects, encoders, engine, Redis tee): the twcore
+ *          static library
  *   addon  the Node-API binding (node/src)
  *   tools  the mock server and the command line (tools/, minus the CLI's main()) + node/tools,
  *          with the argument helpers they share with the addon (node/src/args.c) */
@@ -10,7 +11,7 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const sets = {
-    core: ['csrc', 'csrc/dialects', 'csrc/encoders', 'csrc/engine'],
+    core: ['csrc', 'csrc/dialects', 'csrc/encoders', 'csrc/engine', 'csrc/tee'],
     addon: ['node/src'],
     tools: ['tools/mock', 'tools/cli', 'node/tools'],
 };
