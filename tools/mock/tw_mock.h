@@ -1,5 +1,7 @@
 /*
- * tw_mock.h - the built-in mock LLM server (epoll, HTTP/1.1 keep-alive, chunked encoding).
+ * tw_mock.h - the built-in mock LLM server (epoll / kqueue / poll, HTTP/1.1 keep-alive,
+ * chunked encoding). TW_POLLER=poll in the environment at tw_mock_start selects the portable
+ * configuration (poll(), pipe wakeups, accept + fcntl); an unknown value fails the start.
  *
  * It is the upstream of the demo, the tests (C, Python, Node) and the benchmarks, so its
  * request controls below are a contract shared by all of them.
