@@ -32,7 +32,9 @@ static int ctl(epoll_poller *p, int op, int fd, unsigned interest) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = to_epoll(interest);
-    if (op == EPOLL_CTL_ADD && (interest & TW__POLL_EXCLUSIVE)) ev.events |= EPOLLEXCLUSIVE;
+    /* EPOLLEXCLUSIVE admits IN / OUT only (EINVAL with RDHUP): listening sockets need no more. */
+    if (op == EPOLL_CTL_ADD && (interest & TW__POLL_EXCLUSIVE))
+        ev.events = (ev.events & ~(uint32_t)EPOLLRDHUP) | EPOLLEXCLUSIVE;
     ev.data.fd = fd;
     return epoll_ctl(p->epfd, op, fd, &ev);
 }
