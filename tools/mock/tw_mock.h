@@ -19,7 +19,9 @@
  *
  * Controls: query parameters, or headers "X-Mock-<Name>" (query wins). All optional.
  *   chunks=N        text deltas to send (default 20)
- *   delay_ms=F      delay between chunks in ms, fractional allowed (default 0)
+ *   delay_ms=F      delay between chunks in ms, fractional allowed (default 0); the loop
+ *                   waits in whole ms, so below 1 ms the rate holds on average (the schedule
+ *                   is absolute) and the chunks due within one ms go out together
  *   text=S          the text to cycle through, split on spaces into deltas (URL-encoded)
  *   reasoning=N     reasoning/thinking deltas before the text (default 0)
  *   tools=N         tool calls after the text, each with streamed arguments (default 0)
