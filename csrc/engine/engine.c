@@ -527,7 +527,9 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     {
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+#if !defined(__APPLE__)
+        pthread_condattr_setclock(&ca, TW__COND_CLOCK);
+#endif
         pthread_cond_init(&s->cond, &ca);
         pthread_condattr_destroy(&ca);
     }

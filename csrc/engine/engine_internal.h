@@ -42,6 +42,14 @@ typedef struct tw__prewarm tw__prewarm;
 /* Size of the inter-token gap histogram (see stream.c). */
 #define TW__GAP_BUCKETS 608
 
+/* The clock of tw_stream_wait's deadline: monotonic, except on macOS, which has no
+ * pthread_condattr_setclock (its condition variables time out on the wall clock). */
+#if defined(__APPLE__)
+#define TW__COND_CLOCK CLOCK_REALTIME
+#else
+#define TW__COND_CLOCK CLOCK_MONOTONIC
+#endif
+
 /* I/O-side state of a stream (I/O thread only). */
 enum {
     TW__ST_NEW = 0,    /* start command not yet processed */
@@ -77,7 +85,7 @@ struct tw_sink {
     /* ---- guarded by lock ---- */
     pthread_mutex_t lock;
     tw_stream *rd_head, *rd_tail;
-    int fd_armed; /* wake_fd has been written and not read since */
+    int fd_armed; /* wake has been signalled and not drained since */
 };
 
 struct tw_stream {
