@@ -3,6 +3,7 @@
 #   make demo       stream tokens from the built-in mock server (the main job)
 #   make test       every test: C (ASan+UBSan), fuzz smoke, Python, Node
 #   make test-c     C unit/integration tests under AddressSanitizer + UBSan
+#   make test-c-poll  the engine, mock and poller tests again on the portable poll() backend
 #   make fuzz-quick / fuzz-long    libFuzzer targets (clang), bounded
 #   make bench-c    C micro-benchmarks
 #   make bench      cross-peer benchmark vs the Python/Node clients (QUICK=1: smoke run)
@@ -103,6 +104,22 @@ test-c-only: $(ASN)/tw_tests $(ASN)/tokenwire
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  TW_CLI=$(ASN)/tokenwire $(ASN)/tw_tests $(T)
 
+# The portable configuration (csrc/engine/poller.h): TW_POLLER=poll gives the engine and the
+# mock poll(), pipe wakeups and accept + fcntl. The tests that touch a loop run again under it
+# (engine: streams, sinks, pause/resume, many streams, cancellation, TLS, the CLI; the mock;
+# the poller); framing / decoding / encoding tests have no loop and run once, in test-c.
+# The kqueue backend, which no machine here can run, is compiled (syntax only) on the way.
+POLL_TESTS ?= engine mock poller
+.PHONY: test-c-poll check-kqueue
+test-c-poll: deps check-kqueue $(ASN)/tw_tests $(ASN)/tokenwire
+	@set -e; for t in $(POLL_TESTS); do echo "== TW_POLLER=poll: $$t"; \
+	  TW_POLLER=poll ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1 TW_CLI=$(ASN)/tokenwire $(ASN)/tw_tests $$t; done
+check-kqueue:
+	@for c in $(CC) $(CLANG); do set -x; $$c -std=c11 $(WARN) -D_GNU_SOURCE -DTW_KQUEUE_SYNTAX_CHECK \
+	  -Itests/c/test_poller_kqueue -Icsrc -fsyntax-only csrc/engine/poller_kqueue.c \
+	  csrc/engine/poller.c || exit 1; done
+
 # ---- fuzzing (libFuzzer, clang) ---------------------------------------------------------------
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_LIB_C := $(CORE_C)
@@ -158,7 +175,7 @@ demo: all
 	@./scripts/demo.sh $(REL)/tokenwire
 
 # ---- everything -------------------------------------------------------------------------------
-test: test-c fuzz-quick valgrind test-py test-node
+test: test-c test-c-poll fuzz-quick valgrind test-py test-node
 
 # The bindings' suites install their own Python / npm dependencies (see the scripts).
 test-py: all

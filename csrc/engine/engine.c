@@ -97,6 +97,7 @@ void tw__engine_unref(tw_engine *e) {
 tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     tw_engine_opts o;
     tw_engine *e;
+    tw__poller_kind poller;
     int started = 0;
     if (opts)
         o = *opts;
@@ -113,6 +114,13 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     if (o.tick_us < 0 || o.tick_us > 100000 || o.tick_streams < 0) {
         tw__err(err, TW_ERR_INVALID_ARG, "tick_us must be 0..100000, tick_streams >= 0");
         return NULL;
+    }
+    {
+        char msg[120];
+        if (tw__poller_env(&poller, msg, sizeof msg) != 0) {
+            tw__err(err, TW_ERR_INVALID_ARG, msg);
+            return NULL;
+        }
     }
     if (o.queue_high_watermark == 0) o.queue_high_watermark = (size_t)1024 * 1024;
     if (o.queue_low_watermark == 0 || o.queue_low_watermark >= o.queue_high_watermark)
@@ -132,6 +140,9 @@ tw_engine *tw_engine_new(const tw_engine_opts *opts, tw_error *err) {
     e->coalesce = o.coalesce_us * 1e-6;
     e->tick = o.tick_us * 1e-6;
     e->tick_streams = o.tick_streams;
+    e->poller = poller;
+    /* The portable configuration is whole: poll() comes with pipe wakeups. */
+    e->pipe_wakeups = poller == TW__POLLER_POLL;
     atomic_init(&e->refs, 1);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&e->share_locks[i], NULL);
     pthread_mutex_init(&e->ids_lock, NULL);
@@ -310,7 +321,9 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     {
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+#if !defined(__APPLE__)
+        pthread_condattr_setclock(&ca, TW__COND_CLOCK);
+#endif
         pthread_cond_init(&s->cond, &ca);
         pthread_condattr_destroy(&ca);
     }

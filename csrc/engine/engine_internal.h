@@ -4,7 +4,8 @@
  * Layout:
  *   engine.c   lifecycle (new/free, reference counts), ready list + wakeup fd, public stream API
  *   stream.c   per-stream queue: push from the I/O thread, take/wait from consumers, metrics
- *   io_loop.c  the I/O thread: epoll + curl_multi_socket_action, commands, transfers, callbacks
+ *   io_loop.c  the I/O thread: a poller + curl_multi_socket_action, commands, transfers, callbacks
+ *   poller*.c  the poller (epoll / kqueue / poll) and the wakeup fds (eventfd / pipe): poller.h
  *   retry.c    retry policy (which failures, backoff + jitter + Retry-After) and the timer heap
  *   sink.c     sinks: ready lists with their wakeup fds, one per consumer (event loop)
  *   fork.c     fork() detection: engines of a parent process are abandoned, never waited on
@@ -16,6 +17,7 @@
 #ifndef TW_ENGINE_INTERNAL_H
 #define TW_ENGINE_INTERNAL_H
 
+#include "engine/poller.h"
 #include "tw_engine.h"
 
 #include <curl/curl.h>
@@ -39,6 +41,14 @@ typedef struct tw__prewarm tw__prewarm;
 #define TW__BACKOFF_CAP 8.0
 /* Size of the inter-token gap histogram (see stream.c). */
 #define TW__GAP_BUCKETS 608
+
+/* The clock of tw_stream_wait's deadline: monotonic, except on macOS, which has no
+ * pthread_condattr_setclock (its condition variables time out on the wall clock). */
+#if defined(__APPLE__)
+#define TW__COND_CLOCK CLOCK_REALTIME
+#else
+#define TW__COND_CLOCK CLOCK_MONOTONIC
+#endif
 
 /* I/O-side state of a stream (I/O thread only). */
 enum {
@@ -69,7 +79,7 @@ struct tw_sink {
     tw_engine *e;
     tw_notify_fn notify;
     void *notify_userdata;
-    int wake_fd;   /* eventfd returned by tw_sink_fd */
+    tw__wakeup wake; /* its read side is tw_sink_fd */
     int is_default; /* the engine's own sink: owned by the engine, holds no engine reference */
 
     atomic_int refs; /* the owner's + one per stream started on it + one per pending flush */
@@ -77,7 +87,7 @@ struct tw_sink {
     /* ---- guarded by lock ---- */
     pthread_mutex_t lock;
     tw_stream *rd_head, *rd_tail;
-    int fd_armed; /* wake_fd has been written and not read since */
+    int fd_armed; /* wake has been signalled and not drained since */
 };
 
 /* Fallback chains longer than this are refused (a chain that loops back would never end). */
@@ -199,8 +209,8 @@ struct tw__io {
     int index;
     pthread_t thread;
     int thread_started;
-    int epfd;    /* epoll set: curl's sockets + cmd_fd */
-    int cmd_fd;  /* eventfd: commands pending */
+    tw__poller *poller; /* curl's sockets + cmd */
+    tw__wakeup cmd;     /* readable: commands pending */
 
     /* ---- guarded by cmd_lock ---- */
     pthread_mutex_t cmd_lock;
@@ -234,6 +244,8 @@ struct tw_engine {
     double coalesce; /* seconds; tw_engine_opts.coalesce_us */
     double tick;     /* seconds; tw_engine_opts.tick_us */
     int tick_streams;
+    tw__poller_kind poller; /* TW_POLLER, read at tw_engine_new */
+    int pipe_wakeups;       /* pipes instead of eventfds (with TW_POLLER=poll) */
     tw__io *io;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];

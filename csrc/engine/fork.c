@@ -13,7 +13,6 @@
 #include "engine/engine_internal.h"
 
 #include <pthread.h>
-#include <unistd.h>
 
 static atomic_uint fork_gen;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
@@ -35,12 +34,10 @@ int tw__stream_forked(const tw_stream *s) { return tw_engine_forked(s->e); }
 
 void tw__engine_abandon(tw_engine *e) {
     tw_engine *head;
-    if (e->sink0->wake_fd >= 0) close(e->sink0->wake_fd);
-    e->sink0->wake_fd = -1;
+    tw__wakeup_close(&e->sink0->wake);
     for (int i = 0; i < e->n_io; i++) {
-        if (e->io[i].epfd >= 0) close(e->io[i].epfd);
-        if (e->io[i].cmd_fd >= 0) close(e->io[i].cmd_fd);
-        e->io[i].epfd = e->io[i].cmd_fd = -1;
+        tw__poller_abandon(e->io[i].poller);
+        tw__wakeup_close(&e->io[i].cmd);
     }
     head = atomic_load(&abandoned);
     do

@@ -1,11 +1,13 @@
 /*
- * io_loop.c - the I/O thread: one epoll set + one libcurl multi handle driven with
+ * io_loop.c - the I/O thread: one poller (poller.h: epoll on Linux, kqueue on macOS/BSD,
+ * poll() as the fallback or with TW_POLLER=poll) + one libcurl multi handle driven with
  * curl_multi_socket_action, the command queue, transfers and their callbacks.
  *
- * Why epoll + socket_action rather than curl_multi_poll: curl_multi_poll hands every socket of
- * the multi to poll(2) on each wakeup, so with 1,000 open streams each token costs a scan of
- * 1,000 descriptors in the kernel. epoll makes a wakeup cost O(ready sockets). Commands then
- * arrive on an eventfd in the same epoll set instead of through curl_multi_wakeup.
+ * Why a poller + socket_action rather than curl_multi_poll: curl_multi_poll hands every socket
+ * of the multi to poll(2) on each wakeup, so with 1,000 open streams each token costs a scan of
+ * 1,000 descriptors in the kernel. epoll / kqueue make a wakeup cost O(ready sockets). Commands
+ * then arrive on a wakeup fd (eventfd or pipe) in the same poller instead of through
+ * curl_multi_wakeup.
  *
  * Backpressure. The write callback checks the stream's queued bytes before it consumes a chunk:
  * at or above the high watermark it returns CURL_WRITEFUNC_PAUSE without feeding the decoder,
@@ -26,7 +28,7 @@
  * close-delimited bodies of unknown length with thousands of pause/resume cycles. Two details
  * that matter with socket_action: a paused transfer's socket is taken out of the epoll set
  * (CURL_POLL_NONE / REMOVE), otherwise a peer that already closed its side would make
- * level-triggered epoll report EPOLLHUP forever; and unpausing asks for an immediate timeout
+ * the level-triggered poller report a hang-up forever; and unpausing asks for an immediate timeout
  * (timer callback with 0 ms), which the loop honours on its next turn.
  */
 #include "engine/engine_internal.h"
@@ -41,9 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <time.h>
 
 static void finish_transfer(tw__io *io, tw_stream *s);
 
@@ -53,24 +53,23 @@ static double dmin(double a, double b) { return a < b ? a : b; }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
     tw__io *io = userp;
-    struct epoll_event ev;
+    unsigned want;
     (void)easy;
     if (what == CURL_POLL_REMOVE || what == CURL_POLL_NONE) {
         if (socketp) {
-            epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
+            tw__poller_del(io->poller, fd);
             curl_multi_assign(io->multi, fd, NULL);
         }
         return 0;
     }
-    memset(&ev, 0, sizeof ev);
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = fd;
+    want = ((what & CURL_POLL_IN) ? TW__POLL_IN : 0u) |
+           ((what & CURL_POLL_OUT) ? TW__POLL_OUT : 0u);
     if (socketp) {
-        if (epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+        if (tw__poller_mod(io->poller, fd, want, NULL) == 0) return 0;
         if (errno != ENOENT) return 0;
     }
-    if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-        epoll_ctl(io->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (tw__poller_add(io->poller, fd, want, NULL) != 0 && errno == EEXIST)
+        tw__poller_mod(io->poller, fd, want, NULL);
     curl_multi_assign(io->multi, fd, (void *)1);
     return 0;
 }
@@ -1045,13 +1044,13 @@ static void shutdown_io(tw__io *io) {
 }
 
 /* Interrupt moderation (tw_engine_opts.coalesce_us). With one chunk per TCP segment, a
- * loop turn per chunk costs a wakeup, an epoll_wait, a recv and a consumer wakeup each, and
+ * loop turn per chunk costs a wakeup, a poller wait, a recv and a consumer wakeup each, and
  * on a busy core the consumer preempts this thread after every chunk. When socket events come
  * faster than one per window, this turn first waits out the rest of the window, so its recv
  * calls take everything that arrived meanwhile (up to curl's 16 KiB buffer) and the consumer
  * is woken once for the lot. Commands and timers are served after the wait, at most one
  * window late; the wait never passes the next timer deadline. @return 1 if it waited. */
-static int coalesce(tw__io *io, const struct epoll_event *evs, int n) {
+static int coalesce(tw__io *io, const tw__poll_event *evs, int n) {
     double window = io->e->coalesce, now, prev, until;
     /* Many streams: a time slice (tw_engine_opts.tick_us) instead of the short window. */
     if (io->e->tick > window && io->e->tick_streams > 0 &&
@@ -1059,7 +1058,7 @@ static int coalesce(tw__io *io, const struct epoll_event *evs, int n) {
         window = io->e->tick;
     int sockets = 0;
     if (window <= 0) return 0;
-    for (int i = 0; i < n; i++) sockets += evs[i].data.fd != io->cmd_fd;
+    for (int i = 0; i < n; i++) sockets += evs[i].fd != tw__wakeup_fd(&io->cmd);
     if (!sockets) return 0;
     now = tw__now();
     prev = io->last_io_turn;
@@ -1081,11 +1080,11 @@ static int coalesce(tw__io *io, const struct epoll_event *evs, int n) {
 
 static void *io_main(void *arg) {
     tw__io *io = arg;
-    struct epoll_event evs[128];
+    tw__poll_event evs[128];
     int running = 0, stop = 0;
     char name[16];
     snprintf(name, sizeof name, "tw-io-%d", io->index);
-    pthread_setname_np(pthread_self(), name); /* shows in top -H, perf, gdb */
+    tw__thread_name(name); /* shows in top -H, perf, gdb */
     while (!stop) {
         double now = tw__now(), next = dmin(io->curl_deadline, tw__heap_next(io));
         int timeout_ms, n;
@@ -1097,21 +1096,20 @@ static void *io_main(void *arg) {
             double ms = ceil((next - now) * 1e3);
             timeout_ms = ms > (double)INT_MAX ? INT_MAX : (int)ms;
         }
-        n = epoll_wait(io->epfd, evs, (int)(sizeof evs / sizeof evs[0]), timeout_ms);
+        n = tw__poller_wait(io->poller, evs, (int)(sizeof evs / sizeof evs[0]), timeout_ms);
         if (n > 0 && coalesce(io, evs, n)) /* level-triggered: re-poll for all that is ready */
-            n = epoll_wait(io->epfd, evs, (int)(sizeof evs / sizeof evs[0]), 0);
+            n = tw__poller_wait(io->poller, evs, (int)(sizeof evs / sizeof evs[0]), 0);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd, mask = 0;
-            if (fd == io->cmd_fd) {
-                uint64_t v;
-                while (read(io->cmd_fd, &v, sizeof v) < 0 && errno == EINTR) {
-                }
+            int fd = evs[i].fd, mask = 0;
+            if (fd == tw__wakeup_fd(&io->cmd)) {
+                tw__wakeup_drain(&io->cmd);
                 stop |= process_commands(io);
                 continue;
             }
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) mask |= CURL_CSELECT_IN;
-            if (evs[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
-            if (evs[i].events & EPOLLERR) mask |= CURL_CSELECT_ERR;
+            if (evs[i].events & (TW__POLL_IN | TW__POLL_HUP | TW__POLL_RDHUP))
+                mask |= CURL_CSELECT_IN;
+            if (evs[i].events & TW__POLL_OUT) mask |= CURL_CSELECT_OUT;
+            if (evs[i].events & TW__POLL_ERR) mask |= CURL_CSELECT_ERR;
             curl_multi_socket_action(io->multi, fd, mask, &running);
         }
         if (io->curl_deadline <= tw__now()) {
@@ -1129,34 +1127,24 @@ static void *io_main(void *arg) {
 
 /* ---- thread lifecycle ----------------------------------------------------------------------- */
 
-void tw__io_wake(tw__io *io) {
-    uint64_t one = 1;
-    ssize_t w;
-    do
-        w = write(io->cmd_fd, &one, sizeof one);
-    while (w < 0 && errno == EINTR);
-}
+void tw__io_wake(tw__io *io) { tw__wakeup_signal(&io->cmd); }
 
 tw_code tw__io_init(tw__io *io, tw_engine *e, int index, tw_error *err) {
-    struct epoll_event ev;
     sigset_t all, old;
-    int rc;
+    int rc, ecode;
     memset(io, 0, sizeof *io);
     io->e = e;
     io->index = index;
-    io->epfd = io->cmd_fd = -1;
+    io->cmd.rfd = io->cmd.wfd = -1;
     io->curl_deadline = INFINITY;
     io->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uintptr_t)io) ^ (uint64_t)(tw__now() * 1e9);
     if (!io->rng) io->rng = 1;
     pthread_mutex_init(&io->cmd_lock, NULL);
-    io->epfd = epoll_create1(EPOLL_CLOEXEC);
-    io->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    io->poller = tw__poller_new(e->poller);
+    if (!io->poller || tw__wakeup_open(&io->cmd, e->pipe_wakeups) != 0) goto fail;
     io->multi = curl_multi_init();
-    if (io->epfd < 0 || io->cmd_fd < 0 || !io->multi) goto fail;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN;
-    ev.data.fd = io->cmd_fd;
-    if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->cmd_fd, &ev) != 0) goto fail;
+    if (!io->multi) goto fail;
+    if (tw__poller_add(io->poller, tw__wakeup_fd(&io->cmd), TW__POLL_IN, NULL) != 0) goto fail;
     curl_multi_setopt(io->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(io->multi, CURLMOPT_SOCKETDATA, io);
     curl_multi_setopt(io->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -1167,17 +1155,21 @@ tw_code tw__io_init(tw__io *io, tw_engine *e, int index, tw_error *err) {
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&io->thread, NULL, io_main, io);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) goto fail;
+    if (rc != 0) {
+        errno = rc;
+        goto fail;
+    }
     io->thread_started = 1;
     return TW_OK;
 fail:
+    ecode = errno;
     if (io->multi) curl_multi_cleanup(io->multi);
     io->multi = NULL;
-    if (io->epfd >= 0) close(io->epfd);
-    if (io->cmd_fd >= 0) close(io->cmd_fd);
-    io->epfd = io->cmd_fd = -1;
+    tw__poller_free(io->poller);
+    io->poller = NULL;
+    tw__wakeup_close(&io->cmd);
     pthread_mutex_destroy(&io->cmd_lock);
-    tw__errf(err, TW_ERR_TRANSPORT, "cannot start I/O thread %d", index);
+    tw__errf(err, TW_ERR_TRANSPORT, "cannot start I/O thread %d: %s", index, strerror(ecode));
     return TW_ERR_TRANSPORT;
 }
 
@@ -1185,9 +1177,9 @@ void tw__io_destroy(tw__io *io) {
     if (!io->thread_started) return;
     pthread_join(io->thread, NULL);
     io->thread_started = 0;
-    if (io->epfd >= 0) close(io->epfd);
-    if (io->cmd_fd >= 0) close(io->cmd_fd);
-    io->epfd = io->cmd_fd = -1;
+    tw__poller_free(io->poller);
+    io->poller = NULL;
+    tw__wakeup_close(&io->cmd);
     free(io->heap);
     io->heap = NULL;
     for (size_t i = 0; i < io->n_pending; i++) tw__sink_unref(io->pending[i]);

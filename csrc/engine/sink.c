@@ -3,7 +3,7 @@
  *
  * A stream is announced to the sink it was started on: when its queue goes from empty to
  * non-empty the I/O thread links it onto that sink's ready list, and at the end of the loop
- * turn writes the sink's eventfd once (and calls its notify callback) unless the consumer has
+ * turn signals the sink's wakeup fd once (and calls its notify callback) unless the consumer has
  * not read it since. So an engine shared by several event loops on several threads wakes each
  * loop only for its own streams, once per turn however many of them became ready.
  *
@@ -18,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 tw_sink *tw__sink_create(tw_engine *e, tw_notify_fn notify, void *ud, int is_default,
                          tw_error *err) {
@@ -28,9 +26,8 @@ tw_sink *tw__sink_create(tw_engine *e, tw_notify_fn notify, void *ud, int is_def
         tw__err(err, TW_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (k->wake_fd < 0) {
-        tw__errf(err, TW_ERR_TRANSPORT, "eventfd failed: %s", strerror(errno));
+    if (tw__wakeup_open(&k->wake, e->pipe_wakeups) != 0) {
+        tw__errf(err, TW_ERR_TRANSPORT, "cannot create the wakeup fd: %s", strerror(errno));
         free(k);
         return NULL;
     }
@@ -52,7 +49,7 @@ void tw__sink_unref(tw_sink *k) {
     if (atomic_fetch_sub(&k->refs, 1) != 1) return;
     e = k->e;
     is_default = k->is_default;
-    close(k->wake_fd);
+    tw__wakeup_close(&k->wake);
     pthread_mutex_destroy(&k->lock);
     free(k);
     if (!is_default) tw__engine_unref(e);
@@ -76,13 +73,13 @@ void tw_sink_free(tw_sink *k) {
     if (!k) return;
     if (tw_engine_forked(k->e)) {
         /* Its lock may be held by a thread of the parent: only drop this process's fd. */
-        close(k->wake_fd);
+        tw__wakeup_close(&k->wake);
         return;
     }
     tw__sink_unref(k);
 }
 
-int tw_sink_fd(const tw_sink *k) { return k ? k->wake_fd : -1; }
+int tw_sink_fd(const tw_sink *k) { return k ? tw__wakeup_fd(&k->wake) : -1; }
 
 /* ---- the ready list -------------------------------------------------------------------------- */
 
@@ -100,19 +97,13 @@ static void ready_unlink(tw_sink *k, tw_stream *s) {
 }
 
 static void clear_fd_locked(tw_sink *k) {
-    uint64_t v;
     if (!k->fd_armed) return;
-    while (read(k->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
-    }
+    tw__wakeup_drain(&k->wake);
     k->fd_armed = 0;
 }
 
 static void arm_fd_locked(tw_sink *k) {
-    uint64_t one = 1;
-    ssize_t w;
-    do
-        w = write(k->wake_fd, &one, sizeof one);
-    while (w < 0 && errno == EINTR);
+    tw__wakeup_signal(&k->wake);
     k->fd_armed = 1;
 }
 
@@ -203,7 +194,7 @@ void tw__ready_remove_locked(tw_stream *s) {
     pthread_mutex_unlock(&k->lock);
 }
 
-int tw_engine_fd(const tw_engine *e) { return e ? e->sink0->wake_fd : -1; }
+int tw_engine_fd(const tw_engine *e) { return e ? tw__wakeup_fd(&e->sink0->wake) : -1; }
 
 size_t tw_engine_take_ready(tw_engine *e, tw_stream **out, size_t cap) {
     return e ? tw_sink_take_ready(e->sink0, out, cap) : 0;

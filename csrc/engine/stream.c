@@ -263,7 +263,7 @@ tw_code tw_stream_wait(tw_stream *s, int timeout_ms) {
     if (!s) return TW_ERR_INVALID_ARG;
     if (tw__stream_forked(s)) return s->fork_reported ? TW_ERR_CLOSED : TW_OK;
     if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
+        clock_gettime(TW__COND_CLOCK, &dl);
         dl.tv_sec += timeout_ms / 1000;
         dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
         if (dl.tv_nsec >= 1000000000L) {

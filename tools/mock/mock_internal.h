@@ -4,7 +4,8 @@
  *   mock_params.c    request controls (query / X-Mock-* headers), URL decoding, the tiny JSON
  *                    body scanner, the deterministic text, reasoning and tool arguments
  *   mock_dialects.c  the per-dialect wire output: a generator that yields one event at a time
- *   mock_server.c    epoll loops, HTTP/1.1 parsing, keep-alive, chunked writes, timers, stats
+ *   mock_server.c    poller loops (csrc/engine/poller.h), HTTP/1.1 parsing, keep-alive,
+ *                    chunked writes, timers, stats
  */
 #ifndef TW_MOCK_INTERNAL_H
 #define TW_MOCK_INTERNAL_H

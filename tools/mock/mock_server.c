@@ -1,20 +1,25 @@
 /*
- * mock_server.c - the mock LLM server's engine room: one epoll loop per thread, non-blocking
+ * mock_server.c - the mock LLM server's engine room: one poller loop per thread (the core's
+ * poller.h: epoll on Linux, kqueue on macOS/BSD, poll() with TW_POLLER=poll), non-blocking
  * sockets, HTTP/1.1 request parsing (Content-Length and chunked bodies, Expect: 100-continue,
  * keep-alive, Connection: close), chunked response writes cut per the split control, and a
- * per-loop min-heap of deadlines behind one timerfd, so that thousands of streams each keep
- * their own delay schedule.
+ * per-loop min-heap of deadlines whose earliest one is the poller wait's timeout, so that
+ * thousands of streams each keep their own delay schedule. Waits have millisecond resolution
+ * (rounded up): a delay_ms below 1 is kept on average (deadlines are absolute: t0 + k * delay)
+ * with the events of one millisecond sent together.
  *
  * Connections live on the loop that accepted them and are touched by that thread only; the
  * stats counters are atomics; the fault_times counters are shared under a mutex.
  */
-/* memmem, memrchr, accept4: GNU extensions (the Makefile defines this too). */
+/* memmem, accept4: GNU extensions (the Makefile defines this too). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "engine/poller.h"
 #include "mock/mock_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,11 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,11 @@
 #define MAX_PIPELINED ((size_t)1024 * 1024)
 #define PUMP_BUDGET 512
 #define MAX_LOOPS 64
+
+/* macOS has no MSG_NOSIGNAL: accepted sockets get SO_NOSIGPIPE instead (see accept_all). */
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 typedef struct mock_loop mock_loop;
 typedef struct conn conn;
@@ -51,7 +58,7 @@ struct conn {
     mock_loop *lp;
     conn *prev, *next;  /* the loop's list of live connections */
     int dead;           /* closed; freed at the end of the loop iteration */
-    uint32_t mask;      /* current epoll interest */
+    unsigned mask;      /* current poller interest (TW__POLL_*) */
     tw_buf in;          /* received bytes not yet consumed */
     tw_buf body;        /* decoded chunked request body */
     tw_buf out;         /* bytes the socket did not take yet */
@@ -84,16 +91,14 @@ struct conn {
 
 struct mock_loop {
     tw_mock *m;
-    int ep;
-    int tfd;             /* timerfd: fires at the heap's earliest deadline */
-    uint64_t armed_ns;   /* deadline the timerfd is armed for, 0 = disarmed */
+    tw__poller *poller;
     conn **heap;         /* min-heap by due_ns */
     size_t nheap, capheap;
     conn *conns;         /* live connections */
     conn *dead;          /* closed, to free after this iteration */
     pthread_t thread;
     int started;
-    char listen_tag, timer_tag, wake_tag;
+    char listen_tag, wake_tag; /* the poller's ud of the listening socket and of `wake` */
 };
 
 typedef struct fault_key {
@@ -104,7 +109,9 @@ typedef struct fault_key {
 
 struct tw_mock {
     int lfd;      /* listening socket */
-    int wakefd;   /* eventfd: readable = stop */
+    tw__wakeup wake; /* readable = stop */
+    int portable; /* TW_POLLER=poll: poll(), pipe wakeups and accept + fcntl, as on a system
+                     without epoll / kqueue / eventfd / accept4 */
     int port;
     char host[64];
     int quiet;
@@ -186,12 +193,9 @@ static void timer_set(conn *c, uint64_t due) {
 
 /* ---- connections --------------------------------------------------------------------------- */
 
-static void set_mask(conn *c, uint32_t mask) {
-    struct epoll_event ev;
+static void set_mask(conn *c, unsigned mask) {
     if (c->mask == mask || c->dead) return;
-    ev.events = mask;
-    ev.data.ptr = c;
-    epoll_ctl(c->lp->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    tw__poller_mod(c->lp->poller, c->fd, mask, c);
     c->mask = mask;
 }
 
@@ -217,7 +221,7 @@ static void conn_close(conn *c, int rst) {
         c->counted_active = 0;
     }
     timer_cancel(c);
-    epoll_ctl(lp->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    tw__poller_del(lp->poller, c->fd);
     if (rst) {
         struct linger lg = {1, 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -250,8 +254,9 @@ static void conn_free(conn *c) {
 
 static int out_pending(const conn *c) { return c->out.len > c->out_off; }
 
-/* Read interest, dropped once the client has half-closed (RDHUP would stay asserted). */
-static uint32_t base_mask(const conn *c) { return c->peer_shut ? 0 : EPOLLIN | EPOLLRDHUP; }
+/* Read interest (with the half-close bit, see poller.h), dropped once the client has
+ * half-closed (RDHUP would stay asserted). */
+static unsigned base_mask(const conn *c) { return c->peer_shut ? 0 : TW__POLL_IN; }
 
 /* Writes what is buffered. @return 1 all written, 0 would block, -1 connection failed. */
 static int flush_out(conn *c) {
@@ -263,7 +268,7 @@ static int flush_out(conn *c) {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            set_mask(c, base_mask(c) | EPOLLOUT);
+            set_mask(c, base_mask(c) | TW__POLL_OUT);
             return 0;
         }
         return -1;
@@ -300,7 +305,7 @@ static int send_iov(conn *c, struct iovec *iov, int n) {
             tw__mb_put(&c->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
             skip = 0;
         }
-        set_mask(c, base_mask(c) | EPOLLOUT);
+        set_mask(c, base_mask(c) | TW__POLL_OUT);
     }
     return 0;
 }
@@ -477,6 +482,13 @@ static int query_has(const char *q, size_t n, const char *kv) {
 }
 
 /* Routes a path to a dialect; gemini's model comes from the path. */
+/* memrchr, which macOS lacks. */
+static const char *last_of(const char *p, char ch, size_t n) {
+    while (n > 0)
+        if (p[--n] == ch) return p + n;
+    return NULL;
+}
+
 static tw__mock_dialect route(const tw__mock_req *r, const char **gmodel, size_t *gml) {
     const char *p = r->path;
     size_t n = r->path_len;
@@ -488,9 +500,9 @@ static tw__mock_dialect route(const tw__mock_req *r, const char **gmodel, size_t
     if (path_ends(p, n, "/messages")) return TW__MD_ANTHROPIC;
     if (n == 9 && !memcmp(p, "/api/chat", 9)) return TW__MD_OLLAMA_CHAT;
     if (n == 13 && !memcmp(p, "/api/generate", 13)) return TW__MD_OLLAMA_GEN;
-    colon = memrchr(p, ':', n);
+    colon = last_of(p, ':', n);
     if (!colon) return TW__MD_NONE;
-    slash = memrchr(p, '/', (size_t)(colon - p));
+    slash = last_of(p, '/', (size_t)(colon - p));
     if (!slash || slash - p < 7 || memcmp(slash - 7, "/models", 7) != 0) return TW__MD_NONE;
     *gmodel = slash + 1;
     *gml = (size_t)(colon - slash - 1);
@@ -974,13 +986,13 @@ static void conn_gone(conn *c) {
     else conn_abort(c);
 }
 
-static void conn_event(conn *c, uint32_t ev) {
+static void conn_event(conn *c, unsigned ev) {
     if (c->dead) return;
-    if (ev & (EPOLLERR | EPOLLHUP)) {
+    if (ev & (TW__POLL_ERR | TW__POLL_HUP)) {
         conn_gone(c);
         return;
     }
-    if (ev & (EPOLLIN | EPOLLRDHUP)) {
+    if (ev & (TW__POLL_IN | TW__POLL_RDHUP)) {
         for (;;) {
             ssize_t n;
             if (c->in.len > MAX_HEAD + MAX_BODY + MAX_PIPELINED) {
@@ -1002,7 +1014,7 @@ static void conn_event(conn *c, uint32_t ev) {
             if (n == 0 && c->state == ST_READ && c->in.len > 0 && !out_pending(c)) {
                 /* a final request sent with a half-close: answer it, then close */
                 c->peer_shut = 1;
-                set_mask(c, base_mask(c) | (out_pending(c) ? EPOLLOUT : 0));
+                set_mask(c, base_mask(c) | (out_pending(c) ? TW__POLL_OUT : 0u));
                 conn_run(c);
                 if (!c->dead) c->keep_alive = 0;
                 if (!c->dead && c->state == ST_READ) conn_close(c, 0);
@@ -1015,12 +1027,43 @@ static void conn_event(conn *c, uint32_t ev) {
     conn_run(c);
 }
 
+/* fcntl's half of what accept4 / SOCK_NONBLOCK | SOCK_CLOEXEC do in one call. */
+static int nonblock_cloexec(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    fl = fcntl(fd, F_GETFD);
+    return fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ? -1 : 0;
+}
+
+/* accept4 where the system has it (Linux, the BSDs) unless the portable configuration is on;
+ * accept + fcntl otherwise (macOS). */
+static int accept_nb(tw_mock *m) {
+    int fd;
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+    if (!m->portable) return accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#endif
+    fd = accept(m->lfd, NULL, NULL);
+    if (fd >= 0 && nonblock_cloexec(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+#ifdef SO_NOSIGPIPE
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
+#endif
+    return fd;
+}
+
 static void accept_all(mock_loop *lp) {
     for (;;) {
-        struct epoll_event ev;
         int one = 1;
         conn *c;
-        int fd = accept4(lp->m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept_nb(lp->m);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if ((errno == EMFILE || errno == ENFILE) && !lp->m->quiet)
@@ -1036,10 +1079,8 @@ static void accept_all(mock_loop *lp) {
         c->fd = fd;
         c->lp = lp;
         c->heap_idx = SIZE_MAX;
-        c->mask = EPOLLIN | EPOLLRDHUP;
-        ev.events = c->mask;
-        ev.data.ptr = c;
-        if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        c->mask = TW__POLL_IN;
+        if (tw__poller_add(lp->poller, fd, c->mask, c) != 0) {
             close(fd);
             free(c);
             continue;
@@ -1050,41 +1091,30 @@ static void accept_all(mock_loop *lp) {
     }
 }
 
-static void arm_timer(mock_loop *lp, uint64_t due) {
-    struct itimerspec its;
-    if (due == lp->armed_ns) return;
-    memset(&its, 0, sizeof its);
-    if (due) {
-        its.it_value.tv_sec = (time_t)(due / 1000000000u);
-        its.it_value.tv_nsec = (long)(due % 1000000000u);
-    }
-    timerfd_settime(lp->tfd, due ? TFD_TIMER_ABSTIME : 0, &its, NULL);
-    lp->armed_ns = due;
+/* The wait's timeout: until the heap's earliest deadline, rounded up to whole ms (never
+ * early, so a wakeup finds that deadline due), -1 when the heap is empty. */
+static int wait_ms(const mock_loop *lp) {
+    uint64_t due, now, ms;
+    if (!lp->nheap) return -1;
+    due = lp->heap[0]->due_ns;
+    now = mono_ns();
+    if (due <= now) return 0;
+    ms = (due - now + 999999u) / 1000000u;
+    return ms > 86400000u ? 86400000 : (int)ms;
 }
 
 static void *loop_main(void *arg) {
     mock_loop *lp = arg;
-    struct epoll_event evs[256];
+    tw__poll_event evs[256];
     int stop = 0;
-    pthread_setname_np(pthread_self(), "tw-mock"); /* tells it from the engine in perf / top */
+    tw__thread_name("tw-mock"); /* tells it from the engine in perf / top */
     while (!stop) {
-        int timeout = -1, n;
-        if (lp->nheap) {
-            uint64_t due = lp->heap[0]->due_ns, now = mono_ns();
-            if (due <= now) timeout = 0;
-            else arm_timer(lp, due);
-        }
-        n = epoll_wait(lp->ep, evs, 256, timeout);
-        if (n < 0 && errno != EINTR) break;
+        int n = tw__poller_wait(lp->poller, evs, 256, wait_ms(lp));
+        if (n < 0) break;
         for (int i = 0; i < n; i++) {
-            void *tag = evs[i].data.ptr;
+            void *tag = evs[i].ud;
             if (tag == &lp->listen_tag) {
                 accept_all(lp);
-            } else if (tag == &lp->timer_tag) {
-                uint64_t x;
-                if (read(lp->tfd, &x, sizeof x) < 0) { /* nothing: spurious wakeup */
-                }
-                lp->armed_ns = 0;
             } else if (tag == &lp->wake_tag) {
                 stop = 1;
             } else {
@@ -1149,15 +1179,14 @@ static void free_loops(tw_mock *m) {
             conn_free(c);
         }
         free(lp->heap);
-        if (lp->ep >= 0) close(lp->ep);
-        if (lp->tfd >= 0) close(lp->tfd);
+        tw__poller_free(lp->poller);
     }
 }
 
 static void mock_free(tw_mock *m) {
     free_loops(m);
     if (m->lfd >= 0) close(m->lfd);
-    if (m->wakefd >= 0) close(m->wakefd);
+    tw__wakeup_close(&m->wake);
     while (m->keys) {
         fault_key *k = m->keys;
         m->keys = k->next;
@@ -1185,8 +1214,13 @@ static int open_listener(tw_mock *m, const char *host, int port, tw_error *err) 
         return -1;
     }
     for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = socket(ai->ai_family, ai->ai_socktype, 0);
         if (fd < 0) continue;
+        if (nonblock_cloexec(fd) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) break;
         close(fd);
@@ -1214,6 +1248,14 @@ static int open_listener(tw_mock *m, const char *host, int port, tw_error *err) 
 tw_mock *tw_mock_start(const tw_mock_opts *opts, tw_error *err) {
     tw_mock_opts o;
     tw_mock *m;
+    tw__poller_kind kind;
+    char envmsg[112];
+    if (tw__poller_env(&kind, envmsg, sizeof envmsg) != 0) {
+        char full[120];
+        snprintf(full, sizeof full, "mock: %.111s", envmsg);
+        set_err(err, TW_ERR_INVALID_ARG, full);
+        return NULL;
+    }
     if (opts) o = *opts;
     else tw_mock_opts_init(&o);
     if (!o.host) o.host = "127.0.0.1";
@@ -1229,31 +1271,26 @@ tw_mock *tw_mock_start(const tw_mock_opts *opts, tw_error *err) {
         set_err(err, TW_ERR_NOMEM, "mock: out of memory");
         return NULL;
     }
-    m->lfd = m->wakefd = -1;
+    m->lfd = m->wake.rfd = m->wake.wfd = -1;
     m->quiet = o.quiet;
+    m->portable = kind == TW__POLLER_POLL;
     snprintf(m->host, sizeof m->host, "%s", o.host);
     pthread_mutex_init(&m->keys_lock, NULL);
     if (open_listener(m, o.host, o.port, err) != 0) {
         mock_free(m);
         return NULL;
     }
-    m->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (tw__wakeup_open(&m->wake, m->portable) != 0) goto sys_fail;
     for (int i = 0; i < o.threads; i++) {
         mock_loop *lp = &m->loops[i];
-        struct epoll_event ev;
         lp->m = m;
-        lp->ep = epoll_create1(EPOLL_CLOEXEC);
-        lp->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        lp->poller = tw__poller_new(kind);
         m->nloops = i + 1;
-        if (lp->ep < 0 || lp->tfd < 0 || m->wakefd < 0) goto sys_fail;
-        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-        ev.data.ptr = &lp->listen_tag;
-        if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, m->lfd, &ev) != 0) goto sys_fail;
-        ev.events = EPOLLIN;
-        ev.data.ptr = &lp->timer_tag;
-        if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->tfd, &ev) != 0) goto sys_fail;
-        ev.data.ptr = &lp->wake_tag;
-        if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, m->wakefd, &ev) != 0) goto sys_fail;
+        if (!lp->poller) goto sys_fail;
+        if (tw__poller_add(lp->poller, m->lfd, TW__POLL_IN | TW__POLL_EXCLUSIVE, &lp->listen_tag))
+            goto sys_fail;
+        if (tw__poller_add(lp->poller, tw__wakeup_fd(&m->wake), TW__POLL_IN, &lp->wake_tag))
+            goto sys_fail;
     }
     for (int i = 0; i < m->nloops; i++) {
         if (pthread_create(&m->loops[i].thread, NULL, loop_main, &m->loops[i]) != 0) {
@@ -1268,7 +1305,7 @@ tw_mock *tw_mock_start(const tw_mock_opts *opts, tw_error *err) {
 
 sys_fail: {
     char msg[128];
-    snprintf(msg, sizeof msg, "mock: epoll/timerfd setup failed: %s", strerror(errno));
+    snprintf(msg, sizeof msg, "mock: poller setup failed: %s", strerror(errno));
     set_err(err, TW_ERR_TRANSPORT, msg);
     mock_free(m);
     return NULL;
@@ -1278,10 +1315,8 @@ sys_fail: {
 int tw_mock_port(const tw_mock *m) { return m ? m->port : 0; }
 
 void tw_mock_stop(tw_mock *m) {
-    uint64_t one = 1;
     if (!m) return;
-    if (write(m->wakefd, &one, sizeof one) < 0) { /* the loops still see it readable */
-    }
+    tw__wakeup_signal(&m->wake); /* never drained: every loop sees it readable */
     for (int i = 0; i < m->nloops; i++)
         if (m->loops[i].started) pthread_join(m->loops[i].thread, NULL);
     mock_free(m);

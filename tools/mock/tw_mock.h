@@ -1,5 +1,7 @@
 /*
- * tw_mock.h - the built-in mock LLM server (epoll, HTTP/1.1 keep-alive, chunked encoding).
+ * tw_mock.h - the built-in mock LLM server (epoll / kqueue / poll, HTTP/1.1 keep-alive,
+ * chunked encoding). TW_POLLER=poll in the environment at tw_mock_start selects the portable
+ * configuration (poll(), pipe wakeups, accept + fcntl); an unknown value fails the start.
  *
  * It is the upstream of the demo, the tests (C, Python, Node) and the benchmarks, so its
  * request controls below are a contract shared by all of them.
@@ -17,7 +19,9 @@
  *
  * Controls: query parameters, or headers "X-Mock-<Name>" (query wins). All optional.
  *   chunks=N        text deltas to send (default 20)
- *   delay_ms=F      delay between chunks in ms, fractional allowed (default 0)
+ *   delay_ms=F      delay between chunks in ms, fractional allowed (default 0); the loop
+ *                   waits in whole ms, so below 1 ms the rate holds on average (the schedule
+ *                   is absolute) and the chunks due within one ms go out together
  *   text=S          the text to cycle through, split on spaces into deltas (URL-encoded)
  *   reasoning=N     reasoning/thinking deltas before the text (default 0)
  *   tools=N         tool calls after the text, each with streamed arguments (default 0)
