@@ -37,12 +37,6 @@ class Peer {
     return n;
   }
 
-  async count(q) {
-    let nchars = 0;
-    const n = await this.run(q, (t) => { nchars += t.length; });
-    return [n, nchars];
-  }
-
   visit(q, fn) { return this.run(q, fn); }
 
   first(q) { return firstViaVisit(this, q); }
