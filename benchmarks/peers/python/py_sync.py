@@ -94,4 +94,6 @@ class Peer:
         return (tf[0] if tf else None), n
 
     def close(self):
-        self.client.close()
+        close = getattr(self.client, "close", None)  # tokenwire's Client has nothing to close
+        if close is not None:
+            close()
