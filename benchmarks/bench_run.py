@@ -133,7 +133,7 @@ class ExternalMock(Mock):
 
 
 HAPROXY_CFG = """global
-    maxconn 40000
+    maxconn 9500
     nbthread 1
     tune.ssl.default-dh-param 2048
 defaults
