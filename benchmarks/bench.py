@@ -150,8 +150,8 @@ def run_cells(cells, peers, mock, front, ncores, quick, log, results, failed):
         log("\n== %s  [%d peers x %d reps]" % (cell["title"], len(cp), cell["reps"]))
         if cell.get("concurrent"):
             jobs = len(cp)
-        else:
-            jobs = 2 if quick else 1
+        else:  # QUICK: four peers at once, unpinned (a smoke run; its figures mean nothing)
+            jobs = 4 if quick else 1
         prune = prune_losers(cell, cp) if cell["kind"] in ("fanin", "bulk") else None
         runs = run_cell(cell, cp, runner, log, jobs=jobs, prune=prune)
         rows = rep.summarize(cell, cp, runs)
@@ -194,6 +194,18 @@ def run_relays(rcells, rds, mock, ncores, log, results, failed):
                    if r["failed"]]
 
 
+def render(json_path, md_path):
+    """RESULTS.md from an archived run's JSON: every published number comes from that file."""
+    with open(json_path) as f:
+        results = json.load(f)
+    old = open(md_path).read() if os.path.exists(md_path) else ""
+    rel = os.path.relpath(os.path.abspath(json_path), os.path.dirname(os.path.abspath(md_path)))
+    with open(md_path, "w") as f:
+        f.write(rep.results_md(results, rel, old))
+    print("summary: %s (from %s)" % (md_path, json_path))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run (CI): small sizes, 1 rep")
@@ -209,7 +221,11 @@ def main():
                     help="do not rewrite benchmarks/RESULTS.md")
     ap.add_argument("--results-md", default="",
                     help="write the RESULTS.md of this run to this path (any run)")
+    ap.add_argument("--render", default="", metavar="JSON",
+                    help="run nothing: write RESULTS.md (or --results-md) from an archived run")
     a = ap.parse_args()
+    if a.render:
+        return render(a.render, a.results_md or os.path.join(HERE, "RESULTS.md"))
     quick = a.quick or os.environ.get("QUICK") not in (None, "", "0")
 
     t_start = time.time()

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from bench_defs import BUILD, CLI, PY_DIR, TLS_DIR, VENV_PY
@@ -294,12 +295,14 @@ class Runner:
         except OSError:
             return None
 
-    def one(self, p, cell, rep, pin=True, idle=True, **kw):
+    def one(self, p, cell, rep, pin=True, idle=True, barrier=None, **kw):
         if idle:
             self.mock.wait_idle()
         timeout = (cell.get("duration", 10) * 3 + 90 if cell["kind"] in ("fanin", "capacity")
                    else 300)
         env = dict(os.environ)
+        if barrier:
+            env["BENCH_BARRIER"] = str(barrier)
         if self.ca:  # fetch-based Node peers trust the CA this way (Node's docs)
             env["NODE_EXTRA_CA_CERTS"] = self.ca
         argv = p.argv + peer_args(p, cell, self.base, self.ca, **kw)
@@ -314,6 +317,42 @@ class Runner:
         if r.get("ok") and r.get("chunks"):
             r["cpu_us_per_event"] = r["cpu_s"] / r["chunks"] * 1e6
         return r
+
+
+class Barrier:
+    """Peers run side by side start their measured sections together: each connects after its
+    warm-up and says ready; once all have (or the ones left have failed to within a timeout),
+    every one of them gets the go."""
+
+    def __init__(self, n, timeout=180.0):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(max(n, 16))
+        self.port = self.sock.getsockname()[1]
+        self.n, self.timeout = n, timeout
+        self.thread = threading.Thread(target=self._gate, daemon=True)
+        self.thread.start()
+
+    def _gate(self):
+        conns = []
+        self.sock.settimeout(self.timeout)
+        try:
+            while len(conns) < self.n:
+                c, _ = self.sock.accept()
+                c.settimeout(self.timeout)
+                c.recv(16)
+                conns.append(c)
+        except OSError:
+            pass  # a peer that never got ready failed on its own; release the others
+        for c in conns:
+            try:
+                c.sendall(b"go\n")
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.sock.close()
 
 
 def run_cell(cell, peers, runner, log, jobs=1, prune=None):
@@ -338,9 +377,13 @@ def run_cell(cell, peers, runner, log, jobs=1, prune=None):
         else:
             pin = bool(cell.get("concurrent"))  # the paced cell: side by side on the client core
             runner.mock.wait_idle()
+            gate = Barrier(len(order)) if pin else None
             with concurrent.futures.ThreadPoolExecutor(min(jobs, len(order))) as ex:
-                futs = [(p, ex.submit(runner.one, p, cell, rep, pin, False)) for p in order]
+                futs = [(p, ex.submit(runner.one, p, cell, rep, pin, False,
+                                      gate.port if gate else None)) for p in order]
                 results = [(p, f.result()) for p, f in futs]
+            if gate:
+                gate.close()
         for p, r in results:
             runs[p.id].append(r)
             log("  %-52s %s" % (p.label, brief(cell, r)))

@@ -16,7 +16,10 @@
  */
 #include "tokenwire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <stdint.h>
@@ -174,6 +177,25 @@ static tw_stream *start(tw_engine *e, const args *a, const char *extra, tw_error
     return tw_engine_start(e, &o, err);
 }
 
+/** When bench.py runs peers side by side (BENCH_BARRIER=port), reports ready after the warm-up
+ * and waits for the go, so that no peer's start-up overlaps another's measured section. */
+static void barrier(void) {
+    const char *port = getenv("BENCH_BARRIER");
+    struct sockaddr_in sa;
+    char buf[16];
+    int fd;
+    if (!port) return;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)atoi(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        write(fd, "ready\n", 6) != 6 || read(fd, buf, sizeof buf) < 0)
+        fprintf(stderr, "tw_peer: barrier: %s\n", strerror(errno));
+    if (fd >= 0) close(fd);
+}
+
 /** Handles one batch; returns 1 when it held the stream's terminal event. */
 static int consume(counters *c, tw_batch *b, int latency) {
     size_t i, n = tw_batch_count(b);
@@ -282,6 +304,7 @@ static int do_fanin(tw_engine *e, const args *a) {
     int saturated = 0;
     if (!ss || one_stream(e, a, "chunks=5", &warm)) return 1;
     snprintf(extra, sizeof extra, "chunks=%ld&delay_ms=%g&timestamp=1", per, 1000.0 / a->rate);
+    barrier();
     rss0 = rssmax = rss_bytes();
     c0 = cpu_now();
     w0 = mono_now();

@@ -10,6 +10,7 @@
 // section); bench.py compares it with the mock's expected text.
 const crypto = require('crypto');
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const { tls } = require('./common');
 
@@ -60,6 +61,18 @@ function pct(sorted, p) {
   return sorted[k];
 }
 
+// When bench.py runs peers side by side (BENCH_BARRIER=port), every peer reports ready after
+// its warm-up and waits for the go, so that no peer's start-up overlaps another's measurement.
+function barrier() {
+  const port = process.env.BENCH_BARRIER;
+  if (!port) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1', () => s.write('ready\n'));
+    s.once('data', () => { s.destroy(); resolve(); });
+    s.once('error', reject);
+  });
+}
+
 async function bulk(peer, a) {
   const q = Object.assign(parseQuery(a.query), { chunks: String(a.chunks) });
   await peer.visit(Object.assign(parseQuery(a.query), { chunks: '5' }), () => {});
@@ -77,6 +90,7 @@ async function fanin(peer, a) {
   const q = Object.assign(parseQuery(a.query), { chunks: String(perStream),
     delay_ms: String(1000 / a.rate), timestamp: '1' });
   await peer.visit(Object.assign(parseQuery(a.query), { chunks: '5' }), () => {});
+  await barrier();
   const nowUs = makeRealtimeUs();
   const lat = [];
   const visit = (t) => { lat.push(nowUs() - parseInt(t, 10)); };

@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import resource
+import socket
 import sys
 import time
 import traceback
@@ -50,6 +51,18 @@ def pct(sorted_vals, p):
         return None
     k = min(len(sorted_vals) - 1, max(0, int(round(p / 100.0 * (len(sorted_vals) - 1)))))
     return sorted_vals[k]
+
+
+def barrier():
+    """When bench.py runs peers side by side (BENCH_BARRIER=port), every peer reports ready
+    after its warm-up and waits for the go, so that no peer's start-up (imports, warm-up)
+    overlaps another's measured section."""
+    port = os.environ.get("BENCH_BARRIER")
+    if not port:
+        return
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=600) as s:
+        s.sendall(b"ready\n")
+        s.recv(16)
 
 
 def parse_query(s):
@@ -94,6 +107,7 @@ def paced_sync(peer, a):
     q = dict(parse_query(a.query), chunks=str(per_stream), delay_ms="%g" % (1000.0 / a.rate),
              timestamp="1")
     peer.visit(dict(parse_query(a.query), chunks="5"), len)
+    barrier()
     lat = []
     rss0 = rss_bytes()
     c0, w0 = cpu_now(), time.perf_counter()
@@ -136,6 +150,7 @@ async def fanin(peer, a):
     q = dict(parse_query(a.query), chunks=str(per_stream), delay_ms="%g" % (1000.0 / a.rate),
              timestamp="1")
     await peer.visit(dict(parse_query(a.query), chunks="5"), len)
+    barrier()
     lat = []
     append = lat.append
 
