@@ -65,8 +65,8 @@ async def reader(port, path, chunks, delay_ms, body, start_at):
             data = tail + await r.readexactly(size)
             await r.readexactly(2)
             # keep an incomplete last event for the next piece
-            cut = data.rfind(b"\n\n") + 2
-            whole, tail = data[:cut], data[cut:]
+            cut = data.rfind(b"\n\n") + 2  # 1 when the piece holds no event end yet
+            whole, tail = (data[:cut], data[cut:]) if cut > 1 else (b"", data)
             n += texts(whole, parts)
     else:
         while True:
@@ -74,8 +74,8 @@ async def reader(port, path, chunks, delay_ms, body, start_at):
             if not data:
                 break
             data = tail + data
-            cut = data.rfind(b"\n\n") + 2
-            whole, tail = data[:cut], data[cut:]
+            cut = data.rfind(b"\n\n") + 2  # 1 when the piece holds no event end yet
+            whole, tail = (data[:cut], data[cut:]) if cut > 1 else (b"", data)
             n += texts(whole, parts)
     n += texts(tail, parts)
     w.close()
