@@ -12,6 +12,7 @@ Exit status: non-zero when any peer failed (the smoke check CI runs).
 Definitions: bench_defs.py; processes: bench_run.py; tables: bench_report.py.
 """
 import argparse
+import concurrent.futures
 import datetime
 import json
 import os
@@ -92,9 +93,9 @@ def collect_versions(results):
 
 def prune_losers(cell, peers):
     """After the first repetition, peers that cannot be a cell's best peer are not repeated:
-    pure-language peers that failed, saturated, or spent more than PRUNE_FACTOR x the CPU per
-    event of the best peer of their group. tokenwire's peers always repeat. The dropped
-    peers' single run is still shown (runs = 1)."""
+    pure-language peers that failed, saturated, or whose figure (CPU per event; TTFT: warm
+    p50) was more than PRUNE_FACTOR x the best peer's of their group. tokenwire's peers always
+    repeat. The dropped peers' single run is still shown (runs = 1)."""
     by_id = {p.id: p for p in peers}
 
     def prune(runs):
@@ -135,8 +136,11 @@ def run_cells(cells, peers, mock, front, ncores, quick, log, results, failed):
         if cell["kind"] == "capacity":
             log("\n== %s  [%d peers]" % (cell["title"], len(cp)))
             capres, runs = {}, {}
-            for p in cp:
-                cap, tried = capacity_search(p, cell, runner, log)
+            # QUICK: four peers at once, unpinned (the search runs, its figures mean nothing).
+            with concurrent.futures.ThreadPoolExecutor(4 if quick else 1) as ex:
+                found = list(ex.map(lambda p: capacity_search(p, cell, runner, log,
+                                                              pin=not quick), cp))
+            for p, (cap, tried) in zip(cp, found):
                 capres[p.id] = {"label": p.label, "capacity": cap, "runs": tried}
                 runs[p.id] = tried
                 if not any(r.get("ok") for r in tried):  # no number at all: a failed peer
@@ -152,7 +156,7 @@ def run_cells(cells, peers, mock, front, ncores, quick, log, results, failed):
             jobs = len(cp)
         else:  # QUICK: four peers at once, unpinned (a smoke run; its figures mean nothing)
             jobs = 4 if quick else 1
-        prune = prune_losers(cell, cp) if cell["kind"] in ("fanin", "bulk") else None
+        prune = prune_losers(cell, cp) if cell["kind"] in ("fanin", "bulk", "ttft") else None
         runs = run_cell(cell, cp, runner, log, jobs=jobs, prune=prune)
         rows = rep.summarize(cell, cp, runs)
         if cell["kind"] == "ttft":

@@ -199,7 +199,7 @@ def make_cells(quick):
              title="Throughput test: bulk, openai, coalesced writes (64 events per write), "
                    "%d chunks" % n),
         dict(id="ttft", kind="ttft", dialect="openai", query="", chunks=5,
-             requests=30 if quick else 500, reps=1 if quick else 5,
+             requests=30 if quick else 500, reps=1 if quick else 3,
              title="Time to first token, %d sequential 5-chunk requests on a warm client, "
                    "plus the first request of a cold client" % (30 if quick else 500)),
     ]

@@ -390,7 +390,7 @@ def run_cell(cell, peers, runner, log, jobs=1, prune=None):
     return runs
 
 
-def capacity_search(peer, cell, runner, log):
+def capacity_search(peer, cell, runner, log, pin=True):
     """The highest aggregate rate (streams x per-stream rate) at which the peer delivers every
     event, is not saturated and keeps p99 under 10 ms, on one core. Per-stream rates double
     from the first of cell["rates"] while they pass (up to the last), or halve while they fail
@@ -403,7 +403,7 @@ def capacity_search(peer, cell, runner, log):
     tried = []
 
     def attempt(rate):
-        r = runner.one(peer, cell, 0, streams=cell["streams"], rate=rate,
+        r = runner.one(peer, cell, 0, pin=pin, idle=pin, streams=cell["streams"], rate=rate,
                        duration=cell["duration"])
         r["rate"] = rate
         r["pass"] = bool(ok(r))

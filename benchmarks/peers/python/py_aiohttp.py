@@ -59,7 +59,8 @@ class Peer:
                 async for line in lines:
                     if line.startswith(b"data: "):
                         d = loads(line[6:])
-                        if d["type"] == "content_block_delta" and d["delta"]["type"] == "text_delta":
+                        if (d["type"] == "content_block_delta"
+                                and d["delta"]["type"] == "text_delta"):
                             n += 1
                             fn(d["delta"]["text"])
         return n
