@@ -283,7 +283,7 @@ def main():
             MOCK_CORE, CLIENT_CORE) if ncores >= 2 else "none (one core)")
         if any(c["tls"] for c in cells) and not a.mock_url:
             front = TlsFront(mock, ncores)
-            meta["tls"] = ("HAProxy (Debian), one thread on the mock's core, TLS 1.3 with a "
+            meta["tls"] = ("HAProxy (Debian), one thread on the mock's core, TLS 1.3, ECDSA P-256, "
                            "local CA, ALPN h2 + http/1.1, HTTP/1.1 to the mock")
         run_cells(cells, peers, mock, front, ncores, quick, log, results, failed)
         if rds and rcells:
