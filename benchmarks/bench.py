@@ -32,7 +32,7 @@ from bench_run import (CLIENT_CORE, MOCK_CORE, ExternalMock, Mock, Runner, TlsFr
                        brief, capacity_search, run_cell, run_relay)
 
 RESULTS_DIR = os.path.join(HERE, "results")
-PRUNE_FACTOR = 2.0  # after the first repetition, see prune_losers
+PRUNE_FACTOR = 1.5  # after the first repetition, see prune_losers
 
 
 def cpu_model():

@@ -65,7 +65,7 @@ def all_peers():
         u = loop == "uvloop"
         # Production cells: tokenwire and the performance-minded readers under both loops, the
         # SDKs and the other readers under uvloop (their better loop). Bulk: all, both loops.
-        best = PROD
+        best = PROD if u else ("fanin", "capacity")  # TLS cells: each one's better loop only
         more = PROD if u else ()
         peers += [
             Peer("py-tw-events/" + loop, "tokenwire async for ev (%s)" % loop, "python",
@@ -154,8 +154,8 @@ def make_cells(quick):
     frag = 2000 if quick else 4000  # the mock's 1-7 byte writes cost it ~30x more per chunk
     cells = []
     # Production shape. (id, streams, per-stream rate, seconds); QUICK keeps every cell, tiny.
-    fan = [("fanin-1000x10", 1000, 10, 5), ("fanin-5000x2", 5000, 2, 5),
-           ("fanin-200x50", 200, 50, 5)]
+    fan = [("fanin-1000x10", 1000, 10, 4), ("fanin-5000x2", 5000, 2, 4),
+           ("fanin-200x50", 200, 50, 4)]
     qfan = {"fanin-1000x10": (40, 10, 1), "fanin-5000x2": (100, 2, 2),
             "fanin-200x50": (10, 50, 1)}
     for tls in (False, True):
@@ -164,21 +164,21 @@ def make_cells(quick):
                 s, r, d = qfan[cid]
             cells.append(dict(id=cid + ("-tls" if tls else ""), kind="fanin", dialect="openai",
                               query="", streams=s, rate=r, duration=d, tls=tls,
-                              work="fanin-tls" if tls else "fanin", headline=True,
-                              reps=1 if quick else (3 if tls else 5)))
+                              work="fanin-tls" if tls else "fanin", headline=not tls,
+                              reps=1 if quick else (2 if tls else 5)))
         # One paced stream: 2,000 chunks at 20 ms (QUICK: 50). Its peers run side by side
         # (each ~1 % of a core), so five repetitions cost five stream lengths.
         cells.append(dict(id="paced-1x2000" + ("-tls" if tls else ""), kind="fanin",
                           dialect="openai", query="", streams=1, rate=50,
                           duration=1 if quick else 40, tls=tls, concurrent=True,
-                          work="fanin-tls" if tls else "fanin", paced=True, headline=True,
-                          reps=1 if quick else (3 if tls else 5)))
+                          work="fanin-tls" if tls else "fanin", paced=True, headline=not tls,
+                          reps=1 if quick else (2 if tls else 5)))
     for c in cells:
         c["title"] = ("%s: %d stream%s x %g chunks/s for %g s%s" % (
             c["id"], c["streams"], "s" if c["streams"] > 1 else "", c["rate"], c["duration"],
             ", over TLS (haproxy, h1 + h2 where the peer offers it)" if c["tls"] else ""))
     cells.append(dict(id="capacity", kind="capacity", dialect="openai", query="", tls=False,
-                      streams=40 if quick else 1000, duration=1 if quick else 5,
+                      streams=40 if quick else 1000, duration=1 if quick else 4,
                       rates=(10,) if quick else (10, 20, 40, 80), floor=10 if quick else 2.5,
                       reps=1,
                       title="Capacity: the highest aggregate event rate with p99 < 10 ms on "
@@ -186,7 +186,7 @@ def make_cells(quick):
     # Throughput tests (one fast stream): where batching engages; not the production shape.
     cells += [
         dict(id="bulk-openai", kind="bulk", dialect="openai", query="", chunks=n,
-             reps=1 if quick else 5, title="Throughput test: bulk, openai, one stream of %d "
+             reps=1 if quick else 3, title="Throughput test: bulk, openai, one stream of %d "
                                           "chunks" % n),
         dict(id="bulk-anthropic", kind="bulk", dialect="anthropic", query="", chunks=n,
              reps=1 if quick else 2,
@@ -218,12 +218,12 @@ def relay_cells(quick):
     return [
         dict(id="relay", kind="relay", readers=8 if quick else 50,
              chunks=2000 if quick else 20000, delay_ms=0, timeout=60 if quick else 240,
-             reps=1 if quick else 2,
+             reps=1,
              title="Relay throughput test: %d downstream readers, %d chunks each, unpaced" % (
                  8 if quick else 50, 2000 if quick else 20000)),
         dict(id="relay-paced", kind="relay", readers=40 if quick else 1000,
              chunks=10 if quick else 100, delay_ms=100, timeout=60 if quick else 120,
-             reps=1 if quick else 3,
+             reps=1 if quick else 2,
              title="Relay, production shape: %d downstream readers, %d chunks each at 10/s" % (
                  40 if quick else 1000, 10 if quick else 100)),
     ]
