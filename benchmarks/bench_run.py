@@ -139,6 +139,7 @@ HAPROXY_CFG = """global
     tune.ssl.default-dh-param 2048
 defaults
     mode http
+    maxconn 9000
     option http-no-delay
     timeout connect 10s
     timeout client 10m
