@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tokenwire cross-peer benchmark: `make bench` (full, ~55 min) or `make bench QUICK=1` (smoke).
+"""tokenwire cross-peer benchmark: `make bench` (full, ~1 h) or `make bench QUICK=1` (smoke).
 
 Starts the built-in mock (`tokenwire mock`) pinned to core 0 (and, for the TLS cells, HAProxy
 terminating TLS before it on the same core), runs every peer of every cell as its own process

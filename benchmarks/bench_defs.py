@@ -3,7 +3,7 @@ relays. bench.py drives them; bench_run.py starts the processes; bench_report.py
 
 Production-shaped cells lead (paced fan-in, one paced stream, plain HTTP and TLS); the bulk
 cells are throughput tests. Sizes: QUICK (the CI smoke run: every peer and cell at a tiny size)
-or full (the published run, ~55 min on 2 cores)."""
+or full (the published run, about an hour on 2 cores)."""
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))

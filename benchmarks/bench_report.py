@@ -204,7 +204,9 @@ def headline_lines(results, md=True):
                                  "", ""])
                     continue
                 cols = fanin_cols(r)
-                body.append([cid, gl, r["label"], str(r["runs"]), cols[0], cols[1], cols[2],
+                label = r["label"] + (" (saturated: its CPU per event is not comparable)"
+                                      if r.get("saturated") else "")
+                body.append([cid, gl, label, str(r["runs"]), cols[0], cols[1], cols[2],
                              cols[3], xfmt(r) if r is best else ""])
     return table(head, body, md)
 
