@@ -4,7 +4,11 @@
  * Same command line and JSON result line as benchmarks/peers/python/peer.py:
  *   tw_peer --workload bulk|fanin|ttft --base URL --dialect openai|anthropic [--query Q]
  *           [--chunks N] [--streams N --rate R --duration S] [--requests N] [--tick-us N]
- * (--tick-us sets tw_engine_opts.tick_us, to compare time slices in one run.)
+ *           [--ca FILE] [--http2]
+ * (--tick-us sets tw_engine_opts.tick_us, to compare time slices in one run; --ca trusts the
+ * bench's local CA through tw_request_opts.ca_file; --http2 sets tw_request_opts.http2.)
+ * Bulk and TTFT keep the text (a memcpy per delta) and print its SHA-256 after the measured
+ * section (OpenSSL's EVP), which bench.py compares with the mock's expected text.
  * The consumer waits on the engine's wakeup fd with poll(), takes every ready stream and each
  * stream's queued events as one batch, and touches every text delta (counts it and its
  * characters, or parses its timestamp for fan-in): what a binding does, minus the binding.
@@ -12,7 +16,11 @@
  */
 #include "tokenwire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +41,8 @@ typedef struct args {
     double duration;
     long requests;
     long tick_us; /* -1: the engine's default */
+    const char *ca; /* NULL: plain HTTP or the system store */
+    int http2;
 } args;
 
 typedef struct counters {
@@ -43,7 +53,36 @@ typedef struct counters {
     int64_t *lat;
     size_t nlat, caplat;
     double first_text; /* monotonic seconds of the first text delta, 0 if none yet */
+    int keep_text;     /* 1: append every delta to text (bulk, the checked TTFT request) */
+    char *text;
+    size_t tlen, tcap;
 } counters;
+
+static void text_push(counters *c, tw_str s) {
+    if (c->tlen + s.len > c->tcap) {
+        size_t cap = c->tcap ? c->tcap : 1 << 16;
+        char *p;
+        while (cap < c->tlen + s.len) cap *= 2;
+        p = realloc(c->text, cap);
+        if (!p) {
+            fputs("tw_peer: out of memory\n", stderr);
+            exit(1);
+        }
+        c->text = p;
+        c->tcap = cap;
+    }
+    memcpy(c->text + c->tlen, s.ptr, s.len);
+    c->tlen += s.len;
+}
+
+/** Hex SHA-256 of the kept text into out[65]. */
+static void text_sha256(const counters *c, char out[65]) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    EVP_Digest(c->text ? c->text : "", c->tlen, md, &n, EVP_sha256(), NULL);
+    for (i = 0; i < n && i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    out[64] = 0;
+}
 
 static double mono_now(void) {
     struct timespec ts;
@@ -133,7 +172,28 @@ static tw_stream *start(tw_engine *e, const args *a, const char *extra, tw_error
     o.dialect = anth ? TW_DIALECT_ANTHROPIC : TW_DIALECT_OPENAI;
     o.max_retries = 0;
     o.connect_timeout = 60;
+    o.ca_file = a->ca;
+    o.http2 = a->http2;
     return tw_engine_start(e, &o, err);
+}
+
+/** When bench.py runs peers side by side (BENCH_BARRIER=port), reports ready after the warm-up
+ * and waits for the go, so that no peer's start-up overlaps another's measured section. */
+static void barrier(void) {
+    const char *port = getenv("BENCH_BARRIER");
+    struct sockaddr_in sa;
+    char buf[16];
+    int fd;
+    if (!port) return;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)atoi(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        write(fd, "ready\n", 6) != 6 || read(fd, buf, sizeof buf) < 0)
+        fprintf(stderr, "tw_peer: barrier: %s\n", strerror(errno));
+    if (fd >= 0) close(fd);
 }
 
 /** Handles one batch; returns 1 when it held the stream's terminal event. */
@@ -149,6 +209,7 @@ static int consume(counters *c, tw_batch *b, int latency) {
                 lat_push(c, real_us() - strtoll(ev->text.ptr, NULL, 10));
             } else {
                 c->chars += utf8_chars(ev->text);
+                if (c->keep_text) text_push(c, ev->text);
             }
         } else if (ev->type == TW_EV_END) {
             done = 1;
@@ -208,19 +269,23 @@ static void print_result(const char *fmt_fields, const args *a, int ok, const co
 
 static int do_bulk(tw_engine *e, const args *a) {
     counters warm = {0}, c = {0};
-    char extra[64], fields[512];
+    char extra[64], fields[512], sha[65];
     double c0, w0, c1, w1;
     if (one_stream(e, a, "chunks=5", &warm)) return 1;
     snprintf(extra, sizeof extra, "chunks=%ld", a->chunks);
+    c.keep_text = 1;
     c0 = cpu_now();
     w0 = mono_now();
     if (one_stream(e, a, extra, &c)) return 1;
     w1 = mono_now();
     c1 = cpu_now();
+    text_sha256(&c, sha);
     snprintf(fields, sizeof fields,
-             "\"chunks\":%ld,\"chars\":%ld,\"cpu_s\":%.6f,\"wall_s\":%.6f,\"expected\":%ld",
-             c.deltas, c.chars, c1 - c0, w1 - w0, a->chunks);
+             "\"chunks\":%ld,\"chars\":%ld,\"cpu_s\":%.6f,\"wall_s\":%.6f,\"expected\":%ld,"
+             "\"sha256\":\"%s\"",
+             c.deltas, c.chars, c1 - c0, w1 - w0, a->chunks, sha);
     print_result(fields, a, c.errors == 0, &c);
+    free(c.text);
     return c.errors != 0;
 }
 
@@ -239,6 +304,7 @@ static int do_fanin(tw_engine *e, const args *a) {
     int saturated = 0;
     if (!ss || one_stream(e, a, "chunks=5", &warm)) return 1;
     snprintf(extra, sizeof extra, "chunks=%ld&delay_ms=%g&timestamp=1", per, 1000.0 / a->rate);
+    barrier();
     rss0 = rssmax = rss_bytes();
     c0 = cpu_now();
     w0 = mono_now();
@@ -295,7 +361,7 @@ static int do_fanin(tw_engine *e, const args *a) {
 
 static int do_ttft(const args *a) {
     counters c = {0};
-    char extra[64], fields[512];
+    char extra[64], fields[512], sha[65];
     double t0, cold, c0, w0, c1, w1, *ts;
     int64_t *tus;
     long i;
@@ -323,13 +389,22 @@ static int do_ttft(const args *a) {
     }
     w1 = mono_now();
     c1 = cpu_now();
+    {
+        /* One more request whose text is checked, outside the timing. */
+        counters chk = {0};
+        chk.keep_text = 1;
+        if (one_stream(e, a, extra, &chk)) return 1;
+        text_sha256(&chk, sha);
+        free(chk.text);
+    }
     qsort(tus, (size_t)a->requests, sizeof(*tus), cmp_i64);
     snprintf(fields, sizeof fields,
              "\"chunks\":%ld,\"expected\":%ld,\"cold_ms\":%.4f,\"ttft_p50_ms\":%.4f,"
-             "\"ttft_p99_ms\":%.4f,\"cpu_s\":%.6f,\"wall_s\":%.6f,\"cpu_per_req_us\":%.2f",
+             "\"ttft_p99_ms\":%.4f,\"cpu_s\":%.6f,\"wall_s\":%.6f,\"cpu_per_req_us\":%.2f,"
+             "\"sha256\":\"%s\"",
              c.deltas, a->chunks * (a->requests + 1), cold * 1e3,
              pct(tus, (size_t)a->requests, 50) / 1e6, pct(tus, (size_t)a->requests, 99) / 1e6,
-             c1 - c0, w1 - w0, (c1 - c0) / (double)a->requests * 1e6);
+             c1 - c0, w1 - w0, (c1 - c0) / (double)a->requests * 1e6, sha);
     print_result(fields, a, c.errors == 0, &c);
     free(ts);
     free(tus);
@@ -338,14 +413,19 @@ static int do_ttft(const args *a) {
 }
 
 int main(int argc, char **argv) {
-    args a = {"bulk", "http://127.0.0.1:8080", "openai", "", 200000, 1000, 50, 20, 1000, -1};
+    args a = {"bulk", "http://127.0.0.1:8080", "openai", "", 200000, 1000, 50, 20, 1000, -1,
+              NULL, 0};
     tw_engine_opts eo;
     int i, rc;
     tw_engine *e;
     tw_error err;
-    for (i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--workload")) a.workload = v;
+    for (i = 1; i < argc; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(k, "--http2")) {
+            a.http2 = 1;
+            i--;
+        } else if (!strcmp(k, "--ca")) a.ca = v;
+        else if (!strcmp(k, "--workload")) a.workload = v;
         else if (!strcmp(k, "--base")) a.base = v;
         else if (!strcmp(k, "--dialect")) a.dialect = v;
         else if (!strcmp(k, "--query")) a.query = v;

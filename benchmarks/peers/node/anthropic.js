@@ -9,7 +9,9 @@ const DISTS = ['@anthropic-ai/sdk'];
 
 class Peer {
   constructor(base, dialect, conc, variant) {
-    if (dialect !== 'anthropic') throw new Error('@anthropic-ai/sdk speaks the anthropic dialect only');
+    if (dialect !== 'anthropic') {
+      throw new Error('@anthropic-ai/sdk speaks the anthropic dialect only');
+    }
     if (variant !== '' && variant !== 'helper') throw new Error('unknown variant ' + variant);
     this.helper = variant === 'helper';
     const Ctor = Anthropic.default || Anthropic;
@@ -17,24 +19,6 @@ class Peer {
   }
 
   params() { return { model: MODEL, max_tokens: 1024, messages: MESSAGES }; }
-
-  async count(q) {
-    let n = 0, nchars = 0;
-    if (this.helper) {
-      const stream = this.client.messages.stream(this.params(), { query: q });
-      stream.on('text', (t) => { n++; nchars += t.length; });
-      await stream.done();
-      return [n, nchars];
-    }
-    const stream = await this.client.messages.create(Object.assign(this.params(), { stream: true }),
-      { query: q });
-    for await (const ev of stream) {
-      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
-        n++; nchars += ev.delta.text.length;
-      }
-    }
-    return [n, nchars];
-  }
 
   async visit(q, fn) {
     let n = 0;
@@ -47,7 +31,9 @@ class Peer {
     const stream = await this.client.messages.create(Object.assign(this.params(), { stream: true }),
       { query: q });
     for await (const ev of stream) {
-      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') { n++; fn(ev.delta.text); }
+      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
+        n++; fn(ev.delta.text);
+      }
     }
     return n;
   }

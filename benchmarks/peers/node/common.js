@@ -20,4 +20,9 @@ async function firstViaVisit(peer, q) {
   return [tf, n];
 }
 
-module.exports = { MODEL, MESSAGES, BODIES, PATHS, qs, firstViaVisit };
+// TLS and HTTP/2, set by peer.js from --ca / --http2 before a peer is built. fetch-based peers
+// (fetch, openai-node, the AI SDK) trust the CA through NODE_EXTRA_CA_CERTS, which bench.py
+// sets, as Node's docs say; undici peers pass it as `connect: { ca }`; tokenwire as `caFile`.
+const tls = { ca: null, caFile: null, http2: false };
+
+module.exports = { MODEL, MESSAGES, BODIES, PATHS, qs, firstViaVisit, tls };

@@ -17,7 +17,8 @@ class Peer {
   async run(q, fn) {
     let n = 0;
     const res = await fetch(this.url + qs(q), { method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: this.body });
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: this.body });
     if (!res.ok) throw new Error('HTTP ' + res.status);
     const onEvent = this.dialect === 'openai'
       ? (ev) => {
@@ -35,12 +36,6 @@ class Peer {
     const dec = new TextDecoder();
     for await (const chunk of res.body) parser.feed(dec.decode(chunk, { stream: true }));
     return n;
-  }
-
-  async count(q) {
-    let nchars = 0;
-    const n = await this.run(q, (t) => { nchars += t.length; });
-    return [n, nchars];
   }
 
   visit(q, fn) { return this.run(q, fn); }

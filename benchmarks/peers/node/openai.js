@@ -14,17 +14,6 @@ class Peer {
       timeout: 600000 });
   }
 
-  async count(q) {
-    let n = 0, nchars = 0;
-    const stream = await this.client.chat.completions.create(
-      { model: MODEL, messages: MESSAGES, stream: true }, { query: q });
-    for await (const chunk of stream) {
-      const t = chunk.choices[0]?.delta?.content;
-      if (t) { n++; nchars += t.length; }
-    }
-    return [n, nchars];
-  }
-
   async visit(q, fn) {
     let n = 0;
     const stream = await this.client.chat.completions.create(

@@ -3,16 +3,29 @@
 // The orchestrator (benchmarks/bench.py) starts this as its own process pinned to the client
 // core; CPU is process.cpuUsage() (getrusage of the whole process, every thread), read around
 // the measured section only (module loading, client construction and a warm-up are outside).
-// IMPL is a module of this folder (openai, anthropic, fetch_esp, undici_esp, tokenwire) with an
-// optional variant after a colon (tokenwire:iter, anthropic:helper).
+// IMPL is a module of this folder (openai, anthropic, fetch_esp, undici_esp, undici_split,
+// ai_sdk, tokenwire) with an optional variant after a colon (tokenwire:iter, anthropic:helper).
+// Every peer has visit(q, fn): one request, fn(text) per text delta, resolves to the count. Bulk
+// collects the deltas and reports the SHA-256 of the assembled text (hashed after the measured
+// section); bench.py compares it with the mock's expected text.
+const crypto = require('crypto');
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
+const { tls } = require('./common');
+
+function textResult(parts) {
+  const text = parts.join('');
+  return { chars: text.length, sha256: crypto.createHash('sha256').update(text).digest('hex') };
+}
 
 function parseArgs(argv) {
   const a = { impl: argv[0], workload: null, base: 'http://127.0.0.1:8080', dialect: 'openai',
-    query: '', chunks: 200000, streams: 1000, rate: 50, duration: 20, requests: 1000 };
+    query: '', chunks: 200000, streams: 1000, rate: 50, duration: 20, requests: 1000, ca: '',
+    http2: false };
   for (let i = 1; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '');
+    if (k === 'http2') { a.http2 = true; i--; continue; }
     if (!(k in a)) throw new Error('unknown option ' + argv[i]);
     a[k] = typeof a[k] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
   }
@@ -48,20 +61,36 @@ function pct(sorted, p) {
   return sorted[k];
 }
 
+// When bench.py runs peers side by side (BENCH_BARRIER=port), every peer reports ready after
+// its warm-up and waits for the go, so that no peer's start-up overlaps another's measurement.
+function barrier() {
+  const port = process.env.BENCH_BARRIER;
+  if (!port) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1', () => s.write('ready\n'));
+    s.once('data', () => { s.destroy(); resolve(); });
+    s.once('error', reject);
+  });
+}
+
 async function bulk(peer, a) {
   const q = Object.assign(parseQuery(a.query), { chunks: String(a.chunks) });
-  await peer.count(Object.assign(parseQuery(a.query), { chunks: '5' }));
+  await peer.visit(Object.assign(parseQuery(a.query), { chunks: '5' }), () => {});
+  const parts = [];
+  const push = (t) => { parts.push(t); };
   const c0 = cpuNow(), w0 = wallNow();
-  const [n, nchars] = await peer.count(q);
+  const n = await peer.visit(q, push);
   const w1 = wallNow(), c1 = cpuNow();
-  return { chunks: n, chars: nchars, cpu_s: c1 - c0, wall_s: w1 - w0, expected: a.chunks };
+  return Object.assign(textResult(parts),
+    { chunks: n, cpu_s: c1 - c0, wall_s: w1 - w0, expected: a.chunks });
 }
 
 async function fanin(peer, a) {
   const perStream = Math.round(a.rate * a.duration);
   const q = Object.assign(parseQuery(a.query), { chunks: String(perStream),
     delay_ms: String(1000 / a.rate), timestamp: '1' });
-  await peer.count(Object.assign(parseQuery(a.query), { chunks: '5' }));
+  await peer.visit(Object.assign(parseQuery(a.query), { chunks: '5' }), () => {});
+  await barrier();
   const nowUs = makeRealtimeUs();
   const lat = [];
   const visit = (t) => { lat.push(nowUs() - parseInt(t, 10)); };
@@ -118,9 +147,12 @@ async function ttft(Peer, a, variant) {
     total += n;
   }
   const w1 = wallNow(), c1 = cpuNow();
+  const parts = [];
+  await peer.visit(q, (t) => { parts.push(t); }); // one more request, its text checked
   await peer.close();
   ts.sort((x, y) => x - y);
-  return { chunks: total, expected: a.chunks * (a.requests + 1), cold_ms: cold,
+  return { ...textResult(parts), chunks: total, expected: a.chunks * (a.requests + 1),
+    cold_ms: cold,
     ttft_p50_ms: pct(ts, 50), ttft_p99_ms: pct(ts, 99), cpu_s: c1 - c0, wall_s: w1 - w0,
     cpu_per_req_us: (c1 - c0) / a.requests * 1e6 };
 }
@@ -129,7 +161,8 @@ function versions(mod) {
   const v = { node: process.versions.node };
   for (const d of mod.DISTS || []) {
     try {
-      v[d] = JSON.parse(fs.readFileSync(path.join(__dirname, 'node_modules', d, 'package.json'), 'utf8')).version;
+      const pj = path.join(__dirname, 'node_modules', d, 'package.json');
+      v[d] = JSON.parse(fs.readFileSync(pj, 'utf8')).version;
     } catch (e) {
       v[d] = 'missing (' + e.code + ')';
     }
@@ -142,6 +175,8 @@ async function main() {
   const a = parseArgs(process.argv.slice(2));
   const [name, variant = ''] = a.impl.split(':');
   const out = { impl: a.impl, loop: 'libuv', workload: a.workload };
+  if (a.ca) Object.assign(tls, { ca: fs.readFileSync(a.ca, 'utf8'), caFile: a.ca });
+  tls.http2 = a.http2;
   let mod;
   try {
     mod = require(path.join(__dirname, name + '.js'));

@@ -6,7 +6,7 @@
 // The package is loaded from the repository root (or $TOKENWIRE_NODE).
 const path = require('path');
 const fs = require('fs');
-const { BODIES, PATHS, qs, firstViaVisit } = require('./common');
+const { BODIES, PATHS, qs, firstViaVisit, tls } = require('./common');
 
 const PKG = process.env.TOKENWIRE_NODE || path.join(__dirname, '..', '..', '..');
 const tw = require(PKG);
@@ -18,9 +18,14 @@ function version() {
 
 class Peer {
   constructor(base, dialect, conc, variant) {
-    if (!['', 'emitter', 'iter', 'text'].includes(variant)) throw new Error('unknown variant ' + variant);
+    if (!['', 'emitter', 'iter', 'text'].includes(variant)) {
+      throw new Error('unknown variant ' + variant);
+    }
     this.variant = variant || 'emitter';
-    this.client = new tw.Client({ baseURL: base, dialect });
+    const opts = { baseURL: base, dialect };
+    if (tls.caFile) opts.caFile = tls.caFile;
+    if (tls.http2) opts.http2 = true;
+    this.client = new tw.Client(opts);
     this.path = PATHS[dialect];
     this.body = BODIES[dialect];
   }
@@ -40,12 +45,6 @@ class Peer {
       for await (const t of s.text()) { n++; fn(t); }
     }
     return n;
-  }
-
-  async count(q) {
-    let nchars = 0;
-    const n = await this.run(q, (t) => { nchars += t.length; });
-    return [n, nchars];
   }
 
   visit(q, fn) { return this.run(q, fn); }

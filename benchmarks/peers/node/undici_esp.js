@@ -3,7 +3,7 @@
 // JSON.parse per event.
 const { Agent, request } = require('undici');
 const { createParser } = require('eventsource-parser');
-const { BODIES, PATHS, qs, firstViaVisit } = require('./common');
+const { BODIES, PATHS, qs, firstViaVisit, tls } = require('./common');
 
 const DISTS = ['undici', 'eventsource-parser'];
 
@@ -13,7 +13,9 @@ class Peer {
     this.dialect = dialect;
     this.url = base + PATHS[dialect];
     this.body = JSON.stringify(BODIES[dialect]);
-    this.agent = new Agent({ keepAliveTimeout: 60000, bodyTimeout: 0, headersTimeout: 0 });
+    // TLS: undici's documented `connect: { ca }`; HTTP/2: its `allowH2`.
+    this.agent = new Agent({ keepAliveTimeout: 60000, bodyTimeout: 0, headersTimeout: 0,
+      connect: tls.ca ? { ca: tls.ca } : undefined, allowH2: tls.http2 });
   }
 
   async run(q, fn) {
@@ -38,12 +40,6 @@ class Peer {
     const dec = new TextDecoder();
     for await (const chunk of body) parser.feed(dec.decode(chunk, { stream: true }));
     return n;
-  }
-
-  async count(q) {
-    let nchars = 0;
-    const n = await this.run(q, (t) => { nchars += t.length; });
-    return [n, nchars];
   }
 
   visit(q, fn) { return this.run(q, fn); }

@@ -5,6 +5,7 @@ the whole CLI process, start-up included). Its text goes to a pipe that this wra
 prints on stderr. Usage: cli_peer.py CLI --workload bulk --base URL --dialect D [--query Q]
 [--chunks N]. Prints one JSON line like peer.py."""
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -68,6 +69,7 @@ def main():
     out.update(cpu_s=ru.ru_utime + ru.ru_stime, wall_s=w1 - w0, expected=a.chunks,
                versions={"tokenwire-cli": version},
                chars=len(text.decode("utf-8", errors="replace")), bytes=nbytes,
+               sha256=hashlib.sha256(bytes(text)).hexdigest(),
                chunks=n if n is not None else -1)
     if p.returncode != 0:
         out.update(ok=False, error="exit %d: %s" % (p.returncode, err.strip()[-300:]))

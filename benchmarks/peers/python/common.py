@@ -24,3 +24,16 @@ async def first_via_visit(peer, q):
 
     n = await peer.visit(q, mark)
     return (tf[0] if tf else None), n
+
+# TLS and HTTP/2, set by peer.py from --ca / --http2 before a peer is built (one run = one
+# configuration). Every peer passes the CA the way its own docs say (ssl= / verify= / ca_file).
+CA = None
+HTTP2 = False
+
+
+def ssl_context():
+    """An SSLContext trusting the bench's local CA, or None for plain HTTP."""
+    if not CA:
+        return None
+    import ssl
+    return ssl.create_default_context(cafile=CA)

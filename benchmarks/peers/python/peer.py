@@ -6,20 +6,30 @@ including a library's I/O thread). Only the measured section is counted: imports
 construction and one short warm-up stream happen before the first reading.
 
 IMPL is a module of this folder (py_openai, py_anthropic, py_httpx_sse, py_aiohttp,
-py_tokenwire) plus an optional variant after a colon (py_httpx_sse:orjson, py_tokenwire:text).
+py_tokenwire, py_litellm, py_sync) plus an optional variant after a colon (py_httpx_sse:orjson,
+py_tokenwire:text, py_sync:openai). A module with SYNC = True is driven without an event loop.
+
+Every peer exposes `visit(q, fn)`: one request, fn(text) for every text delta, returns the
+count. Bulk collects the deltas with list.append and reports the SHA-256 of the assembled text
+(hashed after the measured section); bench.py compares it with the mock's expected text.
+--ca FILE (TLS, the bench's local CA) and --http2 configure every peer through common.py.
 """
 import argparse
 import asyncio
+import hashlib
 import importlib
 import json
 import os
 import resource
+import socket
 import sys
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+import common  # noqa: E402
 
 
 def cpu_now():
@@ -43,6 +53,18 @@ def pct(sorted_vals, p):
     return sorted_vals[k]
 
 
+def barrier():
+    """When bench.py runs peers side by side (BENCH_BARRIER=port), every peer reports ready
+    after its warm-up and waits for the go, so that no peer's start-up (imports, warm-up)
+    overlaps another's measured section."""
+    port = os.environ.get("BENCH_BARRIER")
+    if not port:
+        return
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=600) as s:
+        s.sendall(b"ready\n")
+        s.recv(16)
+
+
 def parse_query(s):
     q = {}
     for part in (s or "").split("&"):
@@ -52,21 +74,83 @@ def parse_query(s):
     return q
 
 
+def text_result(parts):
+    text = "".join(parts)
+    return {"chars": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 async def bulk(peer, a):
     q = dict(parse_query(a.query), chunks=str(a.chunks))
-    await peer.count(dict(parse_query(a.query), chunks="5"))  # warm-up: connection, lazy init
+    await peer.visit(dict(parse_query(a.query), chunks="5"), len)  # warm-up: connection, init
+    parts = []
     c0, w0 = cpu_now(), time.perf_counter()
-    n, nchars = await peer.count(q)
+    n = await peer.visit(q, parts.append)
     w1, c1 = time.perf_counter(), cpu_now()
-    return {"chunks": n, "chars": nchars, "cpu_s": c1 - c0, "wall_s": w1 - w0,
-            "expected": a.chunks}
+    return dict(text_result(parts), chunks=n, cpu_s=c1 - c0, wall_s=w1 - w0, expected=a.chunks)
+
+
+def bulk_sync(peer, a):
+    q = dict(parse_query(a.query), chunks=str(a.chunks))
+    peer.visit(dict(parse_query(a.query), chunks="5"), len)
+    parts = []
+    c0, w0 = cpu_now(), time.perf_counter()
+    n = peer.visit(q, parts.append)
+    w1, c1 = time.perf_counter(), cpu_now()
+    return dict(text_result(parts), chunks=n, cpu_s=c1 - c0, wall_s=w1 - w0, expected=a.chunks)
+
+
+def paced_sync(peer, a):
+    """One paced stream (the fan-in workload with --streams 1) on a sync client."""
+    if a.streams != 1:
+        raise ValueError("a sync client runs one stream at a time (--streams 1)")
+    per_stream = int(round(a.rate * a.duration))
+    q = dict(parse_query(a.query), chunks=str(per_stream), delay_ms="%g" % (1000.0 / a.rate),
+             timestamp="1")
+    peer.visit(dict(parse_query(a.query), chunks="5"), len)
+    barrier()
+    lat = []
+    rss0 = rss_bytes()
+    c0, w0 = cpu_now(), time.perf_counter()
+    n = peer.visit(q, lambda t: lat.append(now_us() - int(t)))
+    w1, c1 = time.perf_counter(), cpu_now()
+    lat.sort()
+    return {"chunks": n, "expected": per_stream, "cpu_s": c1 - c0, "wall_s": w1 - w0,
+            "cpu_util": (c1 - c0) / (w1 - w0), "lat_p50_us": pct(lat, 50),
+            "lat_p99_us": pct(lat, 99), "lat_max_us": lat[-1] if lat else None,
+            "rss_base": rss0, "rss_max": rss_bytes(), "rss_per_stream": rss_bytes() - rss0,
+            "saturated": False}
+
+
+def ttft_sync(peer_mod, a, variant):
+    q = dict(parse_query(a.query), chunks=str(a.chunks))
+    t0 = time.perf_counter()
+    peer = peer_mod.Peer(a.base, a.dialect, 1, variant)
+    tf, n = peer.first(q)
+    cold = tf - t0
+    ts, total = [], n
+    c0, w0 = cpu_now(), time.perf_counter()
+    for _ in range(a.requests):
+        t0 = time.perf_counter()
+        tf, n = peer.first(q)
+        ts.append(tf - t0)
+        total += n
+    w1, c1 = time.perf_counter(), cpu_now()
+    parts = []
+    peer.visit(q, parts.append)  # one more request, its text checked (outside the timing)
+    peer.close()
+    ts.sort()
+    return dict(text_result(parts), chunks=total, expected=a.chunks * (a.requests + 1),
+                cold_ms=cold * 1e3, ttft_p50_ms=pct(ts, 50) * 1e3,
+                ttft_p99_ms=pct(ts, 99) * 1e3, cpu_s=c1 - c0, wall_s=w1 - w0,
+                cpu_per_req_us=(c1 - c0) / a.requests * 1e6)
 
 
 async def fanin(peer, a):
     per_stream = int(round(a.rate * a.duration))
     q = dict(parse_query(a.query), chunks=str(per_stream), delay_ms="%g" % (1000.0 / a.rate),
              timestamp="1")
-    await peer.count(dict(parse_query(a.query), chunks="5"))
+    await peer.visit(dict(parse_query(a.query), chunks="5"), len)
+    barrier()
     lat = []
     append = lat.append
 
@@ -135,12 +219,14 @@ async def ttft(peer_mod, a, variant):
         ts.append(tf - t0)
         total += n
     w1, c1 = time.perf_counter(), cpu_now()
+    parts = []
+    await peer.visit(q, parts.append)  # one more request, its text checked (outside the timing)
     await peer.aclose()
     ts.sort()
-    return peer, {"chunks": total, "expected": a.chunks * (a.requests + 1),
-                  "cold_ms": cold * 1e3, "ttft_p50_ms": pct(ts, 50) * 1e3,
-                  "ttft_p99_ms": pct(ts, 99) * 1e3, "cpu_s": c1 - c0, "wall_s": w1 - w0,
-                  "cpu_per_req_us": (c1 - c0) / a.requests * 1e6}
+    return peer, dict(text_result(parts), chunks=total, expected=a.chunks * (a.requests + 1),
+                      cold_ms=cold * 1e3, ttft_p50_ms=pct(ts, 50) * 1e3,
+                      ttft_p99_ms=pct(ts, 99) * 1e3, cpu_s=c1 - c0, wall_s=w1 - w0,
+                      cpu_per_req_us=(c1 - c0) / a.requests * 1e6)
 
 
 async def main_async(a):
@@ -156,6 +242,16 @@ async def main_async(a):
         return await fanin(peer, a)
     finally:
         await peer.aclose()
+
+
+def main_sync(mod, a, variant):
+    if a.workload == "ttft":
+        return ttft_sync(mod, a, variant)
+    peer = mod.Peer(a.base, a.dialect, 1, variant)
+    try:
+        return bulk_sync(peer, a) if a.workload == "bulk" else paced_sync(peer, a)
+    finally:
+        peer.close()
 
 
 def versions(impl):
@@ -184,10 +280,18 @@ def main():
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--ca", default="", help="TLS: the CA file to trust (the bench's local CA)")
+    ap.add_argument("--http2", action="store_true", help="negotiate HTTP/2 where the peer can")
     a = ap.parse_args()
+    common.CA, common.HTTP2 = a.ca or None, a.http2
     out = {"impl": a.impl, "loop": a.loop, "workload": a.workload}
     try:
         if a.workload == "versions":
+            out["versions"] = versions(a.impl)
+        elif getattr(importlib.import_module(a.impl.partition(":")[0]), "SYNC", False):
+            name, _, variant = a.impl.partition(":")
+            out["loop"] = "sync"
+            out.update(main_sync(importlib.import_module(name), a, variant))
             out["versions"] = versions(a.impl)
         else:
             if a.loop == "uvloop":

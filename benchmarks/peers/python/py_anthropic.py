@@ -4,6 +4,7 @@
 import httpx2 as httpx  # the transport this SDK version is built on
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
 
+import common
 from common import MESSAGES, MODEL, first_via_visit
 
 DISTS = ("anthropic", "httpx2", "pydantic")
@@ -17,7 +18,8 @@ class Peer:
                               max_keepalive_connections=max(conc, 20) + 10)
         self.client = AsyncAnthropic(base_url=base, api_key="bench", max_retries=0,
                                      timeout=httpx.Timeout(600.0, connect=60.0, pool=600.0),
-                                     http_client=DefaultAsyncHttpxClient(limits=limits))
+                                     http_client=DefaultAsyncHttpxClient(
+                                         limits=limits, verify=common.ssl_context() or True))
         self.helper = variant == "helper"
         if variant not in ("", "helper"):
             raise ValueError("unknown variant " + variant)
@@ -41,24 +43,6 @@ class Peer:
                 n += 1
                 fn(text)
         return n
-
-    async def count(self, q):
-        n = nchars = 0
-        if self.helper:
-            async with self.client.messages.stream(model=MODEL, max_tokens=1024,
-                                                   messages=MESSAGES, extra_query=q) as stream:
-                async for text in stream.text_stream:
-                    n += 1
-                    nchars += len(text)
-            return n, nchars
-        stream = await self.client.messages.create(model=MODEL, max_tokens=1024,
-                                                   messages=MESSAGES, stream=True,
-                                                   extra_query=q)
-        async for event in stream:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                n += 1
-                nchars += len(event.delta.text)
-        return n, nchars
 
     async def visit(self, q, fn):
         if self.helper:

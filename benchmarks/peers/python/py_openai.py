@@ -3,6 +3,7 @@ iterate the chunks, read choices[0].delta.content."""
 import httpx2 as httpx  # the transport this SDK version is built on
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+import common
 from common import MESSAGES, MODEL, first_via_visit
 
 DISTS = ("openai", "httpx2", "pydantic")
@@ -18,22 +19,12 @@ class Peer:
                               max_keepalive_connections=max(conc, 20) + 10)
         self.client = AsyncOpenAI(base_url=base + "/v1", api_key="bench", max_retries=0,
                                   timeout=httpx.Timeout(600.0, connect=60.0, pool=600.0),
-                                  http_client=DefaultAsyncHttpxClient(limits=limits))
+                                  http_client=DefaultAsyncHttpxClient(
+                                      limits=limits, verify=common.ssl_context() or True))
 
     async def _create(self, q):
         return await self.client.chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True, extra_query=q)
-
-    async def count(self, q):
-        n = nchars = 0
-        stream = await self._create(q)
-        async for chunk in stream:
-            if chunk.choices:
-                t = chunk.choices[0].delta.content
-                if t:
-                    n += 1
-                    nchars += len(t)
-        return n, nchars
 
     async def visit(self, q, fn):
         n = 0

@@ -5,6 +5,7 @@ Variants: (default) `async for ev in s` one event at a time, `text` = `async for
 `batches` = `async for batch in s.batches()` (lists of events)."""
 import tokenwire
 
+import common
 from common import BODIES, PATHS, first_via_visit
 
 DISTS = ("tokenwire",)
@@ -16,32 +17,13 @@ class Peer:
         if variant not in ("", "events", "text", "batches"):
             raise ValueError("unknown variant " + variant)
         self.variant = variant or "events"
-        self.client = tokenwire.Client(base_url=base, dialect=dialect)
+        self.client = tokenwire.Client(base_url=base, dialect=dialect, ca_file=common.CA,
+                                       http2=common.HTTP2)
         self.path = PATHS[dialect]
         self.body = BODIES[dialect]
 
     def _path(self, q):
         return self.path + ("?" + "&".join("%s=%s" % kv for kv in q.items()) if q else "")
-
-    async def count(self, q):
-        n = nchars = 0
-        async with self.client.stream("POST", self._path(q), json=self.body) as s:
-            if self.variant == "events":
-                async for ev in s:
-                    if ev.type == TEXT:
-                        n += 1
-                        nchars += len(ev.text)
-            elif self.variant == "text":
-                async for t in s.text():
-                    n += 1
-                    nchars += len(t)
-            else:
-                async for batch in s.batches():
-                    for ev in batch:
-                        if ev.type == TEXT:
-                            n += 1
-                            nchars += len(ev.text)
-        return n, nchars
 
     async def visit(self, q, fn):
         n = 0

@@ -3,7 +3,8 @@
 the openai SDK and FastAPI docs show: AsyncOpenAI(stream=True) and a StreamingResponse that
 re-encodes every chunk as `data: {chunk.model_dump_json()}`.
 
-    RELAY_UPSTREAM=http://127.0.0.1:PORT/v1 uvicorn relay_openai:app --app-dir benchmarks/peers/python
+    RELAY_UPSTREAM=http://127.0.0.1:PORT/v1 uvicorn relay_openai:app \
+        --app-dir benchmarks/peers/python
     POST /chat?format=openai   {"messages": [...]}  ->  OpenAI chat.completion.chunk SSE
 """
 import os
