@@ -41,8 +41,9 @@ function setConstants(enc, format, constants) {
  */
 function makeEncoder(format, opts, dialect, ids, messages) {
     const template = typeof format === 'string' ? undefined : format.template;
-    const enc = binding.encoderNew(template === undefined ? format : null, opts.id, opts.model, dialect,
-        ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined, template, messages === true);
+    const enc = binding.encoderNew(template === undefined ? format : null, opts.id, opts.model,
+        dialect, ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined, template,
+        messages === true);
     setConstants(enc, format, opts.constants);
     return enc;
 }
@@ -56,7 +57,8 @@ class Encoder {
      * Bad arguments throw a TypeError before anything is encoded.
      */
     constructor(format = 'openai', opts = {}) {
-        if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+        if (opts === null || typeof opts !== 'object')
+            throw new TypeError('opts must be an object');
         if (opts.dialect !== undefined && typeof opts.dialect !== 'string')
             throw new TypeError('dialect must be a string');
         this.format = checkFormat(format);

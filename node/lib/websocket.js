@@ -35,9 +35,11 @@ function checkOptions(ws, source, opts) {
     if (merged ? source._consumer !== null : source._consumed())
         throw new TypeError('tokenwire: this stream is already being consumed');
     const hwm = opts.highWatermark === undefined ? DEFAULT_HIGH_WATERMARK : opts.highWatermark;
-    if (!(typeof hwm === 'number' && hwm >= 0)) throw new TypeError('highWatermark must be a number >= 0');
+    if (!(typeof hwm === 'number' && hwm >= 0))
+        throw new TypeError('highWatermark must be a number >= 0');
     const pingMs = opts.pingMs === undefined ? 0 : opts.pingMs;
-    if (!(typeof pingMs === 'number' && pingMs >= 0)) throw new TypeError('pingMs must be a number >= 0');
+    if (!(typeof pingMs === 'number' && pingMs >= 0))
+        throw new TypeError('pingMs must be a number >= 0');
     return { merged, hwm, pingMs };
 }
 
@@ -51,7 +53,8 @@ function parseClient(data, isBinary) {
     } catch (e) {
         return [null, text];
     }
-    const kind = obj !== null && typeof obj === 'object' && !Array.isArray(obj) ? obj.type : undefined;
+    const isObject = obj !== null && typeof obj === 'object' && !Array.isArray(obj);
+    const kind = isObject ? obj.type : undefined;
     return [kind === 'cancel' || kind === 'ping' ? kind : null, obj];
 }
 
@@ -86,8 +89,12 @@ function websocketRelay(ws, source, opts = {}) {
         let alive = true;
         let timer = null;
 
-        const flushed = () => {
-            if (!blocked) return;
+        let sent = 0; /* batches sent */
+        /* ws calls back once a batch's last frame (so every one before it) reached the
+         * kernel: the latest batch's callback means the socket holds nothing more of ours;
+         * an earlier one unblocks only if the socket is back under the watermark. */
+        const flushed = (n) => {
+            if (!blocked || (n !== sent && ws.bufferedAmount > hwm)) return;
             blocked = false;
             pump();
         };
@@ -95,8 +102,8 @@ function websocketRelay(ws, source, opts = {}) {
             if (!running || batch.length === 0) return;
             const last = batch.length - 1;
             for (let i = 0; i < last; i++) ws.send(batch[i]);
-            /* ws calls back once this frame (so every one before it) reached the kernel. */
-            ws.send(batch[last], flushed);
+            const n = ++sent;
+            ws.send(batch[last], () => flushed(n));
             if (ws.bufferedAmount > hwm) blocked = true;
         };
         const settle = (err) => {
@@ -180,7 +187,9 @@ function websocketRelay(ws, source, opts = {}) {
                     s._onDone = (err) => source._childDone(name, s, err);
                     s._parentWants = () => source._wantsMore();
                     s._wantEvents = s._listensForEvents();
-                    if (!s._done) binding.setOutput(s, s._wantEvents, enc, name, false, source._framer, i, false);
+                    const f = source._framer;
+                    const want = s._wantEvents;
+                    if (!s._done) binding.setOutput(s, want, enc, name, false, f, i, false);
                     if (s._done) s._onDone(s._error);
                 });
             } else {

@@ -20,11 +20,12 @@ const WS_AGENT = {
     constants: { agent: 'researcher' },
     events: {
         start: { data: { type: 'agent_processing_started', agent: '{constants.agent}' } },
-        text: { data: { type: 'agent_processing_update', agent: '{constants.agent}', chunk: '{text}',
-            length: '{length}' } },
+        text: { data: { type: 'agent_processing_update', agent: '{constants.agent}',
+            chunk: '{text}', length: '{length}' } },
         error: { data: { type: 'error', kind: '{kind}', message: '{text}' } },
     },
-    finish: { data: { type: 'agent_processing_complete', agent: '{constants.agent}', text: '{text_so_far}' } },
+    finish: { data: { type: 'agent_processing_complete', agent: '{constants.agent}',
+        text: '{text_so_far}' } },
 };
 
 let mock;
@@ -55,8 +56,8 @@ function upstream(chunks, delay) {
 function serve(ws) {
     ws.once('message', async (data) => {
         const p = JSON.parse(data.toString());
-        const source = p.agents
-            ? tw.merge(Object.fromEntries(Object.entries(p.agents).map(([n, c]) => [n, upstream(c)])))
+        const agents = Object.entries(p.agents || {}).map(([n, c]) => [n, upstream(c)]);
+        const source = p.agents ? tw.merge(Object.fromEntries(agents))
             : upstream(p.chunks, p.delay);
         /* The most bytes the socket ever held unsent during the relay. */
         let maxBuffered = 0;
@@ -147,18 +148,21 @@ async function decoded(chunks) {
 
 const byteLen = (s) => Buffer.byteLength(s);
 
-test('template vocabulary: exact messages, a per-relay constant, two relays on one socket', async () => {
+test('template vocabulary: exact messages, per-relay constants, two relays, one socket', async () => {
     const want = [];
     let soFar = '';
     for (const e of await decoded(6)) {
-        if (e.type === 'start') want.push(JSON.stringify({ type: 'agent_processing_started', agent: 'researcher' }));
+        const agent = 'researcher';
+        if (e.type === 'start')
+            want.push(JSON.stringify({ type: 'agent_processing_started', agent }));
         else if (e.type === 'text') {
             soFar += e.text;
-            want.push(JSON.stringify({ type: 'agent_processing_update', agent: 'researcher', chunk: e.text,
+            want.push(JSON.stringify({ type: 'agent_processing_update', agent, chunk: e.text,
                 length: byteLen(soFar) }));
         }
     }
-    want.push(JSON.stringify({ type: 'agent_processing_complete', agent: 'researcher', text: soFar }));
+    want.push(JSON.stringify({ type: 'agent_processing_complete', agent: 'researcher',
+        text: soFar }));
     const c = await connect();
     const [got, done] = await c.relay({ format: 'agent', chunks: 6 });
     const [again] = await c.relay({ format: 'agent', chunks: 6, constants: { agent: 'writer' } });
@@ -179,7 +183,8 @@ test('built-in formats: events with ids, openai, text, ndjson ids from a first s
     assert.equal(done.nextEventSeq, objs.length);
     assert.equal(objs[0].event, 'agent_start');
     assert.equal(objs[objs.length - 1].event, 'complete');
-    const chunkText = (os) => os.filter((o) => o.event === 'agent_chunk').map((o) => o.data.text || '').join('');
+    const chunkText = (os) =>
+        os.filter((o) => o.event === 'agent_chunk').map((o) => o.data.text || '').join('');
     assert.equal(chunkText(objs), expectedText(4));
     /* The next prompt on the same socket: nothing of it was taken by the first relay. */
     [got] = await c.relay({ format: 'events', chunks: 3 });
@@ -193,12 +198,14 @@ test('built-in formats: events with ids, openai, text, ndjson ids from a first s
     assert.deepEqual(JSON.parse(got[got.length - 1]), { data: '[DONE]' });
     const chunks = got.slice(0, -1).map((m) => JSON.parse(m).data);
     assert.ok(chunks.every((ch) => ch.object === 'chat.completion.chunk'));
-    assert.equal(chunks.filter((ch) => ch.choices.length).map((ch) => ch.choices[0].delta.content || '').join(''),
-        expectedText(3));
+    const content = chunks.filter((ch) => ch.choices.length)
+        .map((ch) => ch.choices[0].delta.content || '');
+    assert.equal(content.join(''), expectedText(3));
     [got] = await c.relay({ format: 'text', chunks: 5 });
     assert.equal(got.length, 5);
     assert.equal(got.join(''), expectedText(5));
-    [got, done] = await c.relay({ format: 'ndjson', chunks: 3, ids: { prefix: 'n', firstSeq: 10 } });
+    const ids = { prefix: 'n', firstSeq: 10 };
+    [got, done] = await c.relay({ format: 'ndjson', chunks: 3, ids });
     objs = got.map((m) => JSON.parse(m));
     assert.deepEqual(objs.map((o) => o.event_id), objs.map((_, i) => `n:${10 + i}`));
     assert.equal(done.nextEventSeq, 10 + objs.length);
@@ -215,14 +222,14 @@ test('a merge over a WebSocket: each agent framed, one final complete', async ()
         const mine = objs.slice(0, -1).filter((o) => o.data.agent === agent);
         assert.equal(mine[0].event, 'agent_start');
         assert.equal(mine[mine.length - 1].event, 'agent_complete');
-        assert.equal(mine.filter((o) => o.event === 'agent_chunk').map((o) => o.data.text || '').join(''),
-            expectedText(n));
+        const text = mine.filter((o) => o.event === 'agent_chunk').map((o) => o.data.text || '');
+        assert.equal(text.join(''), expectedText(n));
     }
     assert.equal(objs[objs.length - 1].event, 'complete');
     assert.equal(objs.filter((o) => o.event === 'complete').length, 1);
 });
 
-test('ping answered with pong, other messages kept in order, cancel ends with the format', async () => {
+test('ping answered with pong, other messages kept, cancel ends with the format', async () => {
     const aborted = mock.stats().aborted;
     const c = await connect();
     c.send(JSON.stringify({ format: 'events', chunks: 100000, delay: 2 }));
@@ -243,11 +250,12 @@ test('ping answered with pong, other messages kept in order, cancel ends with th
     assert.equal(m.messages.length, 3); /* the binary one, as received */
     const last = rest[rest.length - 1];
     assert.equal(last.event, 'complete');
-    assert.ok(rest.some((o) => o.event === 'error' && o.data.kind === 'cancelled'), 'the cancelled end is relayed');
+    assert.ok(rest.some((o) => o.event === 'error' && o.data.kind === 'cancelled'),
+        'the cancelled end is relayed');
     assert.ok(await waitFor(() => mock.stats().aborted > aborted), 'the upstream was aborted');
 });
 
-test('a client that closes mid-stream cancels the upstream; the relay resolves disconnected', async () => {
+test('a client closing mid-stream cancels the upstream; relay resolves disconnected', async () => {
     const n = results.length;
     const aborted = mock.stats().aborted;
     const c = await connect();
@@ -261,7 +269,7 @@ test('a client that closes mid-stream cancels the upstream; the relay resolves d
     assert.ok(await waitFor(() => mock.stats().active === 0));
 });
 
-test('protocol keep-alive: pings while relaying; a client that never pongs is terminated', async () => {
+test('protocol keep-alive: pings while relaying; a client never answering is dropped', async () => {
     let c = await connect();
     let pings = 0;
     c.on('ping', () => pings++);
@@ -281,13 +289,14 @@ test('protocol keep-alive: pings while relaying; a client that never pongs is te
     assert.ok(await waitFor(() => mock.stats().aborted > aborted), 'the upstream was aborted');
 });
 
-test('backpressure: a client that stops reading pauses the upstream; every message arrives in order', async () => {
+test('backpressure: a client that stops reading pauses the upstream; nothing lost', async () => {
     const N = 100000;
     const c = await connect();
     c.send(JSON.stringify({ format: 'events', chunks: N, ids: 'b', highWatermark: 64 * 1024 }));
     assert.equal(JSON.parse(await c.next()).event, 'agent_start');
     c._socket.pause();
-    assert.ok(await waitFor(() => tw.stats().pausedStreams > 0, 20000), 'the engine paused the upstream');
+    assert.ok(await waitFor(() => tw.stats().pausedStreams > 0, 20000),
+        'the engine paused the upstream');
     c._socket.resume();
     const texts = [];
     let seq = 1;
