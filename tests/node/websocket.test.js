@@ -148,7 +148,7 @@ async function decoded(chunks) {
 
 const byteLen = (s) => Buffer.byteLength(s);
 
-test('template vocabulary: exact messages, per-relay constants, two relays, one socket', async () => {
+test('template vocabulary: exact messages, per-relay constants, relays on one socket', async () => {
     const want = [];
     let soFar = '';
     for (const e of await decoded(6)) {
