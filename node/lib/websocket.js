@@ -101,9 +101,14 @@ function websocketRelay(ws, source, opts = {}) {
         const sendBatch = (batch) => {
             if (!running || batch.length === 0) return;
             const last = batch.length - 1;
+            /* One write for the batch's frames instead of a syscall per message (`ws` writes
+             * each frame to its net.Socket, ws._socket; other sockets go frame by frame). */
+            const sock = ws._socket && typeof ws._socket.cork === 'function' ? ws._socket : null;
+            if (sock && last > 0) sock.cork();
             for (let i = 0; i < last; i++) ws.send(batch[i]);
             const n = ++sent;
             ws.send(batch[last], () => flushed(n));
+            if (sock && last > 0) sock.uncork();
             if (ws.bufferedAmount > hwm) blocked = true;
         };
         const settle = (err) => {
