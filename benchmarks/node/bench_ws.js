@@ -72,7 +72,8 @@ const JSON_OUT = args.includes('--json');
 
 function child(argv, stdin) {
     return new Promise((resolve, reject) => {
-        const p = spawn(process.execPath, argv, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
+        const stdio = [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'];
+        const p = spawn(process.execPath, argv, { stdio });
         const rl = readline.createInterface({ input: p.stdout });
         rl.once('line', (line) => resolve({ p, line }));
         p.once('error', reject);
@@ -115,7 +116,8 @@ function handlers(mockURL) {
             const agent = 'researcher';
             let text = '';
             ws.send(JSON.stringify({ type: 'agent_processing_started', agent }));
-            const s = await openai.chat.completions.create(body, { query: { chunks: String(chunks) } });
+            const query = { chunks: String(chunks) };
+            const s = await openai.chat.completions.create(body, { query });
             for await (const chunk of s) {
                 const t = chunk.choices[0] && chunk.choices[0].delta.content;
                 if (!t) continue;
@@ -145,7 +147,8 @@ async function main() {
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const port = server.address().port;
-    const names = Object.keys(paths).filter((n) => !ONLY || ONLY.split(',').some((o) => n.includes(o)));
+    const only = ONLY ? ONLY.split(',') : null;
+    const names = Object.keys(paths).filter((n) => !only || only.some((o) => n.includes(o)));
     const results = {};
     for (const name of names) {
         const runs = [];
@@ -154,7 +157,8 @@ async function main() {
             const done = new Promise((res) => (allDone = res));
             const cpu0 = process.cpuUsage();
             const t0 = process.hrtime.bigint();
-            const cl = child([__filename, '--client', String(port), String(STREAMS), name, String(N)]);
+            const cl = child([__filename, '--client', String(port), String(STREAMS), name,
+                String(N)]);
             await done;
             const cpu = process.cpuUsage(cpu0);
             const wall = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -162,13 +166,15 @@ async function main() {
             /* Per stream: start + N text + complete (the mock's N chunks are N text deltas);
              * ndjson also writes finish, usage and end. */
             const want = STREAMS * (N + (name.includes('ndjson') ? 4 : 2));
-            if (messages !== want) throw new Error(`${name}: ${messages} messages, expected ${want}`);
+            if (messages !== want)
+                throw new Error(`${name}: ${messages} messages, expected ${want}`);
             runs.push({ usPerToken: (cpu.user + cpu.system) / (STREAMS * N), wallMs: wall });
         }
         runs.sort((a, b) => a.usPerToken - b.usPerToken);
         results[name] = runs[Math.floor(runs.length / 2)];
         if (!JSON_OUT)
-            console.log(`${name.padEnd(26)} ${results[name].usPerToken.toFixed(2).padStart(7)} us CPU/token` +
+            console.log(`${name.padEnd(26)} ` +
+                `${results[name].usPerToken.toFixed(2).padStart(7)} us CPU/token` +
                 `  (${(STREAMS * N / results[name].wallMs).toFixed(0)}k tokens/s wall)`);
     }
     if (JSON_OUT) console.log(JSON.stringify({ streams: STREAMS, chunks: N, runs: RUNS, results }));
