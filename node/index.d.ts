@@ -565,6 +565,99 @@ export declare function merge(streams: Record<string, Stream> | Map<string, Stre
  * template, those of its framing (tw_encoder_headers). */
 export declare function streamHeaders(format?: RelayFormat, extra?: HeadersLike): Record<string, string>;
 
+/** Options of tw.Encoder. */
+export interface EncoderOptions {
+    /** Response id for 'openai' chunks. */
+    id?: string;
+    /** Default model name for 'openai' chunks. */
+    model?: string;
+    /** The source's dialect: tells 'openai' whether an event index is a choice. */
+    dialect?: Dialect;
+    /** Event ids, as for toReadableStream. */
+    eventIds?: boolean | string | { prefix: string; firstSeq?: number };
+    /** Template constants for this encoder (declared in the spec's "constants"; JSON values).
+     * A name the spec does not declare or a value JSON cannot carry is a TypeError. */
+    constants?: Record<string, unknown>;
+    /** true: one string per event (the WebSocket messages of websocketRelay) instead of bytes. */
+    messages?: boolean;
+}
+
+/**
+ * The core's encoders for an app's own loop: events in (the shape a Stream emits), bytes out,
+ * written in C. With messages: true every call returns one string per event instead.
+ */
+export declare class Encoder<M extends boolean = false> {
+    constructor(format?: RelayFormat, opts?: EncoderOptions & { messages?: M });
+    /** The canonical format name, or the template ({ template: JSON text }). */
+    readonly format: Format | { readonly template: string };
+    /** The event ids' stream id; null without eventIds. */
+    readonly streamId: string | null;
+    readonly messages: M;
+    /** Encodes one event or several, in order. */
+    encode(events: Event | { type: 'end' } | ReadonlyArray<Event | { type: 'end' }>):
+        M extends true ? string[] : Buffer;
+    /** The format's ending, once (later calls return nothing; encode() then throws). */
+    finish(): M extends true ? string[] : Buffer;
+    /** An SSE keep-alive comment (SSE formats); empty for the others and in messages mode. */
+    heartbeat(): M extends true ? string[] : Buffer;
+    /** The HTTP response headers of the output. */
+    readonly headers: Record<string, string>;
+    /** The seq the next event id carries; null without eventIds. */
+    readonly nextEventSeq: number | null;
+}
+
+/** The part of a `ws` WebSocket (npm `ws`) websocketRelay uses. */
+export interface RelayWebSocket {
+    readonly readyState: number;
+    readonly bufferedAmount: number;
+    send(data: string, cb?: (err?: Error) => void): void;
+    ping(): void;
+    terminate(): void;
+    close(code?: number): void;
+    on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+    on(event: 'close' | 'pong' | 'open', listener: () => void): unknown;
+    once(event: 'open', listener: () => void): unknown;
+    removeListener(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+export interface WebSocketRelayOptions {
+    /** Default 'events'. */
+    format?: RelayFormat;
+    id?: string;
+    model?: string;
+    eventIds?: boolean | string | { prefix: string; firstSeq?: number };
+    /** Template constants for this relay (see EncoderOptions). */
+    constants?: Record<string, unknown>;
+    /** Close the socket (1000) after a relay that ended or was cancelled. Default false. */
+    close?: boolean;
+    /** Protocol ping every pingMs; the socket is terminated when a ping got no pong by the
+     * next one. 0 (default): off. */
+    pingMs?: number;
+    /** Bytes buffered on the socket before the relay stops taking events (the upstream then
+     * pauses); it goes on once the socket flushed them. Default 1 MiB. */
+    highWatermark?: number;
+}
+
+export interface WebSocketRelayResult {
+    /** 'end': the source ended and all was sent; 'cancelled': the client sent
+     * {"type":"cancel"}; 'disconnected': the socket closed first (the upstream was cancelled). */
+    reason: 'end' | 'cancelled' | 'disconnected';
+    /** The client's other messages during the relay, in order: parsed JSON, else the text, or
+     * the binary data as received. */
+    messages: unknown[];
+    streamId: string | null;
+    firstEventSeq: number | null;
+    nextEventSeq: number | null;
+}
+
+/**
+ * Relays a Stream or a merge (not yet consumed) over a `ws` WebSocket, one text message per
+ * event, encoded in C. Argument errors throw before anything is sent; the promise rejects only
+ * when the source is aborted through its own AbortSignal.
+ */
+export declare function websocketRelay(ws: RelayWebSocket, source: Stream | MergedStream,
+    opts?: WebSocketRelayOptions): Promise<WebSocketRelayResult>;
+
 export interface EngineOptions {
     ioThreads?: number;
     /** Bytes queued per stream before its transfer is paused (default 1 MiB). */

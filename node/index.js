@@ -11,6 +11,8 @@
  *   relay.js    formats, relay headers, the byte ReadableStream
  *   stream.js   Stream: emitter, iterators, ReadableStream, cancel
  *   merge.js    merge() / MergedStream
+ *   encoder.js  Encoder: the core's encoders for an app's own loop
+ *   websocket.js websocketRelay: a stream or merge over a `ws` WebSocket
  *   client.js   Client (options -> the core's request), configure, stats
  */
 const { binding, TYPES, KINDS, DIALECTS, FORMATS, AUTH, DEFAULT_TIMEOUTS } = require('./lib/binding');
@@ -21,6 +23,8 @@ const { streamHeaders } = require('./lib/relay');
 const { Stream } = require('./lib/stream');
 const { merge, MergedStream } = require('./lib/merge');
 const { Client, Request, configure, stats } = require('./lib/client');
+const { Encoder } = require('./lib/encoder');
+const { websocketRelay } = require('./lib/websocket');
 
 module.exports = {
     version: binding.version,
@@ -32,6 +36,8 @@ module.exports = {
     MergedStream,
     merge,
     streamHeaders,
+    Encoder,
+    websocketRelay,
     eventToJSON,
     configure,
     stats,

@@ -14,6 +14,8 @@ export const {
     MergedStream,
     merge,
     streamHeaders,
+    Encoder,
+    websocketRelay,
     eventToJSON,
     configure,
     stats,

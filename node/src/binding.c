@@ -32,7 +32,8 @@ typedef struct twn_stream twn_stream;
 /* An encoder shared by a JS handle and the streams that write through it (merge). */
 typedef struct twn_enc {
     tw_encoder *e;
-    int refs; /* JS thread only */
+    int refs;     /* JS thread only */
+    int messages; /* one message per event (tw_encoder_opts.messages): JS gets string arrays */
 } twn_enc;
 
 /* A merge's framer (tw_merge.h), shared by its JS handle and its sources' streams. */
@@ -107,6 +108,22 @@ static void enc_unref(twn_enc *x)
         tw_encoder_free(x->e);
         free(x);
     }
+}
+
+/* The messages the encoder wrote into b since the last clear (tw_encoder_message_lens), as a
+ * JS array of strings, one per message; the lengths are forgotten either way. */
+static napi_status messages_array(napi_env env, twn_enc *x, const tw_buf *b, napi_value *out)
+{
+    size_t n = 0, at = 0;
+    const size_t *lens = tw_encoder_message_lens(x->e, &n);
+    napi_status st = napi_create_array_with_length(env, n, out);
+    for (size_t i = 0; st == napi_ok && i < n && at + lens[i] <= b->len; at += lens[i], i++) {
+        napi_value m;
+        st = napi_create_string_utf8(env, b->data + at, lens[i], &m);
+        if (st == napi_ok) st = napi_set_element(env, *out, (uint32_t)i, m);
+    }
+    tw_encoder_messages_clear(x->e);
+    return st;
 }
 
 static void frm_unref(twn_frm *x)
@@ -321,6 +338,7 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
         /* Cancelled streams are drained silently; JS already settled them. */
         return done ? 1 : 0;
     }
+    if (ns->enc && (failed || pk->oom)) tw_encoder_messages_clear(ns->enc->e);
     if (failed || pk->oom) {
         napi_throw_error(env, "ERR_TOKENWIRE", "tokenwire: out of memory while delivering events");
         return -1;
@@ -338,7 +356,9 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
         if (twn_packer_string(env, pk, &argv[1]) != napi_ok) goto fail;
         if (twn_packer_meta(env, pk, &argv[2]) != napi_ok) goto fail;
     }
-    if (encode && E->bytes.len) {
+    if (encode && E->bytes.len && ns->enc->messages) {
+        if (messages_array(env, ns->enc, &E->bytes, &argv[3]) != napi_ok) goto fail;
+    } else if (encode && E->bytes.len) {
         void *data = NULL;
         if (napi_create_buffer_copy(env, E->bytes.len, E->bytes.data, &data, &argv[3]) != napi_ok)
             goto fail;
@@ -946,6 +966,21 @@ static napi_value js_cancel(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* cancelUpstream(obj): cancels the upstream transfer but, unlike cancel(), keeps delivering:
+ * the cancelled terminal event still reaches JS and the stream's encoder, so a relay writes
+ * the format's ending (a WebSocket client's cancel message). */
+static napi_value js_cancel_upstream(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    twn_stream *ns = stream_get(env, argv[0]);
+    if (!ns) return NULL;
+    if (ns->s && !ns->done) tw_stream_cancel(ns->s);
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
+    return out;
+}
+
 static napi_status set_num(napi_env env, napi_value obj, const char *name, double v)
 {
     napi_value x;
@@ -1201,16 +1236,22 @@ static napi_value js_framer_new(napi_env env, napi_callback_info info)
 }
 
 /* encoderNew(format|null, id|undefined, model|undefined, dialect|undefined,
- *            eventIdPrefix|undefined, firstEventSeq|undefined, templateSpec|undefined) -> handle
+ *            eventIdPrefix|undefined, firstEventSeq|undefined, templateSpec|undefined,
+ *            messages|undefined) -> handle
+ * messages true: one message per event (tw_encoder_opts.messages, for WebSocket relays); the
+ * encoder's output then reaches JS as arrays of strings instead of Buffers.
  * With format null the encoder is a template compiled from templateSpec (JSON text,
  * tw_encoder_new_template); a bad spec throws a TypeError carrying the core's message. */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 7;
-    napi_value argv[7], out;
+    size_t argc = 8;
+    napi_value argv[8], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     char *id = NULL, *model = NULL;
     napi_valuetype t;
+    bool messages = false;
+    if (argc >= 8 && napi_typeof(env, argv[7], &t) == napi_ok && t == napi_boolean)
+        napi_get_value_bool(env, argv[7], &messages);
     tw_format f = (tw_format)0;
     char *spec = NULL;
     size_t spec_len = 0;
@@ -1283,6 +1324,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     o.index_is_choice = tw_dialect_indexes_choices(dl);
     o.event_id_prefix = prefix;
     o.first_event_seq = first > 0 ? (uint64_t)first : 0;
+    o.messages = messages;
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_enc *x = calloc(1, sizeof *x);
@@ -1304,6 +1346,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
         return NULL;
     }
     x->refs = 1;
+    x->messages = messages;
     if (napi_create_external(env, x, enc_finalize, NULL, &out) != napi_ok) {
         enc_unref(x);
         twn_throw_last(env);
@@ -1312,9 +1355,14 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     return out;
 }
 
-static napi_value buf_result(napi_env env, tw_buf *b)
+/* What an encoder call wrote into b: a Buffer, or in messages mode an array of strings. */
+static napi_value buf_result(napi_env env, twn_enc *x, tw_buf *b)
 {
     napi_value out;
+    if (x->messages) {
+        TW_NAPI_CALL(env, messages_array(env, x, b, &out));
+        return out;
+    }
     void *data = NULL;
     TW_NAPI_CALL(env, napi_create_buffer_copy(env, b->len, b->len ? b->data : "", &data, &out));
     return out;
@@ -1332,7 +1380,7 @@ static napi_value encoder_bytes(napi_env env, napi_callback_info info,
     tw_buf b;
     tw_buf_init(&b);
     tw_code rc = fn(x->e, &b);
-    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
+    napi_value out = rc == TW_OK ? buf_result(env, x, &b) : NULL;
     if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
     tw_buf_free(&b);
     return out;
@@ -1362,28 +1410,84 @@ static napi_value js_encoder_heartbeat(napi_env env, napi_callback_info info)
     return encoder_bytes(env, info, tw_encoder_heartbeat);
 }
 
-/* encoderEncode(handle, event) -> Buffer. The event has the JS shape (see names.c). */
+/* encoderEncode(handle, event | event[]) -> Buffer | string[] (messages mode): the bytes of
+ * the events, in order, in one call. Events have the JS shape (see names.c). An event that is
+ * not one throws before anything of the batch is returned (the ones before it were encoded:
+ * the encoder's state moved on, as for a failed tw_encoder_encode). */
 static napi_value js_encoder_encode(napi_env env, napi_callback_info info)
 {
     size_t argc = 2;
-    napi_value argv[2];
+    napi_value argv[2], item;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     twn_enc *x = enc_get(env, argv[0]);
     if (!x) return NULL;
-    tw_event ev;
-    tw_buf arena;
+    bool is_array = false;
+    uint32_t n = 1;
+    TW_NAPI_CALL(env, napi_is_array(env, argv[1], &is_array));
+    if (is_array) TW_NAPI_CALL(env, napi_get_array_length(env, argv[1], &n));
+    tw_buf arena, b;
     tw_buf_init(&arena);
-    if (twn_event_from_js(env, argv[1], &ev, &arena) != 0) {
-        tw_buf_free(&arena);
+    tw_buf_init(&b);
+    tw_code rc = TW_OK;
+    napi_value out = NULL;
+    for (uint32_t i = 0; i < n && rc == TW_OK; i++) {
+        tw_event ev;
+        item = argv[1];
+        if (is_array && napi_get_element(env, argv[1], i, &item) != napi_ok) {
+            twn_throw_last(env);
+            goto done;
+        }
+        arena.len = 0;
+        if (twn_event_from_js(env, item, &ev, &arena) != 0) goto done;
+        rc = tw_encoder_encode(x->e, &ev, &b);
+    }
+    if (rc == TW_OK) out = buf_result(env, x, &b);
+    else twn_throw_code(env, "encoder", rc, NULL);
+done:
+    if (!out) tw_encoder_messages_clear(x->e);
+    tw_buf_free(&arena);
+    tw_buf_free(&b);
+    return out;
+}
+
+/* encoderSetConstant(handle, name, jsonText): a template constant's value for this encoder
+ * (tw_encoder_set_constant); a TypeError with the core's message when the spec does not
+ * declare it or the text is not one JSON value. */
+static napi_value js_encoder_set_constant(napi_env env, napi_callback_info info)
+{
+    size_t argc = 3;
+    napi_value argv[3], out;
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 3) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: encoderSetConstant needs 3 arguments");
         return NULL;
     }
-    tw_buf b;
-    tw_buf_init(&b);
-    tw_code rc = tw_encoder_encode(x->e, &ev, &b);
-    tw_buf_free(&arena);
-    napi_value out = rc == TW_OK ? buf_result(env, &b) : NULL;
-    if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
-    tw_buf_free(&b);
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    size_t name_len = 0, json_len = 0;
+    char *name = twn_get_string(env, argv[1], &name_len);
+    if (!name) return NULL;
+    char *json = twn_get_string(env, argv[2], &json_len);
+    if (!json) {
+        free(name);
+        return NULL;
+    }
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    tw_code rc = tw_encoder_set_constant(x->e, name, name_len, json, json_len, &err);
+    free(name);
+    free(json);
+    if (rc == TW_ERR_INVALID_ARG) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "tokenwire: %s", err.msg[0] ? err.msg : "invalid constant");
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+        return NULL;
+    }
+    if (rc != TW_OK) {
+        twn_throw_code(env, "encoder", rc, &err);
+        return NULL;
+    }
+    TW_NAPI_CALL(env, napi_get_undefined(env, &out));
     return out;
 }
 
@@ -1478,6 +1582,8 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
         {"encoderEncode", NULL, js_encoder_encode, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderSetConstant", NULL, js_encoder_set_constant, NULL, NULL, NULL, napi_default, NULL},
+        {"cancelUpstream", NULL, js_cancel_upstream, NULL, NULL, NULL, napi_default, NULL},
         {"formatHeaders", NULL, js_format_headers, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeaders", NULL, js_encoder_headers, NULL, NULL, NULL, napi_default, NULL},
     };
