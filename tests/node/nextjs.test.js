@@ -128,6 +128,18 @@ test('POST /api/agents merges two agents', async () => {
     assert.equal(evs[evs.length - 1].event, 'complete');
 });
 
+test('POST /api/ndjson routes NDJSON lines in the app schema', async () => {
+    const res = await fetch(base + '/api/ndjson?chunks=9', { method: 'POST', body: '{"prompt":"x"}' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    const lines = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const chats = lines.slice(0, -1);
+    assert.ok(chats.every((l) => l.type === 'chat' && l.streaming === true));
+    assert.equal(chats.map((l) => l.content).join(''), expectedText(9));
+    assert.equal(lines[lines.length - 1].type, 'done');
+    assert.ok(lines[lines.length - 1].usage.output_tokens > 0);
+});
+
 test('a browser disconnecting mid-stream cancels the upstream request', async () => {
     const before = mock.stats();
     const ac = new AbortController();
