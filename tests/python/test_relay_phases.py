@@ -270,3 +270,44 @@ def test_app_that_raises_ends_the_output_after_what_was_queued(run):
         assert got == [b"event: status\ndata: 1\n\n"]
 
     run(main())
+
+
+def test_a_merge_and_a_peeked_stream_as_phases(run, mock):
+    """A merge is one phase (its agents start and complete inside it); a stream the app read
+    from until its first text is relayed whole (the events read first); one complete."""
+    c = tw.Client(base_url=mock.base, max_retries=0)
+
+    def up(n):
+        return c.stream("POST", "/v1/chat/completions", json={"model": "m"},
+                        params={"chunks": str(n)})
+
+    async def main():
+        relay = Relay(format="events", heartbeat=None, event_ids="p")
+
+        async def app():
+            await relay.pipe(tw.merge({"a": up(2), "b": up(3)}))
+            s = up(4)
+            async for ev in s:  # peek, as an app choosing a fallback does
+                if ev.type == "text":
+                    break
+            relay.progress(1.0)
+            await relay.pipe(s)
+            await relay.close()
+
+        evs = sse_events(b"".join([x async for x in relay.chunks(app())]))
+        assert [e.id for e in evs] == ["p:%d" % i for i in range(len(evs))]
+        names = [e.event for e in evs]
+        assert names.count("complete") == 1 and names[-1] == "complete"
+        # Three agents over the response: a, b, then the default one of the second phase.
+        assert json.loads(evs[-1].data) == {"agents": 3, "errors": 0}
+        by_agent = {}
+        for e in evs:
+            d = json.loads(e.data)
+            if e.event == "agent_chunk" and d["type"] == "text":
+                by_agent[d["agent"]] = by_agent.get(d["agent"], "") + d["text"]
+        assert by_agent == {"a": mock.expected_text(2), "b": mock.expected_text(3),
+                            "default": mock.expected_text(4)}
+        prog = names.index("progress")
+        assert names[prog + 1] == "agent_start"  # the peeked stream's phase starts after it
+
+    run(main())
