@@ -212,8 +212,9 @@ TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
 /**
  * Appends an app event (a status before the first upstream, an interaction between agents...):
  * a name and a JSON payload, written in the encoder's format:
- *   openai, events (SSE):  "event: <name>\ndata: <payload>\n\n" (OpenAI clients skip named
- *                          events they do not know; browsers' EventSource dispatches them);
+ *   openai, events (SSE):  "event: <name>\ndata: <payload>\n\n" (EventSource dispatches them
+ *                          by name; OpenAI SDKs do not skip them: openai-python reads every
+ *                          data line as a chunk, so a relay for those sends no app events);
  *   ai-sdk:                 data: {"type":"data-<name>","data":<payload>} (an AI SDK data part;
  *                          "start" is written first if nothing was);
  *   ndjson:                 {"event":"<name>","data":<payload>} on one line;

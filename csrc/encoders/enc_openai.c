@@ -25,8 +25,10 @@
  * - start sets the id and model of the chunks (until the first chunk is written);
  *   end, raw, progress and agent events write nothing. tw_encoder_finish writes the usage chunk
  *   and "data: [DONE]" (with phases, tw_encoder_close does: a phase's end writes nothing).
- * - app events (tw_encoder_send): named SSE events "event: <name>\ndata: <payload>", which
- *   OpenAI clients do not read as chunks; a final app event goes after the usage chunk.
+ * - app events (tw_encoder_send): named SSE events "event: <name>\ndata: <payload>" for
+ *   browsers; OpenAI SDKs read them as chunks (openai-python 3.x: a chunk without choices, or
+ *   an APIError when the payload has an "error" key), so relays for SDKs send none. A final
+ *   app event goes after the usage chunk.
  * - Which choice an event lands in: see tw_encoder_opts.index_is_choice.
  */
 #include "encoders/encoder.h"

@@ -61,7 +61,9 @@ ends its phase only (events: its agent_complete; ai-sdk: its step; openai: nothi
 response has one end: close(final=(name, payload)) writes the app's final event in place of
 the format's own (events' "complete"; before openai's / ai-sdk's "data: [DONE]"), close()
 the format's own; a coroutine that returns without close() gets the format's own. Event ids
-continue across phases. When the browser disconnects, the current upstream is cancelled and
+continue across phases. App events are named SSE events in the openai format: fine for
+browsers, but the OpenAI SDKs read every event as a chunk, so a relay for them sends none.
+When the browser disconnects, the current upstream is cancelled and
 the app's coroutine gets CancelledError (at its await, e.g. in pipe()); a coroutine that
 raises ends the response after what was queued (the client sees it cut short) and the
 exception propagates to the server. Errors: a payload json cannot write (TypeError /
