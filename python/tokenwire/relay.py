@@ -94,6 +94,7 @@ class PhasedRelay:
         self._waiter: Optional[asyncio.Future] = None
         self._idle: Optional[asyncio.Future] = None  # close() waiting for the phases
         self._task: Optional[asyncio.Task] = None
+        self._running = False  # chunks() started: one output per relay
         self.stream_id: Optional[str] = encoder.event_id_prefix
         self.first_event_seq: int = encoder.next_event_seq
 
@@ -202,6 +203,10 @@ class PhasedRelay:
         runs alongside; its exception ends the output after what was queued and propagates;
         an app that returns without close() gets the format's end."""
         loop = asyncio.get_running_loop()
+        if self._running:
+            raise RelayError("this relay's output is already being sent (one response per "
+                             "relay)")
+        self._running = True
         self.start(app)
         try:
             while True:

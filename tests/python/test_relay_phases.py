@@ -233,6 +233,8 @@ def test_errors(run, mock):
 
         async for chunk in relay.chunks(app()):
             out.append(chunk)
+        with pytest.raises(tw.Error, match="one response per relay"):
+            await relay.chunks().__anext__()
         await s.aclose()
         body = b"".join(out)
         assert body.startswith(b"event: status\n")
