@@ -86,6 +86,13 @@ typedef struct tw_encoder_opts {
      *   text: each text delta as it is (not JSON).
      * tw_encoder_heartbeat then writes nothing (a WebSocket pings on its own). */
     int messages;
+    /* A relay of several sources one after the other (phases) plus app events (1), or of one
+     * source (0, default). With phases, tw_encoder_finish ends a phase only: it closes what the
+     * format keeps open per source (events: open agents get agent_complete; ai-sdk: open parts
+     * end, then finish-step; the next phase starts a new step) and writes no end of stream;
+     * encoding goes on (event ids and a template's text so far continue), until
+     * tw_encoder_close writes the end once, with the app's final event or the format's. */
+    int phases;
 } tw_encoder_opts;
 
 /** Fills defaults (all NULL / 0). @param o NULL is a no-op. Thread: any. */
@@ -119,6 +126,16 @@ TW_API uint64_t tw_encoder_next_event_seq(const tw_encoder *e);
  * summary (tw_summary_to_json of the stream so far), constants.<name>.
  * Example: {"events": {"text": {"event": "answer_streaming", "data": {"token": "{text}",
  * "partial_response": "{text_so_far}", "agent_id": "{constants.agent}"}}}}.
+ * App events (tw_encoder_send, tw_encoder_progress, tw_encoder_close's final event) go through
+ * an optional "app": {"<app event name>": entry | null, "*": entry | null} with the same entry
+ * shape: the entry of the name, else the "*" entry, else (neither listed) the event passes
+ * through as "event: <name>\ndata: <payload>" (sse) or {"event":<name>,"data":<payload>}
+ * (ndjson); null drops it. In those entries {payload} is the whole payload, {payload.<key>}
+ * a top-level key of it (null when absent; names compared as written in the JSON text),
+ * {name} the app event's name, {type} "app"; the stream-so-far fields (text_so_far, usage,
+ * summary, length, seq) and constants work as anywhere, so a final "complete" can carry the
+ * answer of every phase: {"app": {"complete": {"event": "complete", "data": {"response":
+ * "{text_so_far}", "usage": "{usage}", "meta": "{payload}"}}}}.
  * @return the encoder or NULL (err: TW_ERR_INVALID_ARG naming what is wrong in the spec, or
  * TW_ERR_NOMEM). Thread: any. Ownership: free with tw_encoder_free.
  */
@@ -186,6 +203,60 @@ TW_API tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out)
  * Thread: owner. Ownership: out is the caller's.
  */
 TW_API tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out);
+/* With tw_encoder_opts.phases, tw_encoder_finish ends one phase (see there) and may be called
+ * once per source; tw_encoder_close ends the relay. */
+/*==============================================================================================
+ * App events and phases: an app's own events, at any time, through any encoder
+ *============================================================================================*/
+
+/**
+ * Appends an app event (a status before the first upstream, an interaction between agents...):
+ * a name and a JSON payload, written in the encoder's format:
+ *   openai, events (SSE):  "event: <name>\ndata: <payload>\n\n" (EventSource dispatches them
+ *                          by name; OpenAI SDKs do not skip them: openai-python reads every
+ *                          data line as a chunk, so a relay for those sends no app events);
+ *   ai-sdk:                 data: {"type":"data-<name>","data":<payload>} (an AI SDK data part;
+ *                          "start" is written first if nothing was);
+ *   ndjson:                 {"event":"<name>","data":<payload>} on one line;
+ *   text:                   nothing (text carries the answer only);
+ *   templates:              the spec's "app" entry for the name (slots {payload},
+ *                          {payload.<key>}, {name} and the stream-so-far fields), else its "*"
+ *                          entry, else passed through as SSE or NDJSON above (see
+ *                          tw_encoder_new_template).
+ * The payload is validated and compacted (one line); event ids, messages mode and templates'
+ * seq apply as to any event. No agent is opened (the events format tags nothing).
+ * @param e not NULL. @param name 1-256 bytes of UTF-8 without control characters.
+ * @param json one JSON value, json_len bytes (an object, a string, a number...).
+ * @param out not NULL. @param err optional: names what is wrong.
+ * @return TW_OK; TW_ERR_INVALID_ARG (NULL, bad name); TW_ERR_JSON (payload not one JSON value);
+ * TW_ERR_CLOSED (after tw_encoder_close, or finish without phases); TW_ERR_NOMEM. On error out
+ * is unchanged. Thread: owner. Ownership: the arguments are borrowed for the call.
+ */
+TW_API tw_code tw_encoder_send(tw_encoder *e, const char *name, size_t name_len,
+                               const char *json, size_t json_len, tw_buf *out, tw_error *err);
+/**
+ * Appends a numeric progress event: the app event "progress" with the payload
+ * {"progress":<value>[,"status":"<status>"]} (in ai-sdk a transient data-progress part).
+ * @param value in [0, 1]. @param status UTF-8 text, status_len bytes; NULL: none.
+ * @return as tw_encoder_send (TW_ERR_INVALID_ARG for a value outside [0, 1] or NaN).
+ * Thread: owner. Ownership: borrowed.
+ */
+TW_API tw_code tw_encoder_progress(tw_encoder *e, double value, const char *status,
+                                   size_t status_len, tw_buf *out, tw_error *err);
+/**
+ * Ends the relay once: what tw_encoder_finish writes at the end of a single-source relay, with
+ * the app's final event in place of the format's own when name is given: events writes it
+ * instead of "complete"; openai writes it after the usage chunk, before "data: [DONE]"; ai-sdk
+ * as a data part before "finish"; ndjson as its line; a template through its "app" entry
+ * (instead of its "finish" entry). Open phases are ended first.
+ * @param name NULL (json ignored): the format's default end. Else as tw_encoder_send.
+ * @return TW_OK; TW_ERR_CLOSED when already closed (or finished without phases);
+ * TW_ERR_INVALID_ARG, TW_ERR_JSON, TW_ERR_NOMEM (out unchanged, not closed).
+ * Thread: owner. Ownership: borrowed.
+ */
+TW_API tw_code tw_encoder_close(tw_encoder *e, const char *name, size_t name_len,
+                                const char *json, size_t json_len, tw_buf *out, tw_error *err);
+
 /**
  * Appends an SSE comment heartbeat (": keepalive\n\n") for SSE formats; nothing for ndjson
  * and text, nor in messages mode. Allowed at any point, also after finish.

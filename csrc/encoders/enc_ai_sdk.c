@@ -22,7 +22,10 @@
  *          "errorText":"invalid JSON in tool arguments: ..."}   when they are not valid JSON
  *   data: {"type":"data-progress","data":{"text":"..."[,"agent":"A"]},"transient":true}
  *   data: {"type":"error","errorText":"Overloaded"}
- *   data: {"type":"finish-step"}                           at tw_encoder_finish
+ *   data: {"type":"data-<name>","data":<payload>}  an app event (tw_encoder_send; "transient":true
+ *         for tw_encoder_progress's data-progress {"progress":0.5[,"status":".."]})
+ *   data: {"type":"finish-step"}                           at tw_encoder_finish (with phases:
+ *         at each phase's end; the next phase's first part opens a new start-step)
  *   data: {"type":"finish"[,"finishReason":"stop"][,"messageMetadata":{"usage":{"inputTokens":9,
  *          "outputTokens":12,"totalTokens":21}}]}
  *   data: [DONE]
@@ -57,7 +60,8 @@ typedef struct as_part {
 typedef struct as_state {
     as_part *parts; /* open parts only */
     size_t n, cap;
-    int started;
+    int started;   /* "start" written */
+    int step_open; /* "start-step" written, its "finish-step" not yet */
     int64_t seq;
     const char *finish; /* mapped reason of the last finish event */
     int tool_calls, error;
@@ -217,7 +221,8 @@ static tw_code make_room(as_state *s, tw_buf *out) {
     return close_part(s, &s->parts[0], out);
 }
 
-static tw_code ensure_started(tw_encoder *e, const tw_event *ev, tw_buf *out) {
+/* The message's "start" part, once. */
+static tw_code ensure_message(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     as_state *s = e->state;
     if (s->started) return TW_OK;
     TW__TRY(TW__PUT(out, "data: {\"type\":\"start\""));
@@ -228,8 +233,18 @@ static tw_code ensure_started(tw_encoder *e, const tw_event *ev, tw_buf *out) {
         TW__TRY(TW__PUT(out, ",\"messageId\":"));
         TW__TRY(tw__put_jstr(out, ev->id));
     }
-    TW__TRY(TW__PUT(out, "}\n\ndata: {\"type\":\"start-step\"}\n\n"));
+    TW__TRY(TW__PUT(out, "}\n\n"));
     s->started = 1;
+    return TW_OK;
+}
+
+/* "start" once, then a step open ("start-step": each phase of a relay is one step). */
+static tw_code ensure_started(tw_encoder *e, const tw_event *ev, tw_buf *out) {
+    as_state *s = e->state;
+    TW__TRY(ensure_message(e, ev, out));
+    if (s->step_open) return TW_OK;
+    TW__TRY(TW__PUT(out, "data: {\"type\":\"start-step\"}\n\n"));
+    s->step_open = 1;
     return TW_OK;
 }
 
@@ -342,18 +357,43 @@ tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     }
 }
 
-tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out) {
+tw_code tw__ai_sdk_end_phase(tw_encoder *e, tw_buf *out) {
+    as_state *s = e->state;
+    tw_str none = {NULL, 0};
+    if (!s->step_open) return TW_OK;
+    TW__TRY(close_parts(s, none, 1, ~0u, out));
+    TW__TRY(TW__PUT(out, "data: {\"type\":\"finish-step\"}\n\n"));
+    s->step_open = 0;
+    return TW_OK;
+}
+
+tw_code tw__ai_sdk_app(tw_encoder *e, const tw__app *a, tw_buf *out) {
+    size_t at;
+    TW__TRY(ensure_message(e, NULL, out));
+    TW__TRY(TW__PUT(out, "data: {\"type\":\"data-"));
+    /* The name inside the JSON string "data-<name>": escaped, its own quotes dropped. */
+    at = out->len;
+    TW__TRY(tw_json_escape(out, a->name.ptr, a->name.len));
+    memmove(out->data + at, out->data + at + 1, out->len - at - 2);
+    out->len -= 2;
+    TW__TRY(TW__PUT(out, "\",\"data\":"));
+    TW__TRY(tw__put(out, a->json.ptr, a->json.len));
+    return a->progress ? TW__PUT(out, ",\"transient\":true}\n\n") : TW__PUT(out, "}\n\n");
+}
+
+tw_code tw__ai_sdk_close(tw_encoder *e, const tw__app *final, tw_buf *out) {
     as_state *s = e->state;
     const char *reason = s->finish;
-    tw_str none = {NULL, 0};
-    TW__TRY(ensure_started(e, NULL, out));
-    TW__TRY(close_parts(s, none, 1, ~0u, out));
+    /* A relay that wrote nothing still has its one step (as a single-source relay does). */
+    if (!s->started) TW__TRY(ensure_started(e, NULL, out));
+    TW__TRY(tw__ai_sdk_end_phase(e, out));
+    if (final) TW__TRY(tw__ai_sdk_app(e, final, out));
     if (s->error) {
         reason = "error";
     } else if (reason && s->tool_calls && strcmp(reason, "stop") == 0) {
         reason = "tool-calls";
     }
-    TW__TRY(TW__PUT(out, "data: {\"type\":\"finish-step\"}\n\ndata: {\"type\":\"finish\""));
+    TW__TRY(TW__PUT(out, "data: {\"type\":\"finish\""));
     if (reason) {
         TW__TRY(TW__PUT(out, ",\"finishReason\":\""));
         TW__TRY(tw__put(out, reason, strlen(reason)));

@@ -22,6 +22,9 @@
  *                               (a start event arriving after agent_start)
  *                           {"agent":"A","type":"raw"[,"event"][,"data"][,"id"][,"retry"]}
  *   event: progress         {"agent":"A","text":"searching the web"}
+ *                           {"text":"..."}  (a progress event with no source: no agent)
+ *                           {"progress":0.5[,"status":"drafting"]}  (tw_encoder_progress)
+ *   event: <app name>       <payload>  (tw_encoder_send: the app's own events, as given)
  *   event: error            {"agent":"A","kind":"provider"[,"status":529]
  *                               [,"message":"Overloaded"][,"name":"overloaded_error"]}
  *                               kind: http|provider|timeout|protocol|cancelled|transport|none
@@ -34,7 +37,9 @@
  *       stop|length|tool_calls|content_filter|function_call. usage holds the latest figures.
  *       An agent that sends events after its agent_complete starts again (agent_start).
  *   event: complete         {"agents":2,"errors":0}
- *       Once, at tw_encoder_finish: the number of agents seen and of error events.
+ *       Once, at tw_encoder_finish: the number of agents seen and of error events. With phases
+ *       (tw_encoder_opts.phases), a phase's end writes agent_complete for the open agents
+ *       only, and tw_encoder_close writes this, or the app's final event in its place.
  */
 #include "encoders/encoder.h"
 
@@ -177,8 +182,16 @@ static tw_code chunk_open(ev_agent *a, const tw_event *ev, tw_buf *out) {
 
 tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     ev_state *s = e->state;
-    ev_agent *a = get_agent(s, ev->source);
-    if (!a) return TW_ERR_NOMEM;
+    ev_agent *a;
+    if (ev->type == TW_EV_PROGRESS && !ev->source.len) {
+        /* The app's own note, of no agent: no phantom "default" agent is opened for it. */
+        tw_str text = ev->text;
+        if (!text.ptr) text.ptr = "";
+        TW__TRY(TW__PUT(out, "event: progress\ndata: {\"text\":"));
+        TW__TRY(tw__put_jstr(out, text));
+        return CLOSE_EVENT();
+    }
+    if (!(a = get_agent(s, ev->source))) return TW_ERR_NOMEM;
 
     if (ev->type == TW_EV_AGENT_START || (ev->type == TW_EV_START && !a->started)) {
         if (a->started) TW__TRY(agent_complete(a, a->errored ? "error" : "incomplete", out));
@@ -273,17 +286,23 @@ tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     }
 }
 
-tw_code tw__events_finish(tw_encoder *e, tw_buf *out) {
+tw_code tw__events_end_phase(tw_encoder *e, tw_buf *out) {
     ev_state *s = e->state;
     for (size_t i = 0; i < s->n; i++) {
         ev_agent *a = &s->agents[i];
         if (a->started) TW__TRY(agent_complete(a, a->errored ? "error" : "incomplete", out));
     }
+    for (size_t i = 0; i < s->n; i++) s->agents[i].started = 0;
+    return TW_OK;
+}
+
+tw_code tw__events_close(tw_encoder *e, const tw__app *final, tw_buf *out) {
+    ev_state *s = e->state;
+    TW__TRY(tw__events_end_phase(e, out));
+    if (final) return tw__app_sse(final, out);
     TW__TRY(TW__PUT(out, "event: complete\ndata: {\"agents\":"));
     TW__TRY(tw__put_i64(out, (int64_t)s->n));
     TW__TRY(TW__PUT(out, ",\"errors\":"));
     TW__TRY(tw__put_i64(out, s->errors));
-    TW__TRY(TW__PUT(out, "}\n\n"));
-    for (size_t i = 0; i < s->n; i++) s->agents[i].started = 0;
-    return TW_OK;
+    return TW__PUT(out, "}\n\n");
 }

@@ -24,7 +24,11 @@
  * - error -> data: {"error":{"message","type","param":null,"code"}} (what the SDKs raise on).
  * - start sets the id and model of the chunks (until the first chunk is written);
  *   end, raw, progress and agent events write nothing. tw_encoder_finish writes the usage chunk
- *   and "data: [DONE]".
+ *   and "data: [DONE]" (with phases, tw_encoder_close does: a phase's end writes nothing).
+ * - app events (tw_encoder_send): named SSE events "event: <name>\ndata: <payload>" for
+ *   browsers; OpenAI SDKs read them as chunks (openai-python 3.x: a chunk without choices, or
+ *   an APIError when the payload has an "error" key), so relays for SDKs send none. A final
+ *   app event goes after the usage chunk.
  * - Which choice an event lands in: see tw_encoder_opts.index_is_choice.
  */
 #include "encoders/encoder.h"
@@ -357,7 +361,7 @@ tw_code tw__openai_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     }
 }
 
-tw_code tw__openai_finish(tw_encoder *e, tw_buf *out) {
+tw_code tw__openai_close(tw_encoder *e, const tw__app *final, tw_buf *out) {
     oa_state *s = e->state;
     if (s->have_usage) {
         int64_t total = s->total_tok > 0 ? s->total_tok : s->in_tok + s->out_tok;
@@ -371,5 +375,6 @@ tw_code tw__openai_finish(tw_encoder *e, tw_buf *out) {
         TW__TRY(tw__put_i64(out, total));
         TW__TRY(TW__PUT(out, "}}\n\n"));
     }
+    if (final) TW__TRY(tw__app_sse(final, out));
     return TW__PUT(out, "data: [DONE]\n\n");
 }

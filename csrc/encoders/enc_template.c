@@ -9,6 +9,10 @@
  * A JSON string in a template that is exactly "{field}" becomes the field's JSON value (a
  * string, a number, null or an object); a string with text around slots interpolates each
  * field as text inside that string; "{{" and "}}" are literal braces.
+ *
+ * App events (app.c) run the "app" entries: the same programs, with the payload's slots
+ * ({payload}, {payload.<key>}) read from the event's compacted payload (parsed only when an
+ * entry names a key), or pass through when the spec does not list the name.
  */
 #include "encoders/encoder.h"
 #include "tw_internal.h"
@@ -50,7 +54,9 @@ enum field {
     F_LENGTH,
     F_USAGE,
     F_SUMMARY,
-    F_CONST, /* constants.<name>: arg = the constant's index */
+    F_PAYLOAD, /* an app event's payload (null outside app entries) */
+    F_PKEY,    /* payload.<key>: arg = the key's index in pkeys */
+    F_CONST,   /* constants.<name>: arg = the constant's index */
     F__LAST
 };
 
@@ -76,6 +82,7 @@ static const char *const field_names[F__LAST] = {
     [F_LENGTH] = "length",
     [F_USAGE] = "usage",
     [F_SUMMARY] = "summary",
+    [F_PAYLOAD] = "payload",
 };
 
 /* ---- the compiled program ------------------------------------------------------------------- */
@@ -94,6 +101,14 @@ typedef struct program {
     size_t first, count; /* ops[first .. first + count) */
 } program;
 
+/* An "app" entry: the app event name it maps (raw JSON key text) and its program (absent:
+ * listed as null, dropped). */
+typedef struct app_entry {
+    char *name;
+    size_t len;
+    program pr;
+} app_entry;
+
 typedef struct tpl_state {
     int ndjson; /* framing: 0 SSE, 1 NDJSON */
     program on[TW_EV__LAST];
@@ -105,6 +120,16 @@ typedef struct tpl_state {
     tw_buf *const_json; /* each constant's JSON text */
     size_t n_consts;
     size_t merge_floor; /* ops below this belong to another program: never merged into */
+    app_entry *app;     /* the "app" entries other than "*" */
+    size_t n_app;
+    int star_listed; /* "app" has a "*" entry (its program absent: unlisted names dropped) */
+    program star;
+    char **pkeys; /* the payload keys slots name ({payload.<key>}) */
+    size_t n_pkeys;
+    /* while an app event is written */
+    const tw__app *cur_app;
+    tw_json *pj;
+    tw_buf pdoc;
     /* per-stream values */
     uint64_t seq;
     tw_summary *sum;
@@ -138,7 +163,23 @@ static tw_code add_lit(tpl_state *t, const char *p, size_t n) {
 }
 
 /* Resolves a slot name. @return 0 with *f / *arg, or -1 when unknown. */
-static int resolve(const tpl_state *t, const char *p, size_t n, enum field *f, size_t *arg) {
+static int resolve(tpl_state *t, const char *p, size_t n, enum field *f, size_t *arg) {
+    if (n > 8 && !memcmp(p, "payload.", 8)) {
+        size_t i;
+        char **keys;
+        *f = F_PKEY;
+        for (i = 0; i < t->n_pkeys; i++)
+            if (strlen(t->pkeys[i]) == n - 8 && !memcmp(t->pkeys[i], p + 8, n - 8)) break;
+        if (i == t->n_pkeys) {
+            /* A key unknown until the payload comes: registered (NOMEM reads as unknown). */
+            if (!(keys = realloc(t->pkeys, (t->n_pkeys + 1) * sizeof *keys))) return -1;
+            t->pkeys = keys;
+            if (!(keys[i] = tw__strndup(p + 8, n - 8))) return -1;
+            t->n_pkeys++;
+        }
+        *arg = i;
+        return 0;
+    }
     if (n > 10 && !memcmp(p, "constants.", 10)) {
         for (size_t i = 0; i < t->n_consts; i++)
             if (strlen(t->const_names[i]) == n - 10 && !memcmp(t->const_names[i], p + 10, n - 10)) {
@@ -148,7 +189,7 @@ static int resolve(const tpl_state *t, const char *p, size_t n, enum field *f, s
             }
         return -1;
     }
-    for (int i = 0; i < F_CONST; i++)
+    for (int i = 0; i < F_PKEY; i++)
         if (strlen(field_names[i]) == n && !memcmp(field_names[i], p, n)) {
             *f = (enum field)i;
             *arg = 0;
@@ -313,6 +354,35 @@ static tw_code compile_entry(tpl_state *t, tw_json *j, tw_json_val *v, program *
     return TW_OK;
 }
 
+/* "app": {"<app event name>" | "*": entry | null, ...}. */
+static tw_code compile_app(tpl_state *t, tw_json *j, tw_json_val *v, tw_error *err) {
+    tw_json_iter it;
+    tw_json_val c;
+    tw_str k;
+    tw_code rc = TW_OK;
+    if (!tw_json_obj_begin(j, v, &it)) {
+        tw__err(err, TW_ERR_INVALID_ARG, "template: \"app\" is an object");
+        return TW_ERR_INVALID_ARG;
+    }
+    while (rc == TW_OK && tw_json_obj_next(j, &it, &k, &c)) {
+        app_entry *a;
+        if (TW__IS(k, "*")) {
+            t->star_listed = 1;
+            rc = compile_entry(t, j, &c, &t->star, err);
+            continue;
+        }
+        if (!(a = realloc(t->app, (t->n_app + 1) * sizeof *a))) return TW_ERR_NOMEM;
+        t->app = a;
+        a += t->n_app;
+        memset(a, 0, sizeof *a);
+        if (!(a->name = tw__strndup(k.ptr, k.len))) return TW_ERR_NOMEM;
+        a->len = k.len;
+        t->n_app++;
+        rc = compile_entry(t, j, &c, &a->pr, err);
+    }
+    return rc;
+}
+
 static tw_code compile(tpl_state *t, const char *spec, size_t len, tw_error *err) {
     tw_buf doc;
     tw_json *j = tw_json_new();
@@ -383,7 +453,8 @@ static tw_code compile(tpl_state *t, const char *spec, size_t len, tw_error *err
                 vals[t->n_consts - 1].len =
                     tw_json_minify(raw.ptr, raw.len, vals[t->n_consts - 1].data);
             }
-        } else if (!TW__IS(k, "events") && !TW__IS(k, "finish") && !TW__IS(k, "constants")) {
+        } else if (!TW__IS(k, "events") && !TW__IS(k, "finish") && !TW__IS(k, "constants") &&
+                   !TW__IS(k, "app")) {
             tw__errf(err, TW_ERR_INVALID_ARG, "template: unknown key \"%.*s\"",
                      (int)(k.len > 40 ? 40 : k.len), k.ptr);
             rc = TW_ERR_INVALID_ARG;
@@ -422,6 +493,8 @@ static tw_code compile(tpl_state *t, const char *spec, size_t len, tw_error *err
             }
         } else if (TW__IS(k, "finish")) {
             rc = compile_entry(t, j, &v, &t->finish, err);
+        } else if (TW__IS(k, "app")) {
+            rc = compile_app(t, j, &v, err);
         } else {
             tw_str skip;
             tw_json_get_raw(j, &v, &skip);
@@ -445,6 +518,30 @@ static tw_code put_num(tw_buf *out, int64_t v, int null_below_zero) {
     return tw__put_i64(out, v);
 }
 
+/* The value of the top-level key pkeys[k] of the app event's payload (compact JSON, a slice
+ * of t->pdoc). @return 1 found, 0 absent (or the payload is no object), -1 NOMEM. */
+static int payload_key(tpl_state *t, size_t k, tw_str *raw) {
+    const char *name = t->pkeys[k];
+    size_t n = strlen(name);
+    tw_json_val root, v;
+    tw_json_iter it;
+    tw_str key;
+    if (!t->pj && !(t->pj = tw_json_new())) return -1;
+    t->pdoc.len = 0;
+    if (tw_buf_append(&t->pdoc, t->cur_app->json.ptr, t->cur_app->json.len) ||
+        tw_buf_reserve(&t->pdoc, 0))
+        return -1;
+    if (tw_json_parse(t->pj, t->pdoc.data, t->pdoc.len, t->pdoc.cap, &root) != TW_OK ||
+        !tw_json_obj_begin(t->pj, &root, &it))
+        return 0;
+    while (tw_json_obj_next(t->pj, &it, &key, &v)) {
+        int hit = key.len == n && memcmp(key.ptr, name, n) == 0;
+        if (!tw_json_get_raw(t->pj, &v, raw)) return 0;
+        if (hit) return 1;
+    }
+    return 0;
+}
+
 /* Writes field f of ev; as_text: inside a string (escaped, no quotes). */
 static tw_code put_field(tw_encoder *e, tpl_state *t, const op *o, const tw_event *ev,
                          tw_buf *out) {
@@ -455,11 +552,32 @@ static tw_code put_field(tw_encoder *e, tpl_state *t, const op *o, const tw_even
     tw_code rc;
     (void)e;
     switch (o->field) {
-    case F_TYPE: s.ptr = tw_event_type_name(ev->type); s.len = strlen(s.ptr); break;
+    case F_TYPE:
+        s.ptr = t->cur_app ? "app" : tw_event_type_name(ev->type);
+        s.len = strlen(s.ptr);
+        break;
     case F_INDEX: is_str = 0; num = ev->index; break;
     case F_TEXT: s = ev->text; break;
     case F_ID: s = ev->id; break;
-    case F_NAME: s = ev->name; break;
+    case F_NAME: s = t->cur_app ? t->cur_app->name : ev->name; break;
+    case F_PAYLOAD:
+    case F_PKEY: {
+        tw_str raw = {NULL, 0};
+        int found = 0;
+        if (t->cur_app && o->field == F_PAYLOAD) {
+            raw = t->cur_app->json;
+            found = 1;
+        } else if (t->cur_app && (found = payload_key(t, o->arg, &raw)) < 0) {
+            return TW_ERR_NOMEM;
+        }
+        if (!found) return o->kind == OP_JSON ? TW__PUT(out, "null") : TW_OK;
+        if (o->kind == OP_JSON) return tw__put(out, raw.ptr, raw.len);
+        /* As text (as a constant is): a string without its quotes (escaped already), any
+         * other value as its JSON text, escaped. */
+        if (raw.len >= 2 && raw.ptr[0] == '"') return tw__put(out, raw.ptr + 1, raw.len - 2);
+        s = raw;
+        break;
+    }
     case F_ARGUMENTS: s = ev->arguments; break;
     case F_REASON: s = ev->reason; break;
     case F_FINISH_REASON: {
@@ -546,9 +664,34 @@ tw_code tw__template_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     return run(e, t, &t->on[ev->type], ev, out);
 }
 
-tw_code tw__template_finish(tw_encoder *e, tw_buf *out) {
+tw_code tw__template_app(tw_encoder *e, const tw__app *a, tw_buf *out) {
+    tpl_state *t = e->state;
+    const program *pr = NULL;
+    tw_event none;
+    tw_code rc;
+    for (size_t i = 0; i < t->n_app && !pr; i++)
+        if (t->app[i].len == a->name.len && !memcmp(t->app[i].name, a->name.ptr, a->name.len))
+            pr = &t->app[i].pr;
+    if (!pr && t->star_listed) pr = &t->star;
+    if (!pr) {
+        /* Unlisted and no "*": passed through in the template's framing. */
+        rc = t->ndjson ? tw__app_ndjson(a, out) : tw__app_sse(a, out);
+        if (rc == TW_OK) t->seq++;
+        return rc;
+    }
+    if (!pr->present) return TW_OK; /* mapped to null: dropped */
+    tw_event_init(&none);
+    none.type = TW_EV_RAW;
+    t->cur_app = a;
+    rc = run(e, t, pr, &none, out);
+    t->cur_app = NULL;
+    return rc;
+}
+
+tw_code tw__template_close(tw_encoder *e, const tw__app *final, tw_buf *out) {
     tpl_state *t = e->state;
     tw_event none;
+    if (final) return tw__template_app(e, final, out);
     if (!t->finish.present) return TW_OK;
     tw_event_init(&none);
     none.type = TW_EV_END;
@@ -568,6 +711,12 @@ void tw__template_free(tw_encoder *e) {
     free(t->const_json);
     tw_summary_free(t->sum);
     tw_buf_free(&t->tmp);
+    for (size_t i = 0; i < t->n_app; i++) free(t->app[i].name);
+    free(t->app);
+    for (size_t i = 0; i < t->n_pkeys; i++) free(t->pkeys[i]);
+    free(t->pkeys);
+    tw_json_free(t->pj);
+    tw_buf_free(&t->pdoc);
     free(t);
     e->state = NULL;
 }
@@ -592,6 +741,25 @@ tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src) {
         t->n_ops = t->cap_ops = s->n_ops;
     }
     if (tw_buf_append(&t->lits, s->lits.data, s->lits.len)) return TW_ERR_NOMEM;
+    t->star_listed = s->star_listed;
+    t->star = s->star;
+    if (s->n_app) {
+        if (!(t->app = calloc(s->n_app, sizeof *t->app))) return TW_ERR_NOMEM;
+        for (size_t i = 0; i < s->n_app; i++) {
+            t->n_app = i + 1; /* counted first: freed with the rest on failure */
+            t->app[i] = s->app[i];
+            if (!(t->app[i].name = tw__strndup(s->app[i].name, s->app[i].len)))
+                return TW_ERR_NOMEM;
+        }
+    }
+    if (s->n_pkeys) {
+        if (!(t->pkeys = calloc(s->n_pkeys, sizeof *t->pkeys))) return TW_ERR_NOMEM;
+        for (size_t i = 0; i < s->n_pkeys; i++) {
+            t->n_pkeys = i + 1;
+            if (!(t->pkeys[i] = tw__strndup(s->pkeys[i], strlen(s->pkeys[i]))))
+                return TW_ERR_NOMEM;
+        }
+    }
     if (s->n_consts) {
         t->const_names = calloc(s->n_consts, sizeof *t->const_names);
         t->const_json = calloc(s->n_consts, sizeof *t->const_json);

@@ -57,6 +57,21 @@ static tw_code text_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
                : TW_OK;
 }
 
+static tw_code sse_app(tw_encoder *e, const tw__app *a, tw_buf *out) {
+    (void)e;
+    return tw__app_sse(a, out);
+}
+
+static tw_code ndjson_app(tw_encoder *e, const tw__app *a, tw_buf *out) {
+    (void)e;
+    return tw__app_ndjson(a, out);
+}
+
+static tw_code ndjson_close(tw_encoder *e, const tw__app *final, tw_buf *out) {
+    (void)e;
+    return final ? tw__app_ndjson(final, out) : TW_OK;
+}
+
 /* The formats, dispatched through one table (like the decoders' dialects). */
 static const struct format_ops {
     const char *name;
@@ -65,22 +80,30 @@ static const struct format_ops {
     int sse; /* framed as SSE events (ids, heartbeats) */
     tw_code (*init)(tw_encoder *e);
     tw_code (*encode)(tw_encoder *e, const tw_event *ev, tw_buf *out);
-    tw_code (*finish)(tw_encoder *e, tw_buf *out);
+    /* The end of one source (a phase); NULL: nothing to close. */
+    tw_code (*end_phase)(tw_encoder *e, tw_buf *out);
+    /* The end of the relay, with the app's final event or (NULL) the format's own. */
+    tw_code (*close)(tw_encoder *e, const tw__app *final, tw_buf *out);
+    /* An app event (tw_encoder_send). */
+    tw_code (*app)(tw_encoder *e, const tw__app *a, tw_buf *out);
     void (*free)(tw_encoder *e);
 } formats[TW_FORMAT__LAST + 1] = {
     [TW_FORMAT_OPENAI] = {"openai", "text/event-stream", sse_headers, 1, tw__openai_init,
-                          tw__openai_encode, tw__openai_finish, tw__openai_free},
+                          tw__openai_encode, NULL, tw__openai_close, sse_app, tw__openai_free},
     [TW_FORMAT_EVENTS] = {"events", "text/event-stream", sse_headers, 1, tw__events_init,
-                          tw__events_encode, tw__events_finish, tw__events_free},
+                          tw__events_encode, tw__events_end_phase, tw__events_close, sse_app,
+                          tw__events_free},
     [TW_FORMAT_AI_SDK] = {"ai-sdk", "text/event-stream", ai_sdk_headers, 1, tw__ai_sdk_init,
-                          tw__ai_sdk_encode, tw__ai_sdk_finish, tw__ai_sdk_free},
+                          tw__ai_sdk_encode, tw__ai_sdk_end_phase, tw__ai_sdk_close,
+                          tw__ai_sdk_app, tw__ai_sdk_free},
     [TW_FORMAT_NDJSON] = {"ndjson", "application/x-ndjson", ndjson_headers, 0, NULL,
-                          ndjson_encode, NULL, NULL},
+                          ndjson_encode, NULL, ndjson_close, ndjson_app, NULL},
     [TW_FORMAT_TEXT] = {"text", "text/plain; charset=utf-8", text_headers, 0, NULL, text_encode,
-                        NULL, NULL},
+                        NULL, NULL, NULL, NULL},
     /* Created by tw_encoder_new_template; SSE framing unless the spec says ndjson. */
     [TW__FORMAT_TEMPLATE] = {"template", "text/event-stream", sse_headers, 1, NULL,
-                            tw__template_encode, tw__template_finish, tw__template_free},
+                            tw__template_encode, NULL, tw__template_close, tw__template_app,
+                            tw__template_free},
 };
 
 static int valid_format(tw_format f) { return (int)f >= TW_FORMAT_OPENAI && f < TW_FORMAT__LAST; }
@@ -154,6 +177,7 @@ static tw_encoder *encoder_alloc(tw_format f, const tw_encoder_opts *opts, tw_er
         }
         e->next_seq = opts->first_event_seq;
         e->messages = opts->messages != 0;
+        e->phases = opts->phases != 0;
     }
     return e;
 nomem:
@@ -220,6 +244,7 @@ void tw_encoder_free(tw_encoder *e) {
     free(e->id_prefix);
     free(e->msg_lens);
     tw_buf_free(&e->scratch);
+    tw_buf_free(&e->app_json);
     free(e);
 }
 
@@ -282,15 +307,9 @@ static tw_code add_ids(tw_encoder *e, tw_buf *out, size_t start) {
 
 uint64_t tw_encoder_next_event_seq(const tw_encoder *e) { return e ? e->next_seq : 0; }
 
-tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
-    size_t start, n_msgs;
-    tw_code rc;
-    if (!e || !ev || !out || (int)ev->type <= 0 || ev->type >= TW_EV__LAST)
-        return TW_ERR_INVALID_ARG;
-    if (e->finished) return TW_ERR_CLOSED;
-    start = out->len;
-    n_msgs = e->n_msgs;
-    rc = formats[e->format].encode(e, ev, out);
+/* After a format appended to out from start: event ids, messages; on failure out and the
+ * message lengths roll back to what they were. */
+static tw_code settle(tw_encoder *e, tw_buf *out, size_t start, size_t n_msgs, tw_code rc) {
     if (!rc) rc = add_ids(e, out, start);
     if (!rc && e->messages) rc = tw__to_messages(e, out, start);
     if (rc) {
@@ -300,23 +319,39 @@ tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     return rc;
 }
 
-tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
+tw_code tw_encoder_encode(tw_encoder *e, const tw_event *ev, tw_buf *out) {
     size_t start, n_msgs;
+    if (!e || !ev || !out || (int)ev->type <= 0 || ev->type >= TW_EV__LAST)
+        return TW_ERR_INVALID_ARG;
+    if (e->finished) return TW_ERR_CLOSED;
+    start = out->len; /* before the format appends (argument order is unspecified) */
+    n_msgs = e->n_msgs;
+    return settle(e, out, start, n_msgs, formats[e->format].encode(e, ev, out));
+}
+
+/* The end of a phase, then (close) the end of the relay with final or the format's own. */
+static tw_code end(tw_encoder *e, int close, const tw__app *final, tw_buf *out) {
+    size_t start = out->len, n_msgs = e->n_msgs;
     tw_code rc = TW_OK;
+    if (formats[e->format].end_phase) rc = formats[e->format].end_phase(e, out);
+    if (!rc && close && formats[e->format].close) rc = formats[e->format].close(e, final, out);
+    /* On failure: not finished, the caller may retry after freeing memory. */
+    rc = settle(e, out, start, n_msgs, rc);
+    if (!rc && close) e->finished = 1;
+    return rc;
+}
+
+tw_code tw_encoder_finish(tw_encoder *e, tw_buf *out) {
     if (!e || !out) return TW_ERR_INVALID_ARG;
     if (e->finished) return TW_OK;
-    start = out->len;
-    n_msgs = e->n_msgs;
-    if (formats[e->format].finish) rc = formats[e->format].finish(e, out);
-    if (!rc) rc = add_ids(e, out, start);
-    if (!rc && e->messages) rc = tw__to_messages(e, out, start);
-    if (rc) {
-        out->len = start; /* not finished: the caller may retry after freeing memory */
-        e->n_msgs = n_msgs;
-        return rc;
-    }
-    e->finished = 1;
-    return TW_OK;
+    return end(e, !e->phases, NULL, out);
+}
+
+tw_code tw__encoder_app(tw_encoder *e, const tw__app *a, int close, tw_buf *out) {
+    size_t start = out->len, n_msgs = e->n_msgs;
+    if (close) return end(e, 1, a, out);
+    if (!formats[e->format].app) return TW_OK;
+    return settle(e, out, start, n_msgs, formats[e->format].app(e, a, out));
 }
 
 tw_code tw_encoder_heartbeat(tw_encoder *e, tw_buf *out) {

@@ -49,7 +49,24 @@ struct tw_encoder {
     size_t *msg_lens;  /* the lengths of the messages written since the last clear */
     size_t n_msgs, cap_msgs;
     void *state; /* openai / events / ai-sdk state; NULL for ndjson and text */
+    int phases;  /* tw_encoder_opts.phases: finish ends a phase, close ends the relay */
+    tw_buf app_json; /* the compacted payload of the app event being written (app.c) */
 };
+
+/* An app event (tw_encoder_send / progress / close's final event), its payload compacted. */
+typedef struct tw__app {
+    tw_str name;
+    tw_str json;
+    int progress; /* written by tw_encoder_progress (ai-sdk: a transient part) */
+} tw__app;
+
+/* The generic writers of an app event (app.c): "event: NAME\ndata: JSON\n\n" and
+ * {"event":NAME,"data":JSON}\n; text writes nothing. */
+tw_code tw__app_sse(const tw__app *a, tw_buf *out);
+tw_code tw__app_ndjson(const tw__app *a, tw_buf *out);
+/* Writes an app event through e's format (ids, messages, rollback as for any event); close:
+ * as the final event of tw_encoder_close (a NULL: the format's own end). encoder.c. */
+tw_code tw__encoder_app(tw_encoder *e, const tw__app *a, int close, tw_buf *out);
 
 /* ---- shared helpers (encoder_util.c) ------------------------------------------------------- */
 
@@ -108,17 +125,20 @@ tw_code tw__to_messages(tw_encoder *e, tw_buf *out, size_t start);
 
 tw_code tw__openai_init(tw_encoder *e);
 tw_code tw__openai_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
-tw_code tw__openai_finish(tw_encoder *e, tw_buf *out);
+tw_code tw__openai_close(tw_encoder *e, const tw__app *final, tw_buf *out);
 void tw__openai_free(tw_encoder *e);
 
 tw_code tw__events_init(tw_encoder *e);
 tw_code tw__events_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
-tw_code tw__events_finish(tw_encoder *e, tw_buf *out);
+tw_code tw__events_end_phase(tw_encoder *e, tw_buf *out);
+tw_code tw__events_close(tw_encoder *e, const tw__app *final, tw_buf *out);
 void tw__events_free(tw_encoder *e);
 
 tw_code tw__ai_sdk_init(tw_encoder *e);
 tw_code tw__ai_sdk_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
-tw_code tw__ai_sdk_finish(tw_encoder *e, tw_buf *out);
+tw_code tw__ai_sdk_end_phase(tw_encoder *e, tw_buf *out);
+tw_code tw__ai_sdk_close(tw_encoder *e, const tw__app *final, tw_buf *out);
+tw_code tw__ai_sdk_app(tw_encoder *e, const tw__app *a, tw_buf *out);
 void tw__ai_sdk_free(tw_encoder *e);
 
 /* The format id of template encoders: after the public ones, never named or parsed. */
@@ -128,7 +148,8 @@ tw_code tw__template_compile(tw_encoder *e, const char *spec, size_t len, tw_err
 tw_code tw__template_copy(tw_encoder *dst, const tw_encoder *src);
 tw_code tw__template_set_constant(tw_encoder *e, tw_str name, tw_str json, tw_error *err);
 tw_code tw__template_encode(tw_encoder *e, const tw_event *ev, tw_buf *out);
-tw_code tw__template_finish(tw_encoder *e, tw_buf *out);
+tw_code tw__template_close(tw_encoder *e, const tw__app *final, tw_buf *out);
+tw_code tw__template_app(tw_encoder *e, const tw__app *a, tw_buf *out);
 void tw__template_free(tw_encoder *e);
 
 #endif /* TW_ENCODERS_ENCODER_H */

@@ -5,6 +5,7 @@
  * app's own vocabulary (a tokenwire.Format: a copy of its compiled template).
  */
 #include "tw_py.h"
+#include "tw_py_stream.h"
 
 int tw_py_encoder_encode(EncoderObject *e, const tw_event *ev) {
     tw_code c = tw_encoder_encode(e->enc, ev, &e->out);
@@ -53,17 +54,18 @@ static int set_constants(EncoderObject *self, PyObject *consts) {
 
 static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"format", "id", "model", "dialect", "event_id_prefix",
-                             "first_event_seq", "messages", "constants", NULL};
+                             "first_event_seq", "messages", "constants", "phases", NULL};
     PyObject *fmt, *dialect = Py_None, *prefix = Py_None, *first = NULL, *consts = Py_None;
-    int messages = 0;
+    int messages = 0, phases = 0;
     const char *id = NULL, *model = NULL;
     tw_encoder_opts o;
     tw_error err = {0};
     tw_format f;
     tw_dialect dl = (tw_dialect)0;
     EncoderObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOpO:Encoder", kwlist, &fmt, &id,
-                                     &model, &dialect, &prefix, &first, &messages, &consts))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zzO$OOpOp:Encoder", kwlist, &fmt, &id,
+                                     &model, &dialect, &prefix, &first, &messages, &consts,
+                                     &phases))
         return NULL;
     if (PyObject_TypeCheck(fmt, &Format_Type)) f = (tw_format)0;
     else if (!(f = (tw_format)tw_py_format_arg(fmt))) return NULL;
@@ -108,6 +110,7 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     o.id = id;
     o.model = model;
     o.messages = self->messages = messages;
+    o.phases = phases;
     /* The source dialect decides what an event index means (None: content-block position). */
     o.index_is_choice = tw_dialect_indexes_choices(dl);
     self->enc = f ? tw_encoder_new(f, &o, &err)
@@ -194,6 +197,89 @@ static PyObject *Encoder_finish(EncoderObject *self, PyObject *Py_UNUSED(ignored
     return take_out(self);
 }
 
+/* json.dumps(payload) as the core takes it (strict JSON: no NaN; UTF-8 kept). Its TypeError
+ * (not serializable) or ValueError (NaN, a cycle) is the app's error, as json raised it. */
+static PyObject *payload_text(PyObject *payload) {
+    PyObject *json = PyImport_ImportModule("json"), *dumps, *kw = NULL, *args = NULL, *r = NULL;
+    if (!json) return NULL;
+    dumps = PyObject_GetAttrString(json, "dumps");
+    Py_DECREF(json);
+    if (!dumps) return NULL;
+    kw = Py_BuildValue("{sOsO}", "allow_nan", Py_False, "ensure_ascii", Py_False);
+    args = PyTuple_Pack(1, payload);
+    if (kw && args) r = PyObject_Call(dumps, args, kw);
+    Py_DECREF(dumps);
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    return r;
+}
+
+/* An app event's name and payload (any json-serializable value) as the core takes them.
+ * @return the payload's JSON text (a new str) or NULL (TypeError / ValueError raised). */
+static PyObject *app_args(PyObject *name, PyObject *payload, const char **n, Py_ssize_t *nl,
+                          const char **j, Py_ssize_t *jl) {
+    PyObject *text;
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "an app event's name must be str, not %.100s",
+                     Py_TYPE(name)->tp_name);
+        return NULL;
+    }
+    if (!(*n = PyUnicode_AsUTF8AndSize(name, nl))) return NULL;
+    if (!(text = payload_text(payload))) return NULL;
+    if (!(*j = PyUnicode_AsUTF8AndSize(text, jl))) Py_CLEAR(text);
+    return text;
+}
+
+/* The bytes (or messages) of a core call that appended to self->out, or its error. */
+static PyObject *app_result(EncoderObject *self, tw_code c, const tw_error *err) {
+    if (c != TW_OK) return tw_py_raise_code(c, err);
+    return take_out(self);
+}
+
+static PyObject *Encoder_send(EncoderObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *text;
+    const char *n, *j;
+    Py_ssize_t nl, jl;
+    tw_error err = {0};
+    tw_code c;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send(name, payload) takes 2 arguments");
+        return NULL;
+    }
+    if (!(text = app_args(args[0], args[1], &n, &nl, &j, &jl))) return NULL;
+    c = tw_encoder_send(self->enc, n, (size_t)nl, j, (size_t)jl, &self->out, &err);
+    Py_DECREF(text);
+    return app_result(self, c, &err);
+}
+
+static PyObject *Encoder_progress(EncoderObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"value", "status", NULL};
+    double v;
+    const char *st = NULL;
+    Py_ssize_t sl = 0;
+    tw_error err = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "d|z#:progress", kwlist, &v, &st, &sl))
+        return NULL;
+    return app_result(self, tw_encoder_progress(self->enc, v, st, (size_t)sl, &self->out, &err),
+                      &err);
+}
+
+static PyObject *Encoder_close(EncoderObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"name", "payload", NULL};
+    PyObject *name = Py_None, *payload = Py_None, *text = NULL, *r;
+    const char *n = NULL, *j = NULL;
+    Py_ssize_t nl = 0, jl = 0;
+    tw_error err = {0};
+    tw_code c;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:close", kwlist, &name, &payload))
+        return NULL;
+    if (name != Py_None && !(text = app_args(name, payload, &n, &nl, &j, &jl))) return NULL;
+    c = tw_encoder_close(self->enc, n, (size_t)nl, j, (size_t)jl, &self->out, &err);
+    r = app_result(self, c, &err);
+    Py_XDECREF(text);
+    return r;
+}
+
 static PyObject *Encoder_heartbeat(EncoderObject *self, PyObject *Py_UNUSED(ignored)) {
     tw_code c = tw_encoder_heartbeat(self->enc, &self->out);
     if (c != TW_OK) return tw_py_raise_code(c, NULL);
@@ -225,9 +311,40 @@ static PyObject *Encoder_get_next_event_seq(EncoderObject *self, void *Py_UNUSED
     return PyLong_FromUnsignedLongLong((unsigned long long)tw_encoder_next_event_seq(self->enc));
 }
 
+/* Encoder._taken(source): whether a relay or a merge already took source over (its replay log
+ * left the logging state), so that a second relay is refused instead of sending nothing. */
+static PyObject *Encoder_taken(PyObject *Py_UNUSED(cls), PyObject *src) {
+    int state;
+    if (PyObject_TypeCheck(src, &Stream_Type)) {
+        StreamObject *s = (StreamObject *)src;
+        state = s->merge ? REPLAY_RUN : s->replay.state;
+    } else if (PyObject_TypeCheck(src, &Merge_Type)) {
+        state = ((MergeObject *)src)->replay.state;
+    } else {
+        PyErr_Format(PyExc_TypeError, "a relay's source is a tokenwire Stream or merge(), not "
+                     "%.100s", Py_TYPE(src)->tp_name);
+        return NULL;
+    }
+    return PyBool_FromLong(state == REPLAY_RUN || state == REPLAY_OFF);
+}
+
 static PyMethodDef Encoder_methods[] = {
+    {"_taken", (PyCFunction)Encoder_taken, METH_O | METH_STATIC,
+     "_taken(source): True when a relay or merge() already took the Stream / merge over."},
     {"encode", (PyCFunction)Encoder_encode, METH_O, "Bytes for one Event or a list of Events."},
     {"finish", (PyCFunction)Encoder_finish, METH_NOARGS, "The closing bytes (once)."},
+    {"send", (PyCFunction)(void (*)(void))Encoder_send, METH_FASTCALL,
+     "send(name, payload): the bytes of an app event (payload: any json-serializable value) "
+     "in this format: SSE 'event: name', an NDJSON {\"event\", \"data\"} line, an AI SDK "
+     "data-<name> part, a template's \"app\" entry; b'' for text. tokenwire.Error once "
+     "closed."},
+    {"progress", (PyCFunction)(void (*)(void))Encoder_progress, METH_VARARGS | METH_KEYWORDS,
+     "progress(value, status=None): the app event 'progress' {\"progress\": value in [0, 1], "
+     "\"status\": status}."},
+    {"close", (PyCFunction)(void (*)(void))Encoder_close, METH_VARARGS | METH_KEYWORDS,
+     "close(name=None, payload=None): the end of the relay, once: the format's own, with the "
+     "app's final event (name, payload) in place of the format's (events' complete) or before "
+     "its end marker ([DONE], finish). tokenwire.Error when already closed."},
     {"heartbeat", (PyCFunction)Encoder_heartbeat, METH_NOARGS,
      "A keep-alive comment for SSE formats (b'' otherwise)."},
     {NULL, NULL, 0, NULL},
@@ -264,7 +381,9 @@ PyTypeObject Encoder_Type = {
               "WebSocket relays (encode / finish return a list of str: NDJSON lines without "
               "newline, SSE events as {\"event\", \"id\", \"data\"} JSON, text deltas; "
               "heartbeat() gives []). constants={name: value} (a Format's encoders only): this "
-              "stream's values of constants the spec declares (ValueError for others).",
+              "stream's values of constants the spec declares (ValueError for others). "
+              "phases=True: a relay of several sources: the end of each source ends a phase "
+              "only (finish() writes no end of stream); close() writes the end once.",
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Encoder_new,

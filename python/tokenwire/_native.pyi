@@ -239,7 +239,14 @@ class Encoder:
                  model: Optional[str] = ..., dialect: Optional[Dialect] = ..., *,
                  event_id_prefix: Optional[str] = ..., first_event_seq: int = ...,
                  messages: bool = ...,
-                 constants: Optional[Mapping[str, Any]] = ...) -> None: ...
+                 constants: Optional[Mapping[str, Any]] = ...,
+                 phases: bool = ...) -> None: ...
+    # phases=True: a relay of several sources (finish() ends a phase only; close() ends it).
+    def send(self, name: str, payload: Any) -> Any: ...  # an app event: bytes | List[str]
+    def progress(self, value: float, status: Optional[str] = ...) -> Any: ...
+    def close(self, name: Optional[str] = ..., payload: Any = ...) -> Any: ...
+    @staticmethod
+    def _taken(source: Any) -> bool: ...  # a relay or merge() took the source over
     # constants (a Format's encoders only): this stream's values of constants the spec
     # declares, written as JSON (tw_encoder_set_constant); ValueError for undeclared ones.
     # messages=True (WebSocket relays): one message per event, built by the core; encode(),

@@ -35,9 +35,44 @@ browser's EventSource sends the last one back as Last-Event-ID when it reconnect
 heartbeats carry none) and every NDJSON line carries "event_id"; text carries no ids. The
 response's stream_id attribute is the id chosen, for the app to store (e.g. with the events it
 relays, to replay those after a Last-Event-ID).
+
+Relays of phases with app events (Relay): one response made of the app's own events at any
+time and several sources one after the other, with one final event:
+
+    @app.post("/chat")
+    async def chat(req: Request):
+        relay = Relay(format="events", event_ids=True)
+
+        async def run():                            # the app's coroutine, per phase
+            relay.send("status", {"state": "thinking"})      # before any upstream exists
+            plan = client.stream("POST", "/chat/completions", json=plan_body)
+            await relay.pipe(plan)                  # a phase: encoded in C per batch
+            relay.progress(0.5, status="writing")
+            answer = client.stream("POST", "/chat/completions", json=answer_body)
+            await relay.pipe(answer)
+            await relay.close(final=("complete", {"response": answer.text_content,
+                                                   "usage": answer.usage}))
+
+        return relay.response(run())                # returned at once
+
+The response streams at once: app events go out when sent, each phase as its upstream
+delivers, heartbeats while idle (before the first upstream, between phases). A source's end
+ends its phase only (events: its agent_complete; ai-sdk: its step; openai: nothing), so the
+response has one end: close(final=(name, payload)) writes the app's final event in place of
+the format's own (events' "complete"; before openai's / ai-sdk's "data: [DONE]"), close()
+the format's own; a coroutine that returns without close() gets the format's own. Event ids
+continue across phases. App events are named SSE events in the openai format: fine for
+browsers, but the OpenAI SDKs read every event as a chunk, so a relay for them sends none.
+When the browser disconnects, the current upstream is cancelled and
+the app's coroutine gets CancelledError (at its await, e.g. in pipe()); a coroutine that
+raises ends the response after what was queued (the client sees it cut short) and the
+exception propagates to the server. Errors: a payload json cannot write (TypeError /
+ValueError), send / pipe / close after close() or once the client went away
+(RelayClosedError), pipe() of a source already relayed (AlreadyRelayedError).
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any, AsyncIterator, Mapping, Optional, Tuple, Union
 
@@ -49,11 +84,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from . import _native
+from .relay import AlreadyRelayedError, PhasedRelay, RelayClosedError, RelayError, take
 
 FORMATS = _native.FORMATS  # the core's format names
 
 __all__ = ["sse_response", "encode_stream", "RelayResponse", "FORMATS", "websocket_relay",
-           "WebSocketRelay"]
+           "WebSocketRelay", "Relay", "RelayError", "RelayClosedError", "AlreadyRelayedError"]
 
 EventIds = Union[None, bool, str, Tuple[str, int]]
 FormatArg = Union[str, _native.Format]  # a built-in name or an app's own Format
@@ -78,6 +114,7 @@ def _encoder(source, format, id, model, event_ids, messages=False, constants=Non
         raise TypeError("source must be a tokenwire Stream or merge(), not %s"
                         % type(source).__name__)
     prefix, first_seq = _event_ids(event_ids)
+    take(source)  # one relay per source (AlreadyRelayedError for a second)
     # A single Stream has one dialect, which tells the encoder whether an event index is a
     # choice (OpenAI n > 1, Gemini candidates) or a content-block position. A merge may mix
     # dialects: its sources keep the default (everything in choice 0 per agent).
@@ -87,10 +124,15 @@ def _encoder(source, format, id, model, event_ids, messages=False, constants=Non
                            messages=messages, constants=constants)
 
 
-def _relay(source, format, heartbeat, id, model, event_ids, constants):
-    """(encoder, body): the encoder numbering the events, and the relay body."""
+def _check_heartbeat(heartbeat: Optional[float]) -> float:
     if heartbeat is not None and (heartbeat < 0 or heartbeat != heartbeat):
         raise ValueError("heartbeat must be >= 0 seconds or None")
+    return float(heartbeat or 0.0)
+
+
+def _relay(source, format, heartbeat, id, model, event_ids, constants):
+    """(encoder, body): the encoder numbering the events, and the relay body."""
+    _check_heartbeat(heartbeat)
     encoder = _encoder(source, format, id, model, event_ids, constants=constants)
     chunks = source._encoded(encoder, float(heartbeat or 0.0))
 
@@ -163,6 +205,10 @@ def sse_response(
     declare or a value json cannot write."""
     encoder, body = _relay(source, format, heartbeat, id, model, event_ids,
                            dict(constants) if constants is not None else None)
+    return _response(encoder, body, status_code, headers)
+
+
+def _response(encoder, body, status_code, headers) -> RelayResponse:
     hdrs = dict(encoder.headers)  # the core's list for the format
     if headers:
         hdrs.update((k.lower(), v) for k, v in headers.items())
@@ -172,6 +218,39 @@ def sse_response(
     resp.stream_id = encoder.event_id_prefix
     resp.first_event_seq = encoder.next_event_seq
     return resp
+
+
+class Relay(PhasedRelay):
+    """One streamed response made of app events and phases (see the module docstring):
+    send(name, payload), progress(value, status=None), await pipe(source),
+    await close(final=None), response(app_coroutine). format, event_ids, constants, id and
+    model as for sse_response; heartbeat: seconds between keep-alive comments while nothing
+    is sent (SSE framing; None or 0: none)."""
+
+    def __init__(self, format: FormatArg = "events", *, heartbeat: Optional[float] = 15.0,
+                 event_ids: EventIds = None, id: Optional[str] = None,
+                 model: Optional[str] = None,
+                 constants: Optional[Mapping[str, Any]] = None) -> None:
+        hb = _check_heartbeat(heartbeat)
+        prefix, first_seq = _event_ids(event_ids)
+        encoder = _native.Encoder(format, id=id, model=model, event_id_prefix=prefix,
+                                  first_event_seq=first_seq, phases=True,
+                                  constants=dict(constants) if constants is not None else None)
+        super().__init__(encoder, hb)
+
+    @property
+    def headers(self):
+        """The response headers of the format, from the core: [(name, value), ...]."""
+        return self._enc.headers
+
+    def response(self, app: Any = None, *, status_code: int = 200,
+                 headers: Optional[Mapping[str, str]] = None) -> RelayResponse:
+        """The StreamingResponse to return at once. app: the coroutine that drives the relay
+        (run as a task when the response starts; cancelled when the client goes away)."""
+        if app is not None and not asyncio.iscoroutine(app):
+            raise TypeError("app must be a coroutine (call your async function), not %s"
+                            % type(app).__name__)
+        return _response(self._enc, self.chunks(app), status_code, headers)
 
 
 def __getattr__(name: str):

@@ -33,6 +33,29 @@ A client that closes mid-stream cancels the upstream; the relay returns reason
 "disconnected" and raises nothing. A slow client makes send() wait, which stops the relay
 reading its source: the engine's queue fills and the upstream transfer is paused
 (backpressure), nothing is dropped.
+
+Relays of phases with app events (Relay), as tokenwire.fastapi.Relay on a socket:
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket):
+        await websocket.accept()
+        prompt = await websocket.receive_json()
+        relay = Relay(websocket, format=UPDATES, event_ids=True)
+
+        async def run():
+            relay.send("status", {"state": "thinking"})
+            await relay.pipe(client.stream("POST", "/chat/completions", json=body(prompt)))
+            relay.progress(0.5)
+            await relay.pipe(client.stream("POST", "/chat/completions", json=more(prompt)))
+            await relay.close(final=("complete", {"ok": True}))
+
+        result = await relay.run(run())   # result.reason: "end", "cancelled", "disconnected"
+
+One message per event (app events too: {"event": name, "data": payload} in SSE framings, the
+line in NDJSON ones). The client's {"type": "cancel"} cancels the current upstream and the
+app's coroutine (CancelledError into it); the relay then ends with the format's own end,
+reason "cancelled". A client that goes away cancels both too (reason "disconnected"). Ping
+and other messages as for websocket_relay.
 """
 from __future__ import annotations
 
@@ -43,9 +66,10 @@ from typing import Any, List, Mapping, Optional, Union
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from . import _native
-from .fastapi import EventIds, FormatArg, _encoder
+from .fastapi import EventIds, FormatArg, _encoder, _event_ids
+from .relay import PhasedRelay, cancel_source
 
-__all__ = ["websocket_relay", "WebSocketRelay"]
+__all__ = ["websocket_relay", "WebSocketRelay", "Relay"]
 
 
 class WebSocketRelay:
@@ -70,12 +94,112 @@ class WebSocketRelay:
         return "WebSocketRelay(reason=%r, messages=%d)" % (self.reason, len(self.messages))
 
 
-def _cancel(source) -> None:
-    """Cancels the upstream transfer(s); the source still delivers its end (the cancelled
-    error), so the relay sends what the format writes for it."""
-    streams = [source] if isinstance(source, _native.Stream) else source.streams.values()
-    for s in streams:
-        s.cancel()
+_cancel = cancel_source
+
+
+async def _receive(websocket: WebSocket, kept: List[Any], send_all, on_cancel) -> None:
+    """The client's messages until it goes away: cancel -> on_cancel(), ping -> pong, the
+    rest kept in order."""
+    while True:
+        msg = await websocket.receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        data = msg.get("text")
+        if data is None:
+            kept.append(msg.get("bytes"))
+            continue
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            kept.append(data)
+            continue
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "cancel":
+            on_cancel()
+        elif kind == "ping":
+            await send_all([json.dumps(dict(obj, type="pong"), separators=(",", ":"))])
+        else:
+            kept.append(obj)
+
+
+async def _serve(websocket: WebSocket, batches, on_cancel, kept: List[Any]) -> bool:
+    """Sends batches (lists of str) while receiving; True when they ended, False when the
+    client went away (the caller stops its source)."""
+    lock = asyncio.Lock()  # the relay and the pong replies send on one socket
+
+    async def send_all(batch: List[str]) -> None:
+        async with lock:
+            for m in batch:
+                await websocket.send_text(m)
+
+    async def pump() -> None:
+        async for batch in batches:
+            await send_all(batch)
+
+    sender = asyncio.ensure_future(pump())
+    receiver = asyncio.ensure_future(_receive(websocket, kept, send_all, on_cancel))
+    ended = False
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if sender in done and not _gone(sender):
+            sender.result()  # the source's own failure (a bug, not the client) propagates
+            ended = True
+    finally:
+        for t in (sender, receiver):
+            t.cancel()
+        # Waits for both to unwind (a cancelled receive() loses no message: it stays queued
+        # for the app). The sender's parked Future, cancelled, cancels the upstream.
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    return ended
+
+
+class Relay(PhasedRelay):
+    """App events and phases on a WebSocket (see the module docstring): send(name, payload),
+    progress(value, status=None), await pipe(source), await close(final=None), and
+    await run(app_coroutine) -> self once the relay ended. reason / messages as for
+    WebSocketRelay. format, event_ids, constants, id, model as for websocket_relay."""
+
+    def __init__(self, websocket: WebSocket, format: FormatArg = "events", *,
+                 event_ids: EventIds = None, id: Optional[str] = None,
+                 model: Optional[str] = None,
+                 constants: Optional[Mapping[str, Any]] = None) -> None:
+        prefix, first_seq = _event_ids(event_ids)
+        encoder = _native.Encoder(format, id=id, model=model, event_id_prefix=prefix,
+                                  first_event_seq=first_seq, phases=True, messages=True,
+                                  constants=dict(constants) if constants is not None else None)
+        super().__init__(encoder, 0.0)  # a WebSocket keeps alive with ping frames
+        self.websocket = websocket
+        self.reason: str = "end"
+        self.messages: List[Any] = []
+
+    def _client_cancel(self) -> None:
+        self.reason = "cancelled"
+        if self._phases:
+            cancel_source(self._phases[0][0])
+        if self._task is not None:
+            self._task.cancel()
+
+    async def run(self, app: Any = None, *, close: bool = False) -> "Relay":
+        """Runs the relay (and app, the coroutine driving it) to its end; accepts the socket
+        unless the app did; close=True closes it (1000) after an end or cancel."""
+        if app is not None and not asyncio.iscoroutine(app):
+            raise TypeError("app must be a coroutine (call your async function), not %s"
+                            % type(app).__name__)
+        if self.websocket.client_state == WebSocketState.CONNECTING:
+            await self.websocket.accept()
+        body = self.chunks(app)
+        try:
+            ended = await _serve(self.websocket, body, self._client_cancel, self.messages)
+        finally:
+            await body.aclose()  # stops the app and the upstream if the body did not end
+        if not ended:
+            self.reason = "disconnected"
+        elif close:
+            await self.websocket.close(code=1000)
+        return self
+
+    def __repr__(self) -> str:
+        return "Relay(reason=%r, messages=%d)" % (self.reason, len(self.messages))
 
 
 async def websocket_relay(
@@ -102,56 +226,17 @@ async def websocket_relay(
     result = WebSocketRelay(encoder)
     if websocket.client_state == WebSocketState.CONNECTING:
         await websocket.accept()
-    lock = asyncio.Lock()  # the relay and the pong replies send on one socket
 
-    async def send_all(batch: List[str]) -> None:
-        async with lock:
-            for m in batch:
-                await websocket.send_text(m)
+    def on_cancel() -> None:
+        result.reason = "cancelled"
+        _cancel(source)
 
-    async def pump() -> None:
-        async for batch in messages:
-            await send_all(batch)
-
-    async def receive() -> None:
-        while True:
-            msg = await websocket.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            data = msg.get("text")
-            if data is None:
-                result.messages.append(msg.get("bytes"))
-                continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                result.messages.append(data)
-                continue
-            kind = obj.get("type") if isinstance(obj, dict) else None
-            if kind == "cancel":
-                result.reason = "cancelled"
-                _cancel(source)
-            elif kind == "ping":
-                await send_all([json.dumps(dict(obj, type="pong"), separators=(",", ":"))])
-            else:
-                result.messages.append(obj)
-
-    sender = asyncio.ensure_future(pump())
-    receiver = asyncio.ensure_future(receive())
     ended = False
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        if sender in done and not _gone(sender):
-            sender.result()  # the source's own failure (a bug, not the client) propagates
-            ended = True
-        else:
+        ended = await _serve(websocket, messages, on_cancel, result.messages)
+        if not ended:
             result.reason = "disconnected"
     finally:
-        for t in (sender, receiver):
-            t.cancel()
-        # Waits for both to unwind (a cancelled receive() loses no message: it stays queued
-        # for the app). The sender's parked Future, cancelled, cancels the upstream.
-        await asyncio.gather(sender, receiver, return_exceptions=True)
         if not ended:
             await source.aclose()  # disconnected, failed or cancelled: the upstream stops now
     if close and result.reason != "disconnected":
