@@ -115,3 +115,69 @@ def test_agent_class_callbacks_metrics_and_cancel(mock):
 
     r2 = asyncio.run(main())
     assert r2.cancelled and len(r2.text) < len(want)
+
+
+def _sse_events(text):
+    import tokenwire as tw
+
+    return [(e.event, json.loads(e.data)) for e in tw.SSEParser().feed(text.encode())]
+
+
+def test_chat_backend_status_first_fallback_and_one_complete(mock):
+    import socket
+
+    with socket.socket() as s:  # a primary that refuses connections: the backup answers
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    env = {"PRIMARY": "http://127.0.0.1:%d/v1" % dead, "BACKUP": mock.base + "/v1"}
+    with serve("chat_backend:app", env=env, cwd=EXAMPLES) as (base, _):
+        with httpx.Client(timeout=30) as h:
+            r = h.post(base + "/chat", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = _sse_events(r.text)
+    assert events[0] == ("status", {"state": "thinking"})
+    text = "".join(d["text"] for name, d in events if name == "agent_chunk" and "text" in d)
+    assert text == mock.expected_text(20)
+    completes = [d for name, d in events if name == "complete"]
+    assert len(completes) == 1 and events[-1][0] == "complete"
+    assert completes[0]["provider"] == "backup" and completes[0]["usage"]["output_tokens"] > 0
+
+
+def _check_orchestration(events, want):
+    names = [n for n, _ in events]
+    chunks = {}
+    for n, d in events:
+        if n == "agent_chunk":
+            chunks[d["agent"]] = chunks.get(d["agent"], "") + d["content"]
+    assert chunks == {"researcher": want, "writer": want, "reviewer": want}
+    assert [d["progress"] for n, d in events if n == "progress"] == [0.0, 0.5, 1.0]
+    inter = [d for n, d in events if n == "interaction"]
+    assert inter == [{"from": "researcher", "to": "writer", "summary": want[:80]}]
+    assert names.count("complete") == 1 and names[-1] == "complete"
+    done = events[-1][1]
+    assert done["response"] == want and done["interactions"] == 1
+    assert done["metadata"]["review"] == want
+    # The interaction comes after both agents completed, before the reviewer starts.
+    assert names.index("interaction") > max(i for i, n in enumerate(names)
+                                            if n == "agent_complete" and i < names.index("interaction"))
+
+
+def test_orchestrator_over_sse_and_websocket(mock):
+    env = {"OPENAI_BASE": mock.base + "/v1", "ANTHROPIC_BASE": mock.base + "/v1"}
+    want = mock.expected_text(20)
+    with serve("orchestrator:app", env=env, cwd=EXAMPLES) as (base, ws_base):
+        with httpx.Client(timeout=30) as h:
+            r = h.post(base + "/orchestrate", json={"task": "plan a trip"})
+        _check_orchestration(_sse_events(r.text), want)
+        with connect(ws_base + "/ws/orchestrate", open_timeout=30) as ws:
+            ws.send(json.dumps({"task": "plan a trip"}))
+            ws.send(json.dumps({"type": "ping", "n": 1}))
+            msgs = []
+            try:
+                while True:
+                    msgs.append(json.loads(ws.recv(timeout=30)))
+            except Exception as exc:  # the server closes (1000) after the final event
+                assert "1000" in str(exc) or "ConnectionClosedOK" in type(exc).__name__, exc
+    assert {"type": "pong", "n": 1} in msgs
+    events = [(m["event"], m["data"]) for m in msgs if "event" in m]
+    _check_orchestration(events, want)
