@@ -290,8 +290,8 @@ static PyObject *Tee_attach(TeeObject *self, PyObject *args) {
         return NULL;
     }
     ct = tw_encoder_headers(enc->enc)[1];
-    if (enc->messages || enc->event_id_prefix == Py_None || !strstr(ct, "stream") ||
-        strstr(ct, "text/plain")) {
+    if (enc->messages || enc->event_id_prefix == Py_None ||
+        (!strstr(ct, "event-stream") && !strstr(ct, "ndjson"))) {
         PyErr_SetString(PyExc_ValueError, "a tee needs an encoder with event ids in an SSE or "
                                           "NDJSON format (not text, not messages)");
         return NULL;

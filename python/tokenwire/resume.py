@@ -191,12 +191,12 @@ class RedisTee:
         abandon = 60.0 if detach is True else float(detach or 0)
         if detach is not False and not abandon > 0:
             raise ValueError("detach must be a bool or a number of seconds > 0")
+        self.native._attach(encoder, sid)  # ValueError now for a format without ids
         return (self._detached(source, encoder, body, sid, abandon) if detach is not False
                 else self._attached(source, encoder, body, sid))
 
     def _start(self, source, encoder, sid: str) -> None:
         self._watch()
-        self.native._attach(encoder, sid)
         self._producers[sid] = source
 
     async def _attached(self, source, encoder, body, sid) -> AsyncIterator[bytes]:
@@ -292,9 +292,6 @@ async def _resume_iter(tee, event_id, heartbeat, sse, grace, idle_timeout):
         sid, last = parse_event_id(event_id)
     else:
         sid, last = event_id, None
-    if not tee.available:
-        raise ConnectionError("resume is unavailable: Redis is unreachable (%s)"
-                              % tee.native.available()[1])
     r = _native.ResumeReader(tee.native, sid, last, not_found_grace_ms=int(grace * 1000),
                              idle_timeout_ms=int(idle_timeout * 1000))
     fd = r.fileno()
