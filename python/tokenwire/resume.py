@@ -34,15 +34,17 @@ and resume answers 503 (or RedisTee(require=True) raises); a Redis lost mid-stre
 
 Process model: each process (every uvicorn / gunicorn worker, with or without --preload) makes
 its own RedisTee when the app module is imported in it: the tee starts its writer thread and
-connection lazily in the worker, never in a gunicorn master (create it at import time only
-without --preload, or in a startup hook). Any worker can resume any stream: Redis is the
-shared state.
+connection on first use in the worker; a tee object inherited through fork() (gunicorn
+--preload imports the app in the master) starts a fresh writer in each child. Node cluster:
+the same, one tee per worker. Any worker or instance can resume any stream: Redis is the shared
+state, and a stop request reaches the producer wherever it runs.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import urllib.parse
 from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple, Union
 
@@ -110,6 +112,7 @@ class RedisTee:
                         stop_poll_ms=stop_poll_ms, connect_timeout_ms=connect_timeout_ms)
         self.on_notice = on_notice
         self._native: Optional[_native.Tee] = None
+        self._pid = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._producers: Dict[str, Any] = {}  # stream id -> its source (for stop / abandon)
         self.notices: list = []  # the last 100 notices, for health checks and tests
@@ -120,8 +123,11 @@ class RedisTee:
     def native(self) -> _native.Tee:
         """The core's tee, started on first use (in the worker process, not a preload
         master)."""
-        if self._native is None:
-            self._native = _native.Tee(**self._kw)
+        if self._native is None or self._pid != os.getpid():
+            # A tee made before a fork (gunicorn --preload master) has no writer thread in
+            # the child: each process gets its own.
+            self._native, self._loop, self._pid = _native.Tee(**self._kw), None, os.getpid()
+            self._producers.clear()
         return self._native
 
     @property
