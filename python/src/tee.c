@@ -7,7 +7,7 @@
  */
 #include "tw_py.h"
 
-#include <structmember.h>
+#include <unistd.h>
 
 /*==============================================================================================
  * Tee
@@ -16,6 +16,7 @@
 typedef struct TeeObject {
     PyObject_HEAD
     tw_tee *tee;
+    pid_t pid;           /* the process that made it: a fork() child has no writer thread */
     tw_redis_opts redis; /* strings point into the PyObjects below (kept for readers) */
     PyObject *host, *unix_path, *username, *password, *key_prefix; /* str or None */
 } TeeObject;
@@ -102,6 +103,7 @@ static PyObject *Tee_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     o.stop_poll_ms = stop_poll;
     o.max_queue_bytes = (size_t)max_queue;
     self->redis = o.redis;
+    self->pid = getpid();
     /* With require=True this connects (at most connect_timeout_ms): without the GIL. */
     Py_BEGIN_ALLOW_THREADS
     self->tee = tw_tee_new(&o, &err);
@@ -117,6 +119,9 @@ static void tee_close(TeeObject *self) {
     tw_tee *t = self->tee;
     if (!t) return;
     self->tee = NULL;
+    /* Inherited through fork(): the writer thread is the parent's; joining it would hang.
+     * Left as is (the child's copy of its memory and fds goes with the process). */
+    if (self->pid != getpid()) return;
     /* Joins the writer (bounded by command_timeout_ms): without the GIL. */
     Py_BEGIN_ALLOW_THREADS
     tw_tee_free(t);
@@ -134,6 +139,11 @@ static void Tee_dealloc(TeeObject *self) {
 }
 
 static int tee_open(TeeObject *self) {
+    if (self->tee && self->pid != getpid()) {
+        PyErr_SetString(PyExc_RuntimeError, "this Tee was made before fork(): make one in "
+                                            "this process (RedisTee does)");
+        return -1;
+    }
     if (self->tee) return 0;
     PyErr_SetString(PyExc_ValueError, "the tee is closed");
     return -1;
@@ -455,6 +465,7 @@ void tw_py_tee_link_free(EncoderObject *enc) {
 typedef struct ResumeObject {
     PyObject_HEAD
     tw_resume *r;
+    pid_t pid; /* as for the tee: a fork() child leaves the parent's reader alone */
 } ResumeObject;
 
 static PyObject *Resume_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
@@ -489,6 +500,7 @@ static PyObject *Resume_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     o.not_found_grace_ms = grace;
     o.presence_ttl_ms = presence;
     if (!(self = (ResumeObject *)type->tp_alloc(type, 0))) return NULL;
+    self->pid = getpid();
     if (!(self->r = tw_resume_open(&o, p, &err))) {
         Py_DECREF(self);
         return tw_py_raise_code(err.code ? err.code : TW_ERR_NOMEM, &err);
@@ -500,6 +512,7 @@ static void resume_close(ResumeObject *self) {
     tw_resume *r = self->r;
     if (!r) return;
     self->r = NULL;
+    if (self->pid != getpid()) return;
     Py_BEGIN_ALLOW_THREADS
     tw_resume_close(r);
     Py_END_ALLOW_THREADS

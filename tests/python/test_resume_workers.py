@@ -110,3 +110,46 @@ def test_redis_restarted_mid_stream(mock):
     assert openai_text(evs) == mock.expected_text(80)
     assert len(lost) == 1, notices
     assert again == evs2[1:]
+
+
+@contextlib.contextmanager
+def serve_argv(argv, env):
+    """A server command on a socket this test binds first (uvicorn --fd / gunicorn fd://)."""
+    import socket
+    import subprocess
+    import sys
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    fd = sock.fileno()
+    argv = [a.replace("FD", str(fd)) for a in argv]
+    proc = subprocess.Popen([sys.executable, "-m"] + argv, cwd=HELPERS, pass_fds=(fd,),
+                            env=dict(os.environ, **env))
+    base = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    sock.close()
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+@pytest.mark.parametrize("server", ["uvicorn-workers", "gunicorn", "gunicorn-preload"])
+def test_process_models(mock, redis, server):
+    """Every worker tees and resumes: uvicorn --workers 2, gunicorn with UvicornWorker with and
+    without --preload (with require=1 the tee is made in the preloading master, before the
+    fork: each worker must start its own)."""
+    env = {"TOKENWIRE_BASE_URL": mock.base, "TOKENWIRE_REDIS_URL": redis.url,
+           "TOKENWIRE_REQUIRE": "1"}
+    argv = (["uvicorn", "resume_app:app", "--fd", "FD", "--workers", "2", "--log-level",
+             "warning"] if server == "uvicorn-workers" else
+            ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", "fd://FD",
+             "--log-level", "warning"] + (["--preload"] if server.endswith("preload") else [])
+            + ["resume_app:app"])
+    with serve_argv(argv, env) as base, httpx.Client(timeout=30) as c:
+        for _ in range(6):  # the kernel spreads the connections over the workers
+            first = read_some(c, base + "/chat?chunks=20&delay_ms=5&detach=30", 2)
+            rest = read_all(c, base + "/resume", **{"last-event-id": first[-1][0]})
+            assert openai_text(first + rest) == mock.expected_text(20)
