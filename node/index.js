@@ -21,6 +21,7 @@ const { streamHeaders } = require('./lib/relay');
 const { Stream } = require('./lib/stream');
 const { merge, MergedStream } = require('./lib/merge');
 const { Client, Request, configure, stats } = require('./lib/client');
+const { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError } = require('./lib/resume');
 
 module.exports = {
     version: binding.version,
@@ -32,6 +33,11 @@ module.exports = {
     MergedStream,
     merge,
     streamHeaders,
+    RedisTee,
+    resumeResponse,
+    resumeStream,
+    parseEventId,
+    ResumeNotFoundError,
     eventToJSON,
     configure,
     stats,
