@@ -610,6 +610,12 @@ export declare class ResumeNotFoundError extends Error {
     readonly status: 404;
 }
 
+/** Redis cannot be reached: RedisTee({ require: true }), or a resume (status 503). */
+export declare class RedisUnavailableError extends Error {
+    readonly code: 'ERR_TOKENWIRE_STORE';
+    readonly status: 503;
+}
+
 export interface ResumeOptions {
     /** The id to resume after; default: the request's Last-Event-ID header, else ?resume=. */
     lastEventId?: string;

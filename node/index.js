@@ -21,7 +21,8 @@ const { streamHeaders } = require('./lib/relay');
 const { Stream } = require('./lib/stream');
 const { merge, MergedStream } = require('./lib/merge');
 const { Client, Request, configure, stats } = require('./lib/client');
-const { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError } = require('./lib/resume');
+const { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError,
+    RedisUnavailableError } = require('./lib/resume');
 
 module.exports = {
     version: binding.version,
@@ -38,6 +39,7 @@ module.exports = {
     resumeStream,
     parseEventId,
     ResumeNotFoundError,
+    RedisUnavailableError,
     eventToJSON,
     configure,
     stats,

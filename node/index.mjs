@@ -19,6 +19,7 @@ export const {
     resumeStream,
     parseEventId,
     ResumeNotFoundError,
+    RedisUnavailableError,
     eventToJSON,
     configure,
     stats,

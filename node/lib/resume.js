@@ -75,7 +75,12 @@ class RedisTee {
     /** The addon's tee, started on first use (its writer thread and connection). */
     get handle() {
         if (this._h === null) {
-            this._h = binding.teeNew(this._opts);
+            try {
+                this._h = binding.teeNew(this._opts);
+            } catch (e) {
+                if (e && e.code === 'ERR_TOKENWIRE') throw new RedisUnavailableError(e.message);
+                throw e;
+            }
             binding.teeWatch(this._h, (list) => this._onNotices(list));
         }
         return this._h;
@@ -151,6 +156,16 @@ class RedisTee {
     }
 }
 
+/** Redis cannot be reached (RedisTee({ require: true }), status 503 for a resume). */
+class RedisUnavailableError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'RedisUnavailableError';
+        this.code = 'ERR_TOKENWIRE_STORE';
+        this.status = 503;
+    }
+}
+
 class ResumeNotFoundError extends Error {
     constructor(message) {
         super(message);
@@ -206,9 +221,7 @@ function resumeStream(tee, eventId, opts = {}) {
             if (!started && state === 'not_found') {
                 reject(new ResumeNotFoundError(msg || 'unknown or expired stream id'));
             } else if (!started && state === 'store_error') {
-                const e = new Error(`resume is unavailable: ${msg}`);
-                e.status = 503;
-                reject(e);
+                reject(new RedisUnavailableError(`resume is unavailable: ${msg}`));
             } else {
                 if (!started) begin();
                 controller.close();
@@ -269,4 +282,5 @@ async function resumeResponse(tee, req, opts = {}) {
     return undefined;
 }
 
-module.exports = { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError };
+module.exports = { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError,
+    RedisUnavailableError };
