@@ -80,6 +80,57 @@ async function relayMany(client, n, chunks, delay, tee) {
     return { cpu: (c.user + c.system) / events, ids: streams.map((s) => s.streamId) };
 }
 
+/* Vercel's resumable-stream (npm, optional: npm install --no-save resumable-stream redis)
+ * against the same Redis: the same relays wrapped in createNewResumableStream (it keeps the
+ * chunks in the producer's memory and publishes them through pub/sub only while a resumer
+ * listens), plus the latency of resuming a live stream (resumeExistingStream -> first chunk). */
+async function peer(client, rport, rows) {
+    const { createResumableStreamContext } = require('resumable-stream');
+    const { createClient } = require('redis');
+    const url = `redis://127.0.0.1:${rport}`;
+    const pub = createClient({ url }), sub = createClient({ url });
+    await pub.connect();
+    await sub.connect();
+    const ctx = createResumableStreamContext({ waitUntil: null, publisher: pub, subscriber: sub, keyPrefix: 'rs' });
+    const body = { model: 'm', stream: true, messages: [] };
+    rows['resumable-stream'] = [];
+    const lat = [];
+    for (let i = 0; i < REPEAT; i++) {
+        const streams = Array.from({ length: STREAMS }, () =>
+            client.stream(`/chat/completions?chunks=${CHUNKS}&delay_ms=${DELAY}`, { json: body }));
+        const c0 = process.cpuUsage();
+        let events = 0;
+        const runs = streams.map(async (s, k) => {
+            const rs = await ctx.createNewResumableStream(`s${i}-${k}`, () =>
+                s.toReadableStream({ heartbeatMs: 0, eventIds: true }).pipeThrough(new TextDecoderStream()));
+            for await (const chunk of rs) void chunk;
+            events += CHUNKS + 2;
+        });
+        if (i === 0) {
+            /* Resume 100 live streams once they have started. */
+            await new Promise((r) => setTimeout(r, DELAY * 5));
+            for (let k = 0; k < Math.min(100, STREAMS); k++) {
+                const t0 = process.hrtime.bigint();
+                const rs = await ctx.resumeExistingStream(`s${i}-${k}`);
+                if (!rs) continue;
+                const reader = rs.getReader();
+                await reader.read();
+                lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+                reader.cancel().catch(() => {});
+            }
+        }
+        await Promise.all(runs);
+        const c = process.cpuUsage(c0);
+        rows['resumable-stream'].push((c.user + c.system) / events);
+    }
+    lat.sort((x, y) => x - y);
+    if (lat.length) console.log(`resumable-stream: resume of a live stream -> first chunk, ${lat.length} resumes: ` +
+        `p50 ${lat[Math.floor(lat.length / 2)].toFixed(2)} ms, p99 ${lat[Math.ceil(lat.length * 0.99) - 1].toFixed(2)} ms ` +
+        '(the first repeat\'s CPU includes these)');
+    await pub.quit();
+    await sub.quit();
+}
+
 async function main() {
     const mock = spawn(process.execPath, [path.join(__dirname, 'mock_child.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
     const mport = Number((await firstLine(mock, /(\d+)\n/))[1]);
@@ -107,6 +158,7 @@ async function main() {
                 }
             }
         }
+        if (process.argv.includes('--peer')) await peer(client, rport, rows);
         const lat = [];
         for (const id of ids) {
             const t0 = process.hrtime.bigint();
