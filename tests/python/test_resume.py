@@ -135,7 +135,9 @@ def test_abandoned_detached_producer_is_cancelled(run, mock, redis):
             await it.aclose()  # the browser disconnects
             sid = resp.stream_id
             # A reader that does not announce itself follows the tee'd stream to its end.
-            r = _native.ResumeReader(tee.native, sid, None, presence_ttl_ms=0)
+            # (The grace covers a first append still in the writer's queue.)
+            r = _native.ResumeReader(tee.native, sid, None, presence_ttl_ms=0,
+                                     not_found_grace_ms=5000)
             data = b""
             loop = asyncio.get_running_loop()
             while True:
