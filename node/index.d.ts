@@ -632,10 +632,12 @@ export interface ResumeOptions {
 /** Resumes a teed relay: the events after the id, then the live tail until the end. 404 (JSON)
  * for an unknown or expired id, 400 without one, 503 when Redis is unavailable. */
 export declare function resumeResponse(tee: RedisTee,
-    req?: Request | import('http').IncomingMessage | null, opts?: ResumeOptions): Promise<Response | undefined>;
+    req?: Request | import('http').IncomingMessage | null,
+    opts?: ResumeOptions): Promise<Response | undefined>;
 /** The bytes after eventId as a stream; rejects with ResumeNotFoundError (or status 503). */
 export declare function resumeStream(tee: RedisTee, eventId: string,
-    opts?: { heartbeatMs?: number; graceMs?: number; idleTimeoutMs?: number; sse?: boolean }): Promise<ReadableStream<Uint8Array>>;
+    opts?: { heartbeatMs?: number; graceMs?: number; idleTimeoutMs?: number; sse?: boolean },
+): Promise<ReadableStream<Uint8Array>>;
 export declare function parseEventId(id: string): { streamId: string; seq: number };
 
 export interface EngineOptions {

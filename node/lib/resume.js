@@ -113,8 +113,10 @@ class RedisTee {
             this.notices.push([kind, id, msg]);
             if (this.notices.length > 100) this.notices.shift();
             if (kind === 'lost' || kind === 'down')
-                process.emitWarning(`tokenwire tee: ${kind}${id ? ' ' + id : ''}: ${msg}`, 'TokenwireTeeWarning');
-            if ((kind === 'stop' || kind === 'abandoned') && this._producers.has(id)) this._producers.get(id)();
+                process.emitWarning(`tokenwire tee: ${kind}${id ? ' ' + id : ''}: ${msg}`,
+                    'TokenwireTeeWarning');
+            const stop = this._producers.get(id);
+            if ((kind === 'stop' || kind === 'abandoned') && stop) stop();
             if (this.onNotice) {
                 try {
                     this.onNotice(kind, id, msg);
@@ -265,7 +267,9 @@ async function resumeResponse(tee, req, opts = {}) {
         body = await resumeStream(tee, id, { heartbeatMs: opts.heartbeatMs, graceMs: opts.graceMs,
             sse: headers['content-type'] === 'text/event-stream' });
     } catch (e) {
-        if (e instanceof ResumeNotFoundError) return jsonError(404, `unknown or expired stream id ${JSON.stringify(id)}: ${e.message}`, res);
+        if (e instanceof ResumeNotFoundError)
+            return jsonError(404,
+                `unknown or expired stream id ${JSON.stringify(id)}: ${e.message}`, res);
         if (e && e.status === 503) return jsonError(503, e.message, res);
         throw e;
     }

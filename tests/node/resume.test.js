@@ -7,7 +7,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { tw, startMock, expectedText, readAll } = require('./helpers');
-const { freePort, startRedis, startInstance, blocks, openaiText, readSome } = require('./resume_util');
+const { freePort, startRedis, startInstance, blocks, openaiText, readSome } =
+    require('./resume_util');
 
 const T = { timeout: 60000 };
 const BODY = { model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] };
@@ -38,12 +39,15 @@ for (const format of ['openai', 'ndjson', 'events']) {
             assert.ok(tee.flush(5000));
             const n = rs.nextEventSeq();
             assert.ok(n > 8);
-            const whole = await (await tw.resumeResponse(tee, null, { lastEventId: s.streamId, format })).text();
+            const whole = await (await tw.resumeResponse(tee, null,
+                { lastEventId: s.streamId, format })).text();
             assert.equal(whole, live);
             for (let k = 0; k < n; k++) {
-                const r = await tw.resumeResponse(tee, null, { lastEventId: `${s.streamId}:${k}`, format });
+                const r = await tw.resumeResponse(tee, null,
+                    { lastEventId: `${s.streamId}:${k}`, format });
                 assert.equal(r.status, 200);
-                const mark = format === 'ndjson' ? `{"event_id":"${s.streamId}:${k + 1}"` : `id: ${s.streamId}:${k + 1}\n`;
+                const mark = format === 'ndjson' ? `{"event_id":"${s.streamId}:${k + 1}"`
+                    : `id: ${s.streamId}:${k + 1}\n`;
                 const i = live.indexOf(mark);
                 assert.equal(await r.text(), i >= 0 ? live.slice(i) : '', `after ${k}`);
             }
@@ -57,18 +61,20 @@ for (const format of ['openai', 'ndjson', 'events']) {
 test('unknown id -> 404 with a JSON body; none -> 400', T, async () => {
     const tee = new tw.RedisTee({ url: redis.url, prefix: 'n2:' });
     try {
-        const r = await tw.resumeResponse(tee, new Request('http://x/resume', { headers: { 'last-event-id': 'nosuch:4' } }));
+        const req = new Request('http://x/resume', { headers: { 'last-event-id': 'nosuch:4' } });
+        const r = await tw.resumeResponse(tee, req);
         assert.equal(r.status, 404);
         assert.match((await r.json()).detail, /unknown or expired/);
         const none = await tw.resumeResponse(tee, new Request('http://x/resume'));
         assert.equal(none.status, 400);
-        await assert.rejects(tw.resumeStream(tee, 'nosuch:1', { graceMs: 0 }), tw.ResumeNotFoundError);
+        await assert.rejects(tw.resumeStream(tee, 'nosuch:1', { graceMs: 0 }),
+            tw.ResumeNotFoundError);
     } finally {
         tee.close();
     }
 });
 
-test('Redis down at start: the live relay serves, resume answers 503, require throws', T, async () => {
+test('Redis down at start: the live relay serves, resume 503, require throws', T, async () => {
     const port = await freePort();
     const tee = new tw.RedisTee({ url: `redis://127.0.0.1:${port}/0`, connectTimeoutMs: 200 });
     try {
@@ -81,7 +87,8 @@ test('Redis down at start: the live relay serves, resume answers 503, require th
     } finally {
         tee.close();
     }
-    assert.throws(() => new tw.RedisTee({ url: `redis://127.0.0.1:${port}/0`, require: true, connectTimeoutMs: 200 }),
+    const url = `redis://127.0.0.1:${port}/0`;
+    assert.throws(() => new tw.RedisTee({ url, require: true, connectTimeoutMs: 200 }),
         tw.RedisUnavailableError);
 });
 
@@ -102,12 +109,13 @@ test('200 concurrent teed relays, each resumable whole', T, async () => {
     }
 });
 
-test('two node processes: reconnect to the other with Last-Event-ID gets the rest once', T, async () => {
+test('two node processes: resume on the other with Last-Event-ID: the rest once', T, async () => {
     const a = await startInstance(mock.url, redis.url);
     const b = await startInstance(mock.url, redis.url);
     try {
         const first = await readSome(`${a.url}/chat?chunks=60&delay_ms=15&detach=30`, 5);
-        const r = await fetch(`${b.url}/resume`, { headers: { 'last-event-id': first[first.length - 1].id } });
+        const last = first[first.length - 1].id;
+        const r = await fetch(`${b.url}/resume`, { headers: { 'last-event-id': last } });
         assert.equal(r.status, 200);
         const rest = blocks(await r.text());
         const all = first.concat(rest);
@@ -130,7 +138,8 @@ test('a stop on one process cancels the detached producer on the other', T, asyn
         const sid = first[0].id.slice(0, first[0].id.lastIndexOf(':'));
         assert.equal((await fetch(`${b.url}/stop/${sid}`, { method: 'POST' })).status, 200);
         /* The resume ends once the producer on A recorded its end: the stop reached it. */
-        const r = await fetch(`${b.url}/resume`, { headers: { 'last-event-id': first[first.length - 1].id } });
+        const last = first[first.length - 1].id;
+        const r = await fetch(`${b.url}/resume`, { headers: { 'last-event-id': last } });
         const rest = blocks(await r.text());
         const text = openaiText(first.concat(rest).filter((e) => !e.data.includes('"error"')));
         assert.ok(expectedText(3000).startsWith(text) && text.length < expectedText(3000).length);
@@ -140,7 +149,7 @@ test('a stop on one process cancels the detached producer on the other', T, asyn
     }
 });
 
-test('Redis restarted mid-stream: the live reader gets everything, one lost notice, new streams teed', T, async () => {
+test('Redis restarted mid-stream: live reader whole, one lost notice, then teed', T, async () => {
     const r = await startRedis();
     const a = await startInstance(mock.url, r.url);
     let r2 = null;
@@ -160,9 +169,11 @@ test('Redis restarted mid-stream: the live reader gets everything, one lost noti
         assert.equal(openaiText(evs), expectedText(80));
         const sid = evs[0].id.slice(0, evs[0].id.lastIndexOf(':'));
         const notices = (await (await fetch(`${a.url}/notices`)).json()).notices;
-        assert.equal(notices.filter((n) => n[0] === 'lost' && n[1] === sid).length, 1, JSON.stringify(notices));
+        const lost = notices.filter((n) => n[0] === 'lost' && n[1] === sid);
+        assert.equal(lost.length, 1, JSON.stringify(notices));
         const evs2 = blocks(await (await fetch(`${a.url}/chat?chunks=4&delay_ms=1`)).text());
-        const again = blocks(await (await fetch(`${a.url}/resume?resume=${encodeURIComponent(evs2[0].id)}`)).text());
+        const id2 = encodeURIComponent(evs2[0].id);
+        const again = blocks(await (await fetch(`${a.url}/resume?resume=${id2}`)).text());
         assert.deepEqual(again, evs2.slice(1));
     } finally {
         await a.kill();

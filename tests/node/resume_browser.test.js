@@ -18,12 +18,14 @@ const T = { timeout: 90000 };
 const PAGE = `<!doctype html><meta charset="utf-8"><pre id="out"></pre><script>
 window.S = { n: 0, text: '', ids: [], errors: 0, done: false };
 (async () => {
-    const { streamId } = await (await fetch('/start?chunks=60&delay_ms=40', { method: 'POST' })).json();
+    const r = await fetch('/start?chunks=60&delay_ms=40', { method: 'POST' });
+    const { streamId } = await r.json();
     const es = new EventSource('/events?resume=' + encodeURIComponent(streamId));
     es.onmessage = (e) => {
         S.ids.push(e.lastEventId);
         if (e.data === '[DONE]') { S.done = true; es.close(); return; }
-        for (const c of JSON.parse(e.data).choices || []) S.text += (c.delta && c.delta.content) || '';
+        for (const c of JSON.parse(e.data).choices || [])
+            S.text += (c.delta && c.delta.content) || '';
         S.n++;
         document.getElementById('out').textContent = S.text;
     };
@@ -31,7 +33,7 @@ window.S = { n: 0, text: '', ids: [], errors: 0, done: false };
 })();
 </script>`;
 
-test('Chromium EventSource reconnects to another instance after a kill and shows the whole answer', T, async () => {
+test('Chromium EventSource resumes on another instance after a kill: whole answer', T, async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is installed (scripts/ensure-deps.sh node)`);
     const mock = startMock();
     const redis = await startRedis();
@@ -48,7 +50,8 @@ test('Chromium EventSource reconnects to another instance after a kill and shows
         const up = http.request(target, { method: req.method, headers: req.headers }, (ur) => {
             res.writeHead(ur.statusCode, ur.headers);
             /* A short reconnection delay (the default is ~3 s in Chromium). */
-            if ((ur.headers['content-type'] || '').startsWith('text/event-stream')) res.write('retry: 50\n\n');
+            if ((ur.headers['content-type'] || '').startsWith('text/event-stream'))
+                res.write('retry: 50\n\n');
             ur.pipe(res);
             ur.on('error', () => res.destroy());
             ur.on('aborted', () => res.destroy());

@@ -30,7 +30,8 @@ test('cluster workers tee and resume each other\'s streams', { timeout: 60000 },
         const base = `http://127.0.0.1:${ports[0]}`;
         for (let i = 0; i < 4; i++) {
             const first = await readSome(`${base}/chat?chunks=30&delay_ms=10&detach=30`, 3);
-            const r = await fetch(`${base}/resume`, { headers: { 'last-event-id': first[first.length - 1].id } });
+            const last = first[first.length - 1].id;
+            const r = await fetch(`${base}/resume`, { headers: { 'last-event-id': last } });
             assert.equal(r.status, 200);
             assert.equal(openaiText(first.concat(blocks(await r.text()))), expectedText(30));
         }

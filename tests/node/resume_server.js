@@ -18,7 +18,8 @@ const tee = new tw.RedisTee({ url: process.env.TW_REDIS_URL, prefix: 'twnode:' }
 const BODY = { model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] };
 
 function upstream(u) {
-    const q = `chunks=${u.searchParams.get('chunks') || 20}&delay_ms=${u.searchParams.get('delay_ms') || 20}`;
+    const p = u.searchParams;
+    const q = `chunks=${p.get('chunks') || 20}&delay_ms=${p.get('delay_ms') || 20}`;
     return client.stream('/chat/completions?' + q, { json: BODY });
 }
 

@@ -31,15 +31,17 @@ function waitLine(child, re, what) {
             }
         };
         child.stdout.on('data', onData);
-        child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was ready`)));
+        child.once('exit', (code) =>
+            reject(new Error(`${what} exited (${code}) before it was ready`)));
         child.once('error', reject);
     });
 }
 
 async function startRedis(port) {
     port = port || (await freePort());
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-        '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+        '--appendonly', 'no'];
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     await waitLine(child, /Ready to accept connections/, 'redis-server');
     return {
         port,
