@@ -315,6 +315,26 @@ static PyObject *Tee_attach(TeeObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static void link_end(TwPyTeeLink *l, const tw_error *e);
+
+/* _end(encoder): the relay stopped before its end (the browser left, no detach): readers end
+ * now with a cancelled error rather than when the encoder is collected. */
+static PyObject *Tee_end(TeeObject *self, PyObject *arg) {
+    EncoderObject *enc = (EncoderObject *)arg;
+    if (!PyObject_TypeCheck(arg, &Encoder_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_end takes an Encoder");
+        return NULL;
+    }
+    (void)self;
+    if (enc->tee && enc->tee->state != LINK_DONE) {
+        tw_error e = {.code = TW_ERR_CANCELLED};
+        snprintf(e.msg, sizeof e.msg, "cancelled: the relay stopped before the end");
+        if (enc->tee->state == LINK_ENDING) e = enc->tee->end;
+        link_end(enc->tee, &e);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Tee_methods[] = {
     {"fileno", (PyCFunction)Tee_fileno, METH_NOARGS, "The notices fd (for loop.add_reader)."},
     {"take_notices", (PyCFunction)Tee_take_notices, METH_NOARGS,
@@ -332,6 +352,7 @@ static PyMethodDef Tee_methods[] = {
     {"stats", (PyCFunction)Tee_stats, METH_NOARGS, NULL},
     {"close", (PyCFunction)Tee_close, METH_NOARGS, "Stops the writer (one last attempt)."},
     {"_attach", (PyCFunction)Tee_attach, METH_VARARGS, NULL},
+    {"_end", (PyCFunction)Tee_end, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -212,6 +212,7 @@ class RedisTee:
                 yield chunk
         finally:
             self._producers.pop(sid, None)
+            self.native._end(encoder)  # a no-op after the end; else readers end now
 
     async def _detached(self, source, encoder, body, sid, abandon) -> AsyncIterator[bytes]:
         self._start(source, encoder, sid)

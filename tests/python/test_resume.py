@@ -212,3 +212,34 @@ def test_teed_relays_and_resumes_do_not_grow(run, mock, redis):
     assert dobjs < 200, dobjs
     assert drss < 8 << 20, drss
     assert stats["streams_dropped"] == 0
+
+
+def test_reader_gone_without_detach_ends_resumes_now(run, mock, redis):
+    """Without detach the upstream is cancelled with its reader, and the recorded end lets a
+    resume finish at once (cancelled) instead of following a stream nobody produces."""
+    async def main():
+        tee = RedisTee(redis.url, prefix="t7:")
+        try:
+            resp = sse_response(upstream(mock, 2000, 10), heartbeat=None, tee=tee)
+            it = resp.body_iterator
+            first = await it.__anext__()
+            await it.aclose()  # the browser disconnects
+            r = _native.ResumeReader(tee.native, resp.stream_id, None, not_found_grace_ms=5000)
+            data, loop = b"", asyncio.get_running_loop()
+            while True:
+                got = r.take()
+                if got:
+                    data += got[0]
+                    continue
+                state, msg = r.status()
+                if state != "running":
+                    break
+                await loop.run_in_executor(None, select.select, [r.fileno()], [], [], 10)
+            r.close()
+            return first, data, state, msg
+        finally:
+            tee.close()
+
+    first, data, state, msg = run(main())
+    assert data.startswith(first)
+    assert state == "upstream_error" and "cancel" in msg
