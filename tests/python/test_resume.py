@@ -243,3 +243,44 @@ def test_reader_gone_without_detach_ends_resumes_now(run, mock, redis):
     first, data, state, msg = run(main())
     assert data.startswith(first)
     assert state == "upstream_error" and "cancel" in msg
+
+
+def test_merge_relay_is_teed(run, mock, redis):
+    """A merge() relay (the events format, agents tagged) is teed the same way."""
+    async def main():
+        tee = RedisTee(redis.url, prefix="t8:")
+        try:
+            m = tw.merge({"a": upstream(mock, 4, 2), "b": upstream(mock, 6, 1)})
+            resp = sse_response(m, format="events", heartbeat=None, tee=tee)
+            live = await relay_all(resp)
+            tee.flush(5)
+            sid, n = resp.stream_id, resp.next_event_seq
+            return sid, live, [await resumed(tee, "%s:%d" % (sid, k)) for k in range(n)]
+        finally:
+            tee.close()
+
+    sid, live, out = run(main())
+    for k, got in enumerate(out):
+        i = live.find(("id: %s:%d\n" % (sid, k + 1)).encode())
+        assert got == (live[i:] if i >= 0 else b""), k
+
+
+def test_resume_heartbeats_while_the_producer_is_idle(run, mock, redis):
+    async def main():
+        tee = RedisTee(redis.url, prefix="t9:")
+        try:
+            resp = sse_response(upstream(mock, 4, 300), heartbeat=None, tee=tee, detach=5)
+            it = resp.body_iterator
+            first = await it.__anext__()
+            await it.aclose()
+            assert first.startswith(("id: %s:0\n" % resp.stream_id).encode())
+            # A bare stream id: from the start.
+            body = await resume_stream(tee, resp.stream_id, heartbeat=0.05, grace=2.0)
+            return b"".join([c async for c in body])
+        finally:
+            tee.close()
+
+    data = run(main())
+    assert b": keepalive\n\n" in data
+    evs = blocks(data)
+    assert openai_text(evs) == mock.expected_text(4) and evs[-1][1] == "[DONE]"
