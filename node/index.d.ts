@@ -636,7 +636,9 @@ export declare function resumeResponse(tee: RedisTee,
     opts?: ResumeOptions): Promise<Response | undefined>;
 /** The bytes after eventId as a stream; rejects with ResumeNotFoundError (or status 503). */
 export declare function resumeStream(tee: RedisTee, eventId: string,
-    opts?: { heartbeatMs?: number; graceMs?: number; idleTimeoutMs?: number; sse?: boolean },
+    opts?: { heartbeatMs?: number; graceMs?: number; idleTimeoutMs?: number; sse?: boolean;
+        /** How long this reader counts as present for abandonment (ms); 0: not announced. */
+        presenceTtlMs?: number },
 ): Promise<ReadableStream<Uint8Array>>;
 export declare function parseEventId(id: string): { streamId: string; seq: number };
 

@@ -211,6 +211,7 @@ function resumeStream(tee, eventId, opts = {}) {
         h = binding.resumeOpen(tee.handle, streamId, seq, {
             notFoundGraceMs: opts.graceMs === undefined ? 500 : opts.graceMs,
             idleTimeoutMs: opts.idleTimeoutMs,
+            presenceTtlMs: opts.presenceTtlMs,
         }, (chunk, a, b) => {
             if (chunk) {
                 if (!started) begin();

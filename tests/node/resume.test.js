@@ -180,3 +180,28 @@ test('Redis restarted mid-stream: live reader whole, one lost notice, then teed'
         if (r2) await r2.kill();
     }
 });
+
+test('detached: the reader leaves, nobody resumes: cancelled as abandoned', T, async () => {
+    const kinds = [];
+    const tee = new tw.RedisTee({ url: redis.url, prefix: 'n4:', stopPollMs: 50,
+        onNotice: (kind) => kinds.push(kind) });
+    try {
+        const s = upstream(2000, 10);
+        const rs = s.toReadableStream({ tee, detach: 0.3, heartbeatMs: 0 });
+        const reader = rs.getReader();
+        const first = Buffer.from((await reader.read()).value).toString();
+        await reader.cancel(); /* the browser leaves; the upstream keeps running */
+        assert.equal(s.done, false);
+        /* A reader that does not announce itself follows the teed stream to its end. */
+        const body = await tw.resumeStream(tee, s.streamId,
+            { presenceTtlMs: 0, graceMs: 5000, heartbeatMs: 0 });
+        const all = await new Response(body).text();
+        assert.ok(all.startsWith(first));
+        assert.ok(kinds.includes('abandoned'), JSON.stringify(kinds));
+        assert.equal(s.done, true);
+        const text = openaiText(blocks(all).filter((e) => !e.data.includes('"error"')));
+        assert.ok(text.length > 0 && text.length < expectedText(2000).length);
+    } finally {
+        tee.close();
+    }
+});
