@@ -449,6 +449,11 @@ export interface ReadableStreamOptions {
      * resume, seq counting from firstSeq (e.g. the client's Last-Event-ID seq + 1). Default none.
      */
     eventIds?: boolean | string | { prefix: string; firstSeq?: number };
+    /** Append the relay to Redis from C (event ids turned on): resumable on any process. */
+    tee?: RedisTee;
+    /** With tee: the upstream outlives the reader (true: abandoned after 60 s without a
+     * resume reader; a number: that many seconds); stopped by tee.requestStop(streamId). */
+    detach?: boolean | number;
 }
 
 /** What toReadableStream returns: the bytes, plus the event ids' stream id for the app to store. */
@@ -657,6 +662,77 @@ export interface WebSocketRelayResult {
  */
 export declare function websocketRelay(ws: RelayWebSocket, source: Stream | MergedStream,
     opts?: WebSocketRelayOptions): Promise<WebSocketRelayResult>;
+export type TeeNoticeKind = 'lost' | 'stop' | 'down' | 'up' | 'abandoned';
+
+export interface RedisTeeOptions {
+    /** redis://[user[:password]@]host[:port][/db] or unix:///path?db=N; default
+     * 'redis://127.0.0.1:6379/0'. */
+    url?: string;
+    /** Key prefix ('<prefix>s:<stream id>'); default 'tw:'. */
+    prefix?: string;
+    /** Seconds a finished stream stays resumable; default 3600. */
+    ttl?: number;
+    /** Entries kept per stream (XADD MAXLEN ~); default 10000. */
+    maxlen?: number;
+    /** true: throw now when Redis is unreachable; false (default): start degraded. */
+    require?: boolean;
+    liveTtl?: number;
+    lingerMs?: number;
+    stopPollMs?: number;
+    connectTimeoutMs?: number;
+    onNotice?: (kind: TeeNoticeKind, streamId: string | null, message: string) => void;
+}
+
+/** The Redis Streams tee of resumable relays: one writer thread and connection per process. */
+export declare class RedisTee {
+    constructor(opts?: RedisTeeOptions);
+    readonly available: boolean;
+    /** The last 100 notices: [kind, streamId | null, message]. */
+    readonly notices: Array<[TeeNoticeKind, string | null, string]>;
+    onNotice: RedisTeeOptions['onNotice'] | null;
+    /** Stops the producer of streamId on whichever process runs it (through Redis). */
+    requestStop(streamId: string): void;
+    /** Blocks until what was queued is written (shutdown, tests). */
+    flush(timeoutMs?: number): boolean;
+    stats(): Record<string, number>;
+    close(): void;
+}
+
+export declare class ResumeNotFoundError extends Error {
+    readonly status: 404;
+}
+
+/** Redis cannot be reached: RedisTee({ require: true }), or a resume (status 503). */
+export declare class RedisUnavailableError extends Error {
+    readonly code: 'ERR_TOKENWIRE_STORE';
+    readonly status: 503;
+}
+
+export interface ResumeOptions {
+    /** The id to resume after; default: the request's Last-Event-ID header, else ?resume=. */
+    lastEventId?: string;
+    /** The relay's format (response headers); default 'openai'. */
+    format?: RelayFormat;
+    heartbeatMs?: number;
+    /** How long an id not yet written may take to appear (ms); default 500. */
+    graceMs?: number;
+    headers?: HeadersLike;
+    /** Write to this node:http response instead of returning a Response. */
+    res?: import('http').ServerResponse;
+}
+
+/** Resumes a teed relay: the events after the id, then the live tail until the end. 404 (JSON)
+ * for an unknown or expired id, 400 without one, 503 when Redis is unavailable. */
+export declare function resumeResponse(tee: RedisTee,
+    req?: Request | import('http').IncomingMessage | null,
+    opts?: ResumeOptions): Promise<Response | undefined>;
+/** The bytes after eventId as a stream; rejects with ResumeNotFoundError (or status 503). */
+export declare function resumeStream(tee: RedisTee, eventId: string,
+    opts?: { heartbeatMs?: number; graceMs?: number; idleTimeoutMs?: number; sse?: boolean;
+        /** How long this reader counts as present for abandonment (ms); 0: not announced. */
+        presenceTtlMs?: number },
+): Promise<ReadableStream<Uint8Array>>;
+export declare function parseEventId(id: string): { streamId: string; seq: number };
 
 export interface EngineOptions {
     ioThreads?: number;

@@ -25,6 +25,8 @@ const { merge, MergedStream } = require('./lib/merge');
 const { Client, Request, configure, stats } = require('./lib/client');
 const { Encoder } = require('./lib/encoder');
 const { websocketRelay } = require('./lib/websocket');
+const { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError,
+    RedisUnavailableError } = require('./lib/resume');
 
 module.exports = {
     version: binding.version,
@@ -38,6 +40,12 @@ module.exports = {
     streamHeaders,
     Encoder,
     websocketRelay,
+    RedisTee,
+    resumeResponse,
+    resumeStream,
+    parseEventId,
+    ResumeNotFoundError,
+    RedisUnavailableError,
     eventToJSON,
     configure,
     stats,

@@ -389,10 +389,12 @@ class Stream extends EventEmitter {
         if (this._consumed()) throw new TypeError('tokenwire: this stream is already being consumed');
         /* The dialect decides whether an event index is a choice (OpenAI n > 1, Gemini
          * candidates) or a content-block position; the C core knows which. */
-        const ids = eventIdsOption(opts.eventIds);
+        /* tee: a RedisTee (node/lib/resume.js): ids on, each batch appended to Redis from C. */
+        const ids = eventIdsOption(opts.tee && !opts.eventIds ? true : opts.eventIds);
         const enc = newEncoder(format, opts, this._dialect, ids);
+        const tee = opts.tee ? opts.tee._link(this, enc, ids.prefix, opts.detach) : null;
         this.streamId = ids ? ids.prefix : null;
-        return markIds(this._readable(enc, format, hb, null, true), enc, ids);
+        return markIds(this._readable(enc, format, hb, null, true, tee), enc, ids);
     }
 
     /** A web Response carrying toReadableStream(opts) with the anti-buffering headers. */
@@ -402,7 +404,7 @@ class Stream extends EventEmitter {
         return new Response(body, { status: opts.status || 200, headers: streamHeaders(format, opts.headers) });
     }
 
-    _readable(enc, format, hb, source, own) {
+    _readable(enc, format, hb, source, own, tee) {
         if (this._done) {
             /* Aborted before it started: nothing to stream. */
             const self = this;
@@ -416,7 +418,13 @@ class Stream extends EventEmitter {
         const { stream, sink } = byteStream(enc, format, hb, {
             more: () => this._pull(),
             done: () => this._done,
-            cancel: () => this.cancel(),
+            cancel: () => {
+                /* A detached teed relay outlives its reader: bytes then go to Redis only. */
+                if (tee && tee.readerGone()) {
+                    this._bytes = null;
+                    this._setFlow(FLOW_ON);
+                } else this.cancel();
+            },
         });
         this._bytes = sink;
         this._wantEvents = this._listensForEvents();

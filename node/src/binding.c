@@ -32,8 +32,9 @@ typedef struct twn_stream twn_stream;
 /* An encoder shared by a JS handle and the streams that write through it (merge). */
 typedef struct twn_enc {
     tw_encoder *e;
-    int refs;     /* JS thread only */
-    int messages; /* one message per event (tw_encoder_opts.messages): JS gets string arrays */
+    int refs;          /* JS thread only */
+    int messages;      /* one message per event (tw_encoder_opts.messages): JS gets strings */
+    twn_tee_link *tee; /* NULL, or the Redis tee each batch is appended to (tee.c) */
 } twn_enc;
 
 /* A merge's framer (tw_merge.h), shared by its JS handle and its sources' streams. */
@@ -105,6 +106,7 @@ static twn_env *env_get(napi_env env)
 static void enc_unref(twn_enc *x)
 {
     if (x && --x->refs == 0) {
+        if (x->tee) twn_tee_link_free(x->tee);
         tw_encoder_free(x->e);
         free(x);
     }
@@ -331,6 +333,9 @@ static int deliver(napi_env env, twn_env *E, twn_stream *ns, napi_value obj)
      * source ended. */
     if (done && encode && ns->own_finish && tw_encoder_finish(ns->enc->e, &E->bytes) != TW_OK)
         failed = 1;
+    if (encode && !failed && ns->enc->tee)
+        twn_tee_on_bytes(ns->enc->tee, ns->enc->e, E->bytes.data, E->bytes.len,
+                         done && ns->own_finish, n ? tw_batch_get(b, n - 1) : NULL);
     E->drain_events += n;
     tw_batch_free(b);
     if (done) stream_terminate(env, ns);
@@ -1186,6 +1191,14 @@ static twn_enc *enc_get(napi_env env, napi_value v)
     return d;
 }
 
+twn_tee_link **twn_enc_tee_slot(napi_env env, napi_value handle, tw_encoder **enc)
+{
+    twn_enc *x = enc_get(env, handle);
+    if (!x) return NULL;
+    *enc = x->e;
+    return &x->tee;
+}
+
 /* A format name argument; 0 with a TypeError pending when it is not one. */
 static tw_format get_format(napi_env env, napi_value v)
 {
@@ -1380,6 +1393,9 @@ static napi_value encoder_bytes(napi_env env, napi_callback_info info,
     tw_buf b;
     tw_buf_init(&b);
     tw_code rc = fn(x->e, &b);
+    /* A merge's shared encoder is finished by JS: its closing bytes end the tee'd stream. */
+    if (rc == TW_OK && x->tee && fn == tw_encoder_finish)
+        twn_tee_on_bytes(x->tee, x->e, b.data, b.len, 1, NULL);
     napi_value out = rc == TW_OK ? buf_result(env, x, &b) : NULL;
     if (rc != TW_OK) twn_throw_code(env, "encoder", rc, NULL);
     tw_buf_free(&b);
@@ -1590,6 +1606,7 @@ static napi_value module_init(napi_env env, napi_value exports)
     TW_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
     TW_NAPI_CALL(env, twn_init_parsers(env, exports));
     TW_NAPI_CALL(env, twn_init_names(env, exports));
+    TW_NAPI_CALL(env, twn_init_tee(env, exports));
     napi_value ver;
     TW_NAPI_CALL(env, napi_create_string_utf8(env, tw_version(), NAPI_AUTO_LENGTH, &ver));
     TW_NAPI_CALL(env, napi_set_named_property(env, exports, "version", ver));

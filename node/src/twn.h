@@ -90,4 +90,16 @@ napi_status twn_init_engine(napi_env env, napi_value exports);
 napi_status twn_init_parsers(napi_env env, napi_value exports);
 napi_status twn_init_names(napi_env env, napi_value exports);
 
+/* ---- tee.c: the Redis tee and resume readers ---- */
+typedef struct twn_tee_link twn_tee_link;
+napi_status twn_init_tee(napi_env env, napi_value exports);
+/* binding.c: the tee link slot of an encoder handle (and its encoder); NULL with a TypeError. */
+twn_tee_link **twn_enc_tee_slot(napi_env env, napi_value handle, tw_encoder **enc);
+/* One batch the linked encoder wrote (data, len): appended to Redis; terminal: the relay's end
+ * (last: the batch's last event, its error recorded when it is one). JS thread. */
+void twn_tee_on_bytes(twn_tee_link *l, tw_encoder *e, const char *data, size_t len, int terminal,
+                      const tw_event *last);
+/* The encoder is freed: an end not recorded yet is recorded as cancelled. */
+void twn_tee_link_free(twn_tee_link *l);
+
 #endif /* TWN_H */

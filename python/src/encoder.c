@@ -127,6 +127,7 @@ static PyObject *Encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
 }
 
 static void Encoder_dealloc(EncoderObject *self) {
+    if (self->tee) tw_py_tee_link_free(self);
     tw_encoder_free(self->enc);
     tw_buf_free(&self->out);
     Py_XDECREF(self->event_id_prefix);
@@ -138,6 +139,7 @@ PyObject *tw_py_encoder_take(EncoderObject *enc) {
     PyObject *r;
     const size_t *lens;
     size_t n, at = 0;
+    if (enc->tee) tw_py_tee_on_take(enc);
     if (!enc->messages) {
         r = PyBytes_FromStringAndSize(enc->out.data, (Py_ssize_t)enc->out.len);
         enc->out.len = 0;

@@ -173,6 +173,7 @@ PyObject *tw_py_merge_pop(MergeObject *m, int mode, StreamIterObject *it, int *s
                 tw_py_raise_code(c, NULL);
                 goto fail;
             }
+            if (enc->tee) tw_py_tee_on_terminal(enc, NULL);
             m->done = m->enc_done = 1;
         }
         if (enc->out.len) {

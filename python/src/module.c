@@ -283,6 +283,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (tw_py_init_consumer(m) < 0) goto error;
     if (tw_py_init_stream(m) < 0) goto error;
     if (tw_py_init_merge(m) < 0) goto error;
+    if (tw_py_init_tee(m) < 0) goto error;
     if (PyModule_AddStringConstant(m, "__version__", tw_version()) < 0) goto error;
     return m;
 error:

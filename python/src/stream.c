@@ -233,6 +233,7 @@ PyObject *tw_py_stream_pop(StreamObject *s, int mode, StreamIterObject *it, int 
                         tw_py_raise_code(c, NULL);
                         goto fail;
                     }
+                    if (enc->tee) tw_py_tee_on_terminal(enc, ev);
                     if (ev->type == TW_EV_ERROR) {
                         PyObject *exc = tw_py_error_from_event(ev);
                         if (!exc) goto fail;

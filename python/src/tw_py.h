@@ -159,6 +159,9 @@ typedef struct FormatObject {
     PyObject *spec;    /* str: the JSON text compiled */
 } FormatObject;
 
+/** An Encoder's link to a tokenwire._native.Tee (tee.c). */
+typedef struct TwPyTeeLink TwPyTeeLink;
+
 /** The encoder wrapper. */
 typedef struct EncoderObject {
     PyObject_HEAD
@@ -167,6 +170,7 @@ typedef struct EncoderObject {
     tw_buf out;                /* reused output buffer */
     PyObject *event_id_prefix; /* str or None: the stream id of the event ids */
     int messages;              /* one message per event: output taken as a list of str */
+    TwPyTeeLink *tee;          /* NULL, or the tee each take appends to (Tee._attach) */
 } EncoderObject;
 
 /*==============================================================================================
@@ -237,5 +241,13 @@ int tw_py_init_engine(PyObject *m);
 int tw_py_init_consumer(PyObject *m);
 int tw_py_init_stream(PyObject *m);
 int tw_py_init_merge(PyObject *m);
+int tw_py_init_tee(PyObject *m);
+/** Tee hooks (tee.c), each only when enc->tee: appends what the encoder wrote since the last
+ * take (called by tw_py_encoder_take before it empties enc->out); notes the relay's terminal
+ * event (NULL = a clean end), recorded with the take that follows; unlinks (an end not seen is
+ * recorded as cancelled). */
+void tw_py_tee_on_take(EncoderObject *enc);
+void tw_py_tee_on_terminal(EncoderObject *enc, const tw_event *ev);
+void tw_py_tee_link_free(EncoderObject *enc);
 
 #endif /* TW_PY_H */

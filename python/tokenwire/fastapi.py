@@ -189,6 +189,8 @@ def sse_response(
     model: Optional[str] = None,
     event_ids: EventIds = None,
     constants: Optional[Mapping[str, Any]] = None,
+    tee: Any = None,
+    detach: Union[bool, float] = False,
 ) -> RelayResponse:
     """A StreamingResponse relaying source in format ('openai', 'events', 'ai-sdk', 'ndjson',
     'text', or a tokenwire.Format) with the headers streaming proxies need (a Format's follow
@@ -202,9 +204,15 @@ def sse_response(
     constants: with a Format, this relay's values of constants its spec declares (the task
     id, the agent's name), e.g. constants={"agent": name}: the template stays compiled once,
     each relay's encoder carries its own values. ValueError for a constant the spec does not
-    declare or a value json cannot write."""
-    encoder, body = _relay(source, format, heartbeat, id, model, event_ids,
+    declare or a value json cannot write.
+
+    tee: a tokenwire.resume.RedisTee: the relay is appended to Redis from C (event ids on),
+    resumable on any worker; detach=True (or seconds): see tokenwire.resume."""
+    encoder, body = _relay(source, format, heartbeat, id, model,
+                           event_ids or (tee is not None),
                            dict(constants) if constants is not None else None)
+    if tee is not None:
+        body = tee._relay_body(source, encoder, body, detach)
     return _response(encoder, body, status_code, headers)
 
 
