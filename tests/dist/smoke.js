@@ -78,7 +78,7 @@ async function main() {
     const mock = spawn(bin, ['mock', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
         const line = await firstLine(mock.stdout);
-        if (!line.includes('listening on http://')) fail('tokenwire mock said ' + line);
+        if (!line.includes('listening on http://')) throw new Error('tokenwire mock said ' + line);
         const base = line.split('listening on ')[1].trim();
         const want = require(path.join(pkg, 'node', 'lib', 'tools.js'))._mockExpectedText(12);
         const client = new tw.Client({ baseURL: base + '/v1', apiKey: 'k', maxRetries: 0 });
@@ -86,7 +86,7 @@ async function main() {
 
         let got = '';
         for await (const t of client.stream('/chat/completions?chunks=12', { json: body }).text()) got += t;
-        if (got !== want) fail(`stream text ${JSON.stringify(got)} != ${JSON.stringify(want)}`);
+        if (got !== want) throw new Error(`stream text ${JSON.stringify(got)} != ${JSON.stringify(want)}`);
 
         const srv = http.createServer((req, res) => {
             const s = client.stream('/chat/completions?chunks=12', { json: body });
@@ -97,7 +97,7 @@ async function main() {
         const r = await fetch(`http://127.0.0.1:${srv.address().port}/`, { method: 'POST' });
         const relayed = await r.text();
         srv.close();
-        if (r.status !== 200 || relayed !== want) fail(`relay answered ${r.status} ${relayed.slice(0, 200)}`);
+        if (r.status !== 200 || relayed !== want) throw new Error(`relay answered ${r.status} ${relayed.slice(0, 200)}`);
     } finally {
         mock.kill();
     }
