@@ -271,6 +271,11 @@ TW_API tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_
 /** The reader's wakeup fd: readable while bytes or the terminal status wait. Owned by it. */
 TW_API int tw_resume_fd(const tw_resume *r);
 
+/** 1 once the stream is known to exist in Redis (before any byte of a resume that is already
+ * up to date with a live stream): the fd becomes readable then, once, so that a consumer can
+ * answer (headers, heartbeats) without waiting for the next event. Thread: any. */
+TW_API int tw_resume_found(tw_resume *r);
+
 /** Delivered bytes: whole events, seqs first_seq .. first_seq + n_events - 1. */
 typedef struct tw_resume_chunk {
     char *data;

@@ -39,6 +39,7 @@ struct tw_resume {
     tw_resume_state state;    /* guarded by lock: set once */
     tw_error status;          /* guarded by lock */
     int cancelled;            /* guarded by lock */
+    int found;                /* guarded by lock: the key was seen (tw_resume_found) */
     int fd_armed;             /* guarded by lock */
     int wake_fd, cancel_fd;
     pthread_t thread;
@@ -79,6 +80,19 @@ static void finish(tw_resume *r, tw_resume_state st, tw_code code, const char *m
     if (r->state == TW_RESUME_RUNNING) {
         r->state = st;
         tw__err(&r->status, code, msg);
+        fire = arm(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (fire) r->notify(r->notify_userdata);
+}
+
+/* The stream exists: a consumer waiting to answer (headers, heartbeats) before the first
+ * byte may now do so; the fd is made readable once. */
+static void mark_found(tw_resume *r) {
+    int fire = 0;
+    pthread_mutex_lock(&r->lock);
+    if (!r->found) {
+        r->found = 1;
         fire = arm(r);
     }
     pthread_mutex_unlock(&r->lock);
@@ -243,6 +257,7 @@ static int replay(tw_resume *r) {
         finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND, "unknown or expired stream");
         return 1;
     }
+    mark_found(r);
     for (;;) {
         got = entries(r, rep[1], first);
         tw__replies_free(rep, 2);
@@ -322,6 +337,7 @@ static void follow(tw_resume *r) {
         } else {
             got = xr[0]->type == REDIS_REPLY_ERROR ? entries(r, xr[0], 0) : 0;
         }
+        if (xr[1]->type == REDIS_REPLY_INTEGER && xr[1]->integer == 1) mark_found(r);
         if (got == 0 && xr[1]->type == REDIS_REPLY_INTEGER && xr[1]->integer == 0 &&
             tw__tee_now_ms() >= r->grace_deadline) {
             finish(r, TW_RESUME_NOT_FOUND, TW_ERR_NOT_FOUND,
@@ -432,6 +448,15 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
 }
 
 int tw_resume_fd(const tw_resume *r) { return r ? r->wake_fd : -1; }
+
+int tw_resume_found(tw_resume *r) {
+    int found;
+    if (!r) return 0;
+    pthread_mutex_lock(&r->lock);
+    found = r->found;
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
 
 tw_resume_chunk *tw_resume_take(tw_resume *r) {
     tw_resume_chunk *c = NULL;

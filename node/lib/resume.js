@@ -220,6 +220,12 @@ function resumeStream(tee, eventId, opts = {}) {
                 return;
             }
             const state = a, msg = b;
+            if (state === 'found') {
+                /* The stream exists but has nothing new yet (up to date with a live answer):
+                 * answer now, with heartbeats, rather than at the next event. */
+                if (!started) begin();
+                return;
+            }
             if (timer) clearInterval(timer);
             if (!started && state === 'not_found') {
                 reject(new ResumeNotFoundError(msg || 'unknown or expired stream id'));

@@ -558,6 +558,7 @@ typedef struct twn_resume {
     napi_async_context actx;
     int closing;
     int finalized;
+    int found_told; /* fn(null, "found", "") was called */
     pid_t pid;
 } twn_resume;
 
@@ -637,6 +638,13 @@ static void on_resume_fd(uv_poll_t *h, int status, int events)
             napi_create_string_utf8(env, err.msg, NAPI_AUTO_LENGTH, &argv[2]);
             call_js(env, x->cb, x->actx, 3, argv);
             resume_stop(x);
+        } else if (!x->found_told && tw_resume_found(x->r)) {
+            /* The stream exists and nothing is due yet: the response may start now. */
+            x->found_told = 1;
+            napi_get_null(env, &argv[0]);
+            napi_create_string_utf8(env, "found", NAPI_AUTO_LENGTH, &argv[1]);
+            napi_create_string_utf8(env, "", NAPI_AUTO_LENGTH, &argv[2]);
+            call_js(env, x->cb, x->actx, 3, argv);
         }
     }
     napi_close_handle_scope(env, hs);

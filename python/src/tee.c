@@ -589,6 +589,12 @@ static PyObject *Resume_status(ResumeObject *self, PyObject *Py_UNUSED(i)) {
     return Py_BuildValue("(ss)", state_name(s), err.msg);
 }
 
+/* found() -> bool: tw_resume_found */
+static PyObject *Resume_found(ResumeObject *self, PyObject *Py_UNUSED(i)) {
+    if (resume_open(self) < 0) return NULL;
+    return PyBool_FromLong(tw_resume_found(self->r));
+}
+
 static PyObject *Resume_close(ResumeObject *self, PyObject *Py_UNUSED(i)) {
     resume_close(self);
     Py_RETURN_NONE;
@@ -601,6 +607,8 @@ static PyMethodDef Resume_methods[] = {
     {"status", (PyCFunction)Resume_status, METH_NOARGS,
      "(state, message): running, ended, upstream_error, not_found, store_error, timeout, "
      "cancelled (terminal only once every byte was taken)."},
+    {"found", (PyCFunction)Resume_found, METH_NOARGS,
+     "True once the stream is known to exist (before its next byte, if any)."},
     {"close", (PyCFunction)Resume_close, METH_NOARGS, "Stops the reader and frees it."},
     {NULL, NULL, 0, NULL},
 };

@@ -312,6 +312,12 @@ async def _resume_iter(tee, event_id, heartbeat, sse, grace, idle_timeout):
                 continue
             state, msg = r.status()
             if state == "running":
+                if not started and r.found():
+                    # The stream exists, nothing new yet (up to date with a live answer): the
+                    # response starts now (headers), heartbeats from here on.
+                    started = True
+                    yield b""
+                    continue
                 ready = await _wait_fd(fd, heartbeat if started and heartbeat else None)
                 if not ready and sse:
                     yield b": keepalive\n\n"

@@ -324,8 +324,21 @@ TW_TEST(tee_resume_close_while_blocked) {
         tw_resume_chunk_free(c);
     }
     CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(tw_resume_found(rd), 1);
     t0 = tt_ms();
     tw_resume_close(rd);
+    /* Resumed after the last event of a live stream: no byte to give, but the fd says at once
+     * that the stream exists (so a binding answers with headers and heartbeats now). */
+    o.from_start = 0;
+    o.last_seq = 1;
+    rd = tw_resume_open(&o, "idle", NULL);
+    CHECK(tw_resume_wait(rd, 5000));
+    CHECK(tw_resume_take(rd) == NULL);
+    CHECK_EQ_INT(tw_resume_status(rd, NULL), TW_RESUME_RUNNING);
+    CHECK_EQ_INT(tw_resume_found(rd), 1);
+    CHECK(!tw_resume_wait(rd, 100)); /* signalled once, then quiet until data */
+    tw_resume_close(rd);
+    o.from_start = 1;
     CHECK_MSG(tt_ms() - t0 < 1000, "close took %.0f ms", tt_ms() - t0);
     /* Idle timeout: a producer that went silent ends the reader with TIMEOUT. */
     o.block_ms = 50;

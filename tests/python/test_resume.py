@@ -284,3 +284,25 @@ def test_resume_heartbeats_while_the_producer_is_idle(run, mock, redis):
     assert b": keepalive\n\n" in data
     evs = blocks(data)
     assert openai_text(evs) == mock.expected_text(4) and evs[-1][1] == "[DONE]"
+
+
+def test_resume_up_to_date_answers_at_once_with_heartbeats(run, mock, redis):
+    """Resuming at the live end of a slow answer: the response starts (headers, then
+    heartbeats) before the producer's next event, which is seconds away."""
+    async def main():
+        tee = RedisTee(redis.url, prefix="t10:")
+        try:
+            resp = sse_response(upstream(mock, 3, 3000), heartbeat=None, tee=tee, detach=10)
+            it = resp.body_iterator
+            first = await it.__anext__()  # event 0 (the start chunk), then ~3 s to the next
+            await it.aclose()
+            assert first.startswith(("id: %s:0\n" % resp.stream_id).encode())
+            body = await resume_stream(tee, "%s:0" % resp.stream_id, heartbeat=0.05, grace=2.0)
+            got = await body.__anext__()
+            await body.aclose()
+            tee.request_stop(resp.stream_id)
+            return got
+        finally:
+            tee.close()
+
+    assert run(main()) == b": keepalive\n\n"
