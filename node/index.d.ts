@@ -585,6 +585,9 @@ export interface EncoderOptions {
     constants?: Record<string, unknown>;
     /** true: one string per event (the WebSocket messages of websocketRelay) instead of bytes. */
     messages?: boolean;
+    /** true: a relay of several sources plus app events: finish() ends one source's phase,
+     * send / progress write app events, close() ends the output once. */
+    phases?: boolean;
 }
 
 /**
@@ -609,6 +612,62 @@ export declare class Encoder<M extends boolean = false> {
     readonly headers: Record<string, string>;
     /** The seq the next event id carries; null without eventIds. */
     readonly nextEventSeq: number | null;
+    /** true: constructed with phases. */
+    readonly phases: boolean;
+    /** An app event (name: 1-256 bytes, no control characters; payload JSON.stringify'd).
+     * TypeError for a bad name or payload; ERR_TOKENWIRE after close(). */
+    send(name: string, payload?: unknown): M extends true ? string[] : Buffer;
+    /** The app event "progress" {"progress": value (0-1), "status": status}. */
+    progress(value: number, status?: string | null): M extends true ? string[] : Buffer;
+    /** Ends the output once: final [name, payload] in place of the format's own end. */
+    close(final?: readonly [string, unknown] | null): M extends true ? string[] : Buffer;
+}
+
+export interface RelayOptions {
+    /** Default 'events'. */
+    format?: RelayFormat;
+    id?: string;
+    model?: string;
+    eventIds?: boolean | string | { prefix: string; firstSeq?: number };
+    /** Template constants for this relay (see EncoderOptions). */
+    constants?: Record<string, unknown>;
+    /** Keep-alive comments after this much silence (SSE framing); 0: none. Default 15000. */
+    heartbeatMs?: number;
+}
+
+/** send / progress / pipe / close after close(), or after the reader went away. */
+export declare class RelayClosedError extends TokenwireError {}
+
+/**
+ * One streamed response made of app events and phases (sources relayed one after the
+ * other), all encoded in C by one encoder: event ids continue across phases, each source's
+ * end closes only its phase, close() writes the one end (complete, [DONE], AI SDK finish).
+ */
+export declare class Relay {
+    constructor(opts?: RelayOptions);
+    readonly format: Format | { readonly template: string };
+    /** The event ids' stream id; null without eventIds. */
+    readonly streamId: string | null;
+    /** The seq the next event id carries; null without eventIds. */
+    readonly nextEventSeq: number | null;
+    /** The response headers of the format, from the core. */
+    readonly headers: Record<string, string>;
+    /** true once close() wrote the end or the reader went away. */
+    readonly closed: boolean;
+    /** An app event now; TypeError for a bad name / payload, RelayClosedError after close. */
+    send(name: string, payload?: unknown): void;
+    /** The app event "progress"; TypeError outside [0, 1]. */
+    progress(value: number, status?: string | null): void;
+    /** Relays source as one phase (after the queued ones); resolves with its summary (a
+     * merge: its results), rejects with its error, or AbortError when the reader went away. */
+    pipe(source: Stream): Promise<Summary>;
+    pipe(source: MergedStream): Promise<MergeResult>;
+    /** Ends the relay once every phase ended, with final [name, payload] or the format's end. */
+    close(final?: readonly [string, unknown] | null): Promise<void>;
+    /** The relay's bytes (once per relay); cancelling it cancels the current upstream. */
+    toReadableStream(): ReadableStream<Uint8Array> & { readonly streamId: string | null };
+    /** A Response of toReadableStream() with the format's headers. */
+    toResponse(opts?: { status?: number; headers?: Record<string, string> | Headers }): Response;
 }
 
 /** The part of a `ws` WebSocket (npm `ws`) websocketRelay uses. */

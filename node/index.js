@@ -13,6 +13,7 @@
  *   merge.js    merge() / MergedStream
  *   encoder.js  Encoder: the core's encoders for an app's own loop
  *   websocket.js websocketRelay: a stream or merge over a `ws` WebSocket
+ *   relay_phases.js Relay: one response of app events and phases (sources in turn)
  *   client.js   Client (options -> the core's request), configure, stats
  */
 const { binding, TYPES, KINDS, DIALECTS, FORMATS, AUTH, DEFAULT_TIMEOUTS } = require('./lib/binding');
@@ -25,6 +26,7 @@ const { merge, MergedStream } = require('./lib/merge');
 const { Client, Request, configure, stats } = require('./lib/client');
 const { Encoder } = require('./lib/encoder');
 const { websocketRelay } = require('./lib/websocket');
+const { Relay, RelayClosedError } = require('./lib/relay_phases');
 const { RedisTee, resumeResponse, resumeStream, parseEventId, ResumeNotFoundError,
     RedisUnavailableError } = require('./lib/resume');
 
@@ -40,6 +42,8 @@ module.exports = {
     streamHeaders,
     Encoder,
     websocketRelay,
+    Relay,
+    RelayClosedError,
     RedisTee,
     resumeResponse,
     resumeStream,

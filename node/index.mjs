@@ -16,6 +16,8 @@ export const {
     streamHeaders,
     Encoder,
     websocketRelay,
+    Relay,
+    RelayClosedError,
     RedisTee,
     resumeResponse,
     resumeStream,

@@ -37,15 +37,40 @@ function setConstants(enc, format, constants) {
 /**
  * A native encoder handle from the options shared by Encoder and the relays:
  * format (checked), id, model, dialect, eventIds (already parsed: { prefix, firstSeq } or
- * null), constants, messages.
+ * null), constants, messages, phases (tw_encoder_opts.phases: finish ends one phase only).
  */
-function makeEncoder(format, opts, dialect, ids, messages) {
+function makeEncoder(format, opts, dialect, ids, messages, phases) {
     const template = typeof format === 'string' ? undefined : format.template;
     const enc = binding.encoderNew(template === undefined ? format : null, opts.id, opts.model,
         dialect, ids ? ids.prefix : undefined, ids ? ids.firstSeq : undefined, template,
-        messages === true);
+        messages === true, phases === true);
     setConstants(enc, format, opts.constants);
     return enc;
+}
+
+/* An app event's payload as JSON text; a TypeError when JSON cannot carry it (a BigInt, a
+ * cycle, undefined, a function). */
+function payloadJSON(what, payload) {
+    let json;
+    try {
+        json = JSON.stringify(payload);
+    } catch (e) {
+        json = undefined;
+    }
+    if (typeof json !== 'string') {
+        const err = new TypeError(`tokenwire: ${what}: the payload is not JSON-serializable`);
+        err.code = 'ERR_INVALID_ARG_VALUE';
+        throw err;
+    }
+    return json;
+}
+
+/* close()'s final: undefined / null (the format's end) or [name, payload]: [name, json]. */
+function finalEvent(final) {
+    if (final === undefined || final === null) return [null, null];
+    if (!Array.isArray(final) || final.length !== 2 || typeof final[0] !== 'string')
+        throw new TypeError('final must be [name, payload] (or nothing: the format\'s end)');
+    return [final[0], payloadJSON('close', final[1])];
 }
 
 class Encoder {
@@ -53,7 +78,9 @@ class Encoder {
      * format: a built-in name ('openai', 'events', 'ai-sdk', 'ndjson', 'text') or
      * { template: spec }. opts: { id, model, dialect (the source's, so 'openai' knows what an
      * index means), eventIds (as for toReadableStream), constants (template constants for
-     * this encoder), messages (true: encode/finish return one string per event) }.
+     * this encoder), messages (true: encode/finish return one string per event), phases
+     * (true: a relay of several sources plus app events: finish() ends one source's phase,
+     * close() ends the whole output once) }.
      * Bad arguments throw a TypeError before anything is encoded.
      */
     constructor(format = 'openai', opts = {}) {
@@ -61,13 +88,40 @@ class Encoder {
             throw new TypeError('opts must be an object');
         if (opts.dialect !== undefined && typeof opts.dialect !== 'string')
             throw new TypeError('dialect must be a string');
+        if (opts.phases !== undefined && typeof opts.phases !== 'boolean')
+            throw new TypeError('phases must be a boolean');
         this.format = checkFormat(format);
         const ids = eventIdsOption(opts.eventIds);
         /** The event ids' stream id (null without eventIds). */
         this.streamId = ids ? ids.prefix : null;
         /** true: encode / finish / heartbeat return string[] (one message per event). */
         this.messages = opts.messages === true;
-        this._h = makeEncoder(this.format, opts, opts.dialect, ids, this.messages);
+        /** true: finish() ends a phase; send / progress / close write the app's events. */
+        this.phases = opts.phases === true;
+        this._h = makeEncoder(this.format, opts, opts.dialect, ids, this.messages, this.phases);
+    }
+
+    /**
+     * An app event: name (1-256 bytes, no control characters) and payload (JSON.stringify'd),
+     * in the format (see README). TypeError for a bad name or a payload JSON cannot carry; an
+     * ERR_TOKENWIRE error after close() (or, without phases, after finish()).
+     */
+    send(name, payload = null) {
+        return binding.encoderSend(this._h, name, payloadJSON('send', payload));
+    }
+
+    /** The app event "progress" { progress: value (0-1), status }. */
+    progress(value, status = null) {
+        return binding.encoderProgress(this._h, value, status);
+    }
+
+    /**
+     * Ends the output once: final = [name, payload] is the app's final event in place of the
+     * format's own end; none: the format's end. A second close() throws ERR_TOKENWIRE.
+     */
+    close(final) {
+        const [name, json] = finalEvent(final);
+        return binding.encoderClose(this._h, name, json);
     }
 
     /** Encodes one event or an array of them: a Buffer, or string[] in messages mode. */
@@ -99,4 +153,4 @@ class Encoder {
     }
 }
 
-module.exports = { Encoder, makeEncoder };
+module.exports = { Encoder, makeEncoder, payloadJSON, finalEvent };

@@ -189,34 +189,38 @@ class MergedStream extends EventEmitter {
         const ids = eventIdsOption(opts.eventIds);
         const enc = newEncoder(format, opts, undefined, ids);
         this.streamId = ids ? ids.prefix : null;
-        const self = this;
-        let sink = null; /* set by start(), which runs inside byteStream() */
-        this._bytesSink = {
-            waiting: () => sink !== null && sink.waiting(),
-            finish() {
-                if (!self._cancelled) sink.enqueue(binding.encoderFinish(enc));
-                sink.close();
-            },
-        };
         const { stream } = byteStream(enc, format, hb, {
-            start(sk) {
-                sink = sk;
-                self._entries.forEach(([name, s], i) => {
-                    /* Each source's events go through the merge's framer into the shared
-                     * encoder, in C; a source cancelled on its own is closed by encoderFinish. */
-                    s._bytes = { waiting: () => false, enqueue: (b) => sink.enqueue(b), close() {}, error() {} };
-                    s._onDone = (err) => self._childDone(name, s, err);
-                    s._parentWants = () => self._wantsMore();
-                    s._wantEvents = s._listensForEvents();
-                    if (!s._done) binding.setOutput(s, s._wantEvents, enc, name, false, self._framer, i, false);
-                    if (s._done) s._onDone(s._error);
-                });
-            },
+            start: (sink) => this._encodeInto(enc, sink, () => sink.close()),
             more: () => this._pullAll(),
             done: () => this._done,
             cancel: () => this.cancel(),
         });
         return markIds(stream, enc, ids);
+    }
+
+    /* Sends every source's events through the merge's framer into the shared encoder enc, in
+     * C; out ({ waiting(), enqueue(bytes) }) receives the bytes, and ended() is called once
+     * when every source ended (after enc's finish bytes) or the merge was cancelled. Used by
+     * toReadableStream and by tw.Relay's phases. A source cancelled on its own is closed by
+     * encoderFinish. */
+    _encodeInto(enc, out, ended) {
+        this._consumer = 'bytes';
+        const self = this;
+        this._bytesSink = {
+            waiting: () => out.waiting(),
+            finish() {
+                if (!self._cancelled) out.enqueue(binding.encoderFinish(enc));
+                ended();
+            },
+        };
+        this._entries.forEach(([name, s], i) => {
+            s._bytes = { waiting: () => false, enqueue: (b) => out.enqueue(b), close() {}, error() {} };
+            s._onDone = (err) => self._childDone(name, s, err);
+            s._parentWants = () => self._wantsMore();
+            s._wantEvents = s._listensForEvents();
+            if (!s._done) binding.setOutput(s, s._wantEvents, enc, name, false, self._framer, i, false);
+            if (s._done) s._onDone(s._error);
+        });
     }
 
     toResponse(opts = {}) {

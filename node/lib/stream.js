@@ -404,6 +404,16 @@ class Stream extends EventEmitter {
         return new Response(body, { status: opts.status || 200, headers: streamHeaders(format, opts.headers) });
     }
 
+    /* tw.Relay's phases: this stream's batches encoded into enc, in C (enc is finished by
+     * this stream at its end, which in phases mode ends its phase only); out ({ waiting(),
+     * enqueue(bytes) }) receives the bytes; ended() is called once when the stream ended,
+     * failed or was cancelled. */
+    _encodeInto(enc, out, ended) {
+        this._bytes = { waiting: () => out.waiting(), enqueue: (b) => out.enqueue(b), close: ended, error: ended };
+        this._wantEvents = this._listensForEvents();
+        binding.setOutput(this, this._wantEvents, enc, null, true);
+    }
+
     _readable(enc, format, hb, source, own, tee) {
         if (this._done) {
             /* Aborted before it started: nothing to stream. */

@@ -1250,21 +1250,24 @@ static napi_value js_framer_new(napi_env env, napi_callback_info info)
 
 /* encoderNew(format|null, id|undefined, model|undefined, dialect|undefined,
  *            eventIdPrefix|undefined, firstEventSeq|undefined, templateSpec|undefined,
- *            messages|undefined) -> handle
+ *            messages|undefined, phases|undefined) -> handle
  * messages true: one message per event (tw_encoder_opts.messages, for WebSocket relays); the
  * encoder's output then reaches JS as arrays of strings instead of Buffers.
+ * phases true: a relay of several sources plus app events (tw_encoder_opts.phases).
  * With format null the encoder is a template compiled from templateSpec (JSON text,
  * tw_encoder_new_template); a bad spec throws a TypeError carrying the core's message. */
 static napi_value js_encoder_new(napi_env env, napi_callback_info info)
 {
-    size_t argc = 8;
-    napi_value argv[8], out;
+    size_t argc = 9;
+    napi_value argv[9], out;
     TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     char *id = NULL, *model = NULL;
     napi_valuetype t;
-    bool messages = false;
+    bool messages = false, phases = false;
     if (argc >= 8 && napi_typeof(env, argv[7], &t) == napi_ok && t == napi_boolean)
         napi_get_value_bool(env, argv[7], &messages);
+    if (argc >= 9 && napi_typeof(env, argv[8], &t) == napi_ok && t == napi_boolean)
+        napi_get_value_bool(env, argv[8], &phases);
     tw_format f = (tw_format)0;
     char *spec = NULL;
     size_t spec_len = 0;
@@ -1338,6 +1341,7 @@ static napi_value js_encoder_new(napi_env env, napi_callback_info info)
     o.event_id_prefix = prefix;
     o.first_event_seq = first > 0 ? (uint64_t)first : 0;
     o.messages = messages;
+    o.phases = phases;
     tw_error err;
     memset(&err, 0, sizeof err);
     twn_enc *x = calloc(1, sizeof *x);
@@ -1463,6 +1467,127 @@ done:
     if (!out) tw_encoder_messages_clear(x->e);
     tw_buf_free(&arena);
     tw_buf_free(&b);
+    return out;
+}
+
+/* ---- app events and phases (tw_encoder_send / _progress / _close) ------------------------- */
+
+/* The error of a failed app event call: a bad name or payload is the caller's (TypeError,
+ * ERR_INVALID_ARG_VALUE), a closed relay or no memory an ERR_TOKENWIRE Error; both carry the
+ * core's message. */
+static void app_throw(napi_env env, const char *what, tw_code rc, const tw_error *err)
+{
+    if (rc == TW_ERR_JSON || rc == TW_ERR_INVALID_ARG) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "tokenwire: %s: %s", what,
+                 err->msg[0] ? err->msg : tw_strerror(rc));
+        napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+        return;
+    }
+    twn_throw_code(env, what, rc, err);
+}
+
+/* An optional string argument: *s NULL for null / undefined; 0 on success, -1 with a
+ * TypeError pending for anything else. The caller frees *s. */
+static int opt_string(napi_env env, napi_value v, char **s, size_t *len)
+{
+    napi_valuetype t = napi_undefined;
+    *s = NULL;
+    *len = 0;
+    if (napi_typeof(env, v, &t) != napi_ok) return -1;
+    if (t == napi_null || t == napi_undefined) return 0;
+    if (t != napi_string) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: expected a string");
+        return -1;
+    }
+    return (*s = twn_get_string(env, v, len)) ? 0 : -1;
+}
+
+/* encoderSend(handle, name, jsonText) / encoderClose(handle, name|null, jsonText|null)
+ * -> Buffer | string[] (messages mode). close with a null name writes the format's own end. */
+static napi_value app_event(napi_env env, napi_callback_info info, int close)
+{
+    size_t argc = 3;
+    napi_value argv[3];
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    const char *what = close ? "close" : "send";
+    if (argc < (close ? 1u : 3u)) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: missing arguments");
+        return NULL;
+    }
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    char *name = NULL, *json = NULL;
+    size_t name_len = 0, json_len = 0;
+    napi_value out = NULL;
+    if (argc >= 2 && opt_string(env, argv[1], &name, &name_len) != 0) return NULL;
+    if (argc >= 3 && opt_string(env, argv[2], &json, &json_len) != 0) goto done;
+    if (!close && (!name || !json)) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "tokenwire: send needs a name and a JSON text");
+        goto done;
+    }
+    if (close && name && !json) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                              "tokenwire: a final event needs a JSON text");
+        goto done;
+    }
+    tw_buf b;
+    tw_buf_init(&b);
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    tw_code rc = close ? tw_encoder_close(x->e, name, name_len, json, json_len, &b, &err)
+                       : tw_encoder_send(x->e, name, name_len, json, json_len, &b, &err);
+    if (rc == TW_OK) out = buf_result(env, x, &b);
+    else app_throw(env, what, rc, &err);
+    tw_buf_free(&b);
+done:
+    free(name);
+    free(json);
+    return out;
+}
+
+static napi_value js_encoder_send(napi_env env, napi_callback_info info)
+{
+    return app_event(env, info, 0);
+}
+
+static napi_value js_encoder_close(napi_env env, napi_callback_info info)
+{
+    return app_event(env, info, 1);
+}
+
+/* encoderProgress(handle, value, status|null|undefined) -> Buffer | string[]: the app event
+ * "progress" {"progress": value, "status": status}; value outside [0, 1] is a TypeError. */
+static napi_value js_encoder_progress(napi_env env, napi_callback_info info)
+{
+    size_t argc = 3;
+    napi_value argv[3];
+    TW_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 2) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: missing arguments");
+        return NULL;
+    }
+    twn_enc *x = enc_get(env, argv[0]);
+    if (!x) return NULL;
+    double value = 0;
+    if (napi_get_value_double(env, argv[1], &value) != napi_ok) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "tokenwire: progress must be a number");
+        return NULL;
+    }
+    char *status = NULL;
+    size_t status_len = 0;
+    if (argc >= 3 && opt_string(env, argv[2], &status, &status_len) != 0) return NULL;
+    tw_buf b;
+    tw_buf_init(&b);
+    tw_error err;
+    memset(&err, 0, sizeof err);
+    napi_value out = NULL;
+    tw_code rc = tw_encoder_progress(x->e, value, status, status_len, &b, &err);
+    if (rc == TW_OK) out = buf_result(env, x, &b);
+    else app_throw(env, "progress", rc, &err);
+    tw_buf_free(&b);
+    free(status);
     return out;
 }
 
@@ -1598,6 +1723,9 @@ static napi_value module_init(napi_env env, napi_value exports)
         {"encoderFinish", NULL, js_encoder_finish, NULL, NULL, NULL, napi_default, NULL},
         {"encoderHeartbeat", NULL, js_encoder_heartbeat, NULL, NULL, NULL, napi_default, NULL},
         {"encoderEncode", NULL, js_encoder_encode, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderSend", NULL, js_encoder_send, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderProgress", NULL, js_encoder_progress, NULL, NULL, NULL, napi_default, NULL},
+        {"encoderClose", NULL, js_encoder_close, NULL, NULL, NULL, napi_default, NULL},
         {"encoderSetConstant", NULL, js_encoder_set_constant, NULL, NULL, NULL, napi_default, NULL},
         {"cancelUpstream", NULL, js_cancel_upstream, NULL, NULL, NULL, napi_default, NULL},
         {"formatHeaders", NULL, js_format_headers, NULL, NULL, NULL, napi_default, NULL},

@@ -3,6 +3,7 @@ import {
     Client, SSEParser, Decoder, merge, streamHeaders, configure, stats, HTTPError, ProviderError,
     TokenwireError, TruncatedError, TransportError, eventToJSON, errorClass, DEFAULT_TIMEOUTS, KINDS,
     type Event, type Summary, type SSEEvent, type Metrics, type ErrorKind, type FinishReason,
+    Relay, RelayClosedError, Encoder, type MergeResult,
 } from 'tokenwire';
 
 const p = new SSEParser({ maxEventSize: 1 << 20, lastEventId: '41' });
@@ -90,4 +91,15 @@ qs.on('error', (e: Error) => {
         void after;
     }
 });
-void [evs, id, res, res2, n];
+const relay = new Relay({ format: 'events', eventIds: true, heartbeatMs: 0 });
+relay.send('status', { state: 'thinking' });
+relay.progress(0.5, 'writing');
+void (async () => {
+    const sum: Summary = await relay.pipe(client.stream('/x'));
+    const mr: MergeResult = await relay.pipe(merge({ a: client.stream('/y') }));
+    await relay.close(['complete', { response: sum.text, n: Object.keys(mr).length }]);
+})().catch((e: unknown) => void (e instanceof RelayClosedError));
+const relayRes: Response = relay.toResponse({ headers: { 'x-a': '1' } });
+const phased = new Encoder('ndjson', { phases: true });
+const app: Buffer = Buffer.concat([phased.send('a', 1), phased.progress(1), phased.close(['done', null])]);
+void [evs, id, res, res2, n, relayRes, app];
