@@ -234,6 +234,7 @@ class Client {
             const list = fallback instanceof Request ? [fallback] : fallback;
             if (!Array.isArray(list) || !list.every((r) => r instanceof Request))
                 throw argError('fallback must be an array of client.request(...) objects', 'ERR_INVALID_ARG_TYPE');
+            if (list.length === 0) throw argError('fallback is empty: give at least one client.request(...) (or leave it out)');
             req.fallback = list.map((r) => r._req);
         }
         return new Stream(req, { signal: signal || null });

@@ -489,6 +489,10 @@ class Client:
         if fallback is not None:
             if isinstance(fallback, Request):
                 fallback = [fallback]
+            fallback = list(fallback)
+            if not fallback:
+                raise ValueError("fallback is empty: give at least one client.request(...) "
+                                 "(or leave it out)")
             for r in fallback:
                 if not isinstance(r, Request):
                     raise TypeError("fallback must be a list of Client.request(...) objects, "

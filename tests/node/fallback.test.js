@@ -87,6 +87,8 @@ test('a bad fallback is refused before anything is sent', () => {
         json: body(),
         fallback: [primary.request('/chat/completions', { json: body(), headers: { 'X-Bad': 'a\r\nInjected: 1' } })],
     }), (e) => e instanceof TypeError && /fallback 1: /.test(e.message));
+    assert.throws(() => primary.stream('/chat/completions', { json: body(), fallback: [] }),
+        (e) => e instanceof TypeError && /fallback is empty/.test(e.message));
     assert.throws(() => primary.stream('/chat/completions', { json: body(), fallback: [{ url: mock.url }] }),
         (e) => e instanceof TypeError && /client\.request/.test(e.message));
     assert.equal(mock.stats().total, before);

@@ -104,6 +104,8 @@ def test_bad_fallbacks_are_refused_before_sending(mock, client):
         client.stream_sync("POST", "/chat/completions", json=OPENAI, fallback=[
             client.request("POST", "/chat/completions", json=OPENAI,
                            headers={"X-Bad": "a\r\nInjected: 1"})])
+    with pytest.raises(ValueError, match="fallback is empty"):
+        client.stream_sync("POST", "/chat/completions", json=OPENAI, fallback=[])
     with pytest.raises(TypeError, match="Client.request"):
         client.stream_sync("POST", "/chat/completions", json=OPENAI,
                            fallback=[{"url": mock.base}])
