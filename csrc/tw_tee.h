@@ -269,6 +269,15 @@ TW_API tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_
                                  tw_error *err);
 
 /** The reader's wakeup fd: readable while bytes or the terminal status wait. Owned by it. */
+/** "running", "ended", "upstream_error", "not_found", "store_error", "timeout", "cancelled"
+ * (static storage; "unknown" for a value out of range): the one name table of the bindings.
+ * Thread: any. */
+TW_API const char *tw_resume_state_name(tw_resume_state s);
+
+/** "lost", "stop", "down", "up", "abandoned" (static storage; "unknown" out of range).
+ * Thread: any. */
+TW_API const char *tw_tee_notice_name(tw_tee_notice_kind k);
+
 TW_API int tw_resume_fd(const tw_resume *r);
 
 /** 1 once the stream is known to exist in Redis (before any byte of a resume that is already

@@ -449,6 +449,30 @@ tw_resume *tw_resume_open(const tw_resume_opts *opts, const char *stream_id, tw_
 
 int tw_resume_fd(const tw_resume *r) { return r ? r->wake_fd : -1; }
 
+const char *tw_resume_state_name(tw_resume_state s) {
+    switch (s) {
+    case TW_RESUME_RUNNING: return "running";
+    case TW_RESUME_ENDED: return "ended";
+    case TW_RESUME_UPSTREAM_ERROR: return "upstream_error";
+    case TW_RESUME_NOT_FOUND: return "not_found";
+    case TW_RESUME_STORE_ERROR: return "store_error";
+    case TW_RESUME_TIMEOUT: return "timeout";
+    case TW_RESUME_CANCELLED: return "cancelled";
+    }
+    return "unknown";
+}
+
+const char *tw_tee_notice_name(tw_tee_notice_kind k) {
+    switch (k) {
+    case TW_TEE_LOST: return "lost";
+    case TW_TEE_STOP: return "stop";
+    case TW_TEE_DOWN: return "down";
+    case TW_TEE_UP: return "up";
+    case TW_TEE_ABANDONED: return "abandoned";
+    }
+    return "unknown";
+}
+
 int tw_resume_found(tw_resume *r) {
     int found;
     if (!r) return 0;

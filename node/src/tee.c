@@ -194,18 +194,6 @@ static napi_value js_tee_new(napi_env env, napi_callback_info info)
     return out;
 }
 
-static const char *notice_name(tw_tee_notice_kind k)
-{
-    switch (k) {
-    case TW_TEE_LOST: return "lost";
-    case TW_TEE_STOP: return "stop";
-    case TW_TEE_DOWN: return "down";
-    case TW_TEE_UP: return "up";
-    case TW_TEE_ABANDONED: return "abandoned";
-    }
-    return "unknown";
-}
-
 static napi_value str_or_null(napi_env env, const char *s)
 {
     napi_value v;
@@ -246,7 +234,7 @@ static void on_tee_fd(uv_poll_t *h, int status, int events)
         for (size_t i = 0; i < n; i++) {
             napi_value e, v[3];
             napi_create_array_with_length(env, 3, &e);
-            napi_create_string_utf8(env, notice_name(buf[i].kind), NAPI_AUTO_LENGTH, &v[0]);
+            napi_create_string_utf8(env, tw_tee_notice_name(buf[i].kind), NAPI_AUTO_LENGTH, &v[0]);
             v[1] = str_or_null(env, buf[i].stream_id);
             napi_create_string_utf8(env, buf[i].error.msg, NAPI_AUTO_LENGTH, &v[2]);
             for (uint32_t j = 0; j < 3; j++) napi_set_element(env, e, j, v[j]);
@@ -596,20 +584,6 @@ static void resume_finalize(napi_env env, void *data, void *hint)
     else if (!x->r) free(x); /* its poll already closed */
 }
 
-static const char *state_name(tw_resume_state s)
-{
-    switch (s) {
-    case TW_RESUME_RUNNING: return "running";
-    case TW_RESUME_ENDED: return "ended";
-    case TW_RESUME_UPSTREAM_ERROR: return "upstream_error";
-    case TW_RESUME_NOT_FOUND: return "not_found";
-    case TW_RESUME_STORE_ERROR: return "store_error";
-    case TW_RESUME_TIMEOUT: return "timeout";
-    case TW_RESUME_CANCELLED: return "cancelled";
-    }
-    return "unknown";
-}
-
 static void on_resume_fd(uv_poll_t *h, int status, int events)
 {
     (void)status;
@@ -634,7 +608,7 @@ static void on_resume_fd(uv_poll_t *h, int status, int events)
         tw_resume_state s = tw_resume_status(x->r, &err);
         if (s != TW_RESUME_RUNNING) {
             napi_get_null(env, &argv[0]);
-            napi_create_string_utf8(env, state_name(s), NAPI_AUTO_LENGTH, &argv[1]);
+            napi_create_string_utf8(env, tw_resume_state_name(s), NAPI_AUTO_LENGTH, &argv[1]);
             napi_create_string_utf8(env, err.msg, NAPI_AUTO_LENGTH, &argv[2]);
             call_js(env, x->cb, x->actx, 3, argv);
             resume_stop(x);

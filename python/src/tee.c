@@ -171,17 +171,6 @@ static PyObject *Tee_fileno(TeeObject *self, PyObject *Py_UNUSED(i)) {
     return PyLong_FromLong(tw_tee_fd(self->tee));
 }
 
-static const char *notice_name(tw_tee_notice_kind k) {
-    switch (k) {
-    case TW_TEE_LOST: return "lost";
-    case TW_TEE_STOP: return "stop";
-    case TW_TEE_DOWN: return "down";
-    case TW_TEE_UP: return "up";
-    case TW_TEE_ABANDONED: return "abandoned";
-    }
-    return "unknown";
-}
-
 /* [(kind, stream_id or None, message), ...]: every pending notice, oldest first. */
 static PyObject *Tee_take_notices(TeeObject *self, PyObject *Py_UNUSED(i)) {
     tw_tee_notice buf[32];
@@ -193,7 +182,7 @@ static PyObject *Tee_take_notices(TeeObject *self, PyObject *Py_UNUSED(i)) {
         n = tw_tee_take_notices(self->tee, buf, 32);
         for (size_t i = 0; i < n; i++) {
             const tw_tee_notice *x = &buf[i];
-            PyObject *t = Py_BuildValue("(sz s)", notice_name(x->kind),
+            PyObject *t = Py_BuildValue("(sz s)", tw_tee_notice_name(x->kind),
                                         x->stream_id[0] ? x->stream_id : NULL, x->error.msg);
             if (!t || PyList_Append(list, t) < 0) {
                 Py_XDECREF(t);
@@ -567,26 +556,13 @@ static PyObject *Resume_take(ResumeObject *self, PyObject *Py_UNUSED(i)) {
     return v;
 }
 
-static const char *state_name(tw_resume_state s) {
-    switch (s) {
-    case TW_RESUME_RUNNING: return "running";
-    case TW_RESUME_ENDED: return "ended";
-    case TW_RESUME_UPSTREAM_ERROR: return "upstream_error";
-    case TW_RESUME_NOT_FOUND: return "not_found";
-    case TW_RESUME_STORE_ERROR: return "store_error";
-    case TW_RESUME_TIMEOUT: return "timeout";
-    case TW_RESUME_CANCELLED: return "cancelled";
-    }
-    return "unknown";
-}
-
 /* status() -> (state, message) */
 static PyObject *Resume_status(ResumeObject *self, PyObject *Py_UNUSED(i)) {
     tw_error err = {0};
     tw_resume_state s;
     if (resume_open(self) < 0) return NULL;
     s = tw_resume_status(self->r, &err);
-    return Py_BuildValue("(ss)", state_name(s), err.msg);
+    return Py_BuildValue("(ss)", tw_resume_state_name(s), err.msg);
 }
 
 /* found() -> bool: tw_resume_found */
