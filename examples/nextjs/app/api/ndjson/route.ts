@@ -1,4 +1,4 @@
-import { streamHeaders } from 'tokenwire';
+import { streamHeaders, type RelayFormat } from 'tokenwire';
 import { chatPath, client, model, readMessages, upstreamQuery } from '@/lib/llm';
 
 export const runtime = 'nodejs';
@@ -11,7 +11,7 @@ export const dynamic = 'force-dynamic';
  *   {"type":"done","usage":{"input_tokens":9,"output_tokens":20,"total_tokens":29}}
  * The template is compiled once per request by the core; no JSON.stringify per token.
  */
-const LINES = {
+const LINES: RelayFormat = {
   template: {
     framing: 'ndjson',
     events: {
