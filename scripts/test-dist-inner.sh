@@ -35,7 +35,7 @@ for venv in "$WORK"/venv-cp3*; do
         --find-links "$DIST" tokenwire
     t1=$(ms)
     say "$tag: pip install of the wheel took $((t1 - t0)) ms"
-    "$venv/bin/python" "$ROOT/tests/dist/smoke.py" "$WORK/$tag"
+    "$venv/bin/python" "$ROOT/tests/install/smoke.py" "$WORK/$tag"
     say "$tag: smoke passed"
 done
 
@@ -59,9 +59,9 @@ npm install --ignore-scripts --no-audit --no-fund --loglevel=error "$DIST"/token
 t1=$(ms)
 say "node $(node --version): npm install --ignore-scripts of the tarball took $((t1 - t0)) ms"
 [ ! -d node_modules/tokenwire/build ] || { say "npm built something"; exit 1; }
-# Run from inside the project: from tests/dist, require('tokenwire') would resolve to this
+# Run from inside the project: from tests/install, require('tokenwire') would resolve to this
 # checkout (a package may require itself by name).
-cp "$ROOT/tests/dist/smoke.js" smoke.js
+cp "$ROOT/tests/install/smoke.js" smoke.js
 node smoke.js
 say "node $(node --version): smoke passed"
 # The same install under the second major (Node-API: one binary for every version).

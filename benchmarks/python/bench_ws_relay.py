@@ -17,7 +17,7 @@ import httpx
 import psutil
 from websockets.sync.client import connect
 
-from tokenwire import _native
+from tokenwire import _tools
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,7 +27,7 @@ def main():
     ap.add_argument("--chunks", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    mock = _native.Mock(host="127.0.0.1", port=0)
+    mock = _tools.Mock(host="127.0.0.1", port=0)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -40,7 +40,7 @@ def main():
     try:
         with httpx.Client(timeout=60) as h:
             server = psutil.Process(h.get("http://127.0.0.1:%d/pid" % port).json()["pid"])
-        want = _native.expected_text(args.chunks)
+        want = _tools.expected_text(args.chunks)
         rows = {}
         for path in ("tw", "tw_ndjson", "tw_dumps", "sdk"):
             best = None
