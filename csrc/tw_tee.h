@@ -278,6 +278,18 @@ TW_API const char *tw_resume_state_name(tw_resume_state s);
  * Thread: any. */
 TW_API const char *tw_tee_notice_name(tw_tee_notice_kind k);
 
+/** The end offsets of the n numbered events in data, an encoder's output for one append: SSE
+ * events are the blocks ending in a blank line that do not start with ':' (comments and
+ * heartbeats carry no id), NDJSON events the lines starting with '{'. ends must hold n.
+ * *len_out = the last one's end (trailing comments are not tee'd).
+ * @return 0, or -1 when data does not hold n numbered events. Thread: any. */
+TW_API int tw_tee_event_ends(int sse, const char *data, size_t len, uint64_t n, uint32_t *ends,
+                             size_t *len_out);
+
+/** The code an append's terminal error event of this kind is recorded with (tw_tee_end):
+ * the inverse of tw_code_error_kind. Thread: any. */
+TW_API tw_code tw_tee_code_of_kind(tw_error_kind kind);
+
 TW_API int tw_resume_fd(const tw_resume *r);
 
 /** 1 once the stream is known to exist in Redis (before any byte of a resume that is already

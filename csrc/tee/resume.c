@@ -462,6 +462,45 @@ const char *tw_resume_state_name(tw_resume_state s) {
     return "unknown";
 }
 
+int tw_tee_event_ends(int sse, const char *data, size_t len, uint64_t n, uint32_t *ends,
+                      size_t *len_out) {
+    size_t i = 0;
+    uint64_t k = 0;
+    while (i < len && k < n) {
+        const char *p = data + i, *end = NULL, *lim = data + len;
+        if (sse) {
+            const char *q = p;
+            while ((q = memchr(q, '\n', (size_t)(lim - q))) != NULL && q + 1 < lim) {
+                if (q[1] == '\n') {
+                    end = q + 2;
+                    break;
+                }
+                q++;
+            }
+        } else {
+            const char *nl = memchr(p, '\n', (size_t)(lim - p));
+            end = nl ? nl + 1 : NULL;
+        }
+        if (!end) return -1;
+        if (sse ? p[0] != ':' : p[0] == '{') ends[k++] = (uint32_t)(end - data);
+        i = (size_t)(end - data);
+    }
+    if (k != n || n == 0) return -1;
+    *len_out = ends[n - 1];
+    return 0;
+}
+
+tw_code tw_tee_code_of_kind(tw_error_kind kind) {
+    switch (kind) {
+    case TW_KIND_HTTP: return TW_ERR_HTTP_STATUS;
+    case TW_KIND_PROVIDER: return TW_ERR_PROVIDER;
+    case TW_KIND_TIMEOUT: return TW_ERR_TIMEOUT;
+    case TW_KIND_CANCELLED: return TW_ERR_CANCELLED;
+    case TW_KIND_PROTOCOL: return TW_ERR_SSE_PROTOCOL;
+    default: return TW_ERR_TRANSPORT;
+    }
+}
+
 const char *tw_tee_notice_name(tw_tee_notice_kind k) {
     switch (k) {
     case TW_TEE_LOST: return "lost";

@@ -422,51 +422,17 @@ static napi_value js_tee_attach(napi_env env, napi_callback_info info)
     return NULL;
 }
 
-/* The ends of the n numbered events in data (SSE blocks not starting with ':', NDJSON lines
- * starting with '{'); *len_out the last one's end. -1 when data does not hold n of them. */
+/* The ends of the n numbered events in data (tw_tee_event_ends), into l->ends grown to hold
+ * them. -1 when data does not hold n of them. */
 static int find_ends(twn_tee_link *l, const char *data, size_t len, uint64_t n, size_t *len_out)
 {
-    size_t i = 0, k = 0;
     if (n > l->cap) {
         uint32_t *e = realloc(l->ends, (size_t)n * sizeof *e);
         if (!e) return -1;
         l->ends = e;
         l->cap = (size_t)n;
     }
-    while (i < len && k < n) {
-        const char *p = data + i, *end = NULL, *lim = data + len;
-        if (l->sse) {
-            const char *q = p;
-            while ((q = memchr(q, '\n', (size_t)(lim - q))) != NULL && q + 1 < lim) {
-                if (q[1] == '\n') {
-                    end = q + 2;
-                    break;
-                }
-                q++;
-            }
-        } else {
-            const char *nl = memchr(p, '\n', (size_t)(lim - p));
-            end = nl ? nl + 1 : NULL;
-        }
-        if (!end) return -1;
-        if (l->sse ? p[0] != ':' : p[0] == '{') l->ends[k++] = (uint32_t)(end - data);
-        i = (size_t)(end - data);
-    }
-    if (k != n) return -1;
-    *len_out = l->ends[n - 1];
-    return 0;
-}
-
-static tw_code code_of_kind(tw_error_kind k)
-{
-    switch (k) {
-    case TW_KIND_HTTP: return TW_ERR_HTTP_STATUS;
-    case TW_KIND_PROVIDER: return TW_ERR_PROVIDER;
-    case TW_KIND_TIMEOUT: return TW_ERR_TIMEOUT;
-    case TW_KIND_CANCELLED: return TW_ERR_CANCELLED;
-    case TW_KIND_PROTOCOL: return TW_ERR_SSE_PROTOCOL;
-    default: return TW_ERR_TRANSPORT;
-    }
+    return tw_tee_event_ends(l->sse, data, len, n, l->ends, len_out);
 }
 
 static void link_end(twn_tee_link *l, const tw_error *e)
@@ -499,7 +465,7 @@ void twn_tee_on_bytes(twn_tee_link *l, tw_encoder *e, const char *data, size_t l
     if (terminal && !l->done) {
         tw_error err = {0};
         if (last && last->type == TW_EV_ERROR) {
-            err.code = code_of_kind(last->error_kind);
+            err.code = tw_tee_code_of_kind(last->error_kind);
             snprintf(err.msg, sizeof err.msg, "%s: %.*s", tw_error_kind_name(last->error_kind),
                      (int)(last->text.len > 100 ? 100 : last->text.len),
                      last->text.ptr ? last->text.ptr : "");

@@ -361,41 +361,17 @@ static PyTypeObject Tee_Type = {
  * The encoder hooks
  *============================================================================================*/
 
-/* The end offsets of the n numbered events in data (SSE blocks not starting with ':', NDJSON
- * lines starting with '{'); *len_out the last one's end (trailing comments are not tee'd).
- * @return 0, or -1 when the bytes do not hold n numbered events. */
+/* The end offsets of the n numbered events in data (tw_tee_event_ends), into l->ends grown to
+ * hold them. @return 0, or -1. */
 static int find_ends(TwPyTeeLink *l, const char *data, size_t len, uint64_t n,
                      size_t *len_out) {
-    size_t i = 0, k = 0;
     if (n > l->ends_cap) {
         uint32_t *e = PyMem_Realloc(l->ends, (size_t)n * sizeof *e);
         if (!e) return -1;
         l->ends = e;
         l->ends_cap = (size_t)n;
     }
-    while (i < len && k < n) {
-        const char *p = data + i, *end = NULL;
-        size_t left = len - i;
-        if (l->sse) {
-            const char *q = p, *lim = p + left;
-            while ((q = memchr(q, '\n', (size_t)(lim - q))) != NULL && q + 1 < lim) {
-                if (q[1] == '\n') {
-                    end = q + 2;
-                    break;
-                }
-                q++;
-            }
-        } else {
-            const char *nl = memchr(p, '\n', left);
-            end = nl ? nl + 1 : NULL;
-        }
-        if (!end) return -1;
-        if (l->sse ? p[0] != ':' : p[0] == '{') l->ends[k++] = (uint32_t)(end - data);
-        i = (size_t)(end - data);
-    }
-    if (k != n) return -1;
-    *len_out = l->ends[n - 1];
-    return 0;
+    return tw_tee_event_ends(l->sse, data, len, n, l->ends, len_out);
 }
 
 static void link_end(TwPyTeeLink *l, const tw_error *e) {
@@ -429,23 +405,12 @@ void tw_py_tee_on_take(EncoderObject *enc) {
     if (l->state == LINK_ENDING) link_end(l, &l->end);
 }
 
-static tw_code code_of_kind(int kind) {
-    switch (kind) {
-    case TW_KIND_HTTP: return TW_ERR_HTTP_STATUS;
-    case TW_KIND_PROVIDER: return TW_ERR_PROVIDER;
-    case TW_KIND_TIMEOUT: return TW_ERR_TIMEOUT;
-    case TW_KIND_CANCELLED: return TW_ERR_CANCELLED;
-    case TW_KIND_PROTOCOL: return TW_ERR_SSE_PROTOCOL;
-    default: return TW_ERR_TRANSPORT;
-    }
-}
-
 void tw_py_tee_on_terminal(EncoderObject *enc, const tw_event *ev) {
     TwPyTeeLink *l = enc->tee;
     if (l->state != LINK_RUNNING) return;
     memset(&l->end, 0, sizeof l->end);
     if (ev && ev->type == TW_EV_ERROR) {
-        l->end.code = code_of_kind(ev->error_kind);
+        l->end.code = tw_tee_code_of_kind((tw_error_kind)ev->error_kind);
         snprintf(l->end.msg, sizeof l->end.msg, "%s: %.*s", tw_error_kind_name(ev->error_kind),
                  (int)(ev->text.len > 100 ? 100 : ev->text.len), ev->text.ptr ? ev->text.ptr
                                                                                : "");

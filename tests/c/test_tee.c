@@ -683,3 +683,22 @@ TW_TEST(tee_abandoned_without_reader) {
     tw_tee_end(t, "kept", NULL);
     tw_tee_free(t);
 }
+
+/* The event ends the bindings tee with: SSE blocks (comments skipped), NDJSON lines. */
+TW_TEST(tee_event_ends) {
+    static const char sse[] = "id: a:0\ndata: x\n\n: keepalive\n\nid: a:1\ndata: yz\n\n: hb\n\n";
+    static const char nd[] = "{\"a\":1}\n{\"b\":2}\n";
+    uint32_t ends[4];
+    size_t len = 0;
+    CHECK_EQ_INT(tw_tee_event_ends(1, sse, sizeof sse - 1, 2, ends, &len), 0);
+    CHECK_EQ_INT(ends[0], 17);
+    CHECK_EQ_INT(ends[1], 48);
+    CHECK_EQ_INT(len, 48); /* the trailing comment is not part of the append */
+    CHECK_EQ_INT(tw_tee_event_ends(1, sse, sizeof sse - 1, 3, ends, &len), -1);
+    CHECK_EQ_INT(tw_tee_event_ends(0, nd, sizeof nd - 1, 2, ends, &len), 0);
+    CHECK_EQ_INT(ends[0], 8);
+    CHECK_EQ_INT(len, sizeof nd - 1);
+    CHECK_EQ_INT(tw_tee_event_ends(0, nd, 10, 2, ends, &len), -1); /* cut short */
+    CHECK_EQ_INT(tw_tee_code_of_kind(TW_KIND_HTTP), TW_ERR_HTTP_STATUS);
+    CHECK_EQ_INT(tw_code_error_kind(tw_tee_code_of_kind(TW_KIND_PROVIDER)), TW_KIND_PROVIDER);
+}
