@@ -38,6 +38,7 @@ struct tw_decoder {
     tw_sse_parser *sse; /* SSE dialects */
     tw_ndjson *nd;      /* NDJSON dialects */
     tw__dctx c;
+    int own_json;   /* c.json is ours (not tw_decoder_opts.json) */
     tw_event_fn cb; /* callback of the feed in progress */
     void *ud;
     int user_stop; /* the callback returned non-zero */
@@ -94,7 +95,7 @@ static const tw_event blank_event = {
     .input_tokens = -1, .output_tokens = -1, .total_tokens = -1, .retry = -1};
 
 static int grow_events(tw__dctx *c) {
-    size_t cap = c->evcap ? c->evcap * 2 : 16;
+    size_t cap = c->evcap ? c->evcap * 2 : 4;
     tw_event *ev = realloc(c->ev, cap * sizeof *ev);
     if (!ev) {
         c->nomem = 1;
@@ -423,6 +424,7 @@ void tw_decoder_opts_init(tw_decoder_opts *o) {
     o->max_event_size = 0;
     o->on_comment = NULL;
     o->comment_userdata = NULL;
+    o->json = NULL;
 }
 
 tw_decoder *tw_decoder_new(tw_dialect dialect, const tw_decoder_opts *opts, tw_error *err) {
@@ -439,7 +441,8 @@ tw_decoder *tw_decoder_new(tw_dialect dialect, const tw_decoder_opts *opts, tw_e
     d = calloc(1, sizeof *d);
     if (!d) goto nomem;
     d->ops = dialects[dialect];
-    d->c.json = tw_json_new();
+    d->own_json = !opts->json;
+    d->c.json = opts->json ? opts->json : tw_json_new();
     if (!d->c.json) goto nomem;
     if (d->ops->ndjson) {
         d->nd = tw_ndjson_new(opts->max_event_size);
@@ -465,7 +468,7 @@ void tw_decoder_free(tw_decoder *d) {
     if (!d) return;
     tw_sse_parser_free(d->sse);
     tw_ndjson_free(d->nd);
-    tw_json_free(d->c.json);
+    if (d->own_json) tw_json_free(d->c.json);
     free(d->c.ev);
     free(d->c.scratch);
     tw_buf_free(&d->head_utf8);

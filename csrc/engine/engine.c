@@ -359,8 +359,11 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     s->paused_timeout = opts->paused_timeout;
     s->accumulate = opts->accumulate;
     s->userdata = opts->userdata;
+    /* The stream's I/O thread, whose JSON parser its decoder shares (it is fed there only). */
+    s->io = &e->io[atomic_fetch_add(&e->next_io, 1) % (unsigned)e->n_io];
     tw_decoder_opts_init(&dopts);
     dopts.max_event_size = s->max_event_size;
+    dopts.json = s->io->json;
     s->dec = tw_decoder_new(s->dialect, &dopts, err);
     if (!s->dec) {
         tw__stream_free(s);
@@ -380,7 +383,6 @@ tw_stream *tw_engine_start(tw_engine *e, const tw_request_opts *opts, tw_error *
     /* caller + I/O thread; the start command adds its own while queued. */
     atomic_init(&s->refs, 2);
     atomic_fetch_add(&e->refs, 1);
-    s->io = &e->io[atomic_fetch_add(&e->next_io, 1) % (unsigned)e->n_io];
     atomic_fetch_add(&e->st_started, 1);
     atomic_fetch_add(&e->st_active, 1);
     if (tw__send_cmd(s, TW__CMD_START) != 0) {

@@ -221,6 +221,7 @@ struct tw__io {
 
     /* ---- I/O thread only ---- */
     CURLM *multi;
+    tw_json *json; /* the JSON parser every decoder of this thread shares (tw_decoder_opts) */
     double curl_deadline; /* from CURLMOPT_TIMERFUNCTION; INFINITY when none */
     double last_io_turn;  /* when the previous turn with socket events ran (coalescing) */
     tw_stream *streams;   /* RUNNING / WAIT_RETRY / DRAINING streams */
@@ -347,6 +348,9 @@ size_t tw__stream_queue_peak(tw_stream *s);
 uint64_t tw__stream_pauses(tw_stream *s);
 /* 1 once the terminal event is queued (taken or not). */
 int tw__stream_terminal_queued(tw_stream *s);
+/* Tests: the transfer is paused by backpressure and no resume is on its way (only a take by
+ * the consumer will resume it). */
+int tw__stream_paused_for_consumer(tw_stream *s);
 /* The receive buffer size used for e's transfers (bounds the watermark overshoot). */
 long tw__engine_buffer_size(const tw_engine *e);
 /* The high watermark in effect. */

@@ -643,6 +643,7 @@ static void start_fallback(tw__io *io, tw_stream *s) {
     s->attempt = 0;
     tw_decoder_opts_init(&dopts);
     dopts.max_event_size = s->max_event_size;
+    dopts.json = io->json;
     dec = tw_decoder_new(s->dialect, &dopts, NULL);
     sum = tw_summary_new(s->accumulate, tw_dialect_indexes_choices(s->dialect));
     if (!dec || !sum) {
@@ -1143,7 +1144,8 @@ tw_code tw__io_init(tw__io *io, tw_engine *e, int index, tw_error *err) {
     io->poller = tw__poller_new(e->poller);
     if (!io->poller || tw__wakeup_open(&io->cmd, e->pipe_wakeups) != 0) goto fail;
     io->multi = curl_multi_init();
-    if (!io->multi) goto fail;
+    io->json = tw_json_new();
+    if (!io->multi || !io->json) goto fail;
     if (tw__poller_add(io->poller, tw__wakeup_fd(&io->cmd), TW__POLL_IN, NULL) != 0) goto fail;
     curl_multi_setopt(io->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(io->multi, CURLMOPT_SOCKETDATA, io);
@@ -1165,6 +1167,8 @@ fail:
     ecode = errno;
     if (io->multi) curl_multi_cleanup(io->multi);
     io->multi = NULL;
+    tw_json_free(io->json);
+    io->json = NULL;
     tw__poller_free(io->poller);
     io->poller = NULL;
     tw__wakeup_close(&io->cmd);
@@ -1177,6 +1181,8 @@ void tw__io_destroy(tw__io *io) {
     if (!io->thread_started) return;
     pthread_join(io->thread, NULL);
     io->thread_started = 0;
+    tw_json_free(io->json); /* after the thread: only it parsed with it */
+    io->json = NULL;
     tw__poller_free(io->poller);
     io->poller = NULL;
     tw__wakeup_close(&io->cmd);

@@ -375,6 +375,14 @@ uint64_t tw__stream_pauses(tw_stream *s) {
     return v;
 }
 
+int tw__stream_paused_for_consumer(tw_stream *s) {
+    int v;
+    pthread_mutex_lock(&s->lock);
+    v = s->pause_flag && !s->resume_requested;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
 int tw__stream_terminal_queued(tw_stream *s) {
     int v;
     pthread_mutex_lock(&s->lock);

@@ -126,3 +126,40 @@ TW_TEST(merge_framer_close) {
     tw_buf_free(&r.out);
     tw_framer_free(f);
 }
+
+TW_TEST(batch_reused_after_free_starts_empty) {
+    /* Freed batches are recycled (tw_batch.c's free list): one obtained after a free must be
+     * empty, and strings pushed into it must be its own, at every size from a few bytes to
+     * beyond the arena's largest chunk. */
+    static char big[40000];
+    tw_event ev;
+    memset(big, 'b', sizeof big);
+    for (int round = 0; round < 300; round++) {
+        tw_batch *b = tw_batch_new(), *c;
+        CHECK_EQ_INT(tw_batch_count(b), 0);
+        CHECK_EQ_INT(tw_batch_bytes(b), 0);
+        for (int i = 0; i <= round % 40; i++) {
+            tw_event_init(&ev);
+            ev.type = TW_EV_TEXT;
+            ev.text.ptr = big;
+            ev.text.len = (size_t)(i * 997 + round) % sizeof big;
+            CHECK_EQ_INT(tw_batch_push(b, &ev), TW_OK);
+        }
+        for (int i = 0; i <= round % 40; i++) {
+            const tw_event *got = tw_batch_get(b, (size_t)i);
+            CHECK_EQ_INT(got->text.len, (size_t)(i * 997 + round) % sizeof big);
+            CHECK(memcmp(got->text.ptr, big, got->text.len) == 0);
+            CHECK_EQ_INT(got->text.ptr[got->text.len], 0);
+        }
+        c = tw_batch_new(); /* a second live batch never shares the first's storage */
+        tw_event_init(&ev);
+        ev.type = TW_EV_TEXT;
+        ev.text.ptr = "other";
+        ev.text.len = 5;
+        CHECK_EQ_INT(tw_batch_push(c, &ev), TW_OK);
+        CHECK(tw_batch_get(b, 0)->text.ptr != tw_batch_get(c, 0)->text.ptr);
+        CHECK(memcmp(tw_batch_get(b, 0)->text.ptr, big, tw_batch_get(b, 0)->text.len) == 0);
+        tw_batch_free(c);
+        tw_batch_free(b);
+    }
+}

@@ -331,3 +331,81 @@ TW_TEST(decoder_malformed_payloads_each_give_one_protocol_error) {
                               "{\"type\":\"response.output_text.delta\",\"delta\":\"\\q\"}", &r);
     tw_buf_free(&r.out);
 }
+
+/* Feeds a and b to two decoders sharing one JSON parser, alternating pieces of `step` bytes
+ * (so each parse of one stream falls between partial events of the other), and records each
+ * decoder's events apart. */
+static void decode_pair_shared(tw_json *j, tw_dialect da, const char *a, tw_dialect db,
+                               const char *b, size_t step, evrec *ra, evrec *rb) {
+    tw_decoder_opts o;
+    tw_decoder *d[2];
+    const char *in[2] = {a, b};
+    size_t len[2] = {strlen(a), strlen(b)}, pos[2] = {0, 0};
+    evrec *r[2] = {ra, rb};
+    tw_decoder_opts_init(&o);
+    o.json = j;
+    d[0] = tw_decoder_new(da, &o, NULL);
+    d[1] = tw_decoder_new(db, &o, NULL);
+    rec_reset(ra);
+    rec_reset(rb);
+    while (pos[0] < len[0] || pos[1] < len[1]) {
+        for (int k = 0; k < 2; k++) {
+            size_t n = len[k] - pos[k] < step ? len[k] - pos[k] : step;
+            char *piece = malloc(n ? n : 1); /* a heap copy: ASan sees reads past the piece */
+            memcpy(piece, in[k] + pos[k], n);
+            CHECK_EQ_INT(tw_decoder_feed(d[k], piece, n, rec_event, r[k], NULL), TW_OK);
+            free(piece);
+            pos[k] += n;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        CHECK_EQ_INT(tw_decoder_finish(d[k], rec_event, r[k], NULL), TW_OK);
+        tw_decoder_free(d[k]);
+    }
+}
+
+TW_TEST(decoders_sharing_a_parser_decode_as_alone) {
+    /* The engine's decoders share their I/O thread's parser (tw_decoder_opts.json): two
+     * streams' events interleaved through one parser, at every piece size from 1 to 64 bytes,
+     * must decode exactly as each stream decoded alone, invalid JSON included. */
+    static const struct {
+        tw_dialect dl;
+        const char *name;
+    } caps[] = {{TW_DIALECT_OPENAI, "openai/tool_calls.sse"},
+                {TW_DIALECT_ANTHROPIC, "anthropic/thinking_tool_use.sse"},
+                {TW_DIALECT_OPENAI, "openai/invalid_json.sse"},
+                {TW_DIALECT_ANTHROPIC, "anthropic/invalid_json_multiline.sse"}};
+    char *text[4];
+    evrec alone[4], ra, rb;
+    tw_json *j = tw_json_new();
+    memset(alone, 0, sizeof alone);
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    for (int i = 0; i < 4; i++) {
+        char path[512];
+        size_t n;
+        snprintf(path, sizeof path, "%s/captures/%s", TW_TEST_DATA, caps[i].name);
+        text[i] = tw_test_read_file(path, &n);
+        decode_with(caps[i].dl, text[i], n, 0, 0, &alone[i]);
+        CHECK(alone[i].n_events > 2);
+    }
+    for (size_t step = 1; step <= 64; step++) {
+        for (int p = 0; p < 4; p += 2) {
+            decode_pair_shared(j, caps[p].dl, text[p], caps[p + 1].dl, text[p + 1], step, &ra,
+                               &rb);
+            CHECK_MSG(strcmp(rec_text(&ra), rec_text(&alone[p])) == 0,
+                      "%s with a shared parser, %zu-byte pieces:\n%s\nalone:\n%s", caps[p].name,
+                      step, rec_text(&ra), rec_text(&alone[p]));
+            CHECK_MSG(strcmp(rec_text(&rb), rec_text(&alone[p + 1])) == 0,
+                      "%s with a shared parser, %zu-byte pieces:\n%s\nalone:\n%s",
+                      caps[p + 1].name, step, rec_text(&rb), rec_text(&alone[p + 1]));
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        free(text[i]);
+        tw_buf_free(&alone[i].out);
+    }
+    tw_buf_free(&ra.out);
+    tw_buf_free(&rb.out);
+    tw_json_free(j);
+}

@@ -142,12 +142,14 @@ void te_slow_drain_check(tw_engine *e, tw_stream *s, const char *want, int min_p
     memset(&r, 0, sizeof r);
     /* A consumer that only reads once the engine has paused the transfer (or the stream has
      * ended): every take then is one pause/resume cycle, whatever the machine's load. sleep_us
-     * adds a delay after each pause. */
+     * adds a delay after each pause. It waits for "paused, no resume on its way" rather than
+     * for the pause count to move: the take's resume and the next pause may both happen
+     * before the count is read, and then no further pause would ever come. */
     for (;;) {
-        uint64_t p0 = tw__stream_pauses(s);
         double t0 = te_now();
         tw_batch *b;
-        while (tw__stream_pauses(s) == p0 && !tw__stream_terminal_queued(s) && te_now() - t0 < 20)
+        while (!tw__stream_paused_for_consumer(s) && !tw__stream_terminal_queued(s) &&
+               te_now() - t0 < 20)
             te_sleep_ms(0.2);
         if (sleep_us > 0) te_sleep_ms(sleep_us / 1000.0);
         if (tw_stream_wait(s, 20000) != TW_OK) break;
