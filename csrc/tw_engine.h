@@ -114,7 +114,9 @@ TW_API tw_sink *tw_sink_new(tw_engine *e, tw_notify_fn notify, void *notify_user
  * they are gone; nothing reads its fd any more. NULL is a no-op. Thread: any. */
 TW_API void tw_sink_free(tw_sink *k);
 
-/** The sink's wakeup fd: readable while its ready list is non-empty. Owned by the sink. */
+/** The sink's wakeup fd: readable while its ready list is non-empty, and now and then once
+ * after the list was emptied (the I/O thread signals it after releasing the list's lock):
+ * tw_sink_take_ready returning 0 clears such a spurious wakeup. Owned by the sink. */
 TW_API int tw_sink_fd(const tw_sink *k);
 
 /**

@@ -1050,56 +1050,90 @@ static void shutdown_io(tw__io *io) {
  * faster than one per window, this turn first waits out the rest of the window, so its recv
  * calls take everything that arrived meanwhile (up to curl's 16 KiB buffer) and the consumer
  * is woken once for the lot. Commands and timers are served after the wait, at most one
- * window late; the wait never passes the next timer deadline. @return 1 if it waited. */
-static int coalesce(tw__io *io, const tw__poll_event *evs, int n) {
-    double window = io->e->coalesce, now, prev, until;
+ * window late; the wait never passes the next timer deadline.
+ *
+ * Once a turn has waited like that the loop is "busy": the next turn sleeps to the end of its
+ * window first and then takes whatever is ready without blocking, instead of blocking, waking
+ * for the first socket event and then sleeping: one wakeup per window instead of two. A busy
+ * turn that finds nothing ready falls back to the blocking wait. */
+static double coalesce_window(const tw__io *io) {
     /* Many streams: a time slice (tw_engine_opts.tick_us) instead of the short window. */
-    if (io->e->tick > window && io->e->tick_streams > 0 &&
+    if (io->e->tick > io->e->coalesce && io->e->tick_streams > 0 &&
         io->n_streams >= (size_t)io->e->tick_streams)
-        window = io->e->tick;
-    int sockets = 0;
-    if (window <= 0) return 0;
-    for (int i = 0; i < n; i++) sockets += evs[i].fd != tw__wakeup_fd(&io->cmd);
-    if (!sockets) return 0;
+        return io->e->tick;
+    return io->e->coalesce;
+}
+
+static int has_socket_events(tw__io *io, const tw__poll_event *evs, int n) {
+    for (int i = 0; i < n; i++)
+        if (evs[i].fd != tw__wakeup_fd(&io->cmd)) return 1;
+    return 0;
+}
+
+/* Sleeps until `until`, never past the next timer deadline. */
+static void sleep_until(tw__io *io, double until) {
+    double now = tw__now(), d;
+    struct timespec ts;
+    until = dmin(until, dmin(io->curl_deadline, tw__heap_next(io)));
+    if (until <= now) return;
+    d = until - now;
+    ts.tv_sec = (time_t)d;
+    ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* @return 1 if it waited (the caller re-polls for all that is ready). */
+static int coalesce(tw__io *io, const tw__poll_event *evs, int n) {
+    double window = coalesce_window(io), now, prev;
+    if (window <= 0 || !has_socket_events(io, evs, n)) return 0;
     now = tw__now();
     prev = io->last_io_turn;
     io->last_io_turn = now;
     if (now - prev >= window) return 0; /* a quiet stream: deliver at once */
-    until = dmin(prev + window, dmin(io->curl_deadline, tw__heap_next(io)));
-    if (until > now) {
-        struct timespec ts;
-        double d = until - now;
-        ts.tv_sec = (time_t)d;
-        ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
-        io->last_io_turn = tw__now();
-        return 1;
-    }
-    return 0;
+    sleep_until(io, prev + window);
+    io->last_io_turn = tw__now();
+    return 1;
+}
+
+/* The poller wait's timeout: the next timer deadline (curl's or the streams' heap). */
+static int wait_timeout_ms(tw__io *io) {
+    double now = tw__now(), next = dmin(io->curl_deadline, tw__heap_next(io)), ms;
+    if (isinf(next)) return -1;
+    if (next <= now) return 0;
+    ms = ceil((next - now) * 1e3);
+    return ms > (double)INT_MAX ? INT_MAX : (int)ms;
 }
 
 static void *io_main(void *arg) {
     tw__io *io = arg;
     tw__poll_event evs[128];
-    int running = 0, stop = 0;
+    const int cap = (int)(sizeof evs / sizeof evs[0]);
+    int running = 0, stop = 0, busy = 0;
     char name[16];
     snprintf(name, sizeof name, "tw-io-%d", io->index);
     tw__thread_name(name); /* shows in top -H, perf, gdb */
     while (!stop) {
-        double now = tw__now(), next = dmin(io->curl_deadline, tw__heap_next(io));
-        int timeout_ms, n;
-        if (isinf(next))
-            timeout_ms = -1;
-        else if (next <= now)
-            timeout_ms = 0;
-        else {
-            double ms = ceil((next - now) * 1e3);
-            timeout_ms = ms > (double)INT_MAX ? INT_MAX : (int)ms;
+        int n = 0;
+        if (busy) {
+            double window = coalesce_window(io);
+            busy = 0;
+            if (window > 0) {
+                sleep_until(io, io->last_io_turn + window);
+                n = tw__poller_wait(io->poller, evs, cap, 0);
+                if (n > 0 && has_socket_events(io, evs, n)) {
+                    io->last_io_turn = tw__now();
+                    busy = 1;
+                }
+            }
         }
-        n = tw__poller_wait(io->poller, evs, (int)(sizeof evs / sizeof evs[0]), timeout_ms);
-        if (n > 0 && coalesce(io, evs, n)) /* level-triggered: re-poll for all that is ready */
-            n = tw__poller_wait(io->poller, evs, (int)(sizeof evs / sizeof evs[0]), 0);
+        if (n == 0) {
+            n = tw__poller_wait(io->poller, evs, cap, wait_timeout_ms(io));
+            if (n > 0 && coalesce(io, evs, n)) { /* level-triggered: re-poll for all ready */
+                n = tw__poller_wait(io->poller, evs, cap, 0);
+                busy = 1;
+            }
+        }
         for (int i = 0; i < n; i++) {
             int fd = evs[i].fd, mask = 0;
             if (fd == tw__wakeup_fd(&io->cmd)) {
