@@ -54,6 +54,13 @@ CORE = [p for pat in ("csrc/*.c", "csrc/*.cc", "csrc/dialects/*.c", "csrc/encode
                       "csrc/engine/*.c", "csrc/tee/*.c") for p in rel(pat)]
 TOOLS = rel("tools/mock/*.c") + [p for p in rel("tools/cli/*.c") if not p.endswith("main.c")]
 
+# Everything an extension is built from beyond its own sources: build_ext relinks it only when
+# one of its sources or depends is newer than the built module, and the core's objects come in
+# as extra_objects, so without this a change in csrc/ alone would ship the previous core.
+HEADERS = [p for pat in ("csrc/*.h", "csrc/*/*.h", "tools/*/*.h", "python/src/*.h")
+           for p in rel(pat)]
+DEPENDS = CORE + HEADERS
+
 WARN = ["-Wall", "-Wextra"] + (["-Werror"] if os.environ.get("TW_WERROR") == "1" else [])
 C_STD = ["-std=c11"]
 CXX_STD = ["-std=c++17", "-fno-exceptions"]
@@ -108,6 +115,7 @@ def extension(name, sources, include_dirs):
         name,
         sources=sources,
         include_dirs=["csrc", "tools"] + include_dirs,
+        depends=DEPENDS + (TOOLS if name.endswith("_tools") else []),
         define_macros=[("_GNU_SOURCE", "1"), ("TW_STATIC", "1"),
                        ("TW_VERSION_STRING", '"%s"' % VERSION)],
         extra_compile_args=WARN + ["-O2", "-pthread", "-fvisibility=hidden"]
